@@ -1,0 +1,101 @@
+"""All configuration in one place: environment variables with the SERVICEPOINT_ prefix.
+
+Secrets are read from files under the data directory (created with mode 0600 on first
+start) or from the environment; they are never logged and never stored in the database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "SERVICEPOINT_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(PREFIX + name, default)
+
+
+def _secret_file(path: Path, nbytes: int = 32) -> bytes:
+    """Read a random secret from ``path``, creating it (0600) on first use."""
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_bytes(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value.hex())
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    deployment_name: str = "servicepoint.local"
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    max_upload_bytes: int = 10 * 1024 * 1024
+    checkpoint_interval: float = 10.0
+    audit_origin: str = ""
+    audit_key_file: Path = field(default=Path())
+    audit_witnesses: str = ""
+    turn_urls: tuple[str, ...] = ()
+    stun_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl_seconds: int = 600
+    https: bool = False
+    secret_key_override: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        data_dir = Path(str(overrides.pop("data_dir", None) or _env("DATA", "var"))).absolute()
+        db_url = str(
+            overrides.pop("database_url", None)
+            or _env("DATABASE_URL")
+            or f"sqlite:///{data_dir / 'servicepoint.db'}"
+        )
+        name = str(overrides.pop("deployment_name", None) or _env("DEPLOYMENT_NAME", "servicepoint.local"))
+
+        def split(v: str | None) -> tuple[str, ...]:
+            return tuple(x.strip() for x in (v or "").split(",") if x.strip())
+
+        values: dict[str, object] = dict(
+            data_dir=data_dir,
+            database_url=db_url,
+            deployment_name=name,
+            session_idle_minutes=int(_env("SESSION_IDLE_MINUTES", "30") or 30),
+            max_upload_bytes=int(_env("MAX_UPLOAD_MB", "10") or 10) * 1024 * 1024,
+            checkpoint_interval=float(_env("CHECKPOINT_INTERVAL", "10") or 10),
+            audit_origin=_env("AUDIT_ORIGIN") or f"{name}/audit",
+            audit_key_file=Path(_env("AUDIT_KEY_FILE") or data_dir / "keys" / "audit.key"),
+            audit_witnesses=_env("AUDIT_WITNESSES", "") or "",
+            turn_urls=split(_env("TURN_URLS")),
+            stun_urls=split(_env("STUN_URLS")),
+            turn_secret=_env("TURN_SECRET", "") or "",
+            turn_ttl_seconds=int(_env("TURN_TTL", "600") or 600),
+            https=(_env("HTTPS", "0") or "0") in {"1", "true", "yes"},
+            secret_key_override=_env("SECRET_KEY"),
+        )
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret_key(self) -> bytes:
+        """Key for session signatures and CSRF tokens."""
+        if self.secret_key_override:
+            return self.secret_key_override.encode()
+        return _secret_file(self.data_dir / "keys" / "session.key")
+
+    def pseudonym_key(self) -> bytes:
+        """Key for applicant pseudonyms in audit leaves (erasable without breaking proofs)."""
+        return _secret_file(self.data_dir / "keys" / "pseudonym.key")

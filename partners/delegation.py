@@ -1,0 +1,144 @@
+"""The one way to perform a delegated action: authorize, change, audit — one transaction.
+
+    with delegated_action(engine, actor, "case.accept", matter=m, outlet=o) as act:
+        ...change rows through act.session...
+        act.case = case.number
+        act.state = ("draft", "accepted")
+
+On success the audit entry is appended inside the same transaction and both commit
+together. If the block (or ``authorize``) raises :class:`ActionRefused`, the transaction is
+rolled back and the refusal is recorded in a transaction of its own, then re-raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import audit
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from partners.authorize import authorize
+from partners.errors import ActionRefused
+from partners.models import Grant, Matter, MatterVersion, Outlet, Partner, Staff, utcnow
+
+
+@dataclass
+class ActionContext:
+    """What the block may fill in; identity fields are plain values so a rollback
+    (which expires ORM objects) cannot break the refusal entry."""
+
+    session: Session
+    actor_id: int
+    role: str
+    action: str
+    at: datetime
+    outlet_code: str | None = None
+    partner_code: str | None = None
+    matter_code: str | None = None
+    matter_version: int | None = None
+    grant: Grant | None = None
+    grant_id: int | None = None
+    case: str | None = None
+    subject: str | None = None
+    state: tuple[str | None, str | None] = (None, None)
+    digests: list[dict[str, str]] = field(default_factory=list)
+
+    def add_digest(self, kind: str, sha256: str) -> None:
+        self.digests.append({"kind": kind, "sha256": sha256})
+
+    def set_matter(self, matter: Matter, version: int | None = None) -> None:
+        self.matter_code = matter.implementation_code
+        self.matter_version = version if version is not None else matter.current_version
+
+    def set_outlet(self, session: Session, outlet: Outlet) -> None:
+        self.outlet_code = outlet.code
+        partner = session.get(Partner, outlet.partner_id)
+        self.partner_code = partner.code if partner else None
+
+    def entry(self, outcome: dict[str, str]) -> dict[str, Any]:
+        return {
+            "time": self.at.isoformat(timespec="microseconds") + "Z",
+            "actor": {"id": self.actor_id, "role": self.role},
+            "outlet": self.outlet_code,
+            "partner": self.partner_code,
+            "action": self.action,
+            "case": self.case,
+            "matter": (
+                {"code": self.matter_code, "version": self.matter_version}
+                if self.matter_code is not None
+                else None
+            ),
+            "grant": self.grant_id,
+            "outcome": outcome,
+            "digests": self.digests,
+            "state": {"from": self.state[0], "to": self.state[1]},
+            "subject": self.subject,
+        }
+
+
+def acting_role(actor: Staff, action: str) -> str:
+    """The role under which ``actor`` performs ``action`` (first matching role)."""
+    from partners.authorize import roles_for
+
+    allowed = roles_for(action)
+    for role in sorted(actor.role_set):
+        if role in allowed:
+            return role
+    return sorted(actor.role_set)[0] if actor.role_set else "none"
+
+
+@contextmanager
+def delegated_action(
+    engine: Engine,
+    actor: Staff,
+    action: str,
+    *,
+    matter: Matter | None = None,
+    outlet: Outlet | None = None,
+    case: str | None = None,
+    subject: str | None = None,
+    matter_version: MatterVersion | None = None,
+    at: datetime | None = None,
+) -> Iterator[ActionContext]:
+    """Authorize ``action`` and yield a context whose session is inside one transaction."""
+    now = at or utcnow()
+    assert actor.id is not None
+    session = Session(engine, expire_on_commit=False)
+    ctx = ActionContext(
+        session=session,
+        actor_id=actor.id,
+        role=acting_role(actor, action),
+        action=action,
+        at=now,
+        case=case,
+        subject=subject,
+    )
+    try:
+        with session.begin():
+            if outlet is not None:
+                ctx.set_outlet(session, outlet)
+            if matter is not None:
+                ctx.set_matter(matter, matter_version.version if matter_version else None)
+            ctx.grant = authorize(session, actor, action, matter, outlet, now)
+            ctx.grant_id = ctx.grant.id if ctx.grant else None
+            yield ctx
+            audit.record(session, ctx.entry({"result": "done"}))
+    except ActionRefused as refusal:
+        session.close()
+        _record_refusal(engine, ctx, refusal)
+        raise
+    finally:
+        session.close()
+
+
+def _record_refusal(engine: Engine, ctx: ActionContext, refusal: ActionRefused) -> None:
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        ctx.session = session
+        ctx.digests = []
+        ctx.state = (ctx.state[0], ctx.state[0])  # nothing changed
+        audit.record(session, ctx.entry({"result": "refused", "reason": refusal.code}))

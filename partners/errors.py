@@ -1,0 +1,109 @@
+"""Refusals. Every refusal carries a stable code (audited) and a Chinese message (shown)."""
+
+from __future__ import annotations
+
+
+class ActionRefused(Exception):
+    """Base of every refusal of a delegated action; audited as outcome "refused"."""
+
+    code = "refused"
+    status_code = 409
+    message = "操作被拒绝"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        self.message = message or type(self).message
+        if code:
+            self.code = code
+        super().__init__(self.message)
+
+
+class DelegationRefused(ActionRefused):
+    """``authorize`` said no. Subclasses name the reason."""
+
+    code = "delegation_refused"
+    status_code = 403
+    message = "该事项未授权本网点办理"
+
+
+class NotDelegated(DelegationRefused):
+    code = "not_delegated"
+    message = "该事项未委托本网点办理"
+
+
+class ScopeNotGranted(DelegationRefused):
+    code = "scope_not_granted"
+    message = "本网点未获授权以该方式办理此事项"
+
+
+class GrantExpired(DelegationRefused):
+    code = "grant_expired"
+    message = "该事项的委托授权已过期"
+
+
+class GrantRevoked(DelegationRefused):
+    code = "grant_revoked"
+    message = "该事项的委托授权已被撤销"
+
+
+class WrongOutlet(DelegationRefused):
+    code = "wrong_outlet"
+    message = "您无权在该网点办理此业务"
+
+
+class RoleLacksAction(DelegationRefused):
+    code = "role_lacks_action"
+    message = "您的岗位无权执行此操作"
+
+
+class PartnersError(Exception):
+    """Base for non-refusal errors in catalog and partner management (validation etc.)."""
+
+    status_code = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+
+# --- added by the partners engineer (additive) -----------------------------------------
+class GrantNotYetValid(NotDelegated):
+    """A grant covers the matter and outlet but its period has not started yet."""
+
+    code = "grant_not_yet_valid"
+    message = "该事项的委托授权尚未生效"
+
+
+class WrongDomain(RoleLacksAction):
+    """A center reviewer or expert bound to a domain acts on a matter of another domain."""
+
+    code = "wrong_domain"
+    message = "该事项不属于您负责的业务领域"
+
+
+class InvalidFields(PartnersError):
+    """Validation failed on one or more fields; ``errors`` maps field → Chinese message.
+    ``message``/``field`` are the first error, so callers that show one message still can."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        first_field, first_message = next(iter(errors.items()))
+        super().__init__(first_message, field=first_field)
+        self.errors = dict(errors)
+
+
+class LoginRefused(PartnersError):
+    """Wrong username or password, inactive or locked account (shown on the login page)."""
+
+    status_code = 401
+
+
+class AccountLocked(LoginRefused):
+    """Too many failed logins: the account is locked for a while."""
+
+    status_code = 423
+
+
+class RecordNotFound(PartnersError):
+    """A partner, agreement, outlet, staff, matter or grant id that does not exist."""
+
+    status_code = 404

@@ -1,0 +1,96 @@
+"""The Starlette application factory. All state lives on ``app.state``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlmodel import SQLModel
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from web import auth, errors
+from web.db import make_engine
+from web.routes import admin, cases, public, review
+from web.security import CSRFMiddleware, SecurityHeadersMiddleware
+from web.settings import Settings
+from web.templating import make_templates
+
+log = logging.getLogger("servicepoint")
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.files_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    async def csrf_rejected(request):  # type: ignore[no-untyped-def]
+        return errors.render_error(request, 403, "页面已过期或请求来源无效，请刷新页面后重试。")
+
+    middleware = [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(GZipMiddleware, minimum_size=1024),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key().hex(),
+            session_cookie="sp_session",
+            max_age=settings.session_idle_minutes * 60,
+            same_site="strict",
+            https_only=settings.https,
+        ),
+        Middleware(
+            CSRFMiddleware,
+            max_body=settings.max_upload_bytes + 1024 * 1024,
+            on_reject=csrf_rejected,
+        ),
+    ]
+    routes = [
+        *auth.routes,
+        Route("/healthz", _healthz, name="healthz"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/cases", routes=cases.routes, name="cases"),
+        Mount("/review", routes=review.routes, name="review"),
+        Mount("/status", routes=public.routes, name="status"),
+        Mount("/admin", routes=admin.routes, name="admin"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=errors.exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.templates = make_templates()
+    return app
+
+
+async def _healthz(request):  # type: ignore[no-untyped-def]
+    from starlette.responses import PlainTextResponse
+
+    return PlainTextResponse("ok")
+
+
+def create_schema(settings: Settings) -> None:
+    """Create all tables directly (tests); deployments use Alembic (``servicepoint migrate``)."""
+    import outlet.models  # noqa: F401
+    import partners.models  # noqa: F401
+
+    engine = make_engine(settings.database_url)
+    SQLModel.metadata.create_all(engine)
+    engine.dispose()

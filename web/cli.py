@@ -1,0 +1,104 @@
+"""The one command line: ``servicepoint [serve|demo|create-user|migrate|audit …|witness]``."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+
+import click
+
+from web.settings import Settings
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """政银+ 便民服务点 — serve the web app (default) or run an administrative task."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Migrate the database and serve the web app."""
+    import uvicorn
+
+    from web.app import create_app
+    from web.migrate import upgrade
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    click.echo(f"servicepoint: serving on http://{host}:{port} (data: {settings.data_dir})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from web.migrate import upgrade
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    click.echo("数据库结构已是最新。")
+
+
+@main.command()
+def demo() -> None:
+    """Seed demo data on first start (does nothing when staff exist) and print the logins."""
+    from partners.demo import seed_demo
+    from web.db import make_engine
+    from web.migrate import upgrade
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    logins = seed_demo(engine)
+    engine.dispose()
+    if logins:
+        click.echo("已写入演示数据。")
+    click.echo(demo_logins_text())
+
+
+def demo_logins_text() -> str:
+    from partners.demo import DEMO_LOGINS, DEMO_PASSWORD
+
+    lines = ["演示账号（密码均为 %s）：" % DEMO_PASSWORD]
+    for username, role_label, where in DEMO_LOGINS:
+        lines.append(f"  {username:<10} {role_label}  {where}")
+    return "\n".join(lines)
+
+
+@main.command("create-user")
+@click.option("--username", required=True)
+@click.option("--name", "display_name", required=True, help="显示名称")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["teller", "block_agent", "outlet_lead", "expert", "reviewer", "admin", "auditor"]))
+@click.option("--outlet", "outlet_code", default=None, help="Outlet code (outlet staff only).")
+@click.option("--domain", default=None, help="Domain for experts and reviewers, e.g. 社保.")
+@click.option("--level", default=None, type=click.Choice(["city", "district", "town"]))
+def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet_code: str | None,
+                domain: str | None, level: str | None) -> None:
+    """Create a staff account; the password is read from the terminal (or stdin)."""
+    from partners.accounts import create_staff
+    from partners.errors import PartnersError
+    from web.db import make_engine, transaction
+
+    password = getpass.getpass("密码: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(engine) as session:
+            staff = create_staff(session, username=username, display_name=display_name, password=password,
+                                 roles=list(roles), outlet_code=outlet_code, domain=domain, expert_level=level)
+    except PartnersError as err:
+        raise click.ClickException(err.message) from err
+    finally:
+        engine.dispose()
+    click.echo(f"已创建账号 {staff.username}")

@@ -1,0 +1,74 @@
+"""One place that turns errors into responses: a Chinese message, the right status code,
+never a stack trace. htmx requests get a fragment for the page's #flash region."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from partners.errors import ActionRefused, PartnersError
+
+log = logging.getLogger("servicepoint")
+
+HTTP_MESSAGES = {
+    400: "请求格式有误",
+    403: "您无权执行此操作",
+    404: "未找到该页面或记录",
+    405: "不支持该请求方式",
+    409: "操作与当前状态冲突",
+    413: "上传内容过大",
+    415: "不支持的文件类型",
+    422: "提交的内容有误，请检查后重试",
+    429: "操作过于频繁，请稍后再试",
+    500: "系统内部错误，请稍后重试或联系管理员",
+}
+
+
+def render_error(request: Request, status: int, message: str) -> Response:
+    templates = request.app.state.templates
+    is_htmx = request.headers.get("HX-Request") == "true"
+    template = "_error.html" if is_htmx else "error.html"
+    headers: dict[str, str] = {"Vary": "HX-Request"}
+    if is_htmx:
+        # Show refusals in the page's message region whatever the request's target was.
+        headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+    return templates.TemplateResponse(
+        request, template, {"status": status, "message": message}, status_code=status, headers=headers
+    )
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail and not exc.detail.isascii() else None
+    return render_error(request, exc.status_code, detail or HTTP_MESSAGES.get(exc.status_code, "请求失败"))
+
+
+async def action_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ActionRefused)
+    return render_error(request, exc.status_code, exc.message)
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    status = int(getattr(exc, "status_code", 422))
+    message = str(getattr(exc, "message", "") or HTTP_MESSAGES.get(status, "请求失败"))
+    return render_error(request, status, message)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return render_error(request, 500, HTTP_MESSAGES[500])
+
+
+def exception_handlers(extra: dict[Any, Any] | None = None) -> dict[Any, Any]:
+    handlers: dict[Any, Any] = {
+        HTTPException: http_exception,
+        ActionRefused: action_refused,
+        PartnersError: domain_error,
+        Exception: server_error,
+    }
+    handlers.update(extra or {})
+    return handlers

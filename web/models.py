@@ -1,0 +1,7 @@
+"""Import every package's tables so SQLModel.metadata is complete (Alembic, create_all)."""
+
+from __future__ import annotations
+
+import audit  # noqa: F401  (audit registers its tables on import)
+import outlet.models  # noqa: F401
+import partners.models  # noqa: F401

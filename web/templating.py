@@ -1,0 +1,60 @@
+"""Jinja2 environment: filters and per-request context shared by every template."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from partners.models import ROLE_LABELS
+from web.security import csrf_token
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+HTMX_VERSION = "2.0.8"
+
+
+def local_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Show a naive-UTC database timestamp in Beijing time."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL_TZ).strftime(fmt)
+
+
+def local_date(value: date | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else ""
+
+
+def _request_context(request: Request) -> dict[str, Any]:
+    session = request.scope.get("session")
+    token = csrf_token(session) if session is not None else ""
+    user = getattr(request.state, "user", None)
+    return {
+        "csrf_token": token,
+        "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">'),
+        "hx_headers": Markup(escape('{"X-CSRF-Token": "%s"}' % token)),
+        "user": user,
+        "user_roles": sorted(user.role_set) if user else [],
+        "has_role": lambda *roles: bool(user and user.role_set & set(roles)),
+        "role_labels": ROLE_LABELS,
+        "htmx_version": HTMX_VERSION,
+        "is_htmx": request.headers.get("HX-Request") == "true",
+    }
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[_request_context])
+    env = templates.env
+    env.filters["local_dt"] = local_dt
+    env.filters["local_date"] = local_date
+    env.globals["role_labels"] = ROLE_LABELS
+    env.trim_blocks = True
+    env.lstrip_blocks = True
+    return templates

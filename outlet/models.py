@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
+from pydantic import NaiveDatetime
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -24,7 +25,7 @@ class Applicant(SQLModel, table=True):
     phone: str = Field(default="", max_length=32)
     legal_representative: str = Field(default="", max_length=64)
     pseudonym: str = Field(index=True, max_length=80)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class CaseSerial(SQLModel, table=True):
@@ -52,22 +53,27 @@ class Case(SQLModel, table=True):
     agent_phone: str | None = Field(default=None, max_length=32)
     state: str = Field(default="draft", index=True, max_length=16)
     created_by: int = Field(foreign_key="staff.id")
-    created_at: datetime = Field(default_factory=utcnow, index=True)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
     received_on: date | None = None  # date the application was received (for 5-day rule)
-    accepted_at: datetime | None = None
+    accepted_at: NaiveDatetime | None = None
     due_on: date | None = Field(default=None, index=True)  # committed completion date
     statutory_due_on: date | None = None
+    # True when due dates crossed a year without a published holiday schedule (Mon–Fri used)
+    due_estimated: bool = False
     refused_reason: str | None = None
     rongque_commitment: str | None = None  # signed commitment text for 容缺受理
     rongque_deadline: date | None = None
-    forwarded_at: datetime | None = None
+    forwarded_at: NaiveDatetime | None = None
     reviewer_id: int | None = Field(default=None, foreign_key="staff.id")
     review_comment: str | None = None
-    completed_at: datetime | None = None
-    delivered_at: datetime | None = None
+    completed_at: NaiveDatetime | None = None
+    delivered_at: NaiveDatetime | None = None
     withdrawn_reason: str | None = None
     revision: int = 0  # optimistic concurrency: bumped on every transition
+    # public status page: wrong check codes counted per case, locked for a while after 5
+    check_failures: int = 0
+    check_locked_until: NaiveDatetime | None = None
 
 
 class CaseMaterial(SQLModel, table=True):
@@ -85,7 +91,7 @@ class CaseMaterial(SQLModel, table=True):
     # pending / received / missing / defective / deferred (容缺, to be supplied)
     status: str = Field(default="pending", max_length=12)
     reason: str | None = Field(default=None, max_length=255)
-    updated_at: datetime = Field(default_factory=utcnow)
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class CaseFile(SQLModel, table=True):
@@ -99,7 +105,7 @@ class CaseFile(SQLModel, table=True):
     content_type: str = Field(max_length=64)
     original_name: str = Field(max_length=255)
     uploaded_by: int = Field(foreign_key="staff.id")
-    uploaded_at: datetime = Field(default_factory=utcnow)
+    uploaded_at: NaiveDatetime = Field(default_factory=utcnow)
 
 
 class Notice(SQLModel, table=True):
@@ -109,7 +115,7 @@ class Notice(SQLModel, table=True):
     case_id: int = Field(foreign_key="service_case.id", index=True)
     kind: str = Field(max_length=16)  # one_time / receipt / refusal / rongque / correction
     number: str = Field(unique=True, max_length=64)
-    issued_at: datetime = Field(default_factory=utcnow)
+    issued_at: NaiveDatetime = Field(default_factory=utcnow)
     issued_by: int = Field(foreign_key="staff.id")
     items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     deadline: date | None = None
@@ -120,7 +126,7 @@ class CaseEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="service_case.id", index=True)
-    at: datetime = Field(default_factory=utcnow)
+    at: NaiveDatetime = Field(default_factory=utcnow)
     actor_id: int = Field(foreign_key="staff.id")
     action: str = Field(max_length=48)
     from_state: str | None = Field(default=None, max_length=16)

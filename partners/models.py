@@ -6,6 +6,7 @@ import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import NaiveDatetime
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -119,8 +120,8 @@ class Staff(SQLModel, table=True):
     phone: str = Field(default="", max_length=32)
     active: bool = True
     failed_logins: int = 0
-    locked_until: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
+    locked_until: NaiveDatetime | None = None
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
 
     @property
     def role_set(self) -> frozenset[str]:
@@ -171,7 +172,7 @@ class MatterVersion(SQLModel, table=True):
     inspection_checklist: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     recording_required: bool = False
     service_modes: list[str] = Field(default_factory=list, sa_column=Column(JSON))
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
     created_by: int | None = Field(default=None, foreign_key="staff.id")
 
 
@@ -185,10 +186,10 @@ class Grant(SQLModel, table=True):
     scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     valid_from: date
     valid_to: date
-    revoked_at: datetime | None = None
+    revoked_at: NaiveDatetime | None = None
     revoked_reason: str | None = Field(default=None, max_length=255)
     revoked_by: int | None = Field(default=None, foreign_key="staff.id")
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
     created_by: int | None = Field(default=None, foreign_key="staff.id")
 
 

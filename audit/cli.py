@@ -1,0 +1,223 @@
+"""Command line: ``audit keygen|sign|export|prove|verify`` and ``witness [keygen]``.
+
+The project CLI mounts both groups (``servicepoint audit …``, ``servicepoint witness``);
+``python -m audit …`` runs the same commands with only this package installed."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from .errors import AuditError
+
+DB = click.option("--db", "db_url", envvar="SERVICEPOINT_DATABASE_URL", required=True,
+                  help="Database URL (env SERVICEPOINT_DATABASE_URL).")  # fmt: skip
+KEY = click.option("--key", "key_files", envvar="SERVICEPOINT_AUDIT_KEY_FILE", multiple=True,
+                   type=click.Path(dir_okay=False),
+                   help="Log signer key file; repeat during key rotation "
+                        "(env SERVICEPOINT_AUDIT_KEY_FILE).")  # fmt: skip
+ORIGIN = click.option("--origin", envvar="SERVICEPOINT_AUDIT_ORIGIN",
+                      help="Log origin, e.g. audit.example.gov.cn/zhengyin.")  # fmt: skip
+
+
+def _fail(exc: AuditError) -> None:
+    click.secho(f"FAILED: {exc}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group(name="audit")
+def audit() -> None:
+    """Transparency log: keys, checkpoints, export, proofs and offline verification."""
+
+
+@audit.command()
+@click.option("--name", "--origin", "name", required=True,
+              help="Key name: the log origin (or the witness name with --witness).")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Private key file to create (mode 0600, never overwritten).")
+@click.option("--witness", is_flag=True, help="A cosigner (tlog-cosignature/v1) key.")
+def keygen(name: str, out: str, witness: bool) -> None:  # fmt: skip
+    """Create a signer key file and print its public vkey."""
+    from .keys import keygen as _keygen
+
+    try:
+        click.echo(_keygen(out, name, witness=witness))
+    except AuditError as exc:
+        _fail(exc)
+
+
+def _checkpointer(key_files: tuple[str, ...], origin: str | None, witnesses: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    from .keys import load_signer
+    from .log import Checkpointer
+    from .push import WitnessConfig
+
+    signers = [load_signer(k) for k in key_files] if key_files else [load_signer()]
+    ws = []
+    for w in witnesses:
+        url, _, vkey = w.partition("=")
+        ws.append(WitnessConfig(url=url, vkey=vkey))
+    return Checkpointer(origin or signers[0].name, signers, ws)
+
+
+@audit.command()
+@DB
+@KEY
+@ORIGIN
+@click.option("--witness", "witnesses", multiple=True, metavar="URL=VKEY",
+              help="Push the checkpoint to this witness.")
+def sign(db_url: str, key_files: tuple[str, ...], origin: str | None,
+         witnesses: tuple[str, ...]) -> None:  # fmt: skip
+    """Integrate new entries and sign a checkpoint now (and push it to witnesses)."""
+    from .db import open_engine
+
+    try:
+        engine = open_engine(db_url)
+        cp = _checkpointer(key_files, origin, witnesses)
+        got = cp.sign_checkpoint(engine)
+        if cp.witnesses:
+            cp.push(engine)
+        click.echo(f"checkpoint {got.id}: size {got.size}")
+    except AuditError as exc:
+        _fail(exc)
+
+
+@audit.command(name="export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@DB
+@KEY
+@click.option("--vkey", "vkeys", multiple=True, envvar="SERVICEPOINT_AUDIT_VKEYS",
+              help="Log verifier key(s) to publish, instead of reading --key.")
+@click.option("--witness-vkey", "witness_vkeys", multiple=True,
+              help="Witness cosigner vkey to list in the export's policy.")
+@click.option("--quorum", default="none", show_default=True,
+              help="Quorum for the export's policy: none, any, all or a number.")
+@click.option("--outlet", help="Only entries of this outlet (with inclusion proofs).")
+@click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC).")
+@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC), inclusive.")
+def export_cmd(directory: str, db_url: str, key_files: tuple[str, ...], vkeys: tuple[str, ...],
+               witness_vkeys: tuple[str, ...], quorum: str, outlet: str | None,
+               from_: object, to: object) -> None:  # fmt: skip
+    """Export the latest checkpoint, entries, keys, policy and proofs to DIRECTORY."""
+    from .db import open_engine
+    from .export import export
+    from .keys import load_signer
+    from .note import Verifier
+    from .policy import Policy
+
+    try:
+        if not vkeys:
+            vkeys = tuple(load_signer(k).vkey for k in key_files) if key_files else ()
+        if not vkeys:
+            raise AuditError("give --vkey or --key so the export carries the log's public key")
+        wit = {Verifier.from_vkey(v).name: v for v in witness_vkeys}
+        q: str | int = int(quorum) if quorum.isdigit() else quorum
+        policy = Policy.build(vkeys, wit, q)
+        res = export(open_engine(db_url), directory, policy, outlet=outlet,
+                     from_=_day(from_), to=_day(to))  # fmt: skip
+        kind = "filtered, with inclusion proofs" if res.filtered else "full log"
+        click.echo(f"exported {res.entries} entries ({kind}) of tree size {res.tree_size} "
+                   f"to {res.path}")  # fmt: skip
+    except AuditError as exc:
+        _fail(exc)
+
+
+def _day(value: object) -> date | None:
+    return value.date() if value is not None else None  # type: ignore[attr-defined]
+
+
+@audit.command()
+@click.argument("index", type=int)
+@DB
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+def prove(index: int, db_url: str, output: str | None) -> None:
+    """Write a C2SP .tlog-proof of entry INDEX against the latest checkpoint."""
+    from .db import open_engine
+    from .proof import prove as _prove
+
+    try:
+        data = _prove(open_engine(db_url), index)
+    except AuditError as exc:
+        _fail(exc)
+        return
+    if output:
+        Path(output).write_bytes(data)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(data.decode(), nl=False)
+
+
+@audit.command(name="verify")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False),
+              envvar="SERVICEPOINT_AUDIT_POLICY",
+              help="Your C2SP tlog-policy (or a log.vkey file). Default: the export's own.")
+@click.option("--previous", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="An earlier signed checkpoint you kept; must be consistent (no fork).")
+@click.option("--strict", is_flag=True, help="Re-encode every entry to check canonical JSON.")
+def verify_cmd(path: str, policy: str | None, previous: tuple[str, ...], strict: bool) -> None:  # fmt: skip
+    """Verify an export DIRECTORY or a FILE.tlog-proof offline."""
+    from .verify import verify
+
+    n = 0
+
+    def step(msg: str) -> None:
+        nonlocal n
+        n += 1
+        click.echo(f"{n}. ok  {msg}")
+
+    try:
+        verify(path, policy, previous=previous, on_step=step, strict=strict)
+    except AuditError as exc:
+        _fail(exc)
+    click.secho("verified", fg="green")
+
+
+@click.group(name="witness", invoke_without_command=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8470, show_default=True, type=int)
+@click.option("--key", "key_file", envvar="SERVICEPOINT_WITNESS_KEY_FILE",
+              type=click.Path(dir_okay=False), help="Witness cosigner key file.")
+@click.option("--state", envvar="SERVICEPOINT_WITNESS_STATE", type=click.Path(dir_okay=False),
+              help="SQLite file holding the last cosigned size per log.")
+@click.option("--trust", multiple=True, type=(str, str), metavar="ORIGIN VKEY",
+              help="A log to witness (repeatable).")
+@click.pass_context
+def witness(ctx: click.Context, host: str, port: int, key_file: str | None, state: str | None,
+            trust: tuple[tuple[str, str], ...]) -> None:  # fmt: skip
+    """Serve a C2SP tlog-witness (POST /add-checkpoint)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not key_file or not state or not trust:
+        raise click.UsageError("serving needs --key, --state and at least one --trust")
+    import uvicorn
+
+    from .witness import create_witness_app
+
+    try:
+        app = create_witness_app(key_file, state, list(trust))
+    except AuditError as exc:
+        _fail(exc)
+        return
+    uvicorn.run(app, host=host, port=port)
+
+
+@witness.command(name="keygen")
+@click.option("--name", required=True, help="Witness name, e.g. witness.bank.example/w1.")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False))
+def witness_keygen(name: str, out: str) -> None:
+    """Create a witness cosigner key file and print its vkey."""
+    from .keys import keygen as _keygen
+
+    try:
+        click.echo(_keygen(out, name, witness=True))
+    except AuditError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    """``python -m audit``: the audit group, plus ``witness`` as a subcommand."""
+    audit.add_command(witness)
+    audit()

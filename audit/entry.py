@@ -1,0 +1,187 @@
+"""Audit entries: validation, canonical JSON leaf bytes, keyed pseudonyms."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import EntryError
+
+VERSION = 1
+PSEUDONYM_PREFIX = "hmac-sha256:"
+FIELDS = (
+    "v", "time", "actor", "outlet", "partner", "action", "case", "matter", "grant",
+    "outcome", "digests", "state", "subject",
+)  # fmt: skip
+DIGEST_KINDS = ("material", "snapshot", "recording")
+
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
+_ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_PSEUDONYM = re.compile(re.escape(PSEUDONYM_PREFIX) + r"[A-Za-z0-9_-]{43}")
+# PII that must never reach a leaf in clear (DOMAIN.md, "Personal data"): one pass.
+_PII = re.compile(
+    r"(?P<id18>(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z]))"
+    r"|(?P<id15>(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z]))"
+    r"|(?P<mobile>(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z]))"
+    r"|(?P<email>[^\s@]+@[^\s@]+\.[A-Za-z]{2,})"
+)
+_PII_NAMES = {"id18": "an 18-character resident ID number", "id15": "a 15-digit ID number",
+              "mobile": "a mobile phone number", "email": "an e-mail address"}  # fmt: skip
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    """Keyed pseudonym of an applicant identifier: ``hmac-sha256:<base64url, no padding>``.
+
+    Without ``key`` nobody can test guesses against the log; erasing the key (or the
+    mapping) never breaks a proof because the leaf holds only the pseudonym."""
+    if len(key) < 16:
+        raise EntryError("pseudonym key must be at least 16 bytes")
+    mac = hmac.new(key, value.strip().upper().encode("utf-8"), hashlib.sha256).digest()
+    return PSEUDONYM_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def format_time(t: datetime) -> str:
+    if t.tzinfo is None:
+        raise EntryError("entry time must be timezone-aware (UTC)")
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(s: str) -> datetime:
+    """Entry time as a naive UTC datetime (what the search column stores)."""
+    return datetime.fromisoformat(s[:-1]).replace(tzinfo=None)
+
+
+def canonical_json(obj: Any) -> bytes:
+    """UTF-8, sorted keys, ``,``/``:`` separators, no ASCII escaping of text."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate an entry and fill optional fields; raise EntryError on any problem."""
+    unknown = set(entry) - set(FIELDS)
+    if unknown:
+        raise EntryError(f"unknown entry key(s): {', '.join(sorted(unknown))}")
+    e: dict[str, Any] = {
+        "v": VERSION, "outlet": None, "partner": None, "case": None, "matter": None,
+        "grant": None, "digests": [], "state": {"from": None, "to": None}, "subject": None,
+    }  # fmt: skip
+    e.update(entry)
+    for key in ("time", "actor", "action", "outcome"):
+        if key not in entry:
+            raise EntryError(f"entry needs {key!r}")
+    if e["v"] != VERSION:
+        raise EntryError(f"unsupported entry version {e['v']!r}")
+    if isinstance(e["time"], datetime):
+        e["time"] = format_time(e["time"])
+    _check(isinstance(e["time"], str) and _TIME.fullmatch(e["time"]), "time",
+           "must be ISO-8601 UTC like 2026-11-21T08:30:00.123456Z")  # fmt: skip
+    _check_actor(e["actor"])
+    for key in ("outlet", "partner", "case"):
+        _check(e[key] is None or _is_code(e[key]), key, "must be a code string or null")
+    _check(isinstance(e["action"], str) and _ACTION.fullmatch(e["action"]), "action",
+           "must look like 'case.accept'")  # fmt: skip
+    m = e["matter"]
+    _check(m is None or (isinstance(m, Mapping) and set(m) == {"code", "version"}
+           and _is_code(m["code"]) and _is_int(m["version"])), "matter",
+           "must be {code, version} or null")  # fmt: skip
+    _check(e["grant"] is None or _is_int(e["grant"]), "grant", "must be an integer or null")
+    _check_outcome(e["outcome"])
+    _check_digests(e["digests"])
+    s = e["state"]
+    _check(isinstance(s, Mapping) and set(s) == {"from", "to"}
+           and all(x is None or _is_code(x) for x in s.values()), "state",
+           "must be {from, to} with state names or null")  # fmt: skip
+    _check(e["subject"] is None or (isinstance(e["subject"], str)
+           and _PSEUDONYM.fullmatch(e["subject"])), "subject",
+           "must be audit.pseudonym(key, value) or null")  # fmt: skip
+    _check_pii(e)
+    return e
+
+
+def leaf_bytes(entry: Mapping[str, Any]) -> bytes:
+    """The exact leaf bytes of an entry (validated, canonical, no newline inside)."""
+    return canonical_json(normalize(entry))
+
+
+def parse_leaf(data: bytes) -> dict[str, Any]:
+    """Parse leaf bytes and check they are a canonical v1 entry; raise EntryError."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EntryError(f"not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise EntryError("not a JSON object")
+    norm = normalize(obj)
+    if canonical_json(norm) != data:
+        raise EntryError("not in canonical form (sorted keys, compact, all fields)")
+    return norm
+
+
+def _check(ok: object, key: str, msg: str) -> None:
+    if not ok:
+        raise EntryError(f"entry {key!r} {msg}")
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and -(2**63) <= x < 2**63
+
+
+def _is_code(x: object) -> bool:
+    return isinstance(x, str) and bool(_CODE.fullmatch(x))
+
+
+def _check_actor(a: object) -> None:
+    _check(isinstance(a, Mapping) and set(a) == {"id", "role"} and _is_int(a["id"])
+           and _is_code(a["role"]), "actor", "must be {id: int, role: str}")  # fmt: skip
+
+
+def _check_outcome(o: object) -> None:
+    ok = isinstance(o, Mapping) and (
+        dict(o) == {"result": "done"}
+        or (set(o) == {"result", "reason"} and o["result"] == "refused" and _is_code(o["reason"]))
+    )
+    _check(ok, "outcome", "must be {result: done} or {result: refused, reason: <code>}")
+
+
+def _check_digests(ds: object) -> None:
+    ok = isinstance(ds, list) and all(
+        isinstance(d, Mapping) and set(d) == {"kind", "sha256"} and d["kind"] in DIGEST_KINDS
+        and isinstance(d["sha256"], str) and _SHA256.fullmatch(d["sha256"])
+        for d in ds
+    )  # fmt: skip
+    _check(ok, "digests", "must be a list of {kind: material|snapshot|recording, sha256: hex}")
+
+
+def _strings(obj: Any) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, Mapping):
+        return [s for v in obj.values() for s in _strings(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []
+
+
+def _check_pii(e: Mapping[str, Any]) -> None:
+    for key, value in e.items():
+        if key in ("subject", "digests", "time", "v"):
+            continue
+        texts = _strings(value)
+        if not texts:
+            continue
+        m = _PII.search("\x00".join(texts))
+        if m:
+            raise EntryError(f"entry {key!r} looks like it holds {_PII_NAMES[m.lastgroup or '']}; "
+                             "store audit.pseudonym(key, value) instead")  # fmt: skip
+    if 10**14 <= abs(e["actor"]["id"]):
+        raise EntryError("entry 'actor.id' looks like an ID number, not a staff id")

@@ -1,0 +1,396 @@
+"""Offline verification of an export directory or a ``.tlog-proof`` file.
+
+Needs nothing but this package (no database). Returns None or raises a specific
+VerificationError subclass naming the file, line and entry that failed. The numbered
+steps are listed in docs/audit.md and follow C2SP tlog-policy, signed-note,
+tlog-checkpoint, tlog-cosignature, tlog-proof and RFC 9162 §2.1."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import merkle
+from .checkpoint import OpenedCheckpoint, open_checkpoint
+from .entry import FIELDS, canonical_json
+from .errors import (
+    ConsistencyError,
+    EntriesReorderedError,
+    EntryDeletedError,
+    EntryError,
+    EntryInsertedError,
+    EntryModifiedError,
+    EvidenceError,
+    FormatError,
+    InclusionError,
+    TruncatedLogError,
+    VerificationError,
+)
+from .locate import locate_difference
+from .policy import Policy
+from .proof import TlogProof
+
+Step = Callable[[str], None]
+_json_loads = json.loads
+
+
+@dataclass
+class _Entries:
+    count: int = 0
+    digests: dict[str, tuple[int, int]] = field(default_factory=dict)  # sha -> (line, index)
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    p = Path(path)
+    if p.name.endswith(".vkey") or p.name == "log.vkey":
+        return Policy.build(p.read_text().split(), quorum="none")
+    return Policy.parse(p.read_bytes())
+
+
+def verify(
+    path: str | os.PathLike[str],
+    policy: Policy | str | os.PathLike[str] | None = None,
+    *,
+    previous: Iterable[str | os.PathLike[str]] = (),
+    on_step: Step | None = None,
+    strict: bool = False,
+) -> None:
+    """Verify an export directory or a ``.tlog-proof`` file. ``policy`` is the auditor's
+    trust policy; without it the export's own ``policy`` file is used (which only proves
+    internal consistency: pass your own policy to pin the keys). ``previous``: earlier
+    signed checkpoints the auditor kept, checked for consistency (fork detection).
+    ``strict`` re-encodes every entry to check canonical JSON (slower; filtered exports
+    and proofs always do)."""
+    step = on_step or (lambda _msg: None)
+    p = Path(path)
+    if p.is_dir():
+        _verify_dir(p, policy, [Path(x) for x in previous], step, strict)
+    elif p.is_file():
+        _verify_proof_file(p, policy, step)
+    else:
+        raise FormatError(f"{p}: no such export directory or .tlog-proof file")
+
+
+def _policy(p: Path, policy: Policy | str | os.PathLike[str] | None, step: Step) -> Policy:
+    if isinstance(policy, Policy):
+        step("trust policy: given by the caller")
+        return policy
+    if policy is not None:
+        step(f"trust policy: {policy}")
+        return load_policy(policy)
+    base = p if p.is_dir() else p.parent
+    for cand in (base / "policy", base.parent / "policy", base / "log.vkey"):
+        if cand.is_file():
+            step(f"trust policy: {cand} (from the export itself; pass --policy to pin keys)")
+            return load_policy(cand)
+    raise FormatError(f"{p}: no policy given and no policy or log.vkey file next to it")
+
+
+def _verify_dir(
+    d: Path, policy_arg: object, previous: list[Path], step: Step, strict: bool
+) -> None:
+    # 1. Load the trust policy (C2SP tlog-policy).
+    policy = _policy(d, policy_arg, step)  # type: ignore[arg-type]
+    # 2.-6. Open the checkpoint: signed-note format, a trusted log signature, the
+    #       tlog-checkpoint body, every known cosignature, the witness quorum.
+    opened = _open(d / "checkpoint", policy, "checkpoint")
+    cp = opened.checkpoint
+    step(f"checkpoint: origin {cp.origin}, size {cp.size}, signed by a trusted log key")
+    if policy.quorum != "none":
+        step(f"checkpoint: witness quorum met ({', '.join(sorted(opened.cosigned))})")
+    # 7. Entries are in the tree (RFC 6962 leaf hashes; RFC 9162 §2.1.3 when filtered).
+    hist = _history(d, previous)
+    if (d / "indexes").exists():
+        ents, roots = _verify_filtered(d, opened), {}
+        step(f"entries: {ents.count} selected entries each have a valid inclusion proof")
+    else:
+        ents, roots = _verify_full(d, opened, {size for _, size, _ in hist}, strict)
+        step(f"entries: all {ents.count} entries hash to the checkpoint root")
+    # 8. Earlier checkpoints by the same log are consistent with this one (no fork).
+    n = _verify_history(d, hist, opened, policy, roots)
+    if n:
+        step(f"history: {n} earlier checkpoint(s) are consistent with this one")
+    # 9. Evidence files match the digests the log recorded.
+    m = _verify_evidence(d, ents)
+    step(f"evidence: {m} file(s) match the SHA-256 recorded in the log")
+
+
+def _open(path: Path, policy: Policy, where: str) -> OpenedCheckpoint:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise FormatError(f"{where}: file {path.name} is missing") from None
+    return open_checkpoint(data, policy, where)
+
+
+def _lines(path: Path) -> Iterable[bytes]:
+    try:
+        f = open(path, "rb", buffering=1 << 20)
+    except OSError:
+        raise FormatError(f"{path.name} is missing") from None
+    with f:
+        for n, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
+                raise FormatError(f"{path.name} line {n}: does not end with a newline")
+            yield line[:-1]
+
+
+_DIGEST = re.compile(rb'"sha256":"([0-9a-f]{64})"')
+
+
+def _check_entry(line: bytes, n: int, index: int, ents: _Entries, strict: bool = True) -> None:
+    """The leaf is a canonical v1 entry (what the log promised to write). The fast check
+    relies on canonical key order ("action" first, "v" last); ``strict`` re-encodes."""
+    where = f"entries.jsonl line {n} (index {index})"
+    if not (line.startswith(b'{"action":') and line.endswith(b',"v":1}')):
+        raise FormatError(f"{where}: not a canonical version 1 audit entry")
+    if strict:
+        try:
+            obj = _json_loads(line)
+            if not isinstance(obj, dict) or obj.get("v") != 1 or not set(obj) <= set(FIELDS):
+                raise EntryError("not a version 1 audit entry")
+            if canonical_json(obj) != line:
+                raise EntryError("not canonical JSON")
+        except (ValueError, EntryError) as exc:
+            raise FormatError(f"{where}: {exc}") from None
+    if b'"digests":[{' in line:
+        for m in _DIGEST.finditer(line):
+            ents.digests.setdefault(m.group(1).decode(), (n, index))
+
+
+CHUNK_LINES = 50_000
+
+
+def _hash_and_check(
+    start: int, lines: list[bytes], ents: _Entries, strict: bool
+) -> tuple[list[bytes], FormatError | None]:
+    sha = hashlib.sha256
+    out = []
+    bad: FormatError | None = None
+    for k, line in enumerate(lines):
+        out.append(sha(b"\x00" + line).digest())
+        try:
+            _check_entry(line, start + k + 1, start + k, ents, strict)
+        except FormatError as exc:  # reported after the tree check, which is more precise
+            bad = bad or exc
+    return out, bad
+
+
+def _chunks(path: Path) -> Iterable[tuple[int, list[bytes]]]:
+    buf: list[bytes] = []
+    start = 0
+    for line in _lines(path):
+        buf.append(line)
+        if len(buf) == CHUNK_LINES:
+            yield start, buf
+            start += len(buf)
+            buf = []
+    if buf:
+        yield start, buf
+
+
+def _verify_full(
+    d: Path, opened: OpenedCheckpoint, want_roots: set[int], strict: bool
+) -> tuple[_Entries, dict[int, bytes]]:
+    cp = opened.checkpoint
+    ents = _Entries()
+    hashes: list[bytes] = []
+    bad_format: FormatError | None = None
+    for start, chunk in _chunks(d / "entries.jsonl"):
+        got, bad = _hash_and_check(start, chunk, ents, strict)
+        hashes += got
+        bad_format = bad_format or bad
+    ents.count = len(hashes)
+    if len(hashes) != cp.size or merkle.root_from_leaf_hashes(hashes) != cp.root:
+        # The entries do not match: name the entry, using leaf-hashes (authenticated
+        # by the signed root) as the reference.
+        raise locate_difference(hashes, _reference_hashes(d, cp.size, cp.root))
+    if bad_format is not None:
+        raise bad_format
+    roots = {m: merkle.root_from_leaf_hashes(hashes[:m]) for m in want_roots if m <= cp.size}
+    return ents, roots
+
+
+def _reference_hashes(d: Path, size: int, root: bytes) -> list[bytes] | None:
+    try:
+        data = (d / "leaf-hashes").read_bytes()
+    except OSError:
+        return None
+    if len(data) != 32 * size:
+        return None
+    ref = [data[i : i + 32] for i in range(0, len(data), 32)]
+    return ref if merkle.root_from_leaf_hashes(ref) == root else None
+
+
+def _verify_filtered(d: Path, opened: OpenedCheckpoint) -> _Entries:
+    cp = opened.checkpoint
+    try:
+        indexes = (d / "indexes").read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        raise FormatError("indexes file is unreadable") from None
+    ents = _Entries()
+    last = -1
+    for n, line in enumerate(_lines(d / "entries.jsonl"), start=1):
+        if n > len(indexes):
+            raise EntryInsertedError(f"entries.jsonl line {n}: not listed in indexes")
+        idx = int(indexes[n - 1])
+        if idx <= last or idx >= cp.size:
+            raise EntriesReorderedError(f"indexes line {n}: index {idx} out of order or range")
+        last = idx
+        where = f"entries.jsonl line {n} (index {idx})"
+        ppath = d / "proofs" / f"{idx}.tlog-proof"
+        try:
+            proof = TlogProof.parse(ppath.read_bytes(), f"proofs/{idx}.tlog-proof")
+        except OSError:
+            raise InclusionError(f"{where}: proofs/{idx}.tlog-proof is missing") from None
+        if proof.index != idx or _body(proof.checkpoint) != opened.note.text.encode():
+            raise InclusionError(f"{where}: its proof is for another index or checkpoint")
+        try:
+            merkle.verify_inclusion(merkle.leaf_hash(line), idx, cp.size, proof.hashes, cp.root)
+        except InclusionError:
+            raise EntryModifiedError(
+                f"{where}: leaf hash does not match the tree (inclusion proof fails)"
+            ) from None
+        _check_entry(line, n, idx, ents)
+        ents.count += 1
+    if ents.count != len(indexes):
+        raise EntryDeletedError(
+            f"entries.jsonl has {ents.count} lines but indexes lists {len(indexes)}: "
+            f"entry {indexes[ents.count]} is missing"
+        )
+    return ents
+
+
+def _body(checkpoint: bytes) -> bytes:
+    cut = checkpoint.rfind(b"\n\n")
+    return checkpoint[: cut + 1]
+
+
+def _history(d: Path, previous: list[Path]) -> list[tuple[Path, int, str]]:
+    """(file, size, label) of earlier checkpoints: checkpoints/<size> and --previous."""
+    out = []
+    hdir = d / "checkpoints"
+    if hdir.is_dir():
+        for f in sorted(hdir.iterdir()):
+            if f.name.isdigit():
+                out.append((f, int(f.name), f"checkpoints/{f.name}"))
+    for f in previous:
+        out.append((f, -1, str(f)))
+    return out
+
+
+def _verify_history(
+    d: Path, hist: list[tuple[Path, int, str]], latest: OpenedCheckpoint, policy: Policy,
+    roots: dict[int, bytes],
+) -> int:  # fmt: skip
+    cp = latest.checkpoint
+    # Earlier checkpoints need a trusted log signature; cosignatures are optional there.
+    loose = Policy(logs=policy.logs, witnesses=policy.witnesses, quorum="none")
+    for f, _size, label in hist:
+        old = _open(f, loose, label).checkpoint
+        if old.origin != cp.origin:
+            raise ConsistencyError(f"{label}: origin {old.origin!r} is not {cp.origin!r}")
+        if old.size > cp.size:
+            raise ConsistencyError(
+                f"{label} (size {old.size}) is larger than the exported checkpoint "
+                f"(size {cp.size}): the export is not the latest view of the log"
+            )
+        fork = (
+            f"{label} (size {old.size}) is inconsistent with checkpoint (size {cp.size}): "
+            "the log signed two inconsistent trees (fork)"
+        )
+        if not (d / "indexes").exists():  # full export: recompute the prefix root
+            want = roots.get(old.size)
+            if want is None:
+                want = _prefix_root(d, old.size)
+            if want != old.root:
+                raise ConsistencyError(fork)
+            continue
+        proof_file = f.with_name(f"{f.name}.consistency")
+        try:
+            lines = proof_file.read_text(encoding="ascii").split()
+            proof = [base64.b64decode(x, validate=True) for x in lines]
+        except (OSError, ValueError, binascii.Error):
+            raise ConsistencyError(f"{label}: no readable consistency proof") from None
+        try:
+            merkle.verify_consistency(old.size, cp.size, proof, old.root, cp.root)
+        except ConsistencyError:
+            raise ConsistencyError(fork) from None
+    return len(hist)
+
+
+def _prefix_root(d: Path, size: int) -> bytes:
+    hashes = []
+    for line in _lines(d / "entries.jsonl"):
+        if len(hashes) == size:
+            break
+        hashes.append(merkle.leaf_hash(line))
+    return merkle.root_from_leaf_hashes(hashes)
+
+
+def _verify_evidence(d: Path, ents: _Entries) -> int:
+    from .export import sha256_file
+
+    manifest = d / "manifest"
+    listed: set[str] = set()
+    if manifest.exists():
+        for n, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+            digest, sep, rel = line.partition("  ")
+            if not sep or len(digest) != 64 or not rel.startswith("evidence/") or ".." in rel:
+                raise FormatError(f"manifest line {n}: expected '<sha256>  evidence/<path>'")
+            listed.add(rel)
+            f = d / rel
+            if not f.is_file():
+                raise EvidenceError(f"{rel} (manifest line {n}) is missing from the export")
+            actual = sha256_file(f)
+            where = ents.digests.get(digest)
+            if where is None:
+                raise EvidenceError(
+                    f"{rel}: digest {digest} in manifest line {n} is not recorded in any "
+                    "exported entry"
+                )
+            if actual != digest:
+                raise EvidenceError(
+                    f"{rel}: SHA-256 is {actual} but entries.jsonl line {where[0]} "
+                    f"(index {where[1]}) recorded {digest}: the file was altered"
+                )
+    edir = d / "evidence"
+    if edir.is_dir():
+        for f in sorted(edir.rglob("*")):
+            rel = f.relative_to(d).as_posix()
+            if f.is_file() and rel not in listed:
+                raise EvidenceError(f"{rel} is not listed in the manifest")
+    return len(listed)
+
+
+def _verify_proof_file(p: Path, policy_arg: object, step: Step) -> None:
+    # 1. Load the trust policy (C2SP tlog-policy).
+    policy = _policy(p, policy_arg, step)  # type: ignore[arg-type]
+    # 2. Parse the proof (C2SP tlog-proof §Format).
+    proof = TlogProof.parse(p.read_bytes(), p.name)
+    # 3.-7. Open the embedded checkpoint under the policy (signature, body, quorum).
+    opened = open_checkpoint(proof.checkpoint, policy, f"{p.name}: checkpoint")
+    cp = opened.checkpoint
+    step(f"checkpoint: origin {cp.origin}, size {cp.size}, signed by a trusted log key")
+    # 8. The entry (our proofs carry its leaf bytes as extra data) is a canonical entry.
+    if proof.extra is None:
+        raise FormatError(f"{p.name}: no extra line with the entry's leaf bytes")
+    _check_entry(proof.extra, 1, proof.index, _Entries())
+    # 9. The inclusion proof verifies against the root (RFC 9162 §2.1.3.2).
+    try:
+        merkle.verify_inclusion(
+            merkle.leaf_hash(proof.extra), proof.index, cp.size, proof.hashes, cp.root
+        )
+    except InclusionError as exc:
+        raise InclusionError(f"{p.name}: entry {proof.index}: {exc}") from None
+    step(f"entry {proof.index}: included in the tree of size {cp.size}")
+
+
+__all__ = ["verify", "load_policy", "VerificationError", "TruncatedLogError"]

@@ -1,0 +1,167 @@
+"""Audit log benchmark: prints numbers, asserts nothing.
+
+    python bench/audit_bench.py [--entries 1000000] [--append 6000] [--dir DIR]
+
+SQLite in WAL mode with synchronous=NORMAL (the app's setting): a COMMIT is durable
+against a process kill (the WAL is in the OS page cache), not against power loss; use
+synchronous=FULL for that (``--full``). Writers each run their own transaction:
+BEGIN IMMEDIATE + audit.record + COMMIT."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from sqlalchemy import event, insert  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from audit import export, prove, record, store, verify  # noqa: E402
+from audit.db import open_engine  # noqa: E402
+from audit.entry import canonical_json, normalize, parse_time  # noqa: E402
+from audit.log import Checkpointer  # noqa: E402
+from audit.merkle import leaf_hash  # noqa: E402
+from audit.models import create_tables, entries  # noqa: E402
+from audit.note import Signer  # noqa: E402
+
+ORIGIN = "bench.example/audit"
+
+
+def entry(i: int) -> dict[str, Any]:
+    return {
+        "time": f"2026-11-21T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.000000Z",
+        "actor": {"id": 1000 + i % 97, "role": "teller"},
+        "outlet": f"QD-BANK-{i % 40:03d}",
+        "partner": "BANK-A",
+        "action": ["case.intake", "case.accept", "case.complete"][i % 3],
+        "case": f"370211000000000000000000000000120261121{i % 10000:04d}",
+        "matter": {"code": "370211000000", "version": 2},
+        "grant": 40,
+        "outcome": {"result": "done"},
+        "digests": [{"kind": "material", "sha256": hashlib.sha256(b"%d" % i).hexdigest()}],
+        "state": {"from": "received", "to": "accepted"},
+        "subject": None,
+    }
+
+
+def engine_for(path: Path, full: bool) -> Engine:
+    eng = open_engine(f"sqlite:///{path}")
+    if full:
+
+        @event.listens_for(eng, "connect")
+        def _full(dbapi_connection: Any, _r: Any) -> None:
+            dbapi_connection.execute("PRAGMA synchronous=FULL")
+
+    create_tables(eng)
+    return eng
+
+
+def bench_append(tmp: Path, writers: int, total: int, full: bool) -> float:
+    eng = engine_for(tmp / f"append{writers}.db", full)
+    per = total // writers
+
+    def work(k: int) -> None:
+        for i in range(per):
+            with Session(eng) as s, s.begin():
+                record(s, entry(k * per + i))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(writers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    dt = time.perf_counter() - t0
+    with eng.connect() as c:
+        assert store.entry_count(c) == per * writers
+    eng.dispose()
+    return per * writers / dt
+
+
+def bulk_load(eng: Engine, n: int) -> None:
+    """Fill the log fast (not through record(): that part is measured separately)."""
+    batch = []
+    for i in range(n):
+        e = normalize(entry(i))
+        leaf = canonical_json(e)
+        batch.append({"idx": i, "leaf": leaf, "leaf_hash": leaf_hash(leaf),
+                      "time": parse_time(e["time"]), "actor_id": e["actor"]["id"],
+                      "actor_role": "teller", "outlet": e["outlet"], "partner": e["partner"],
+                      "action": e["action"], "case_no": e["case"],
+                      "matter_code": "370211000000"})  # fmt: skip
+        if len(batch) == 50_000 or i == n - 1:
+            with eng.begin() as c:
+                c.execute(insert(entries), batch)
+            batch = []
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--append", type=int, default=6_400, help="entries per append run")
+    ap.add_argument("--full", action="store_true", help="synchronous=FULL instead of NORMAL")
+    ap.add_argument("--dir", type=Path, default=None)
+    a = ap.parse_args()
+    tmp = a.dir or Path(tempfile.mkdtemp(prefix="audit-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    n = a.entries
+    mode = "FULL" if a.full else "NORMAL"
+    print(f"audit bench: {n:,} entries, SQLite WAL synchronous={mode}, dir {tmp}")
+
+    for w in (1, 8, 64):
+        rate = bench_append(tmp, w, a.append, a.full)
+        print(f"append  {w:>2} writer(s): {rate:>10,.0f} entries/s  (durable commits)")
+
+    eng = engine_for(tmp / "big.db", a.full)
+    t0 = time.perf_counter()
+    bulk_load(eng, n)
+    t1 = time.perf_counter()
+    log = Checkpointer(ORIGIN, [Signer(ORIGIN, hashlib.sha256(b"bench").digest())])
+    cp = log.sign_checkpoint(eng)
+    t2 = time.perf_counter()
+    print(f"bulk load: {n / (t1 - t0):,.0f} entries/s; integrate + sign {cp.size:,}: "
+          f"{t2 - t1:.1f} s ({n / (t2 - t1):,.0f} leaves/s)")  # fmt: skip
+
+    rng = random.Random(1)
+    idxs = [rng.randrange(n) for _ in range(500)]
+    prove(eng, idxs[0])  # warm up
+    t0 = time.perf_counter()
+    for i in idxs:
+        prove(eng, i)
+    per_proof = (time.perf_counter() - t0) / len(idxs)
+    print(f"prove (.tlog-proof) at {n:,} entries: {per_proof * 1000:.2f} ms per proof")
+
+    t0 = time.perf_counter()
+    export(eng, tmp / "export", log.policy())
+    t1 = time.perf_counter()
+    verify(tmp / "export")
+    t2 = time.perf_counter()
+    print(f"export {n:,}: {t1 - t0:.1f} s; offline verify: {t2 - t1:.1f} s "
+          f"({n / (t2 - t1):,.0f} entries/s)")  # fmt: skip
+
+    leaves = [canonical_json(normalize(entry(i))) for i in range(100_000)]
+    t0 = time.perf_counter()
+    for leaf in leaves:
+        hashlib.sha256(b"\x00" + leaf).digest()
+    print(f"raw SHA-256 leaf hashing: {len(leaves) / (time.perf_counter() - t0):,.0f} leaves/s "
+          f"({sum(map(len, leaves)) // len(leaves)} bytes avg)")  # fmt: skip
+    key = Ed25519PrivateKey.generate()
+    msg = b"bench.example/audit\n1000000\n" + b"A" * 44 + b"\n"
+    t0 = time.perf_counter()
+    for _ in range(5000):
+        key.sign(msg)
+    print(f"raw Ed25519 signing: {5000 / (time.perf_counter() - t0):,.0f} signatures/s")
+
+
+if __name__ == "__main__":
+    main()

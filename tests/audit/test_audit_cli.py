@@ -1,0 +1,73 @@
+"""The audit and witness commands (click), and ``python -m audit verify``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+
+from audit.cli import audit, witness
+from tests.audit.helpers import ORIGIN
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = ROOT / "tests" / "vectors"
+
+
+def test_cli_keygen_sign_export_prove_verify(tmp_path: Path, engine: Engine,
+                                             appender: Callable[..., list[int]]) -> None:  # fmt: skip
+    runner = CliRunner()
+    key = tmp_path / "keys" / "log.key"
+    r = runner.invoke(audit, ["keygen", "--origin", ORIGIN, "-o", str(key)])
+    assert r.exit_code == 0 and r.output.startswith(ORIGIN + "+")
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert runner.invoke(audit, ["keygen", "--origin", ORIGIN, "-o", str(key)]).exit_code == 1
+    appender(engine, 5)
+    env = {"SERVICEPOINT_DATABASE_URL": str(engine.url), "SERVICEPOINT_AUDIT_KEY_FILE": str(key)}
+    r = runner.invoke(audit, ["sign"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "size 5" in r.output
+    r = runner.invoke(audit, ["export", str(tmp_path / "x")], env=env)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(audit, ["prove", "2", "-o", str(tmp_path / "x" / "e2.tlog-proof")], env=env)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(audit, ["verify", str(tmp_path / "x")])
+    assert r.exit_code == 0 and "1. ok  trust policy" in r.output and "verified" in r.output
+    r = runner.invoke(audit, ["verify", str(tmp_path / "x" / "e2.tlog-proof")])
+    assert r.exit_code == 0, r.output
+
+
+def test_cli_verify_fails_with_the_precise_message() -> None:
+    r = CliRunner().invoke(audit, ["verify", str(VECTORS / "modified_entry")])
+    assert r.exit_code == 1
+    assert "FAILED: entries.jsonl line 4 (index 3)" in r.output
+    assert "2. ok  checkpoint" in r.output
+
+
+def test_cli_python_m_audit_verify_needs_only_the_audit_package(tmp_path: Path) -> None:
+    # Copy audit/ alone to a fresh directory: no project package is importable there.
+    import shutil
+
+    shutil.copytree(ROOT / "audit", tmp_path / "audit", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    ok = subprocess.run([sys.executable, "-m", "audit", "verify", str(VECTORS / "good")],
+                        cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "verified" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "audit", "verify", str(VECTORS / "truncated_log")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 1 and "truncated log" in bad.stderr
+
+
+def test_cli_witness_keygen_and_serve_requires_options(tmp_path: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(witness, ["keygen", "--name", "witness.bank.example/w1",
+                                "-o", str(tmp_path / "w.key")])  # fmt: skip
+    assert r.exit_code == 0 and r.output.startswith("witness.bank.example/w1+")
+    assert (tmp_path / "w.key").read_text().startswith("PRIVATE+KEY+witness.bank.example/w1+")
+    r = runner.invoke(witness, [])
+    assert r.exit_code == 2 and "--key" in r.output

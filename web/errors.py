@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from outlet.errors import CaseError
 from partners.errors import ActionRefused, PartnersError
 
 log = logging.getLogger("servicepoint")
@@ -68,6 +69,7 @@ def exception_handlers(extra: dict[Any, Any] | None = None) -> dict[Any, Any]:
         HTTPException: http_exception,
         ActionRefused: action_refused,
         PartnersError: domain_error,
+        CaseError: domain_error,
         Exception: server_error,
     }
     handlers.update(extra or {})

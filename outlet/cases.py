@@ -1,0 +1,271 @@
+"""Reading cases with outlet and domain scoping, case numbers, and the common frame of
+every case action (load → authorize → lock → change → audit).
+
+Scoping rule: an outlet user sees only cases of ``actor.outlet_id`` (plus outlets they
+cover as an AB角 backup while the assignment is in force, as ``authorize`` allows); a center reviewer
+sees cases that reached the center (forwarded at least once) in their ``domain`` (all
+domains when it is None). Anything else raises :class:`CaseNotFound` — never the data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, and_, false, true
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from outlet.clock import local_day, utc_bounds
+from outlet.errors import CaseNotFound, InvalidInput
+from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, CaseSerial, Notice
+from outlet.states import OPEN, GuardInput
+from outlet.workdays import WorkCalendar
+from partners.authorize import covered_outlets
+from partners.delegation import ActionContext, delegated_action
+from partners.models import OUTLET_ROLES, Matter, MatterVersion, Outlet, Staff, utcnow
+
+REVIEW_STATES = ("forwarded", "under_review")
+
+
+@dataclass
+class CaseRef:
+    """A case with what every action needs around it."""
+
+    case: Case
+    matter: Matter
+    version: MatterVersion
+    outlet: Outlet
+    applicant: Applicant
+
+    @property
+    def subject(self) -> str:
+        return self.applicant.pseudonym
+
+
+def is_outlet_user(actor: Staff) -> bool:
+    return actor.outlet_id is not None and bool(actor.role_set & OUTLET_ROLES)
+
+
+def is_reviewer(actor: Staff) -> bool:
+    return actor.outlet_id is None and "reviewer" in actor.role_set
+
+
+def visible_outlets(session: Session, actor: Staff, at: datetime | None = None) -> set[int]:
+    """The actor's own outlet plus outlets covered as an AB角 backup right now."""
+    if not is_outlet_user(actor):
+        return set()
+    assert actor.outlet_id is not None
+    return {actor.outlet_id} | covered_outlets(session, actor, at or utcnow())
+
+
+def visibility(session: Session, actor: Staff) -> ColumnElement[bool]:
+    """SQL condition on Case (joined with MatterVersion) for what ``actor`` may see."""
+    if is_outlet_user(actor):
+        return col(Case.outlet_id).in_(visible_outlets(session, actor))
+    if is_reviewer(actor):
+        cond = col(Case.forwarded_at).is_not(None)
+        if actor.domain:
+            cond = and_(cond, col(MatterVersion.domain) == actor.domain)
+        return cond
+    return false()
+
+
+def load_case(session: Session, actor: Staff, number: str) -> CaseRef:
+    """The case ``number`` if ``actor`` may see it, else :class:`CaseNotFound`."""
+    row = session.exec(
+        select(Case, MatterVersion)
+        .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
+        .where(Case.number == number, visibility(session, actor))
+    ).first()
+    if row is None:
+        raise CaseNotFound()
+    case, version = row
+    matter = session.get(Matter, case.matter_id)
+    outlet = session.get(Outlet, case.outlet_id)
+    applicant = session.get(Applicant, case.applicant_id)
+    assert matter is not None and outlet is not None and applicant is not None
+    return CaseRef(case, matter, version, outlet, applicant)
+
+
+def materials_of(session: Session, case_id: int) -> list[CaseMaterial]:
+    return list(
+        session.exec(
+            select(CaseMaterial).where(CaseMaterial.case_id == case_id).order_by(col(CaseMaterial.id))
+        ).all()
+    )
+
+
+def files_of(session: Session, case_id: int) -> list[CaseFile]:
+    return list(
+        session.exec(
+            select(CaseFile).where(CaseFile.case_id == case_id).order_by(col(CaseFile.id))
+        ).all()
+    )
+
+
+def notices_of(session: Session, case_id: int) -> list[Notice]:
+    return list(
+        session.exec(select(Notice).where(Notice.case_id == case_id).order_by(col(Notice.id))).all()
+    )
+
+
+def events_of(session: Session, case_id: int) -> list[tuple[CaseEvent, str]]:
+    rows = session.exec(
+        select(CaseEvent, Staff.display_name)
+        .join(Staff, col(Staff.id) == CaseEvent.actor_id)
+        .where(CaseEvent.case_id == case_id)
+        .order_by(col(CaseEvent.id))
+    ).all()
+    return [(e, name) for e, name in rows]
+
+
+@dataclass
+class Frame:
+    """Inside a case action: the audit context, the locked case and its surroundings."""
+
+    act: ActionContext
+    ref: CaseRef
+    today: date
+
+    @property
+    def session(self) -> Session:
+        return self.act.session
+
+    @property
+    def case(self) -> Case:
+        return self.ref.case
+
+    def guard_input(self, **params: object) -> GuardInput:
+        assert self.case.id is not None
+        return GuardInput(
+            session=self.session, case=self.case, version=self.ref.version,
+            materials=materials_of(self.session, self.case.id), today=self.today,
+            params=dict(params),
+        )
+
+    def moved(self, source: str, target: str) -> None:
+        self.act.state = (source, target)
+
+
+@contextmanager
+def case_action(
+    engine: Engine, actor: Staff, number: str, action: str, *, at: datetime | None = None,
+    expected_revision: int | None = None,
+) -> Iterator[Frame]:
+    """Load the case (scoped), authorize ``action`` and hold the case row locked."""
+    with Session(engine, expire_on_commit=False) as s:
+        ref = load_case(s, actor, number)
+    now = at or utcnow()
+    with delegated_action(
+        engine, actor, action, matter=ref.matter, outlet=ref.outlet, case=number,
+        subject=ref.subject, matter_version=ref.version, at=now,
+    ) as act:
+        case = act.session.exec(
+            select(Case).where(Case.id == ref.case.id).with_for_update()
+        ).one()
+        act.state = (case.state, case.state)
+        if expected_revision is not None and case.revision != expected_revision:
+            raise InvalidInput("办件已被他人更新，请刷新页面后重试")
+        ref.case = case
+        yield Frame(act, ref, local_day(now))
+
+
+def next_case_number(session: Session, implementation_code: str, day: date) -> str:
+    """Allocate ``code + YYYYMMDD + 4-digit serial`` with one atomic upsert: safe under
+    concurrent transactions on both SQLite and PostgreSQL."""
+    key = day.strftime("%Y%m%d")
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = CaseSerial.__table__  # type: ignore[attr-defined]
+    stmt = (
+        ins(table)
+        .values(implementation_code=implementation_code, day=key, last=1)
+        .on_conflict_do_update(
+            index_elements=["implementation_code", "day"], set_={"last": table.c.last + 1}
+        )
+        .returning(table.c.last)
+    )
+    serial = int(session.connection().execute(stmt).scalar_one())
+    if serial > 9999:
+        raise InvalidInput("该事项今日办件编号已用完")
+    return f"{implementation_code}{key}{serial:04d}"
+
+
+def new_check_code() -> str:
+    """6-digit code printed on the receipt; needed for the public status page."""
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+# --- lists -----------------------------------------------------------------------------
+
+
+@dataclass
+class CaseRow:
+    case: Case
+    matter_name: str
+    applicant_name: str
+    outlet_name: str
+    deadline: str  # "overdue" / "due_soon" / "ok"
+
+
+def _rows(
+    session: Session, actor: Staff, *conditions: ColumnElement[bool], limit: int = 50,
+    offset: int = 0, calendar: WorkCalendar | None = None, today: date | None = None,
+    order: Sequence[ColumnElement[object]] | None = None,
+) -> list[CaseRow]:
+    cal = calendar or WorkCalendar.load(session)
+    day = today or local_day(utcnow())
+    stmt = (
+        select(Case, MatterVersion.name, Applicant.name, Outlet.name)
+        .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
+        .join(Applicant, col(Applicant.id) == Case.applicant_id)
+        .join(Outlet, col(Outlet.id) == Case.outlet_id)
+        .where(visibility(session, actor), *conditions)
+        .order_by(*(order or [col(Case.created_at).desc()]))
+        .offset(offset)
+        .limit(limit)
+    )
+    out = []
+    for case, matter_name, applicant_name, outlet_name in session.exec(stmt).all():
+        status = cal.deadline_status(day, case.due_on) if case.state in OPEN else "ok"
+        out.append(CaseRow(case, matter_name, applicant_name, outlet_name, status))
+    return out
+
+
+def today_cases(session: Session, actor: Staff, today: date) -> list[CaseRow]:
+    """Cases created at ``actor``'s outlet on ``today`` (Beijing date)."""
+    start, end = utc_bounds(today)
+    return _rows(session, actor, col(Case.created_at) >= start, col(Case.created_at) < end,
+                 today=today, limit=200)
+
+
+def deadline_cases(session: Session, actor: Staff, today: date) -> tuple[list[CaseRow], list[CaseRow]]:
+    """(overdue, due_soon) open cases visible to ``actor``, earliest deadline first."""
+    cal = WorkCalendar.load(session)
+    rows = _rows(
+        session, actor, col(Case.state).in_(OPEN), col(Case.due_on).is_not(None),
+        calendar=cal, today=today, limit=500, order=[col(Case.due_on)],
+    )
+    return ([r for r in rows if r.deadline == "overdue"], [r for r in rows if r.deadline == "due_soon"])
+
+
+def recent_cases(
+    session: Session, actor: Staff, *, state: str | None = None, page: int = 1, per_page: int = 30
+) -> list[CaseRow]:
+    cond = col(Case.state) == state if state else true()
+    return _rows(session, actor, cond, limit=per_page, offset=(max(page, 1) - 1) * per_page)
+
+
+def review_queue(session: Session, actor: Staff, *, page: int = 1, per_page: int = 50) -> list[CaseRow]:
+    """Forwarded and under-review cases of the reviewer's domain, oldest first."""
+    if not is_reviewer(actor):
+        return []
+    return _rows(
+        session, actor, col(Case.state).in_(REVIEW_STATES),
+        limit=per_page, offset=(max(page, 1) - 1) * per_page, order=[col(Case.forwarded_at)],
+    )

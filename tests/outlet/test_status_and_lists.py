@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import Session
+
+from outlet import cases, status
+from outlet.errors import StatusLookupLocked, WrongCheckCode
+from tests.outlet.conftest import AT, PERSON_ID, World
+
+
+def test_status_lookup_shows_state_and_dates_only(world: World) -> None:
+    number = world.drive("accepted")
+    case = world.case(number)
+    view = status.lookup(world.engine, number, case.check_code, at=AT)
+    assert view.state_label == "已受理" and view.accepted_on == date(2026, 9, 28)
+    assert view.due_on == date(2026, 10, 10)
+    text = str(asdict(view))
+    assert "张三" not in text and PERSON_ID not in text and "13800138000" not in text
+
+
+def test_status_lookup_wrong_code_and_unknown_number_look_the_same(world: World) -> None:
+    number = world.new_case().number
+    with pytest.raises(WrongCheckCode) as a:
+        status.lookup(world.engine, number, "000000" if world.case(number).check_code != "000000" else "111111", at=AT)
+    with pytest.raises(WrongCheckCode) as b:
+        status.lookup(world.engine, number + "9", "123456", at=AT)
+    assert a.value.message == b.value.message
+
+
+def test_status_lookup_locks_after_five_wrong_codes(world: World) -> None:
+    number = world.new_case().number
+    right = world.case(number).check_code
+    wrong = "999999" if right != "999999" else "888888"
+    for _ in range(status.MAX_FAILURES):
+        with pytest.raises(WrongCheckCode):
+            status.lookup(world.engine, number, wrong, at=AT)
+    with pytest.raises(StatusLookupLocked):  # even the right code is refused while locked
+        status.lookup(world.engine, number, right, at=AT + timedelta(minutes=1))
+    later = AT + timedelta(minutes=status.LOCK_MINUTES + 1)
+    assert status.lookup(world.engine, number, right, at=later).state == "draft"
+
+
+def test_lists_today_and_deadlines_are_scoped_to_the_outlet(world: World) -> None:
+    mine = world.drive("accepted")  # due 10 Oct 2026
+    theirs = world.drive("accepted", actor=world.teller_b)
+    with Session(world.engine) as s:
+        today = cases.today_cases(s, world.teller_a, date(2026, 9, 28))
+        assert [r.case.number for r in today] == [mine]
+        assert today[0].applicant_name == "张三"
+        overdue, soon = cases.deadline_cases(s, world.teller_a, date(2026, 10, 8))
+        assert overdue == [] and [r.case.number for r in soon] == [mine]
+        overdue, soon = cases.deadline_cases(s, world.teller_a, date(2026, 10, 12))
+        assert [r.case.number for r in overdue] == [mine] and soon == []
+        assert [r.case.number for r in cases.recent_cases(s, world.teller_b)] == [theirs]
+
+
+def test_review_queue_by_domain(world: World) -> None:
+    forwarded = world.drive("forwarded")
+    world.drive("accepted")
+    with Session(world.engine) as s:
+        assert [r.case.number for r in cases.review_queue(s, world.reviewer)] == [forwarded]
+        assert cases.review_queue(s, world.reviewer_other) == []
+        assert cases.review_queue(s, world.teller_a) == []  # outlet users: their own cases only
+
+
+def test_completed_cases_leave_the_deadline_lists(world: World) -> None:
+    number = world.drive("delivered")
+    with Session(world.engine) as s:
+        overdue, soon = cases.deadline_cases(s, world.teller_a, date(2026, 12, 1))
+    assert number not in [r.case.number for r in overdue + soon]
+
+
+def test_ab_backup_sees_the_covered_outlet(world: World) -> None:
+    from partners.models import BackupAssignment
+
+    number = world.new_case().number
+    with Session(world.engine) as s, s.begin():
+        s.add(BackupAssignment(holder_id=world.teller_a.id, backup_id=world.teller_b.id,
+                               valid_from=date(2020, 1, 1)))
+    with Session(world.engine) as s:
+        ref = cases.load_case(s, world.teller_b, number)
+    assert ref.case.number == number

@@ -1,0 +1,220 @@
+"""Shared by the teller side (``cases``) and the center side (``review``): the case page
+context, success and failure responses, printable notices, files and the audited reveal.
+
+``side`` is "cases" or "review": it picks the templates, the URL prefix and which actions
+are offered.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from outlet import decisions, states
+from outlet.cases import events_of, files_of, load_case, materials_of, notices_of
+from outlet.clock import local_day
+from outlet.errors import CaseError, CaseNotFound, FileNotFound
+from outlet.files import KINDS, FileStore
+from outlet.ids import mask_id
+from outlet.intake import MATERIAL_STATUS_LABELS
+from outlet.models import CaseFile, Notice
+from outlet.notices import NOTICE_KINDS, one_time_items, qr_svg
+from outlet.workdays import DEADLINE_LABELS, ESTIMATED_NOTE, WorkCalendar
+from partners.errors import ActionRefused
+from partners.models import Staff, utcnow
+from web import errors
+from web.auth import current_user
+
+APPLICANT_KINDS = {"person": "自然人", "enterprise": "企业法人"}
+
+
+def actor_of(request: Request) -> Staff:
+    user = current_user(request)
+    assert user is not None  # guarded by requires_roles
+    return user
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(request: Request, name: str, ctx: dict[str, Any], *, status_code: int = 200) -> Response:
+    ctx.setdefault("state_labels", states.STATE_LABELS)
+    ctx.setdefault("deadline_labels", DEADLINE_LABELS)
+    ctx.setdefault("estimated_note", ESTIMATED_NOTE)
+    ctx.setdefault("mask_id", mask_id)
+    return request.app.state.templates.TemplateResponse(
+        request, name, ctx, status_code=status_code, headers={"Vary": "HX-Request"}
+    )
+
+
+def page_param(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return max(int(raw), 1) if raw.isdigit() and len(raw) < 6 else 1
+
+
+def fail(request: Request, status: int, message: str) -> Response:
+    return errors.render_error(request, status, message)
+
+
+def see_other(request: Request, url: str) -> Response:
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def case_context(engine: Engine, actor: Staff, number: str, side: str) -> dict[str, Any]:
+    """Everything the case page shows; raises CaseNotFound outside the actor's scope."""
+    with Session(engine) as s:
+        ref = load_case(s, actor, number)
+        case, version = ref.case, ref.version
+        assert case.id is not None
+        mats = materials_of(s, case.id)
+        files: dict[str, list[CaseFile]] = defaultdict(list)
+        for f in files_of(s, case.id):
+            files[f.material_key].append(f)
+        cal = WorkCalendar.load(s)
+        today = local_day(utcnow())
+        offered = states.OUTLET_ACTIONS if side == "cases" else states.CENTER_ACTIONS
+        actions = [a for a in states.allowed_actions(case.state) if a in offered]
+        if "case.complete_onsite" in actions and version.case_kind != "即办件":
+            actions.remove("case.complete_onsite")
+        reviewer = s.get(Staff, case.reviewer_id) if case.reviewer_id else None
+        return {
+            "side": side, "base": f"/{side}/{case.number}", "ref": ref, "case": case,
+            "version": version, "applicant": ref.applicant, "outlet": ref.outlet,
+            "applicant_kinds": APPLICANT_KINDS, "materials": mats, "files": files,
+            "status_labels": MATERIAL_STATUS_LABELS, "notices": notices_of(s, case.id),
+            "notice_kinds": NOTICE_KINDS, "events": events_of(s, case.id),
+            "action_labels": states.ACTION_LABELS, "actions": actions, "reviewer": reviewer,
+            "deadline": cal.deadline_status(today, case.due_on) if case.state in states.OPEN else "ok",
+            "rongque_max": cal.add_workdays(today, version.committed_days).day
+            if case.state == "draft" else None,
+            "missing_required": [m for m in mats if m.necessity in states.REQUIRED
+                                 and m.status != "received"],
+            "can_edit_materials": side == "cases" and case.state in states.MATERIAL_STATES,
+            "can_supply": side == "cases" and case.state in states.SUPPLY_STATES,
+            "can_notice": side == "cases" and case.state in states.NOTICE_STATES
+            and bool(one_time_items(mats)),
+            "errors": {}, "values": {}, "error": None, "flash": None, "revealed": None,
+        }
+
+
+def _templates(side: str) -> tuple[str, str]:
+    return f"{side}/case.html", f"{side}/_case_body.html"
+
+
+async def case_response(request: Request, side: str, **extra: Any) -> Response:
+    number = request.path_params["number"]
+    try:
+        ctx = await run_in_threadpool(case_context, request.app.state.engine, actor_of(request),
+                                      number, side)
+    except CaseNotFound as exc:
+        return fail(request, 404, exc.message)
+    ctx["flash"] = request.session.pop("flash", None) if "session" in request.scope else None
+    status = int(extra.pop("status_code", 200))
+    ctx.update(extra)
+    page, body = _templates(side)
+    return render(request, body if is_htmx(request) else page, ctx, status_code=status)
+
+
+async def case_success(request: Request, side: str, message: str | None) -> Response:
+    """htmx: the refreshed case body with a message; plain: redirect back (PRG)."""
+    if is_htmx(request):
+        return await case_response(request, side, flash=message)
+    if message:
+        request.session["flash"] = message
+    return RedirectResponse(f"/{side}/{request.path_params['number']}", status_code=303)
+
+
+async def case_failure(request: Request, side: str, exc: ActionRefused | CaseError,
+                       form: FormData, anchor: str) -> Response:
+    """Re-render the case with the reason next to the form that failed and its input kept.
+    Refusals were already audited by ``delegated_action``."""
+    if isinstance(exc, CaseNotFound):
+        return fail(request, 404, exc.message)
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    return await case_response(
+        request, side, status_code=exc.status_code, error=exc.message,
+        errors={anchor: exc.message, **{f"{anchor}.{k}": v for k, v in getattr(exc, "errors", {}).items()}},
+        values={"anchor": anchor, **values},
+    )
+
+
+async def notice_response(request: Request, side: str) -> Response:
+    """A printable notice of this case (the QR code on receipts opens the status page)."""
+    number, notice_no = request.path_params["number"], request.path_params["notice"]
+    actor = actor_of(request)
+
+    def load() -> dict[str, Any]:
+        ctx = case_context(request.app.state.engine, actor, number, side)
+        with Session(request.app.state.engine) as s:
+            notice = s.exec(
+                select(Notice).where(Notice.number == notice_no, Notice.case_id == ctx["case"].id)
+            ).first()
+            issuer = s.get(Staff, notice.issued_by) if notice else None
+        if notice is None:
+            raise CaseNotFound("未找到该告知书")
+        ctx.update(notice=notice, issuer=issuer, title=NOTICE_KINDS[notice.kind][0])
+        return ctx
+
+    try:
+        ctx = await run_in_threadpool(load)
+    except CaseNotFound as exc:
+        return fail(request, 404, exc.message)
+    status_url = str(request.base_url).rstrip("/") + f"/status/{quote(number)}"
+    ctx.update(status_url=status_url, qr=qr_svg(status_url) if ctx["notice"].kind in ("receipt", "rongque") else None)
+    return render(request, "cases/notice.html", ctx)
+
+
+async def file_response(request: Request, side: str) -> Response:
+    """An uploaded scan, only for users who may see the case; typed by its sniffed content."""
+    number, file_id = request.path_params["number"], request.path_params["file_id"]
+    actor = actor_of(request)
+    settings = request.app.state.settings
+
+    def load() -> tuple[str, CaseFile]:
+        with Session(request.app.state.engine) as s:
+            ref = load_case(s, actor, number)
+            cf = s.get(CaseFile, file_id)
+            if cf is None or cf.case_id != ref.case.id:
+                raise FileNotFound()
+            return str(FileStore(settings.files_dir).open(cf.sha256)), cf
+
+    try:
+        path, cf = await run_in_threadpool(load)
+    except (CaseNotFound, FileNotFound) as exc:
+        return fail(request, 404, exc.message)
+    disposition = "attachment" if request.query_params.get("download") else "inline"
+    ext = KINDS.get(cf.content_type, ("", (".bin",)))[1][0]
+    fallback = f"material-{cf.id}{ext}"
+    headers = {
+        "Content-Disposition": f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(cf.original_name)}",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; object-src 'self'",
+    }
+    return FileResponse(path, media_type=cf.content_type, headers=headers)
+
+
+async def reveal_response(request: Request, side: str) -> Response:
+    """POST: show the full ID number once (audited as case.reveal_pii)."""
+    number = request.path_params["number"]
+    try:
+        revealed = await run_in_threadpool(decisions.reveal_pii, request.app.state.engine,
+                                           actor_of(request), number)
+    except CaseNotFound as exc:
+        return fail(request, 404, exc.message)
+    except (ActionRefused, CaseError) as exc:
+        return fail(request, exc.status_code, exc.message)
+    if is_htmx(request):
+        return render(request, "cases/_reveal.html", {"revealed": revealed, "base": f"/{side}/{number}"})
+    return await case_response(request, side, revealed=revealed)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from sqlmodel import SQLModel
+import audit
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -15,9 +16,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
-from web.routes import admin, cases, public, review
+from web.routes import admin, assist, cases, public, review
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
 from web.templating import make_templates
@@ -36,7 +38,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         try:
-            yield
+            async with assist_lifespan(app):  # remote help: recorders, signaling, sweeps
+                yield
         finally:
             engine.dispose()
 
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/review", routes=review.routes, name="review"),
         Mount("/status", routes=public.routes, name="status"),
         Mount("/admin", routes=admin.routes, name="admin"),
+        Mount("/assist", routes=assist.routes, name="assist"),
     ]
     app = Starlette(
         routes=routes,
@@ -86,11 +90,19 @@ async def _healthz(request):  # type: ignore[no-untyped-def]
     return PlainTextResponse("ok")
 
 
-def create_schema(settings: Settings) -> None:
-    """Create all tables directly (tests); deployments use Alembic (``servicepoint migrate``)."""
-    import outlet.models  # noqa: F401
-    import partners.models  # noqa: F401
+def open_audit_log(settings: Settings) -> audit.Checkpointer:
+    """The checkpoint signer: key from the key file (created on first start), never the DB."""
+    if not settings.audit_key_file.exists():
+        audit.keygen(settings.audit_key_file, settings.audit_origin)
+    signer = audit.load_signer(settings.audit_key_file)
+    return audit.Checkpointer(settings.audit_origin, [signer], witness_configs(settings.audit_witnesses))
 
-    engine = make_engine(settings.database_url)
-    SQLModel.metadata.create_all(engine)
-    engine.dispose()
+
+def witness_configs(value: str) -> list[audit.WitnessConfig]:
+    """``SERVICEPOINT_AUDIT_WITNESSES``: ``<url> <vkey>`` pairs separated by ``;``."""
+    configs = []
+    for item in value.split(";"):
+        if item.strip():
+            url, vkey = item.split()
+            configs.append(audit.WitnessConfig(url=url, vkey=vkey))
+    return configs

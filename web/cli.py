@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from audit import cli as audit_cli
+
 from web.settings import Settings
 
 
@@ -16,8 +18,26 @@ from web.settings import Settings
 def main(ctx: click.Context) -> None:
     """政银+ 便民服务点 — serve the web app (default) or run an administrative task."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.default_map = _audit_defaults(Settings.from_env())
     if ctx.invoked_subcommand is None:
         ctx.invoke(serve)
+
+
+def _audit_defaults(settings: Settings) -> dict[str, object]:
+    """Point ``servicepoint audit …`` at this deployment's database and key by default."""
+    db = {"db_url": settings.database_url}
+    keyed = {**db, "key_files": (str(settings.audit_key_file),)}
+    return {
+        "audit": {
+            "sign": {**keyed, "origin": settings.audit_origin},
+            "export": keyed,
+            "prove": db,
+        }
+    }
+
+
+main.add_command(audit_cli.audit)
+main.add_command(audit_cli.witness)
 
 
 @main.command()

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import audit
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+import audit
 from partners.authorize import authorize
 from partners.errors import ActionRefused
 from partners.models import Grant, Matter, MatterVersion, Outlet, Partner, Staff, utcnow

@@ -12,14 +12,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, create_engine
 
 from audit.db import open_engine
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url`` (SQLite file or PostgreSQL)."""
-    return open_engine(url, **kwargs)
+    """Create an engine for ``url`` (SQLite file or PostgreSQL; ``kwargs`` size the pool)."""
+    if url.startswith("sqlite"):
+        return open_engine(url)
+    return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 08:35:30.250020
+Create Date: 2026-11-21 08:39:38.645400
 """
 
 from __future__ import annotations

@@ -1,0 +1,357 @@
+"""The one function that decides whether a staff member may perform a delegated action.
+
+``authorize`` returns the grant in force (or ``None`` for actions that need no grant) or
+raises a typed refusal from :mod:`partners.errors`. Checks run in the order that gives the
+most useful message:
+
+1. the action is known (a programming error otherwise: ``ValueError``);
+2. the account is active and holds a role allowed for the action (``RoleLacksAction``);
+3. where the actor stands: outlet staff must belong to the outlet — or cover it as an AB角
+   backup (``WrongOutlet``); center reviewers and experts bound to a domain may only act on
+   matters of that domain (``WrongDomain``, a ``RoleLacksAction``);
+4. for actions that need an outlet grant: the outlet, its partner and the matter are
+   active, some grant links them at all (``NotDelegated``), one of them is in force
+   (``GrantRevoked`` / ``GrantExpired`` / ``GrantNotYetValid``, judged on the most relevant
+   grant), and the grant in force carries the required scope — also allowed by the matter's
+   catalog entry when that lists service modes (``ScopeNotGranted``).
+
+Actions without an outlet grant (出件, 撤回, 查看证件号, center and admin actions) return
+``None``: finishing a case already taken in never depends on the grant still being in force.
+
+AB角 choice: a backup acts with *their own* roles at the holder's outlet while a
+``BackupAssignment`` is in force (valid_from ≤ day ≤ valid_to, open-ended when valid_to is
+empty). The holder keeps access too: the assignment adds a post, it never removes one.
+Center-side backups (reviewer for reviewer) are not modelled: reviewers are pooled by domain.
+
+Grant and agreement periods are calendar days in China (Asia/Shanghai); ``at`` is naive UTC
+(as stored in the database) or timezone-aware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from partners.errors import (
+    GrantExpired,
+    GrantNotYetValid,
+    GrantRevoked,
+    NotDelegated,
+    RoleLacksAction,
+    ScopeNotGranted,
+    WrongDomain,
+    WrongOutlet,
+)
+from partners.models import (
+    CENTER_ROLES,
+    ROLE_LABELS,
+    Agreement,
+    BackupAssignment,
+    Grant,
+    GrantMatter,
+    GrantOutlet,
+    Matter,
+    MatterVersion,
+    Outlet,
+    Partner,
+    Scope,
+    Staff,
+)
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+OUTLET_STAFF = frozenset({"teller", "block_agent", "outlet_lead"})
+REVIEWER = frozenset({"reviewer"})
+EXPERT = frozenset({"expert"})
+ADMIN = frozenset({"admin"})
+AUDITOR = frozenset({"auditor"})
+
+INTAKE = (Scope.intake.value,)
+
+
+class ActionRule(NamedTuple):
+    """One row of :data:`ACTIONS`.
+
+    ``scope``: the grant must carry one of these scopes (None: no scope, e.g. center-side).
+    ``outlet_grant``: a grant in force for matter × outlet is needed.
+    ``domain_bound``: center-side actors with a ``domain`` may only act on that domain.
+    """
+
+    roles: frozenset[str]
+    scope: tuple[str, ...] | None
+    outlet_grant: bool
+    label: str
+    domain_bound: bool = False
+
+
+ACTIONS: dict[str, ActionRule] = {
+    # --- the counter (outlet side); intake needs 收件受理 (代办 via ``scope=`` override) ---
+    "case.create": ActionRule(OUTLET_STAFF, INTAKE, True, "新建办件"),
+    "case.material": ActionRule(OUTLET_STAFF, INTAKE, True, "登记/上传材料"),
+    "case.notice": ActionRule(OUTLET_STAFF, INTAKE, True, "出具一次性告知书"),
+    "case.accept": ActionRule(OUTLET_STAFF, INTAKE, True, "受理"),
+    "case.accept_rongque": ActionRule(OUTLET_STAFF, INTAKE, True, "容缺受理"),
+    "case.supply": ActionRule(OUTLET_STAFF, INTAKE, True, "补交容缺材料"),
+    "case.refuse": ActionRule(OUTLET_STAFF, INTAKE, True, "不予受理"),
+    "case.forward": ActionRule(OUTLET_STAFF, INTAKE, True, "转报中心"),
+    "case.resubmit": ActionRule(OUTLET_STAFF, INTAKE, True, "补正后重新转报"),
+    "case.complete_onsite": ActionRule(OUTLET_STAFF, (Scope.instant.value,), True, "即办办结"),
+    # Finishing or protecting an existing case needs no grant in force: an applicant is
+    # never stranded because the outlet's grant ended after acceptance.
+    "case.deliver": ActionRule(OUTLET_STAFF, None, False, "出件"),
+    "case.withdraw": ActionRule(OUTLET_STAFF, None, False, "撤回申请"),
+    "case.reveal_pii": ActionRule(
+        OUTLET_STAFF | REVIEWER, None, False, "查看完整证件号码", domain_bound=True
+    ),
+    # --- the center ---
+    "case.review_claim": ActionRule(REVIEWER, None, False, "认领审核", domain_bound=True),
+    "case.approve": ActionRule(REVIEWER, None, False, "审核通过", domain_bound=True),
+    "case.reject": ActionRule(REVIEWER, None, False, "审核不予批准", domain_bound=True),
+    "case.request_correction": ActionRule(REVIEWER, None, False, "退回补正", domain_bound=True),
+    # --- remote help and inspection ---
+    "assist.request": ActionRule(
+        OUTLET_STAFF, (Scope.video.value, Scope.assist.value), True, "申请视频帮办/远程勘验"
+    ),
+    "assist.accept": ActionRule(EXPERT, None, False, "接听视频帮办", domain_bound=True),
+    "assist.snapshot": ActionRule(EXPERT, None, False, "取证截图", domain_bound=True),
+    "assist.record": ActionRule(EXPERT | OUTLET_STAFF, None, False, "视频录制", domain_bound=True),
+    "assist.mark": ActionRule(EXPERT, None, False, "远程预审材料（补正标注）", domain_bound=True),
+    "assist.conclude": ActionRule(EXPERT, None, False, "出具勘验结论", domain_bound=True),
+    "assist.consent": ActionRule(
+        EXPERT | OUTLET_STAFF, None, False, "记录录像授权同意", domain_bound=True
+    ),
+    # --- audit (read-only role) ---
+    "audit.search": ActionRule(AUDITOR, None, False, "检索审计日志"),
+    "audit.export": ActionRule(AUDITOR, None, False, "导出审计日志"),
+    # --- administration (any other "admin.*" action falls back to ADMIN_RULE) ---
+    "admin.grant.create": ActionRule(ADMIN, None, False, "新增委托授权"),
+    "admin.grant.revoke": ActionRule(ADMIN, None, False, "撤销委托授权"),
+    "admin.catalog.edit": ActionRule(ADMIN, None, False, "维护事项清单"),
+    "admin.staff.edit": ActionRule(ADMIN, None, False, "维护人员账号"),
+    "admin.outlet.edit": ActionRule(ADMIN, None, False, "维护网点"),
+    "admin.partner.edit": ActionRule(ADMIN, None, False, "维护合作机构"),
+    "admin.agreement.edit": ActionRule(ADMIN, None, False, "维护合作协议"),
+}
+
+ADMIN_RULE = ActionRule(ADMIN, None, False, "系统管理")
+
+
+def rule_for(action: str) -> ActionRule:
+    """The rule of ``action``; unknown actions are programming errors (``ValueError``)."""
+    rule = ACTIONS.get(action)
+    if rule is None and action.startswith("admin."):
+        rule = ADMIN_RULE
+    if rule is None:
+        raise ValueError(f"unknown action {action!r}")
+    return rule
+
+
+def roles_for(action: str) -> frozenset[str]:
+    """Roles allowed to perform ``action``."""
+    return rule_for(action).roles
+
+
+# --- time helpers ----------------------------------------------------------------------
+def as_utc_naive(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
+def local_day(at: datetime) -> date:
+    """The calendar day in China at instant ``at`` (naive = UTC)."""
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware.astimezone(LOCAL_TZ).date()
+
+
+# --- grant state -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class GrantState:
+    """Whether a grant (with its agreement) is in force at an instant, and if not, why."""
+
+    status: str  # active / revoked / expired / pending
+    reason: str = ""  # Chinese detail for refusals and the admin list
+
+    @property
+    def in_force(self) -> bool:
+        return self.status == "active"
+
+
+STATUS_LABELS = {"active": "生效中", "expired": "已过期", "revoked": "已撤销", "pending": "未生效"}
+
+
+def grant_state(grant: Grant, agreement: Agreement, at: datetime) -> GrantState:
+    """Classify ``grant`` at ``at``. Revocation beats expiry beats "not yet valid"."""
+    now = as_utc_naive(at)
+    day = local_day(at)
+    if grant.revoked_at is not None and grant.revoked_at <= now:
+        when = local_day(grant.revoked_at).isoformat()
+        why = f"：{grant.revoked_reason}" if grant.revoked_reason else ""
+        return GrantState("revoked", f"已于 {when} 撤销{why}")
+    if agreement.status == "terminated":
+        return GrantState("revoked", f"合作协议 {agreement.number} 已终止")
+    if day > grant.valid_to:
+        return GrantState("expired", f"已于 {grant.valid_to.isoformat()} 到期")
+    if day > agreement.valid_to:
+        return GrantState(
+            "expired", f"合作协议 {agreement.number} 已于 {agreement.valid_to.isoformat()} 到期"
+        )
+    if day < grant.valid_from:
+        return GrantState("pending", f"自 {grant.valid_from.isoformat()} 起生效")
+    if agreement.status != "active" or day < agreement.valid_from:
+        return GrantState("pending", f"合作协议 {agreement.number} 尚未生效")
+    return GrantState("active")
+
+
+# --- the decision ----------------------------------------------------------------------
+def authorize(
+    session: Session,
+    actor: Staff,
+    action: str,
+    matter: Matter | None,
+    outlet: Outlet | None,
+    at: datetime,
+    *,
+    scope: str | None = None,
+) -> Grant | None:
+    """Return the grant in force for ``action``, ``None`` when the action needs no grant,
+    or raise a :class:`~partners.errors.DelegationRefused` subclass.
+
+    ``scope`` overrides the scope the action requires (e.g. ``"代办"`` for intake of a case
+    whose service mode is 代办).
+    """
+    rule = rule_for(action)
+    if scope is not None and scope not in {s.value for s in Scope}:
+        raise ValueError(f"unknown scope {scope!r}")
+    label = rule.label
+    if not actor.active:
+        raise RoleLacksAction("您的账号已停用，不能办理业务")
+    acting = actor.role_set & rule.roles
+    if not acting:
+        held = "、".join(ROLE_LABELS.get(r, r) for r in sorted(actor.role_set)) or "无岗位"
+        raise RoleLacksAction(f"您的岗位（{held}）无权执行「{label}」")
+    center_side = bool(acting & CENTER_ROLES)
+    if action.startswith("case.") and outlet is None:
+        raise ValueError(f"{action} needs the case's outlet")
+
+    if center_side:
+        if rule.domain_bound and actor.domain and matter is not None:
+            domain = _version(session, matter).domain
+            if domain != actor.domain:
+                raise WrongDomain(
+                    f"该事项属于「{domain}」领域，您负责「{actor.domain}」领域，无权执行「{label}」"
+                )
+        return None
+
+    if outlet is None:
+        raise ValueError(f"{action} by outlet staff needs an outlet")
+    _check_outlet_membership(session, actor, outlet, at)
+    if not rule.outlet_grant:
+        return None
+    required = (scope,) if scope is not None else (rule.scope or ())
+    return _grant_in_force(session, matter, outlet, at, required, label)
+
+
+def _check_outlet_membership(session: Session, actor: Staff, outlet: Outlet, at: datetime) -> None:
+    if actor.outlet_id is not None and actor.outlet_id == outlet.id:
+        return
+    if outlet.id in covered_outlets(session, actor, at):
+        return
+    raise WrongOutlet(f"您不属于「{outlet.name}」，不能在该网点办理业务")
+
+
+def covered_outlets(session: Session, actor: Staff, at: datetime) -> set[int]:
+    """Outlets ``actor`` covers as an AB角 backup at ``at`` (their own outlet excluded)."""
+    day = local_day(at)
+    stmt = (
+        select(Staff.outlet_id)
+        .join(BackupAssignment, BackupAssignment.holder_id == Staff.id)  # type: ignore[arg-type]
+        .where(BackupAssignment.backup_id == actor.id)
+        .where(BackupAssignment.valid_from <= day)
+        .where(or_(col(BackupAssignment.valid_to).is_(None), col(BackupAssignment.valid_to) >= day))
+        .where(Staff.active)
+    )
+    return {oid for oid in session.exec(stmt).all() if oid is not None}
+
+
+def _version(session: Session, matter: Matter) -> MatterVersion:
+    version = session.exec(
+        select(MatterVersion)
+        .where(MatterVersion.matter_id == matter.id)
+        .where(MatterVersion.version == matter.current_version)
+    ).first()
+    if version is None:
+        raise ValueError(
+            f"matter {matter.implementation_code} has no version {matter.current_version}"
+        )
+    return version
+
+
+def _grant_in_force(
+    session: Session,
+    matter: Matter | None,
+    outlet: Outlet,
+    at: datetime,
+    required: tuple[str, ...],
+    label: str,
+) -> Grant:
+    what = f"「{_version(session, matter).name}」" if matter is not None else f"「{label}」"
+    if not outlet.active:
+        raise NotDelegated(f"「{outlet.name}」已停用，不能办理委托事项")
+    partner = session.get(Partner, outlet.partner_id)
+    if partner is None or not partner.active:
+        raise NotDelegated(f"「{outlet.name}」所属合作机构已停用，不能办理委托事项")
+    if matter is not None and not matter.active:
+        raise NotDelegated(f"{what}已停用，不能办理")
+
+    stmt = (
+        select(Grant, Agreement)
+        .join(GrantOutlet, GrantOutlet.grant_id == Grant.id)  # type: ignore[arg-type]
+        .join(Agreement, Agreement.id == Grant.agreement_id)  # type: ignore[arg-type]
+        .where(GrantOutlet.outlet_id == outlet.id)
+        .where(Agreement.partner_id == outlet.partner_id)
+        .order_by(Grant.id.desc())  # type: ignore[union-attr]
+    )
+    if matter is not None:
+        stmt = stmt.join(GrantMatter, GrantMatter.grant_id == Grant.id).where(  # type: ignore[arg-type]
+            GrantMatter.matter_id == matter.id
+        )
+    candidates = [(g, a, grant_state(g, a, at)) for g, a in session.exec(stmt).all()]
+    if not candidates:
+        raise NotDelegated(f"{what}未委托「{outlet.name}」办理")
+
+    def has_scope(grant: Grant) -> bool:
+        return not required or bool(set(required) & set(grant.scopes))
+
+    wanted = "或".join(f"「{s}」" for s in required)
+    usable = [g for g, _a, st in candidates if st.in_force and has_scope(g)]
+    if usable:
+        grant = usable[0]  # newest grant in force
+        if matter is not None and required:
+            modes = set(_version(session, matter).service_modes)
+            if modes and not (modes & set(required) & set(grant.scopes)):
+                raise ScopeNotGranted(f"{what}的事项清单不允许在合作网点以{wanted}方式办理")
+        return grant
+
+    in_force = [g for g, _a, st in candidates if st.in_force]
+    scoped = [(g, st) for g, _a, st in candidates if has_scope(g)]
+    if in_force and not scoped:
+        granted = "、".join(sorted({s for g in in_force for s in g.scopes})) or "无"
+        raise ScopeNotGranted(
+            f"「{outlet.name}」对{what}的授权方式为「{granted}」，不含{wanted}，不能「{label}」"
+        )
+    # No usable grant: explain with the newest grant that carries the scope, if any.
+    _grant, state = scoped[0] if scoped else (candidates[0][0], candidates[0][2])
+    detail = f"{what}在「{outlet.name}」的委托授权{state.reason}"
+    if state.status == "revoked":
+        raise GrantRevoked(detail)
+    if state.status == "expired":
+        raise GrantExpired(detail)
+    if state.status == "pending":
+        raise GrantNotYetValid(detail)
+    # In force but without the scope while another scoped grant is not in force is
+    # covered above; reaching here means the scoped grant is in force — impossible.
+    raise ScopeNotGranted(f"{what}在「{outlet.name}」未授权{wanted}")

@@ -1,0 +1,287 @@
+"""Center administration, part three: staff accounts, password resets and AB角.
+Routes are mounted by :mod:`web.routes.admin` under ``/admin``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from partners import accounts
+from partners.accounts import EXPERT_LEVELS
+from partners.authorize import local_day
+from partners.catalog import DOMAINS
+from partners.delegation import ActionContext, delegated_action
+from partners.directory import get_or_404
+from partners.errors import InvalidFields, PartnersError
+from partners.models import ROLE_LABELS, BackupAssignment, Outlet, Staff, utcnow
+from partners.paging import Page, paginate
+from web.auth import requires_roles
+from web.routes.admin import (
+    ADMIN,
+    actor_of,
+    done,
+    error_context,
+    form_values,
+    get_record,
+    in_thread,
+    page_of,
+    record_id,
+    render,
+    render_list,
+    values_of,
+)
+
+
+def _staff_choices(s: Session) -> dict[str, Any]:
+    return {
+        "outlets": s.exec(select(Outlet).order_by(Outlet.code)).all(),
+        "role_choices": ROLE_LABELS,
+        "domains": DOMAINS,
+        "levels": EXPERT_LEVELS,
+    }
+
+
+@requires_roles(ADMIN)
+async def staff_list(request: Request) -> Response:
+    q = request.query_params.get("q", "").strip()[:60]
+
+    def load() -> dict[str, Any]:
+        with Session(request.app.state.engine) as s:
+            stmt = select(Staff).order_by(Staff.username)
+            if q:
+                stmt = stmt.where(
+                    or_(col(Staff.username).contains(q), col(Staff.display_name).contains(q))
+                )
+            page: Page[Staff] = paginate(s, stmt, page_of(request))
+            names = {o.id: o.name for o in s.exec(select(Outlet)).all()}
+            return {"page": page, "q": q, "outlet_names": names, **_staff_choices(s)}
+
+    return render_list(request, "admin/staff.html", "admin/_staff_list.html", await in_thread(load))
+
+
+def _staff_values(form: FormData) -> dict[str, Any]:
+    values = form_values(form)
+    values["roles"] = [r for r in form.getlist("roles") if isinstance(r, str)]
+    return values
+
+
+def _staff_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
+    outlet = values.get("outlet_id") or ""
+    return {
+        "display_name": values.get("display_name", ""),
+        "roles": values.get("roles", []),
+        "outlet_id": int(outlet) if str(outlet).isdigit() else None,
+        "domain": values.get("domain") or None,
+        "expert_level": values.get("expert_level") or None,
+        "phone": values.get("phone", ""),
+    }
+
+
+async def _staff_page(
+    request: Request, staff: Staff | None, status: int = 200, **extra: Any
+) -> Response:
+    def load() -> dict[str, Any]:
+        with Session(request.app.state.engine) as s:
+            ctx = _staff_choices(s)
+            if staff is not None:
+                rows = s.exec(
+                    select(BackupAssignment)
+                    .where(
+                        or_(
+                            col(BackupAssignment.holder_id) == staff.id,
+                            col(BackupAssignment.backup_id) == staff.id,
+                        )
+                    )
+                    .order_by(col(BackupAssignment.valid_from).desc())
+                ).all()
+                people = {p.id: p for p in s.exec(select(Staff).order_by(Staff.username)).all()}
+                candidates = [
+                    p
+                    for p in people.values()
+                    if p.id != staff.id and p.active and p.role_set & staff.role_set
+                ]
+                ctx.update(
+                    backups=rows,
+                    people=people,
+                    backup_candidates=candidates,
+                    today=local_day(utcnow()),
+                )
+            return ctx
+
+    ctx = {"staff": staff, **await in_thread(load), **extra}
+    if "values" not in ctx and staff is not None:
+        ctx["values"] = {**values_of(staff), "roles": sorted(staff.role_set)}
+    return render(request, "admin/staff_form.html", ctx, status_code=status)
+
+
+def _audit_staff(act: ActionContext, staff: Staff, before: str | None, after: str) -> None:
+    if staff.outlet_id is not None:
+        outlet = act.session.get(Outlet, staff.outlet_id)
+        if outlet is not None:
+            act.set_outlet(act.session, outlet)
+    act.state = (before, after)
+
+
+@requires_roles(ADMIN)
+async def staff_new(request: Request) -> Response:
+    if request.method == "GET":
+        return await _staff_page(request, None, values={"roles": []})
+    values = _staff_values(await request.form())
+    actor = actor_of(request)
+
+    def save() -> int:
+        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+            staff = accounts.create_staff(
+                act.session,
+                username=values.get("username", ""),
+                password=values.get("password", ""),
+                **_staff_kwargs(values),
+            )
+            _audit_staff(act, staff, None, f"staff:{staff.id}")
+            assert staff.id is not None
+            return staff.id
+
+    try:
+        sid = await in_thread(save)
+    except PartnersError as exc:
+        values.pop("password", None)
+        return await _staff_page(request, None, 422, values=values, **error_context(exc))
+    return done(request, f"/admin/staff/{sid}", "账号已创建")
+
+
+@requires_roles(ADMIN)
+async def staff_edit(request: Request) -> Response:
+    staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
+    if request.method == "GET":
+        return await _staff_page(request, staff)
+    values = _staff_values(await request.form())
+    actor = actor_of(request)
+
+    def save() -> None:
+        if staff.id == actor.id and (ADMIN not in values["roles"] or values.get("active") != "1"):
+            raise InvalidFields({"roles": "不能停用自己的账号或移除自己的管理员岗位"})
+        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+            row = get_or_404(act.session, Staff, staff.id, "人员")
+            accounts.update_staff(
+                act.session, row, active=values.get("active") == "1", **_staff_kwargs(values)
+            )
+            _audit_staff(act, row, f"staff:{staff.id}", f"staff:{staff.id}")
+
+    try:
+        await in_thread(save)
+    except PartnersError as exc:
+        return await _staff_page(request, staff, 422, values=values, **error_context(exc))
+    return done(request, f"/admin/staff/{staff.id}", "账号已保存")
+
+
+@requires_roles(ADMIN)
+async def staff_password(request: Request) -> Response:
+    staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
+    password = str((await request.form()).get("new_password", ""))
+    actor = actor_of(request)
+
+    def save() -> None:
+        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+            accounts.reset_password(
+                act.session, get_or_404(act.session, Staff, staff.id, "人员"), password
+            )
+            _audit_staff(act, staff, f"staff:{staff.id}", "password_reset")
+
+    try:
+        await in_thread(save)
+    except InvalidFields as exc:
+        errors = {"new_password": exc.errors.get("password", exc.message)}
+        return await _staff_page(request, staff, 422, errors=errors, error=exc.message)
+    return done(request, f"/admin/staff/{staff.id}", "密码已重置，账号锁定已解除")
+
+
+@requires_roles(ADMIN)
+async def staff_backup(request: Request) -> Response:
+    """Add an AB角 assignment where this staff member is the holder (A角)."""
+    staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
+    values = form_values(await request.form())
+    actor = actor_of(request)
+
+    def save() -> None:
+        errors: dict[str, str] = {}
+        start = _parse_day(values.get("backup_from", ""), "backup_from", errors)
+        end = _parse_day(values.get("backup_to", ""), "backup_to", errors, optional=True)
+        backup = values.get("backup_id", "")
+        if not backup.isdigit():
+            errors["backup_id"] = "请选择 B 角人员"
+        if errors or start is None:
+            raise InvalidFields(errors or {"backup_from": "请填写开始日期"})
+        assert staff.id is not None
+        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+            try:
+                row = accounts.add_backup(
+                    act.session,
+                    holder_id=staff.id,
+                    backup_id=int(backup),
+                    valid_from=start,
+                    valid_to=end,
+                    note=values.get("backup_note", ""),
+                )
+            except InvalidFields as exc:
+                renamed = {"valid_to": "backup_to", "note": "backup_note"}
+                raise InvalidFields({renamed.get(k, k): v for k, v in exc.errors.items()}) from None
+            _audit_staff(act, staff, f"staff:{staff.id}", f"backup:{row.id}")
+
+    try:
+        await in_thread(save)
+    except PartnersError as exc:
+        return await _staff_page(
+            request,
+            staff,
+            422,
+            values={**values_of(staff), "roles": sorted(staff.role_set), **values},
+            **error_context(exc),
+        )
+    return done(request, f"/admin/staff/{staff.id}", "AB 角安排已添加")
+
+
+@requires_roles(ADMIN)
+async def backup_end(request: Request) -> Response:
+    bid = record_id(request)
+    actor = actor_of(request)
+
+    def save() -> int:
+        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+            row = accounts.end_backup(act.session, bid, local_day(utcnow()))
+            act.state = (f"backup:{bid}", "ended")
+            return row.holder_id
+
+    holder = await in_thread(save)
+    return done(request, f"/admin/staff/{holder}", "AB 角安排已结束（今天为最后一天）")
+
+
+def _parse_day(
+    raw: str, field: str, errors: dict[str, str], *, optional: bool = False
+) -> date | None:
+    if not raw and optional:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[field] = "请填写日期（格式 2026-01-31）"
+        return None
+
+
+routes: list[Any] = [
+    Route("/staff", staff_list, name="admin_staff"),
+    Route("/staff/new", staff_new, methods=["GET", "POST"], name="admin_staff_new"),
+    Route("/staff/{id:int}", staff_edit, methods=["GET", "POST"], name="admin_staff_edit"),
+    Route(
+        "/staff/{id:int}/password", staff_password, methods=["POST"], name="admin_staff_password"
+    ),
+    Route("/staff/{id:int}/backups", staff_backup, methods=["POST"], name="admin_staff_backup"),
+    Route("/backups/{id:int}/end", backup_end, methods=["POST"], name="admin_backup_end"),
+]

@@ -42,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["SERVICEPOINT_TEST_PG_ADMIN"] = f"{_PG.port}:{_PG.user}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running on the main
+    thread for as long as its browser lives, which would break asyncio.run() elsewhere."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _PG
     if _PG is not None:

@@ -66,7 +66,7 @@ def intake_until_forwarded(page, scan: Path) -> tuple[str, str]:  # type: ignore
             row.locator("form.upload button").click()
             page.wait_for_selector(f"#material-{key}[data-status=received]")
     page.locator("#action-accept button").click()
-    page.wait_for_selector("#case-flash")
+    page.wait_for_selector("#case-number ~ .badge.state-accepted")
     shot(page, "case-accepted")
 
     # The receipt carries a QR code and the check code for the public status page.
@@ -78,7 +78,7 @@ def intake_until_forwarded(page, scan: Path) -> tuple[str, str]:  # type: ignore
     shot(page, "receipt")
     page.goto(f"/cases/{number}")
     page.locator("#action-forward button").click()
-    page.wait_for_selector("#case-flash")
+    page.wait_for_selector("#case-number ~ .badge.state-forwarded")
     return number, code
 
 
@@ -117,7 +117,7 @@ def test_reviewer_approves_and_teller_sees_completed(page_for, scan) -> None:  #
     reviewer.locator("#action-claim button").click()
     reviewer.wait_for_selector("#action-approve")
     reviewer.locator("#action-approve button").click()
-    reviewer.wait_for_selector("#case-flash")
+    reviewer.wait_for_selector("#case-number ~ .badge.state-approved")
 
     teller.goto(f"/cases/{number}")
     assert "办结" in teller.locator("#case-number ~ .badge.state").first.inner_text()

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
-from web.routes import admin, assist, cases, public, review
+from web.routes import admin, assist, audit_ui, cases, public, review
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
 from web.templating import make_templates
@@ -37,10 +37,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         settings.files_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         app.state.engine = engine
+        app.state.audit_log = audit_log = open_audit_log(settings)
+        checkpointer = asyncio.create_task(audit_log.run(engine, interval=settings.checkpoint_interval))
         try:
             async with assist_lifespan(app):  # remote help: recorders, signaling, sweeps
                 yield
         finally:
+            checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpointer
             engine.dispose()
 
     async def csrf_rejected(request):  # type: ignore[no-untyped-def]
@@ -72,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/status", routes=public.routes, name="status"),
         Mount("/admin", routes=admin.routes, name="admin"),
         Mount("/assist", routes=assist.routes, name="assist"),
+        Mount("/audit", routes=audit_ui.routes, name="audit"),
     ]
     app = Starlette(
         routes=routes,

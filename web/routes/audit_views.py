@@ -1,0 +1,291 @@
+"""View models for the auditor UI: parsing the search form, turning leaves and checkpoints
+into rows for the templates (Beijing time, Chinese labels). No HTTP here."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+import audit
+from outlet import errors as _outlet_errors  # noqa: F401  (registers refusal subclasses)
+from partners.authorize import ACTIONS
+from partners.errors import ActionRefused
+from partners.models import ROLE_LABELS, Matter, MatterVersion, Outlet, Partner, Staff
+from web.routes.audit_export import utc_range
+from web.templating import LOCAL_TZ
+
+TEXT_FILTERS = ("case", "outlet", "partner", "matter", "action")
+FILTER_NAMES = (*TEXT_FILTERS, "actor", "from", "to")
+FILTER_LABELS = {
+    "case": "办件编号", "outlet": "网点", "partner": "合作机构", "actor": "操作人",
+    "matter": "事项实施编码", "action": "操作", "from": "开始日期", "to": "结束日期",
+}  # fmt: skip
+OUTCOME_LABELS = {"done": "已完成", "refused": "已拒绝"}
+DIGEST_LABELS = {"material": "材料扫描件", "snapshot": "取证截图", "recording": "视频录像"}
+
+
+def _refusal_labels() -> dict[str, str]:
+    labels: dict[str, str] = {}
+    todo = [ActionRefused]
+    while todo:
+        cls = todo.pop()
+        labels.setdefault(cls.code, cls.message)
+        todo.extend(cls.__subclasses__())
+    return labels
+
+
+REASON_LABELS = _refusal_labels()
+
+
+def action_label(action: str) -> str:
+    rule = ACTIONS.get(action)
+    return rule.label if rule else action
+
+
+def beijing(iso_or_dt: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    if iso_or_dt is None:
+        return ""
+    if isinstance(iso_or_dt, str):
+        try:
+            value = datetime.fromisoformat(iso_or_dt)
+        except ValueError:
+            return iso_or_dt
+    else:
+        value = iso_or_dt
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL_TZ).strftime(fmt)
+
+
+def duration(seconds: float | None) -> str:
+    if not seconds:
+        return "0 秒"
+    s = int(seconds)
+    if s < 60:
+        return f"{s} 秒"
+    if s < 3600:
+        return f"{s // 60} 分 {s % 60} 秒"
+    if s < 86400:
+        return f"{s // 3600} 小时 {s % 3600 // 60} 分"
+    return f"{s // 86400} 天 {s % 86400 // 3600} 小时"
+
+
+# --- the search form -------------------------------------------------------------------
+@dataclass
+class SearchQuery:
+    values: dict[str, str] = field(default_factory=dict)  # as typed, for re-rendering
+    errors: dict[str, str] = field(default_factory=dict)
+    kwargs: dict[str, Any] = field(default_factory=dict)  # for audit.search_entries
+    after: int | None = None
+
+    def params(self, **extra: Any) -> dict[str, str]:
+        """Query parameters of this search (for the next-page link)."""
+        out = {k: v for k, v in self.values.items() if v}
+        out.update({k: str(v) for k, v in extra.items() if v is not None})
+        return out
+
+
+def parse_search(params: Any, session: Session) -> SearchQuery:
+    q = SearchQuery()
+    for name in FILTER_NAMES:
+        q.values[name] = str(params.get(name, "") or "").strip()[:64]
+    for name in TEXT_FILTERS:
+        if q.values[name]:
+            q.kwargs[name] = q.values[name]
+    actor = q.values["actor"]
+    if actor.isdigit():
+        q.kwargs["actor"] = int(actor)
+    elif actor:
+        found = session.exec(select(Staff.id).where(Staff.username == actor)).first()
+        if found is None:
+            q.errors["actor"] = "未找到该人员：请输入人员编号或用户名"
+        else:
+            q.kwargs["actor"] = found
+    days: dict[str, date] = {}
+    for name in ("from", "to"):
+        raw = q.values[name]
+        if raw:
+            try:
+                days[name] = date.fromisoformat(raw)
+            except ValueError:
+                q.errors[name] = "日期格式应为 YYYY-MM-DD"
+    if "from" in days and "to" in days and days["to"] < days["from"]:
+        q.errors["to"] = "结束日期不能早于开始日期"
+    start, end = utc_range(days.get("from"), days.get("to"))
+    if start is not None:
+        q.kwargs["date_from"] = start
+    if end is not None:
+        q.kwargs["date_to"] = end
+    after = str(params.get("after_index", "") or "")
+    if after.isdigit() and len(after) < 19:
+        q.after = int(after)
+    return q
+
+
+# --- rows ------------------------------------------------------------------------------
+@dataclass
+class Names:
+    """Display names for the codes and ids on one page (one query per kind)."""
+
+    staff: dict[int, str] = field(default_factory=dict)
+    outlets: dict[str, str] = field(default_factory=dict)
+    partners: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, entries: list[dict[str, Any]]) -> Names:
+        ids = {e["actor"]["id"] for e in entries if isinstance(e.get("actor"), dict)}
+        outlets = {e["outlet"] for e in entries if e.get("outlet")}
+        partners = {e["partner"] for e in entries if e.get("partner")}
+        n = cls()
+        if ids:
+            n.staff = dict(
+                session.exec(
+                    select(Staff.id, Staff.display_name).where(col(Staff.id).in_(ids))
+                ).all()
+            )
+        if outlets:
+            n.outlets = dict(
+                session.exec(
+                    select(Outlet.code, Outlet.name).where(col(Outlet.code).in_(outlets))
+                ).all()
+            )
+        if partners:
+            rows = session.exec(
+                select(Partner.code, Partner.name).where(col(Partner.code).in_(partners))
+            ).all()
+            n.partners = dict(rows)
+        return n
+
+
+def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[str, Any]:
+    e = view.entry
+    actor = e.get("actor") or {}
+    outcome = e.get("outcome") or {}
+    matter = e.get("matter") or None
+    state = e.get("state") or {}
+    reason = outcome.get("reason")
+    return {
+        "index": view.index,
+        "time": beijing(e.get("time")),
+        "action": e.get("action", ""),
+        "action_label": action_label(str(e.get("action", ""))),
+        "actor_id": actor.get("id"),
+        "actor_name": names.staff.get(actor.get("id"), ""),
+        "role": actor.get("role", ""),
+        "role_label": ROLE_LABELS.get(actor.get("role", ""), actor.get("role", "")),
+        "outlet": e.get("outlet"),
+        "outlet_name": names.outlets.get(e.get("outlet") or "", ""),
+        "partner": e.get("partner"),
+        "partner_name": names.partners.get(e.get("partner") or "", ""),
+        "case": e.get("case"),
+        "matter": f"{matter['code']} 第 {matter['version']} 版" if matter else "",
+        "matter_code": matter["code"] if matter else None,
+        "grant": e.get("grant"),
+        "result": outcome.get("result", ""),
+        "result_label": OUTCOME_LABELS.get(outcome.get("result", ""), outcome.get("result", "")),
+        "refused": outcome.get("result") == "refused",
+        "reason": reason,
+        "reason_label": REASON_LABELS.get(reason or "", ""),
+        "state_from": state.get("from"),
+        "state_to": state.get("to"),
+        "digests": [
+            {
+                "kind": d.get("kind"),
+                "label": DIGEST_LABELS.get(d.get("kind"), d.get("kind")),
+                "sha256": d.get("sha256"),
+            }
+            for d in e.get("digests") or []
+        ],
+        "subject": e.get("subject"),
+        "covered": view.index < covered_size,
+    }
+
+
+def leaf_details(view: audit.EntryView) -> dict[str, Any]:
+    return {
+        "pretty": json.dumps(view.entry, ensure_ascii=False, sort_keys=True, indent=2),
+        "leaf_text": view.leaf.decode("utf-8", errors="replace"),
+        "leaf_len": len(view.leaf),
+        "leaf_hash_hex": view.leaf_hash.hex(),
+        "leaf_hash_b64": base64.b64encode(view.leaf_hash).decode(),
+    }
+
+
+# --- checkpoints -----------------------------------------------------------------------
+def _key_ids(vkeys: list[str]) -> dict[tuple[str, str], str]:
+    out = {}
+    for v in vkeys:
+        try:
+            ver = audit.Verifier.from_vkey(v)
+        except audit.AuditError:
+            continue
+        out[(ver.name, f"{ver.key_id:08x}")] = v
+    return out
+
+
+def note_signers(note: bytes, vkeys: list[str]) -> list[dict[str, Any]]:
+    """The signature lines of a signed note: name, key ID and whether it is a current or
+    retired key of this log."""
+    known = _key_ids(vkeys)
+    text = note.decode("utf-8", errors="replace")
+    _body, _sep, sigs = text.rpartition("\n\n")
+    out = []
+    for line in sigs.splitlines():
+        if not line.startswith("\u2014 "):
+            continue
+        name, _, b64 = line[2:].rpartition(" ")
+        try:
+            kid = base64.b64decode(b64, validate=True)[:4].hex()
+        except (binascii.Error, ValueError):
+            kid = "?"
+        out.append({"name": name, "key_id": kid, "known": (name, kid) in known})
+    return out
+
+
+def checkpoint_row(cp: audit.StoredCheckpoint, vkeys: list[str]) -> dict[str, Any]:
+    return {
+        "id": cp.id,
+        "size": cp.size,
+        "root": base64.b64encode(cp.root).decode(),
+        "time": beijing(cp.created_at),
+        "origin": cp.origin,
+        "signers": note_signers(cp.note, vkeys),
+        "cosignatures": [
+            {"witness": c.witness, "time": beijing(datetime.fromtimestamp(c.timestamp, UTC))}
+            for c in cp.cosignatures
+        ],
+        "text": cp.text().decode("utf-8", errors="replace"),
+    }
+
+
+def witness_row(w: audit.WitnessStatus) -> dict[str, Any]:
+    return {
+        "name": w.name, "url": w.url, "size": w.last_cosigned_size, "lag": w.lag_entries,
+        "lag_time": duration(w.lag_seconds), "lagging": w.lag_entries > 0,
+        "last_success": beijing(w.last_success_at), "last_attempt": beijing(w.last_attempt_at),
+        "error": w.last_error, "failures": w.failures, "next_attempt": beijing(w.next_attempt_at),
+    }  # fmt: skip
+
+
+# --- choices for the forms --------------------------------------------------------------
+def form_choices(session: Session) -> dict[str, Any]:
+    outlets = session.exec(select(Outlet.code, Outlet.name).order_by(Outlet.code)).all()
+    partners = session.exec(select(Partner.code, Partner.name).order_by(Partner.code)).all()
+    matters = session.exec(
+        select(Matter.implementation_code, MatterVersion.name)
+        .join(MatterVersion, col(MatterVersion.matter_id) == Matter.id)
+        .where(MatterVersion.version == Matter.current_version)
+        .order_by(Matter.implementation_code)
+    ).all()
+    return {
+        "outlets": list(outlets),
+        "partners": list(partners),
+        "matters": list(matters),
+        "actions": [(code, rule.label) for code, rule in ACTIONS.items()],
+    }

@@ -98,10 +98,16 @@ async def _healthz(request):  # type: ignore[no-untyped-def]
 
 def open_audit_log(settings: Settings) -> audit.Checkpointer:
     """The checkpoint signer: key from the key file (created on first start), never the DB."""
-    if not settings.audit_key_file.exists():
-        audit.keygen(settings.audit_key_file, settings.audit_origin)
+    ensure_audit_key(settings)
     signer = audit.load_signer(settings.audit_key_file)
     return audit.Checkpointer(settings.audit_origin, [signer], witness_configs(settings.audit_witnesses))
+
+
+def ensure_audit_key(settings: Settings) -> None:
+    """Create the log's Ed25519 signing key (mode 0600) on first start."""
+    if not settings.audit_key_file.exists():
+        vkey = audit.keygen(settings.audit_key_file, settings.audit_origin)
+        log.info("created audit signing key %s (public key %s)", settings.audit_key_file, vkey)
 
 
 def witness_configs(value: str) -> list[audit.WitnessConfig]:

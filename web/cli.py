@@ -23,6 +23,18 @@ def main(ctx: click.Context) -> None:
         ctx.invoke(serve)
 
 
+def prepare() -> Settings:
+    """First-start work shared by serve, migrate and demo: data dir, schema, audit key."""
+    from web.app import ensure_audit_key
+    from web.migrate import upgrade
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    ensure_audit_key(settings)
+    return settings
+
+
 def _audit_defaults(settings: Settings) -> dict[str, object]:
     """Point ``servicepoint audit …`` at this deployment's database and key by default."""
     db = {"db_url": settings.database_url}
@@ -48,38 +60,31 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from web.app import create_app
-    from web.migrate import upgrade
 
-    settings = Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
+    settings = prepare()
     click.echo(f"servicepoint: serving on http://{host}:{port} (data: {settings.data_dir})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
 
 
 @main.command()
 def migrate() -> None:
-    """Create or upgrade the database schema (Alembic)."""
-    from web.migrate import upgrade
-
-    settings = Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
+    """Create or upgrade the database schema (Alembic) and create missing keys."""
+    prepare()
     click.echo("数据库结构已是最新。")
 
 
 @main.command()
 def demo() -> None:
     """Seed demo data on first start (does nothing when staff exist) and print the logins."""
+    from outlet.demo import seed_demo_cases
     from partners.demo import seed_demo
     from web.db import make_engine
-    from web.migrate import upgrade
 
-    settings = Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
+    settings = prepare()
     engine = make_engine(settings.database_url)
     logins = seed_demo(engine)
+    if logins:
+        seed_demo_cases(engine, settings.pseudonym_key())
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-import audit
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+import audit
 from outlet import states
 from outlet.cases import Frame, case_action, materials_of, new_check_code, next_case_number
 from outlet.clock import local_day
@@ -24,8 +24,8 @@ from outlet.files import FileStore
 from outlet.ids import validate_id, validate_resident_id
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, Notice
 from outlet.notices import issue, one_time_items
-from partners.delegation import delegated_action
 from partners.authorize import authorize
+from partners.delegation import delegated_action
 from partners.errors import RoleLacksAction
 from partners.models import Matter, MatterVersion, Outlet, Staff, utcnow
 

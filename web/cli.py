@@ -9,7 +9,6 @@ import sys
 import click
 
 from audit import cli as audit_cli
-
 from web.settings import Settings
 
 

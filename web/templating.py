@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ def _request_context(request: Request) -> dict[str, Any]:
     return {
         "csrf_token": token,
         "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">'),
-        "hx_headers": Markup(escape('{"X-CSRF-Token": "%s"}' % token)),
+        "hx_headers": Markup(escape(json.dumps({"X-CSRF-Token": token}))),
         "user": user,
         "user_roles": sorted(user.role_set) if user else [],
         "has_role": lambda *roles: bool(user and user.role_set & set(roles)),

@@ -19,7 +19,15 @@ from outlet.intake import NewCase
 from outlet.models import Case, CaseMaterial
 from partners.accounts import hash_password
 from partners.models import (
-    Agreement, Grant, GrantMatter, GrantOutlet, Matter, MatterVersion, Outlet, Partner, Staff,
+    Agreement,
+    Grant,
+    GrantMatter,
+    GrantOutlet,
+    Matter,
+    MatterVersion,
+    Outlet,
+    Partner,
+    Staff,
 )
 
 KEY = b"pseudonym-key-for-tests-0123456789"

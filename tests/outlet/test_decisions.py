@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from sqlmodel import Session, select
 
 from outlet import decisions, intake, review
 from outlet.errors import CaseNotFound, GuardFailed, IllegalTransition, InvalidInput
 from outlet.models import Notice
 from partners.errors import ScopeNotGranted
-from sqlmodel import Session, select
 from tests.outlet.conftest import AT, PERSON_ID, World, audit_rows
 
 

@@ -6,7 +6,12 @@ import pytest
 
 from outlet.errors import InvalidIdNumber
 from outlet.ids import (
-    mask_id, resident_check_char, uscc_check_char, validate_id, validate_resident_id, validate_uscc,
+    mask_id,
+    resident_check_char,
+    uscc_check_char,
+    validate_id,
+    validate_resident_id,
+    validate_uscc,
 )
 
 

@@ -10,8 +10,7 @@ from bs4 import BeautifulSoup
 from starlette.testclient import TestClient
 
 from tests.conftest import login
-from tests.outlet.conftest import second_client
-from tests.outlet.conftest import PERSON_ID, World, audit_rows
+from tests.outlet.conftest import PERSON_ID, World, audit_rows, second_client
 from tests.outlet.samples import EXE, PDF, PNG
 from web.settings import Settings
 

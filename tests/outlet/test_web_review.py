@@ -8,8 +8,7 @@ from starlette.testclient import TestClient
 from outlet import intake
 from outlet.files import FileStore
 from tests.conftest import login
-from tests.outlet.conftest import second_client
-from tests.outlet.conftest import AT, World, audit_rows
+from tests.outlet.conftest import AT, World, audit_rows, second_client
 from tests.outlet.samples import PDF
 
 HX = {"HX-Request": "true"}

@@ -84,7 +84,7 @@ def build_good(out: Path, work: Path) -> None:
 
     class Router:  # one httpx-like client that routes by host to in-process witnesses
         def post(self, url: str, content: bytes) -> Any:
-            for w, client in witnesses:
+            for _w, client in witnesses:
                 if url.startswith(str(client.base_url)):
                     return client.post(url, content=content)
             raise AssertionError(url)

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from outlet.errors import GuardFailed, IllegalTransition
 from outlet.models import Case, CaseEvent, CaseMaterial
+from partners.authorize import ACTIONS
 from partners.models import MatterVersion, utcnow
 
 STATE_LABELS = {
@@ -37,25 +38,8 @@ COMPLETED = frozenset({"approved", "rejected", "delivered"})
 # States in which a deadline is running (shown in due-soon / overdue lists).
 OPEN = frozenset({"accepted", "rongque", "forwarded", "under_review", "correction"})
 
-ACTION_LABELS = {
-    "case.create": "新建办件",
-    "case.material": "核验材料",
-    "case.notice": "出具一次性告知书",
-    "case.accept": "受理",
-    "case.accept_rongque": "容缺受理",
-    "case.refuse": "不予受理",
-    "case.supply": "补齐容缺材料",
-    "case.forward": "转报中心",
-    "case.review_claim": "认领审核",
-    "case.request_correction": "退回补正",
-    "case.resubmit": "补正后重新转报",
-    "case.approve": "审核通过（准予）",
-    "case.reject": "不予许可",
-    "case.complete_onsite": "当场办结",
-    "case.deliver": "出件",
-    "case.withdraw": "撤回",
-    "case.reveal_pii": "查看完整证件号码",
-}
+# One label per action, shared with the audit UI and the authorization table.
+ACTION_LABELS = {name: rule.label for name, rule in ACTIONS.items()}
 
 REQUIRED = ("必要", "容缺后补")
 
@@ -76,9 +60,11 @@ Guard = Callable[[GuardInput], None]
 
 
 def inspection_gate(session: Session, case: Case) -> str | None:
-    """Hook for issue 4 (remote inspection): a Chinese reason why the case may not be
-    approved yet because a required site inspection has not passed, or None."""
-    return None
+    """A Chinese reason why the case may not be approved yet because a required site
+    inspection (远程勘验) has not passed, or None."""
+    from remote_assist.inspections import inspection_gate_reason  # remote_assist imports us
+
+    return inspection_gate_reason(session, case)
 
 
 def _names(materials: Sequence[CaseMaterial]) -> str:

@@ -100,18 +100,18 @@ ACTIONS: dict[str, ActionRule] = {
     "case.refuse": ActionRule(OUTLET_STAFF, INTAKE, True, "不予受理"),
     "case.forward": ActionRule(OUTLET_STAFF, INTAKE, True, "转报中心"),
     "case.resubmit": ActionRule(OUTLET_STAFF, INTAKE, True, "补正后重新转报"),
-    "case.complete_onsite": ActionRule(OUTLET_STAFF, (Scope.instant.value,), True, "即办办结"),
+    "case.complete_onsite": ActionRule(OUTLET_STAFF, (Scope.instant.value,), True, "当场办结"),
     # Finishing or protecting an existing case needs no grant in force: an applicant is
     # never stranded because the outlet's grant ended after acceptance.
     "case.deliver": ActionRule(OUTLET_STAFF, None, False, "出件"),
-    "case.withdraw": ActionRule(OUTLET_STAFF, None, False, "撤回申请"),
+    "case.withdraw": ActionRule(OUTLET_STAFF, None, False, "撤回"),
     "case.reveal_pii": ActionRule(
         OUTLET_STAFF | REVIEWER, None, False, "查看完整证件号码", domain_bound=True
     ),
     # --- the center ---
     "case.review_claim": ActionRule(REVIEWER, None, False, "认领审核", domain_bound=True),
-    "case.approve": ActionRule(REVIEWER, None, False, "审核通过", domain_bound=True),
-    "case.reject": ActionRule(REVIEWER, None, False, "审核不予批准", domain_bound=True),
+    "case.approve": ActionRule(REVIEWER, None, False, "审核通过（准予）", domain_bound=True),
+    "case.reject": ActionRule(REVIEWER, None, False, "不予许可", domain_bound=True),
     "case.request_correction": ActionRule(REVIEWER, None, False, "退回补正", domain_bound=True),
     # --- remote help and inspection ---
     "assist.request": ActionRule(

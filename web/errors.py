@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from outlet.errors import CaseError
 from partners.errors import ActionRefused, PartnersError
+from remote_assist.errors import AssistError
 
 log = logging.getLogger("servicepoint")
 
@@ -64,13 +65,13 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return render_error(request, 500, HTTP_MESSAGES[500])
 
 
-def exception_handlers(extra: dict[Any, Any] | None = None) -> dict[Any, Any]:
+def exception_handlers() -> dict[Any, Any]:
     handlers: dict[Any, Any] = {
         HTTPException: http_exception,
         ActionRefused: action_refused,
         PartnersError: domain_error,
         CaseError: domain_error,
+        AssistError: domain_error,
         Exception: server_error,
     }
-    handlers.update(extra or {})
     return handlers

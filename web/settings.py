@@ -18,6 +18,10 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(PREFIX + name, default)
 
 
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def _secret_file(path: Path, nbytes: int = 32) -> bytes:
     """Read a random secret from ``path``, creating it (0600) on first use."""
     if path.exists():
@@ -47,6 +51,13 @@ class Settings:
     turn_secret: str = ""
     turn_ttl_seconds: int = 600
     https: bool = False
+    # remote help (remote_assist.config.AssistConfig reads these)
+    assist_escalate_seconds: float = 120.0
+    assist_expire_seconds: float = 3600.0
+    assist_abandon_seconds: float = 90.0
+    assist_tick_seconds: float = 5.0
+    assist_ice_relay_only: bool = False
+    assist_rtc_hosts: tuple[str, ...] = ()
     secret_key_override: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -76,7 +87,13 @@ class Settings:
             stun_urls=split(_env("STUN_URLS")),
             turn_secret=_env("TURN_SECRET", "") or "",
             turn_ttl_seconds=int(_env("TURN_TTL", "600") or 600),
-            https=(_env("HTTPS", "0") or "0") in {"1", "true", "yes"},
+            https=_flag(_env("HTTPS")),
+            assist_escalate_seconds=float(_env("ASSIST_ESCALATE_SECONDS", "120") or 120),
+            assist_expire_seconds=float(_env("ASSIST_EXPIRE_SECONDS", "3600") or 3600),
+            assist_abandon_seconds=float(_env("ASSIST_ABANDON_SECONDS", "90") or 90),
+            assist_tick_seconds=float(_env("ASSIST_TICK_SECONDS", "5") or 5),
+            assist_ice_relay_only=_flag(_env("ASSIST_ICE_RELAY_ONLY")),
+            assist_rtc_hosts=split(_env("ASSIST_RTC_HOSTS")),
             secret_key_override=_env("SECRET_KEY"),
         )
         values.update(overrides)

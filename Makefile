@@ -37,7 +37,7 @@ test-deps: $(VENV)/.installed-test system-deps
 
 ## test: the whole suite — unit, HTTP, PostgreSQL, WebRTC and browser tests
 test: test-deps
-	SERVICEPOINT_REQUIRE_PG=1 SERVICEPOINT_REQUIRE_BROWSER=1 $(BIN)/pytest -p no:cacheprovider
+	SERVICEPOINT_REQUIRE_PG=1 SERVICEPOINT_REQUIRE_BROWSER=1 SERVICEPOINT_REQUIRE_GO=1 $(BIN)/pytest -p no:cacheprovider
 
 bench: test-deps
 	$(BIN)/python bench/audit_bench.py --entries 200000
@@ -45,7 +45,7 @@ bench: test-deps
 lint: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet ruff==0.17.5 mypy==2.4.1
 	$(BIN)/ruff check .
-	$(BIN)/mypy --ignore-missing-imports outlet partners audit web
+	$(BIN)/mypy --ignore-missing-imports outlet partners audit web remote_assist
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

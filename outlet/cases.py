@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -68,7 +69,7 @@ def visibility(session: Session, actor: Staff) -> ColumnElement[bool]:
     if is_outlet_user(actor):
         return col(Case.outlet_id).in_(visible_outlets(session, actor))
     if is_reviewer(actor):
-        cond = col(Case.forwarded_at).is_not(None)
+        cond: ColumnElement[bool] = col(Case.forwarded_at).is_not(None)
         if actor.domain:
             cond = and_(cond, col(MatterVersion.domain) == actor.domain)
         return cond
@@ -216,7 +217,7 @@ class CaseRow:
 def _rows(
     session: Session, actor: Staff, *conditions: ColumnElement[bool], limit: int = 50,
     offset: int = 0, calendar: WorkCalendar | None = None, today: date | None = None,
-    order: Sequence[ColumnElement[object]] | None = None,
+    order: Sequence[SQLColumnExpression[Any]] | None = None,
 ) -> list[CaseRow]:
     cal = calendar or WorkCalendar.load(session)
     day = today or local_day(utcnow())

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from outlet import decisions, intake, review
 from outlet.intake import NewCase
@@ -34,7 +34,7 @@ def _staff(session: Session, username: str) -> Staff:
 
 def _matter_id(session: Session, name: str) -> int:
     row = session.exec(
-        select(Matter.id).join(MatterVersion, MatterVersion.matter_id == Matter.id).where(MatterVersion.name == name)
+        select(Matter.id).join(MatterVersion, col(MatterVersion.matter_id) == Matter.id).where(MatterVersion.name == name)
     ).first()
     assert row is not None, name
     return int(row)

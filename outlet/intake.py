@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -62,7 +63,8 @@ class NewCase:
 
     def validate(self) -> NewCase:
         errors: dict[str, str] = {}
-        d = replace(self, **{k: str(v).strip() for k, v in vars(self).items() if isinstance(v, str)})
+        stripped: dict[str, Any] = {k: str(v).strip() for k, v in vars(self).items() if isinstance(v, str)}
+        d = replace(self, **stripped)
         if not d.matter_id:
             errors["matter_id"] = "请选择要办理的事项"
         if d.applicant_kind not in ("person", "enterprise"):

@@ -18,6 +18,7 @@ from partners.models import Matter, MatterVersion, Outlet, Staff
 from remote_assist.errors import NotFound
 from remote_assist.models import AssistRequest
 
+
 @dataclass
 class RequestContext:
     """What surrounds a request: plain values, safe to use across sessions."""

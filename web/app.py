@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import audit
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -16,6 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import audit
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine

@@ -4,7 +4,6 @@ staff lookup and audit entries."""
 from __future__ import annotations
 
 import dataclasses
-
 import shutil
 from collections.abc import Iterator
 from pathlib import Path

@@ -289,6 +289,7 @@ async def exports(request: Request) -> Response:
     engine = request.app.state.engine
     user = current_user(request)
     assert user is not None and user.id is not None
+    user_id = user.id
 
     def start() -> tuple[dict[str, str], dict[str, str], str | None]:
         with Session(engine) as s:
@@ -298,7 +299,7 @@ async def exports(request: Request) -> Response:
         with delegated_action(engine, user, "audit.export"):
             pass  # the export itself is recorded: who exported, when
         job = export_jobs(request).start(
-            engine, audit_log(request), Path(request.app.state.settings.files_dir), int(user.id),
+            engine, audit_log(request), Path(request.app.state.settings.files_dir), user_id,
             outlet=parsed["outlet"], date_from=parsed["from"], date_to=parsed["to"],
             with_evidence=bool(values["evidence"]),
         )  # fmt: skip

@@ -144,11 +144,10 @@ class Names:
         partners = {e["partner"] for e in entries if e.get("partner")}
         n = cls()
         if ids:
-            n.staff = dict(
-                session.exec(
-                    select(Staff.id, Staff.display_name).where(col(Staff.id).in_(ids))
-                ).all()
-            )
+            staff = session.exec(
+                select(Staff.id, Staff.display_name).where(col(Staff.id).in_(ids))
+            ).all()
+            n.staff = {sid: name for sid, name in staff if sid is not None}  # ids are primary keys
         if outlets:
             n.outlets = dict(
                 session.exec(
@@ -170,13 +169,14 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
     matter = e.get("matter") or None
     state = e.get("state") or {}
     reason = outcome.get("reason")
+    actor_id = actor.get("id")
     return {
         "index": view.index,
         "time": beijing(e.get("time")),
         "action": e.get("action", ""),
         "action_label": action_label(str(e.get("action", ""))),
-        "actor_id": actor.get("id"),
-        "actor_name": names.staff.get(actor.get("id"), ""),
+        "actor_id": actor_id,
+        "actor_name": names.staff.get(actor_id, "") if actor_id is not None else "",
         "role": actor.get("role", ""),
         "role_label": ROLE_LABELS.get(actor.get("role", ""), actor.get("role", "")),
         "outlet": e.get("outlet"),

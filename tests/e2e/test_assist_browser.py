@@ -18,6 +18,7 @@ from sqlmodel import Session, SQLModel, select
 import audit
 from outlet.models import Case
 from remote_assist.models import AssistRecording, AssistSession
+from tests.e2e.conftest import shot
 from tests.remote_assist.conftest import LiveServer, new_case
 from tests.remote_assist.coturn import Coturn
 from web.db import make_engine
@@ -96,6 +97,7 @@ def test_assist_browser_inspection_end_to_end(browser: Any, assist_server: dict[
     rid = teller.url.rsplit("/", 1)[1]
     assert teller.text_content("#assist-position").strip() == "第 1 位"
     expert.wait_for_selector(f"tr.queue-item[data-request-id='{rid}']")  # pushed, not polled
+    shot(expert, "expert-queue")
 
     expert.click(f"tr.queue-item[data-request-id='{rid}'] button.accept")
     expert.wait_for_url("**/assist/sessions/*")
@@ -139,6 +141,8 @@ def test_assist_browser_inspection_end_to_end(browser: Any, assist_server: dict[
     assert expert.text_content("#conclusion-result").strip() == "通过"
     assert expert.locator("#conclusion-digests li").count() == 3  # two snapshots and the recording
     teller.wait_for_selector("#conclusion-result")  # pushed to the other side
+    shot(expert, "inspection-expert")
+    shot(teller, "inspection-teller")
 
     expert.click("#btn-hangup")
     teller.wait_for_selector("#call-ended", timeout=20_000)

@@ -4,24 +4,14 @@ center review (reviewer approves → the teller sees the case completed)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import shot
 from tests.outlet.samples import PDF
 
 pytestmark = pytest.mark.e2e
-SHOTS = os.environ.get("SERVICEPOINT_SCREENSHOTS")
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Save a screenshot for docs/ when SERVICEPOINT_SCREENSHOTS names a folder."""
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-
 def intake_until_forwarded(page, scan: Path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """Teller takes in a 社保 matter with one material missing, prints the one-time notice,
     uploads the rest, accepts, checks the receipt, forwards. Returns (number, check code)."""

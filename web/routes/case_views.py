@@ -8,6 +8,7 @@ are offered.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -31,7 +32,7 @@ from outlet.workdays import DEADLINE_LABELS, ESTIMATED_NOTE, WorkCalendar
 from partners.errors import ActionRefused
 from partners.models import Staff, utcnow
 from web import errors
-from web.auth import current_user
+from web.auth import current_user, requires_roles
 
 APPLICANT_KINDS = {"person": "自然人", "enterprise": "企业法人"}
 
@@ -218,3 +219,27 @@ async def reveal_response(request: Request, side: str) -> Response:
     if is_htmx(request):
         return render(request, "cases/_reveal.html", {"revealed": revealed, "base": f"/{side}/{number}"})
     return await case_response(request, side, revealed=revealed)
+
+
+ActionTable = dict[str, tuple[Callable[..., Any], str]]
+
+
+def action_endpoint(side: str, roles: tuple[str, ...], table: ActionTable) -> Callable[[Request], Any]:
+    """``POST /<side>/{number}/actions/{action}``: run one case action from ``table``
+    (slug → (service call, success message)); refusals re-render the case with the reason."""
+
+    @requires_roles(*roles)
+    async def action(request: Request) -> Response:
+        number, slug = request.path_params["number"], request.path_params["action"]
+        if slug not in table:
+            return fail(request, 404, "未知操作")
+        call, message = table[slug]
+        form = await request.form()
+        try:
+            await run_in_threadpool(call, request.app.state.engine, actor_of(request), number, form)
+        except (ActionRefused, CaseError) as exc:
+            return await case_failure(request, side, exc, form, slug)
+        return await case_success(request, side, message)
+
+    return action
+

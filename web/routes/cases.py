@@ -29,7 +29,7 @@ from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
 from web.auth import requires_roles
 from web.routes import case_views as views
-from web.routes.case_views import actor_of, fail, render
+from web.routes.case_views import actor_of, render
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
 SIDE = "cases"
@@ -144,21 +144,6 @@ ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
 
 
 @requires_roles(*OUTLET)
-async def action(request: Request) -> Response:
-    number = request.path_params["number"]
-    slug = request.path_params["action"]
-    if slug not in ACTIONS:
-        return fail(request, 404, "未知操作")
-    call, message = ACTIONS[slug]
-    form = await request.form()
-    try:
-        await run_in_threadpool(call, request.app.state.engine, actor_of(request), number, form)
-    except (ActionRefused, CaseError) as exc:
-        return await views.case_failure(request, SIDE, exc, form, slug)
-    return await views.case_success(request, SIDE, message)
-
-
-@requires_roles(*OUTLET)
 async def material(request: Request) -> Response:
     number, key = request.path_params["number"], request.path_params["key"]
     form = await request.form()
@@ -212,6 +197,9 @@ async def file(request: Request) -> Response:
 @requires_roles(*OUTLET)
 async def reveal(request: Request) -> Response:
     return await views.reveal_response(request, SIDE)
+
+
+action = views.action_endpoint(SIDE, OUTLET, ACTIONS)
 
 
 routes = [

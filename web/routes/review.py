@@ -15,11 +15,9 @@ from starlette.routing import Route
 
 from outlet import review
 from outlet.cases import review_queue
-from outlet.errors import CaseError
-from partners.errors import ActionRefused
 from web.auth import requires_roles
 from web.routes import case_views as views
-from web.routes.case_views import actor_of, fail, render
+from web.routes.case_views import actor_of, render
 
 SIDE = "review"
 
@@ -59,20 +57,6 @@ ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
 
 
 @requires_roles("reviewer")
-async def action(request: Request) -> Response:
-    number, slug = request.path_params["number"], request.path_params["action"]
-    if slug not in ACTIONS:
-        return fail(request, 404, "未知操作")
-    call, message = ACTIONS[slug]
-    form = await request.form()
-    try:
-        await run_in_threadpool(call, request.app.state.engine, actor_of(request), number, form)
-    except (ActionRefused, CaseError) as exc:
-        return await views.case_failure(request, SIDE, exc, form, slug)
-    return await views.case_success(request, SIDE, message)
-
-
-@requires_roles("reviewer")
 async def notice(request: Request) -> Response:
     return await views.notice_response(request, SIDE)
 
@@ -85,6 +69,9 @@ async def file(request: Request) -> Response:
 @requires_roles("reviewer")
 async def reveal(request: Request) -> Response:
     return await views.reveal_response(request, SIDE)
+
+
+action = views.action_endpoint(SIDE, ("reviewer",), ACTIONS)
 
 
 routes = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,10 +80,32 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    eng = make_engine(settings.database_url)
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo data set seeded once per run (argon2 hashing of the demo logins is slow);
+    tests that use ``demo`` get a fresh copy of the file."""
+    from partners.demo import seed_demo
+
+    path = tmp_path_factory.mktemp("demo-template") / "demo.db"
+    eng = make_engine(f"sqlite:///{path}")
     SQLModel.metadata.create_all(eng)
+    seed_demo(eng)
+    eng.dispose()  # the last connection to close checkpoints the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture
+def engine(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A real SQLite file: the demo data set when the test uses ``demo``, else empty tables."""
+    if "demo" in request.fixturenames:
+        target = Path(settings.database_url.removeprefix("sqlite:///"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("seeded_template"), target)
+        eng = make_engine(settings.database_url)
+    else:
+        eng = make_engine(settings.database_url)
+        SQLModel.metadata.create_all(eng)
     yield eng
     eng.dispose()
 
@@ -101,9 +124,6 @@ def client(app: Starlette) -> Iterator[TestClient]:
 @pytest.fixture
 def demo(engine: Engine) -> Engine:
     """The demo data set (partners, outlets, matters, grants, one user per role)."""
-    from partners.demo import seed_demo
-
-    seed_demo(engine)
     return engine
 
 

@@ -12,6 +12,7 @@ from audit.models import create_tables
 from audit.note import ALG_COSIGNATURE_V1, Signer
 from tests.audit.helpers import ORIGIN, append, fixed_signer, sqlite_engine
 
+
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     eng = sqlite_engine(tmp_path / "audit.db")

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from tests.audit.helpers import make_entry
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from audit import merkle, record, store
 from audit.db import open_engine
-from audit.models import create_tables
 from audit.errors import EntryError
-from audit.models import entries
+from audit.models import create_tables, entries
+from tests.audit.helpers import make_entry
 
 
 def test_record_assigns_consecutive_indexes_inside_the_callers_transaction(engine: Engine) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.audit.helpers import make_entry
 
 from audit import leaf_bytes, pseudonym
 from audit.entry import parse_leaf
 from audit.errors import EntryError
+from tests.audit.helpers import make_entry
 
 
 def test_entry_leaf_is_canonical_json() -> None:
@@ -26,7 +26,7 @@ def test_entry_leaf_is_canonical_json() -> None:
 
 
 def test_entry_fills_optional_fields_and_converts_datetimes() -> None:
-    t = datetime(2026, 11, 21, 8, 30, 0, 123456, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 21, 8, 30, 0, 123456, tzinfo=UTC)
     leaf = leaf_bytes({"time": t, "actor": {"id": 1, "role": "teller"},
                        "action": "case.view", "outcome": {"result": "done"}})  # fmt: skip
     obj = json.loads(leaf)

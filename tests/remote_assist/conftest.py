@@ -4,20 +4,17 @@ staff lookup and audit entries."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Self
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 import audit
 from outlet.intake import NewCase, create_case
 from outlet.models import Case
 from partners.models import Matter, MatterVersion, Staff
-from web.db import make_engine
 from web.settings import Settings
 
 FOOD_MATTER = "食品经营许可（新办）"
@@ -62,34 +59,9 @@ def food_case(demo: Engine, settings: Settings) -> Case:
     return new_case(demo, settings)
 
 
-@pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo database seeded once per run (argon2 hashing of every demo login is slow);
-    each test gets a fresh copy of the file."""
-    from partners.demo import seed_demo
-
-    path = tmp_path_factory.mktemp("assist-template") / "demo.db"
-    eng = make_engine(f"sqlite:///{path}")
-    SQLModel.metadata.create_all(eng)
-    seed_demo(eng)
-    eng.dispose()  # the last connection to close checkpoints the WAL into the file
-    assert not path.with_name(path.name + "-wal").exists()
-    return path
-
-
-@pytest.fixture
-def engine(settings: Settings, seeded_template: Path) -> Iterator[Engine]:
-    """Overrides the suite's empty-schema engine: a copy of the seeded demo database."""
-    target = Path(settings.database_url.removeprefix("sqlite:///"))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(seeded_template, target)
-    eng = make_engine(settings.database_url)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def demo(engine: Engine) -> Engine:
+    """Every remote-help test runs in the demo world (a fresh copy per test)."""
     return engine
 
 

@@ -4,10 +4,8 @@ checkpoint history, exports, and the public key endpoint."""
 from __future__ import annotations
 
 import base64
-import shutil
 import tarfile
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -27,7 +25,6 @@ from partners.delegation import delegated_action
 from partners.errors import ActionRefused
 from partners.models import Matter, MatterVersion, Outlet, Staff
 from tests.conftest import login
-from web.db import make_engine
 from web.routes import audit_ui
 from web.settings import Settings
 from web.templating import LOCAL_TZ
@@ -38,27 +35,7 @@ APPLICANT_ID = "11010519491231002X"
 PDF = b"%PDF-1.4\n% audit ui test scan\n%%EOF\n"
 
 
-# --- fixtures: the demo world, seeded once per module (argon2 hashing is slow) ----------
-@pytest.fixture(scope="module")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from partners.demo import seed_demo
-
-    path = tmp_path_factory.mktemp("audit-ui-template") / "demo.db"
-    eng = make_engine(f"sqlite:///{path}")
-    SQLModel.metadata.create_all(eng)
-    seed_demo(eng)
-    eng.dispose()
-    return path
-
-
-@pytest.fixture
-def engine(settings: Settings, seeded_template: Path) -> Iterator[Engine]:
-    target = Path(settings.database_url.removeprefix("sqlite:///"))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(seeded_template, target)
-    eng = make_engine(settings.database_url)
-    yield eng
-    eng.dispose()
+pytestmark = pytest.mark.usefixtures("demo")  # the demo world, copied per test
 
 
 @pytest.fixture

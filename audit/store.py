@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import merkle
-from .entry import normalize, canonical_json, parse_time
+from .entry import canonical_json, normalize, parse_time
 from .errors import LogStateError
 from .models import entries, node_id, nodes, tree
 
@@ -24,6 +27,7 @@ _MAX_IDX = select(func.max(entries.c.idx))
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _COLS = ("leaf", "leaf_hash", "time", "actor_id", "actor_role", "outlet", "partner", "action",
          "case_no", "matter_code")  # fmt: skip
+# Generic path (PostgreSQL, other drivers): SQLAlchemy Core.
 _INSERT = (
     insert(entries)
     .from_select(
@@ -35,6 +39,18 @@ _INSERT = (
     )
     .returning(entries.c.idx)
 )
+# SQLite fast path: one constant SQL string run on the session's DBAPI connection, so
+# pysqlite's statement cache keeps it prepared and SQLAlchemy's per-statement machinery
+# (about as expensive as SQLite's own insert here) is skipped. max(idx) on the INTEGER
+# PRIMARY KEY (SQLite's rowid) is a single B-tree seek, not a scan.
+_SQLITE_INSERT = (
+    f"INSERT INTO {entries.name} (idx, {', '.join(_COLS)}) "
+    f"SELECT coalesce(max(idx) + 1, 0), {', '.join('?' * len(_COLS))} FROM {entries.name} "
+    "RETURNING idx"
+)
+_TIME = _COLS.index("time")
+# Bind processor of the time column per dialect (the same value SQLAlchemy would store).
+_time_bind: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def record(session: Session, entry: Mapping[str, Any]) -> int:
@@ -43,25 +59,36 @@ def record(session: Session, entry: Mapping[str, Any]) -> int:
     Does not commit. Indexes are consecutive in commit order: on SQLite the app's
     ``BEGIN IMMEDIATE`` serializes writers; on PostgreSQL an advisory transaction lock
     is taken before reading max(index) and held until the caller commits."""
+    # All work that needs no database comes before session.connection(): when the session
+    # has not begun yet, that call takes the write lock, which should be held briefly.
     e = normalize(entry)
     leaf = canonical_json(e)
+    actor, matter = e["actor"], e["matter"]
+    values = [leaf, merkle.leaf_hash(leaf), parse_time(e["time"]), actor["id"],
+              actor["role"], e["outlet"], e["partner"], e["action"], e["case"],
+              matter["code"] if matter else None]  # fmt: skip
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
+    dialect = conn.dialect
+    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
+        proc = _time_bind.get(dialect)
+        if proc is None:
+            impl = entries.c.time.type.dialect_impl(dialect)
+            proc = _time_bind[dialect] = impl.bind_processor(dialect) or (lambda v: v)
+        values[_TIME] = proc(values[_TIME])
+        # One statement: the next index is read and used under the same write lock.
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        try:
+            rows = dbapi.execute(_SQLITE_INSERT, values).fetchall()
+        except sqlite3.Error as err:  # the same exception types as through SQLAlchemy
+            raise DBAPIError.instance(_SQLITE_INSERT, values, err, sqlite3.Error,
+                                      hide_parameters=conn.engine.hide_parameters,
+                                      dialect=dialect) from err  # fmt: skip
+        return int(rows[0][0])
+    if dialect.name == "postgresql":
         conn.execute(_PG_LOCK, {"k": APPEND_LOCK})
-    matter = e["matter"] or {}
-    # One statement: the next index is read and used under the same write lock.
-    return int(conn.execute(_INSERT, {
-        "leaf": leaf,
-        "leaf_hash": merkle.leaf_hash(leaf),
-        "time": parse_time(e["time"]),
-        "actor_id": e["actor"]["id"],
-        "actor_role": e["actor"]["role"],
-        "outlet": e["outlet"],
-        "partner": e["partner"],
-        "action": e["action"],
-        "case_no": e["case"],
-        "matter_code": matter.get("code"),
-    }).scalar_one())  # fmt: skip
+    # One statement: the next index is read and used under the same (advisory) lock.
+    return int(conn.execute(_INSERT, dict(zip(_COLS, values, strict=True))).scalar_one())
 
 
 def lock_tree(conn: Connection) -> int:

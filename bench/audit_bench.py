@@ -1,17 +1,25 @@
-"""Audit log benchmark: prints numbers, asserts nothing.
+"""Audit log benchmark: prints numbers, asserts nothing (beyond the log being intact).
 
-    python bench/audit_bench.py [--entries 1000000] [--append 6000] [--dir DIR]
+    python bench/audit_bench.py [--entries 1000000] [--append 6400] [--runs 3]
+                                [--append-only] [--floor] [--full] [--dir DIR]
 
-SQLite in WAL mode with synchronous=NORMAL (the app's setting): a COMMIT is durable
-against a process kill (the WAL is in the OS page cache), not against power loss; use
-synchronous=FULL for that (``--full``). Writers each run their own transaction:
-BEGIN IMMEDIATE + audit.record + COMMIT."""
+Append: 1, 8 and 64 writer threads on one engine from ``audit.db.open_engine`` (the app's
+engine), each entry its own transaction exactly as the app does it --
+``with Session(engine) as s, s.begin(): audit.record(s, entry)``, i.e. BEGIN IMMEDIATE,
+INSERT, COMMIT -- no batching. SQLite WAL with synchronous=NORMAL (the app's setting): a
+COMMIT is durable against a process kill (the WAL is written before COMMIT returns; the
+OS keeps it), not against power loss; ``--full`` uses synchronous=FULL (fsync per commit).
+The PRAGMAs are read back from the engine and printed. Each run is repeated ``--runs``
+times (the machine may be shared): every run and the median/range are printed, with the
+per-transaction latency. ``--floor`` also times an empty Session transaction (BEGIN
+IMMEDIATE + COMMIT, no record()): the ceiling of any append through a Session here."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import random
+import statistics
 import sys
 import tempfile
 import threading
@@ -22,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-from sqlalchemy import event, insert  # noqa: E402
+from sqlalchemy import event, func, insert, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -66,14 +74,29 @@ def engine_for(path: Path, full: bool) -> Engine:
     return eng
 
 
-def bench_append(tmp: Path, writers: int, total: int, full: bool) -> float:
-    eng = engine_for(tmp / f"append{writers}.db", full)
+def bench_append(
+    tmp: Path, writers: int, total: int, full: bool, *, floor: bool = False
+) -> tuple[float, list[float]]:
+    """Entries/s and per-transaction seconds for ``writers`` threads appending ``total``
+    entries, one transaction each. ``floor``: empty transactions instead of record()."""
+    path = tmp / f"append{writers}{'-floor' if floor else ''}.db"
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        p.unlink(missing_ok=True)
+    eng = engine_for(path, full)
     per = total // writers
+    lat: list[list[float]] = [[] for _ in range(writers)]
+    clock = time.perf_counter
 
     def work(k: int) -> None:
+        mine = lat[k]
         for i in range(per):
+            t = clock()
             with Session(eng) as s, s.begin():
-                record(s, entry(k * per + i))
+                if floor:
+                    s.connection()
+                else:
+                    record(s, entry(k * per + i))
+            mine.append(clock() - t)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(writers)]
     t0 = time.perf_counter()
@@ -82,10 +105,39 @@ def bench_append(tmp: Path, writers: int, total: int, full: bool) -> float:
     for t in threads:
         t.join()
     dt = time.perf_counter() - t0
-    with eng.connect() as c:
-        assert store.entry_count(c) == per * writers
+    if not floor:  # every acknowledged entry is there, indexes consecutive from 0
+        with eng.connect() as c:
+            n = c.execute(select(func.count()).select_from(entries)).scalar()
+            assert n == store.entry_count(c) == per * writers, (n, store.entry_count(c))
     eng.dispose()
-    return per * writers / dt
+    return per * writers / dt, [x for m in lat for x in m]
+
+
+def pragmas(tmp: Path, full: bool) -> str:
+    eng = engine_for(tmp / "pragmas.db", full)
+    with eng.connect() as c:
+        got = [f"{p}={c.exec_driver_sql(f'PRAGMA {p}').scalar()}"
+               for p in ("journal_mode", "synchronous", "wal_autocheckpoint")]  # fmt: skip
+    eng.dispose()
+    return ", ".join(got) + " (synchronous: 0=OFF 1=NORMAL 2=FULL)"
+
+
+def append_runs(tmp: Path, total: int, runs: int, full: bool, floor: bool) -> None:
+    what, unit = ("empty txn", "txn/s") if floor else ("append", "entries/s")
+    for w in (1, 8, 64):
+        rates: list[float] = []
+        lats: list[float] = []
+        for _ in range(runs):
+            rate, lat = bench_append(tmp, w, total, full, floor=floor)
+            rates.append(rate)
+            lats += lat
+        lats.sort()
+        p50, p99, top = lats[len(lats) // 2], lats[int(len(lats) * 0.99)], lats[-1]
+        print(f"{what:9} {w:>2} writer(s): median {statistics.median(rates):>7,.0f} {unit}  "
+              f"range {min(rates):,.0f}-{max(rates):,.0f}  "
+              f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}; "
+              f"txn p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms, max {top * 1e3:.0f} ms)",
+              flush=True)  # fmt: skip
 
 
 def bulk_load(eng: Engine, n: int) -> None:
@@ -109,6 +161,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--append", type=int, default=6_400, help="entries per append run")
+    ap.add_argument("--runs", type=int, default=3, help="append runs per writer count")
+    ap.add_argument("--append-only", action="store_true", help="skip the 1M-entry part")
+    ap.add_argument("--floor", action="store_true", help="also time empty transactions")
     ap.add_argument("--full", action="store_true", help="synchronous=FULL instead of NORMAL")
     ap.add_argument("--dir", type=Path, default=None)
     a = ap.parse_args()
@@ -118,9 +173,14 @@ def main() -> None:
     mode = "FULL" if a.full else "NORMAL"
     print(f"audit bench: {n:,} entries, SQLite WAL synchronous={mode}, dir {tmp}")
 
-    for w in (1, 8, 64):
-        rate = bench_append(tmp, w, a.append, a.full)
-        print(f"append  {w:>2} writer(s): {rate:>10,.0f} entries/s  (durable commits)")
+    print(f"engine: {pragmas(tmp, a.full)}")
+    print(f"append: {a.append:,} entries per run, {a.runs} run(s) per writer count, one "
+          "transaction per entry (BEGIN IMMEDIATE, record, COMMIT)")  # fmt: skip
+    append_runs(tmp, a.append, a.runs, a.full, floor=False)
+    if a.floor:
+        append_runs(tmp, a.append, a.runs, a.full, floor=True)
+    if a.append_only:
+        return
 
     eng = engine_for(tmp / "big.db", a.full)
     t0 = time.perf_counter()

@@ -34,6 +34,8 @@ CHILD = textwrap.dedent(
     from audit.store import record
     from tests.audit.helpers import make_entry, ORIGIN
 
+    import audit.db
+    audit.db.CHECKPOINT_EVERY = 5  # out-of-lock WAL checkpoints all the time: kill amid them
     engine = open_engine(sys.argv[1])
     signer = Signer(ORIGIN, hashlib.sha256(b"crash log key").digest())
     out = sys.stdout

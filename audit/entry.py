@@ -8,7 +8,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import EntryError
@@ -51,7 +51,7 @@ def pseudonym(key: bytes, value: str) -> str:
 def format_time(t: datetime) -> str:
     if t.tzinfo is None:
         raise EntryError("entry time must be timezone-aware (UTC)")
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(s: str) -> datetime:

@@ -138,7 +138,7 @@ def _write_filtered(
         for start in range(0, len(rows), 1000):
             with engine.connect() as conn:
                 proofs = [store.inclusion_proof(conn, r.idx, size) for r in rows[start:start + 1000]]
-            for (idx, leaf), hashes in zip(rows[start : start + 1000], proofs):
+            for (idx, leaf), hashes in zip(rows[start : start + 1000], proofs, strict=True):
                 ef.write(bytes(leaf) + b"\n")
                 xf.write(f"{idx}\n")
                 proof = TlogProof(idx, hashes, cp_text, bytes(leaf)).encode()

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -48,7 +48,7 @@ class StoredCheckpoint:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _load(conn: Connection, rows: Sequence[Any]) -> list[StoredCheckpoint]:
@@ -168,12 +168,14 @@ class Checkpointer:
             if last is not None:
                 self._check_consistent(conn, last, size, root)
             note = Checkpoint(self.origin, size, root).sign(self.signers)
-            now = datetime.fromtimestamp(self.clock(), timezone.utc).replace(tzinfo=None)
-            cp_id = conn.execute(
+            now = datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
+            inserted = conn.execute(
                 insert(checkpoints).values(
                     origin=self.origin, size=size, root=root, note=note, created_at=now
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None
+            cp_id = inserted[0]
         log.info("audit: signed checkpoint %s size %d", cp_id, size)
         return StoredCheckpoint(cp_id, self.origin, size, root, note, now)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -100,7 +100,7 @@ def push_all(cp: Checkpointer, engine: Engine) -> None:
 
 
 def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
 
 
 def _failed(engine: Engine, w: WitnessConfig, failures: int, now: datetime, exc: Exception) -> None:

@@ -108,7 +108,8 @@ def _verify_dir(
     # 7. Entries are in the tree (RFC 6962 leaf hashes; RFC 9162 §2.1.3 when filtered).
     hist = _history(d, previous)
     if (d / "indexes").exists():
-        ents, roots = _verify_filtered(d, opened), {}
+        roots: dict[int, bytes] = {}
+        ents = _verify_filtered(d, opened)
         step(f"entries: {ents.count} selected entries each have a valid inclusion proof")
     else:
         ents, roots = _verify_full(d, opened, {size for _, size, _ in hist}, strict)
@@ -327,7 +328,7 @@ def _verify_history(
 
 
 def _prefix_root(d: Path, size: int) -> bytes:
-    hashes = []
+    hashes: list[bytes] = []
     for line in _lines(d / "entries.jsonl"):
         if len(hashes) == size:
             break

@@ -136,6 +136,7 @@ ACTIONS: dict[str, ActionRule] = {
     "admin.outlet.edit": ActionRule(ADMIN, None, False, "维护网点"),
     "admin.partner.edit": ActionRule(ADMIN, None, False, "维护合作机构"),
     "admin.agreement.edit": ActionRule(ADMIN, None, False, "维护合作协议"),
+    "admin.calendar.edit": ActionRule(ADMIN, None, False, "维护工作日历"),
 }
 
 ADMIN_RULE = ActionRule(ADMIN, None, False, "系统管理")

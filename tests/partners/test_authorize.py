@@ -63,6 +63,7 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "admin.outlet.edit": {"admin"},
     "admin.partner.edit": {"admin"},
     "admin.agreement.edit": {"admin"},
+    "admin.calendar.edit": {"admin"},
 }
 # Actions that exercise delegated authority at the counter: they return the grant in force.
 NEEDS_GRANT = {

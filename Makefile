@@ -39,8 +39,11 @@ test-deps: $(VENV)/.installed-test system-deps
 test: test-deps
 	SERVICEPOINT_REQUIRE_PG=1 SERVICEPOINT_REQUIRE_BROWSER=1 SERVICEPOINT_REQUIRE_GO=1 $(BIN)/pytest -p no:cacheprovider
 
+## bench: print the speed and memory figures (no assertions); several minutes
 bench: test-deps
-	$(BIN)/python bench/audit_bench.py --entries 200000
+	$(BIN)/python bench/intake_bench.py
+	$(BIN)/python bench/audit_bench.py
+	$(BIN)/python bench/rtc_bench.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet ruff==0.17.5 mypy==2.4.1

@@ -17,6 +17,7 @@ from web.settings import Settings
 def main(ctx: click.Context) -> None:
     """政银+ 便民服务点 — serve the web app (default) or run an administrative task."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
     ctx.default_map = _audit_defaults(Settings.from_env())
     if ctx.invoked_subcommand is None:
         ctx.invoke(serve)

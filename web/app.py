@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.pseudonym_key = settings.pseudonym_key()  # read once, not per request
     app.state.templates = make_templates()
     return app
 

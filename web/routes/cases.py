@@ -95,7 +95,7 @@ async def create(request: Request) -> Response:
     data = NewCase(matter_id=int(raw_id) if raw_id.isdigit() else None,
                    **{k: values[k] for k in NEW_FIELDS})
     actor = actor_of(request)
-    key = request.app.state.settings.pseudonym_key()
+    key = request.app.state.pseudonym_key
     try:
         case = await run_in_threadpool(intake.create_case, request.app.state.engine, actor, data,
                                        pseudonym_key=key)

@@ -19,7 +19,12 @@ FIELDS = (
     "v", "time", "actor", "outlet", "partner", "action", "case", "matter", "grant",
     "outcome", "digests", "state", "subject",
 )  # fmt: skip
+# Optional fields: absent from a leaf unless the action carries them (so adding one never
+# changes the bytes of existing entries). "queue": see docs/audit.md, "Queue".
+OPTIONAL_FIELDS = ("queue",)
 DIGEST_KINDS = ("material", "snapshot", "recording")
+QUEUE_KEYS = frozenset({"line", "ticket", "counter", "priority", "arrived"})
+QUEUE_OPTIONAL = frozenset({"to_line", "to_counter", "recalls", "booking", "slot"})
 
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
@@ -68,7 +73,7 @@ def canonical_json(obj: Any) -> bytes:
 
 def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
     """Validate an entry and fill optional fields; raise EntryError on any problem."""
-    unknown = set(entry) - set(FIELDS)
+    unknown = set(entry) - set(FIELDS) - set(OPTIONAL_FIELDS)
     if unknown:
         raise EntryError(f"unknown entry key(s): {', '.join(sorted(unknown))}")
     e: dict[str, Any] = {
@@ -104,6 +109,8 @@ def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
     _check(e["subject"] is None or (isinstance(e["subject"], str)
            and _PSEUDONYM.fullmatch(e["subject"])), "subject",
            "must be audit.pseudonym(key, value) or null")  # fmt: skip
+    if "queue" in e:
+        _check_queue(e["queue"])
     _check_pii(e)
     return e
 
@@ -151,6 +158,26 @@ def _check_outcome(o: object) -> None:
         or (set(o) == {"result", "reason"} and o["result"] == "refused" and _is_code(o["reason"]))
     )
     _check(ok, "outcome", "must be {result: done} or {result: refused, reason: <code>}")
+
+
+def _check_queue(q: object) -> None:
+    """A ticket or booking step: line prefix, ticket number, counter number, priority code
+    and arrival time (all may be null), optionally the transfer target, recall count,
+    booking id and slot start. Codes only: no name, no phone."""
+    def code_or_none(x: object) -> bool:
+        return x is None or _is_code(x)
+
+    def time_or_none(x: object) -> bool:
+        return x is None or (isinstance(x, str) and bool(_TIME.fullmatch(x)))
+
+    ok = isinstance(q, Mapping) and QUEUE_KEYS <= set(q) <= QUEUE_KEYS | QUEUE_OPTIONAL
+    if ok:
+        assert isinstance(q, Mapping)
+        ok = (all(code_or_none(q.get(k)) for k in ("line", "ticket", "priority", "to_line"))
+              and all(q.get(k) is None or _is_int(q[k]) for k in ("counter", "to_counter", "recalls", "booking"))
+              and time_or_none(q["arrived"]) and time_or_none(q.get("slot")))  # fmt: skip
+    _check(ok, "queue", "must be {line, ticket, counter, priority, arrived} with codes, "
+           "integers and times (optionally to_line, to_counter, recalls, booking, slot)")
 
 
 def _check_digests(ds: object) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import merkle
 from .checkpoint import OpenedCheckpoint, open_checkpoint
-from .entry import FIELDS, canonical_json
+from .entry import FIELDS, OPTIONAL_FIELDS, canonical_json
 from .errors import (
     ConsistencyError,
     EntriesReorderedError,
@@ -155,7 +155,7 @@ def _check_entry(line: bytes, n: int, index: int, ents: _Entries, strict: bool =
     if strict:
         try:
             obj = _json_loads(line)
-            if not isinstance(obj, dict) or obj.get("v") != 1 or not set(obj) <= set(FIELDS):
+            if not isinstance(obj, dict) or obj.get("v") != 1 or not set(obj) <= {*FIELDS, *OPTIONAL_FIELDS}:
                 raise EntryError("not a version 1 audit entry")
             if canonical_json(obj) != line:
                 raise EntryError("not canonical JSON")

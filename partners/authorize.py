@@ -129,6 +129,15 @@ ACTIONS: dict[str, ActionRule] = {
     # --- paired devices: 评价器, kiosks, hall displays (outlet/devices.py) ---
     "device.pair": ActionRule(LEAD, None, False, "配对终端设备"),
     "device.revoke": ActionRule(LEAD, None, False, "停用终端设备"),
+    # --- the queue (outlet/queue/): lines, counters, tickets; no grant, outlet membership ---
+    "queue.line.edit": ActionRule(LEAD, None, False, "维护业务类型"),
+    "queue.counter.edit": ActionRule(LEAD, None, False, "维护窗口"),
+    "queue.sign_in": ActionRule(OUTLET_STAFF, None, False, "窗口签到"),
+    "queue.sign_out": ActionRule(OUTLET_STAFF, None, False, "窗口签退"),
+    **{f"ticket.{step}": ActionRule(OUTLET_STAFF, None, False, label) for step, label in (
+        ("issue", "取号"), ("call", "叫号"), ("recall", "重呼"), ("no_show", "过号（弃号）"),
+        ("serve", "开始办理"), ("transfer", "转移号票"), ("hold", "挂起号票"), ("done", "完成办理"),
+        ("cancel", "取消号票"), ("link", "号票关联办件"))},
     # --- audit (read-only role) ---
     "audit.search": ActionRule(AUDITOR, None, False, "检索审计日志"),
     "audit.export": ActionRule(AUDITOR, None, False, "导出审计日志"),

@@ -1,0 +1,125 @@
+"""Tables of the queue (排队叫号): service lines, counters, counter sign-ins, tickets, the
+append-only ticket event history, and the per-day ticket serials.
+
+Timestamps are naive UTC; ``day`` columns are the Asia/Shanghai business date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import NaiveDatetime
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from partners.models import utcnow
+
+
+class QueueLine(SQLModel, table=True):
+    """A service line (业务类型) of an outlet: its ticket prefix letter, daily cap and the
+    wait (minutes) above which the lead's page warns; booking slots (预约) per line."""
+
+    __tablename__ = "queue_line"
+    __table_args__ = (UniqueConstraint("outlet_id", "prefix"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    outlet_id: int = Field(foreign_key="outlet.id", index=True)
+    prefix: str = Field(max_length=1)  # A–Z
+    name: str = Field(max_length=32)
+    daily_cap: int = 200
+    warn_minutes: int = 30
+    bookable: bool = True
+    slot_minutes: int = 30
+    slot_capacity: int = 4
+    active: bool = True
+
+
+class QueueCounter(SQLModel, table=True):
+    """A counter (窗口): its number, name, the lines it serves, open or closed."""
+
+    __tablename__ = "queue_counter"
+    __table_args__ = (UniqueConstraint("outlet_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    outlet_id: int = Field(foreign_key="outlet.id", index=True)
+    number: int
+    name: str = Field(max_length=32)
+    line_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+    open: bool = True
+
+
+class CounterSignIn(SQLModel, table=True):
+    """A teller at a counter for the day; ``ended_at`` closes it. One open row per teller
+    and per counter at a time (enforced in ``outlet.queue.counters``)."""
+
+    __tablename__ = "queue_signin"
+
+    id: int | None = Field(default=None, primary_key=True)
+    counter_id: int = Field(foreign_key="queue_counter.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    day: date = Field(index=True)
+    started_at: NaiveDatetime = Field(default_factory=utcnow)
+    ended_at: NaiveDatetime | None = None
+
+
+class TicketSerial(SQLModel, table=True):
+    """Last serial handed out per outlet, prefix and business day (one atomic upsert)."""
+
+    __tablename__ = "queue_serial"
+
+    outlet_id: int = Field(foreign_key="outlet.id", primary_key=True)
+    prefix: str = Field(primary_key=True, max_length=1)
+    day: str = Field(primary_key=True, max_length=8)  # YYYYMMDD, Asia/Shanghai
+    last: int = 0
+
+
+class Ticket(SQLModel, table=True):
+    """A queue ticket. ``state`` and the columns below are a summary of its events
+    (``TicketEvent``), kept for fast queries; every duration comes from the events.
+
+    ``issued_at`` is the arrival time and survives a transfer. ``for_counter_id`` is set
+    while a transferred ticket waits for one particular counter. ``counter_id`` is the
+    counter that called or serves it."""
+
+    __tablename__ = "queue_ticket"
+    __table_args__ = (UniqueConstraint("outlet_id", "day", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    outlet_id: int = Field(foreign_key="outlet.id", index=True)
+    line_id: int = Field(foreign_key="queue_line.id", index=True)
+    day: date = Field(index=True)
+    serial: int
+    number: str = Field(max_length=8)  # A012
+    priority: str = Field(default="", max_length=16)  # "" or a PRIORITY_LABELS code
+    channel: str = Field(default="kiosk", max_length=16)  # kiosk / counter / booking
+    booking_id: int | None = Field(default=None, index=True)
+    state: str = Field(default="waiting", index=True, max_length=16)
+    for_counter_id: int | None = Field(default=None, foreign_key="queue_counter.id")
+    counter_id: int | None = Field(default=None, foreign_key="queue_counter.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    recalls: int = 0
+    issued_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    called_at: NaiveDatetime | None = None
+    case_id: int | None = Field(default=None, foreign_key="service_case.id")
+    public_code: str = Field(unique=True, max_length=24)  # the QR code's live-position link
+
+
+class TicketEvent(SQLModel, table=True):
+    """One step of a ticket, append-only: issue, call, recall, no_show, serve, transfer,
+    hold, resume, done, cancel, link. ``audit_index`` is the step's audit log entry."""
+
+    __tablename__ = "queue_ticket_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="queue_ticket.id", index=True)
+    kind: str = Field(max_length=16)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    at: NaiveDatetime = Field(default_factory=utcnow, index=True)
+    line_id: int = Field(foreign_key="queue_line.id")
+    counter_id: int | None = Field(default=None, foreign_key="queue_counter.id")
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    device_id: int | None = Field(default=None)
+    case_id: int | None = Field(default=None, foreign_key="service_case.id")
+    note: str = Field(default="", max_length=200)
+    audit_index: int | None = None

@@ -16,10 +16,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import audit
+from outlet.events import Hub
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
-from web.routes import admin, assist, audit_ui, cases, devices, public, review
+from web.routes import admin, assist, audit_ui, cases, devices, public, queue, review
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
 from web.templating import make_templates
@@ -39,10 +40,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.engine = engine
         app.state.audit_log = audit_log = open_audit_log(settings)
         checkpointer = asyncio.create_task(audit_log.run(engine, interval=settings.checkpoint_interval))
+        app.state.hub = hub = Hub(engine)  # live events, in-process or across processes
+        await hub.start()
         try:
             async with assist_lifespan(app):  # remote help: recorders, signaling, sweeps
                 yield
         finally:
+            await hub.close()
             checkpointer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checkpointer
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/assist", routes=assist.routes, name="assist"),
         Mount("/audit", routes=audit_ui.routes, name="audit"),
         Mount("/devices", routes=devices.routes, name="devices"),
+        Mount("/queue", routes=queue.routes, name="queue"),
     ]
     app = Starlette(
         routes=routes,

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from outlet.clock import local_day
 from outlet.queue.counters import counters_of, lines_of
 from outlet.queue.models import QueueCounter, QueueLine, Ticket, TicketEvent
-from outlet.queue.tickets import STATE_LABELS
+from outlet.queue.tickets import STATE_LABELS, call_order, served_by
 from partners.models import Outlet, utcnow
 
 RECENT = 6  # calls shown under the current ones on the hall display
@@ -36,13 +36,13 @@ def board(session: Session, outlet_id: int, at: datetime | None = None) -> dict[
         Ticket.outlet_id == outlet_id, Ticket.day == day, Ticket.state == "waiting").group_by(col(Ticket.line_id))).all())
 
     def where(cid: int | None) -> dict[str, Any]:
-        c = counters.get(cid)
+        c = counters.get(cid or 0)
         return {"counter": c.number if c else None, "counter_name": c.name if c else ""}
 
     return {
         "calls": [{"ticket": t.number, **where(t.counter_id)} for t in calls],
         "recent": [{"ticket": n, **where(cid)} for n, cid in recent],
-        "waiting": [{"line": ln.prefix, "name": ln.name, "count": int(counts.get(ln.id, 0))}
+        "waiting": [{"line": ln.prefix, "name": ln.name, "count": int(counts.get(ln.id or 0, 0))}
                     for ln in lines_of(session, outlet_id, active_only=True)],
     }
 
@@ -50,14 +50,19 @@ def board(session: Session, outlet_id: int, at: datetime | None = None) -> dict[
 def _ahead(session: Session, t: Ticket) -> int:
     """Waiting tickets that will be called before ``t`` (same line or counter; priority first,
     then arrival)."""
-    rank_first = or_(and_(Ticket.priority != "", t.priority == ""),
-                     and_((Ticket.priority != "") == (t.priority != ""),
-                          or_(col(Ticket.issued_at) < t.issued_at,
-                              and_(Ticket.issued_at == t.issued_at, col(Ticket.id) < (t.id or 0)))))
-    scope = (Ticket.for_counter_id == t.for_counter_id) if t.for_counter_id else (Ticket.line_id == t.line_id)
+    earlier = or_(col(Ticket.issued_at) < t.issued_at,
+                  and_(col(Ticket.issued_at) == t.issued_at, col(Ticket.id) < (t.id or 0)))
+    priority = col(Ticket.priority) != ""
+    rank_first = and_(priority, earlier) if t.priority else or_(priority, earlier)
+    scope = (col(Ticket.for_counter_id) == t.for_counter_id) if t.for_counter_id else (col(Ticket.line_id) == t.line_id)
     return int(session.exec(select(func.count()).select_from(Ticket).where(
         Ticket.outlet_id == t.outlet_id, Ticket.day == t.day, Ticket.state == "waiting", scope,
         col(Ticket.id) != t.id, rank_first)).one())
+
+
+def ticket_outlet(session: Session, public_code: str) -> int:
+    """The outlet of the ticket whose QR code is ``public_code`` (0 when unknown)."""
+    return int(session.exec(select(Ticket.outlet_id).where(Ticket.public_code == public_code[:24])).first() or 0)
 
 
 @dataclass
@@ -110,14 +115,9 @@ def panel(session: Session, counter: QueueCounter, at: datetime | None = None, l
                                              col(Ticket.state).in_(("called", "serving", "hold")))
                         .order_by(col(Ticket.called_at))).all()
     current = next((t for t in mine if t.state in ("called", "serving")), None)
-    scope = or_(Ticket.for_counter_id == counter.id,
-                and_(col(Ticket.for_counter_id).is_(None), col(Ticket.line_id).in_(counter.line_ids or [0])))
     base = select(Ticket).where(Ticket.outlet_id == counter.outlet_id, Ticket.day == day,
-                                Ticket.state == "waiting", scope)
-    from sqlalchemy import case
-
-    waiting = session.exec(base.order_by(case((Ticket.priority == "", 1), else_=0), col(Ticket.issued_at),
-                                         col(Ticket.id)).limit(limit)).all()
+                                Ticket.state == "waiting", served_by(counter))
+    waiting = session.exec(base.order_by(*call_order()).limit(limit)).all()
     total = int(session.exec(select(func.count()).select_from(base.subquery())).one())
     lines = {ln.id or 0: ln for ln in lines_of(session, counter.outlet_id)}
     case_ids = [t.case_id for t in mine if t.case_id]

@@ -82,6 +82,13 @@ def continue_case(engine: Engine, actor: Staff, ticket_id: int, number: str, che
     return case_history(engine, case.id or 0, mine.id or 0)
 
 
+def newest_case_since(session: Session, actor: Staff, since: datetime) -> str | None:
+    """The number of the newest case ``actor`` took in at or after ``since`` (what the
+    panel offers to link after 新建办件), or None."""
+    return session.exec(select(Case.number).where(Case.created_by == actor.id, Case.created_at >= since)
+                        .order_by(col(Case.id).desc())).first()
+
+
 def case_history(engine: Engine, case_id: int, here_outlet_id: int) -> ContinuedCase:
     """A case's matter, state and dated steps (with the outlet of each) — no applicant data."""
     with Session(engine) as s:

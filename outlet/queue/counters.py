@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from outlet.clock import local_day
-from outlet.queue.errors import QueueInputError, QueueNotFound, QueueError
+from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.queue.models import CounterSignIn, QueueCounter, QueueLine
 from partners.delegation import delegated_action
 from partners.models import Outlet, Staff, utcnow
@@ -148,10 +148,10 @@ def use_defaults(engine: Engine, actor: Staff, *, at: datetime | None = None) ->
         have = {ln.prefix for ln in lines_of(s, actor.outlet_id or 0)}
     made = [save_line(engine, actor, LineForm(p, n, str(cap), str(warn)), at=at)
             for p, n, cap, warn in DEFAULT_LINES if p not in have]
-    with Session(engine) as s:
-        if not counters_of(s, actor.outlet_id or 0):
-            ids = [ln.id or 0 for ln in lines_of(s, actor.outlet_id or 0)]
-            save_counter(engine, actor, number="1", name="1号窗口", line_ids=ids, at=at)
+    with Session(engine) as s:  # closed before the write below (SQLite: one writer at a time)
+        ids = [] if counters_of(s, actor.outlet_id or 0) else [ln.id or 0 for ln in lines_of(s, actor.outlet_id or 0)]
+    if ids:
+        save_counter(engine, actor, number="1", name="1号窗口", line_ids=ids, at=at)
     return made
 
 

@@ -50,7 +50,7 @@ from outlet.queue.errors import (
 from outlet.queue.hours import hours_label, staffed_at
 from outlet.queue.models import QueueCounter, QueueLine, Ticket, TicketEvent, TicketSerial
 from partners.delegation import ActionContext, delegated_action, unattended_action
-from partners.models import Outlet, Staff, utcnow
+from partners.models import Outlet, Staff
 
 MAX_RECALLS = 3  # 重呼 up to 3 times, then 过号 (DOMAIN.md: 3–5)
 PRIORITY_LABELS = {"elderly": "老年人", "disabled": "残疾人", "pregnant": "孕产妇", "military": "军人",
@@ -72,6 +72,19 @@ STEPS: dict[str, tuple[frozenset[str], str]] = {
 }
 STEP_LABELS = {"issue": "取号", "call": "呼叫", "recall": "重呼", "no_show": "过号", "serve": "开始办理",
                "transfer": "转移", "hold": "挂起", "done": "完成", "cancel": "取消", "link": "关联办件"}
+
+
+def call_order() -> tuple[Any, ...]:
+    """The calling order: 绿色通道 and booked tickets first, then arrival time (a
+    transferred ticket keeps its own), then issue order."""
+    return (case((col(Ticket.priority) == "", 1), else_=0), col(Ticket.issued_at), col(Ticket.id))
+
+
+def served_by(counter: QueueCounter) -> Any:
+    """Waiting tickets ``counter`` may call: sent to it, or of one of its lines and not sent
+    to another counter."""
+    return or_(col(Ticket.for_counter_id) == counter.id,
+               and_(col(Ticket.for_counter_id).is_(None), col(Ticket.line_id).in_(counter.line_ids or [0])))
 
 
 def topic(outlet_id: int) -> str:
@@ -103,7 +116,7 @@ def record(act: ActionContext, hub: Hub | None, t: Ticket, kind: str, line: Queu
                       line_id=line.id, counter_id=counter.id if counter else None, staff_id=staff_id,
                       device_id=device_id, case_id=t.case_id, note=note[:200]))
     act.state = (before, to_state)
-    act.extra = leaf(t, line, counter, **more)
+    act.extra = leaf(t, line, counter, **{k: v for k, v in more.items() if v is not None})
     if hub is not None:
         hub.publish_in(s, topic(t.outlet_id), {
             "step": kind, "ticket": t.number, "line": line.prefix, "state": to_state,
@@ -159,7 +172,7 @@ def issue(engine: Engine, *, outlet_id: int, line_id: int, priority: str = "", h
                    number=f"{line.prefix}{serial:03d}", priority=priority, channel=channel,
                    booking_id=booking_id, issued_at=act.at, public_code=secrets.token_urlsafe(9))
         record(act, hub, t, "issue", line, None, to_state="waiting", staff_id=staff.id if staff else None,
-               device_id=device_id, **({"booking": booking_id} if booking_id else {}))
+               device_id=device_id, booking=booking_id)
     return t
 
 
@@ -208,12 +221,9 @@ def call_next(engine: Engine, actor: Staff, *, hub: Hub | None, at: datetime | N
     with at_counter(engine, actor, "call", at=at) as (act, counter):
         s, day = act.session, local_day(act.at)
         _counter_busy(s, counter, day)
-        mine = or_(Ticket.for_counter_id == counter.id,
-                   and_(col(Ticket.for_counter_id).is_(None), col(Ticket.line_id).in_(counter.line_ids or [0])))
         q = (select(Ticket).where(Ticket.outlet_id == counter.outlet_id, Ticket.day == day,
-                                  Ticket.state == "waiting", mine)
-             .order_by(case((Ticket.priority == "", 1), else_=0), col(Ticket.issued_at), col(Ticket.id))
-             .limit(1).with_for_update(skip_locked=True))
+                                  Ticket.state == "waiting", served_by(counter))
+             .order_by(*call_order()).limit(1).with_for_update(skip_locked=True))
         t = s.exec(q).first()
         if t is None:
             raise NoOneWaiting()

@@ -23,7 +23,8 @@ from web.routes.case_views import actor_of, render
 COOKIE = "sp_device"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 # Where a freshly activated device goes; other helpers add their kinds here.
-DEVICE_HOMES: dict[str, str] = {"rating_pad": "/rate/pad"}
+DEVICE_HOMES: dict[str, str] = {"rating_pad": "/rate/pad", "kiosk": "/queue/kiosk",
+                                 "hall_display": "/queue/display"}
 
 
 def request_token(request: Request) -> str | None:

@@ -14,7 +14,7 @@ from outlet.events import Hub
 from outlet.queue import counters
 from outlet.queue.models import QueueCounter, QueueLine
 from partners.models import Outlet, Staff
-from tests.outlet.conftest import AT, World, _staff, build_world
+from tests.outlet.conftest import AT, World, _staff
 
 
 @dataclass

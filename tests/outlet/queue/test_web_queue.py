@@ -1,0 +1,147 @@
+"""The queue through the real app: the lead's settings, the kiosk (device token), the
+counter panel, the hall display's WebSocket fed by the event hub, the ticket's pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from bs4 import BeautifulSoup
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from outlet import devices
+from outlet.queue.models import Ticket
+from partners.models import Outlet, Staff
+from tests.conftest import login
+from tests.outlet.conftest import second_client
+
+HTMX = {"HX-Request": "true"}
+
+
+def _staff(engine: Engine, username: str) -> Staff:
+    with Session(engine) as s:
+        return s.exec(select(Staff).where(Staff.username == username)).one()
+
+
+@pytest.fixture
+def hall(demo: Engine, client: TestClient) -> Iterator[dict[str, object]]:
+    """teller1's outlet open all day, default lines and one counter, a kiosk and a display."""
+    lead = _staff(demo, "lead1")
+    with Session(demo) as s, s.begin():
+        outlet = s.get(Outlet, lead.outlet_id)
+        assert outlet is not None
+        outlet.opening_hours = ""  # no hours set: always staffed (tests run at any hour)
+    login(client, "lead1")
+    assert client.post("/queue/manage/defaults", follow_redirects=False).status_code == 303
+    _kiosk, kiosk_token = devices.pair(demo, lead, kind="kiosk", label="大厅取号机")
+    _display, display_token = devices.pair(demo, lead, kind="hall_display", label="大厅叫号屏")
+    client.post("/logout")
+    client.headers.pop("X-CSRF-Token", None)
+    yield {"lead": lead, "kiosk": kiosk_token, "display": display_token}
+
+
+def _soup(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "html.parser")
+
+
+def _take(client: TestClient, token: str, prefix: str = "A", priority: str = "") -> BeautifulSoup:
+    home = _soup(client.get("/queue/kiosk", params={"t": token}).text)
+    line_id = home.select_one(f"#line-{prefix}")["value"]  # type: ignore[index]
+    csrf = home.select_one("input[name=csrf_token]")["value"]  # type: ignore[index]
+    r = client.post("/queue/kiosk/ticket", params={"t": token},
+                    data={"line_id": line_id, "priority": priority, "csrf_token": csrf})
+    assert r.status_code == 201, r.text
+    return _soup(r.text)
+
+
+def test_queue_manage_lines_defaults_and_bad_input_kept(demo: Engine, client: TestClient, hall: dict[str, object]) -> None:
+    login(client, "lead1")
+    page = _soup(client.get("/queue/manage").text)
+    assert [td.text for td in page.select("#queue-lines tbody tr td.mono")] == ["A", "B", "C"]
+    assert page.select_one("#counter-1") is not None
+    r = client.post("/queue/manage/lines", data={"prefix": "a1", "name": "新业务", "daily_cap": "abc",
+                                                 "warn_minutes": "30", "slot_capacity": "4"})
+    assert r.status_code == 422
+    form = _soup(r.text).select_one("#line-form")
+    assert form is not None and form.select_one("input[name=name]")["value"] == "新业务"  # type: ignore[index]
+    assert "号票字母" in form.text and "每日限号" in form.text
+    client.post("/logout")
+    client.headers.pop("X-CSRF-Token", None)
+    login(client, "teller1")
+    assert client.get("/queue/manage").status_code == 403
+
+
+def test_kiosk_ticket_counter_call_and_hall_display_push(demo: Engine, client: TestClient,
+                                                         hall: dict[str, object]) -> None:
+    slip = _take(client, str(hall["kiosk"]), priority="elderly")
+    assert slip.select_one("#slip-number").text == "A001"  # type: ignore[union-attr]
+    assert slip.select_one(".slip-qr svg") is not None and "前面还有" in slip.text
+    with second_client(client) as display:
+        with display.websocket_connect(f"/queue/display/live?t={hall['display']}",
+                                       headers={"origin": "http://testserver"}) as ws:
+            first = ws.receive_json()
+            assert first["board"]["waiting"][0] == {"line": "A", "name": "社保医保", "count": 1}
+            login(client, "teller1")
+            panel = _soup(client.get("/queue/").text)
+            counter_id = panel.select_one("select[name=counter_id] option")["value"]  # type: ignore[index]
+            client.post("/queue/sign-in", data={"counter_id": counter_id})
+            r = client.post("/queue/act/call", headers=HTMX)
+            assert r.status_code == 200
+            assert _soup(r.text).select_one("#current-number").text == "A001"  # type: ignore[union-attr]
+            pushed = ws.receive_json()
+            assert pushed["announce"] == {"ticket": "A001", "counter": 1, "counter_name": "1号窗口"}
+            assert pushed["board"]["calls"] == [{"ticket": "A001", "counter": 1, "counter_name": "1号窗口"}]
+    page = _soup(client.get("/queue/display", params={"t": str(hall["display"])}).text)
+    assert page.select_one("#calls .num").text == "A001"  # type: ignore[union-attr]
+
+
+def test_kiosk_refuses_revoked_and_foreign_tokens_and_issues_nothing(demo: Engine, client: TestClient,
+                                                                     hall: dict[str, object]) -> None:
+    home = _soup(client.get("/queue/kiosk", params={"t": str(hall["kiosk"])}).text)
+    line_id = home.select_one("#line-A")["value"]  # type: ignore[index]
+    csrf = home.select_one("input[name=csrf_token]")["value"]  # type: ignore[index]
+    for token in (str(hall["display"]), "not-a-token"):
+        r = client.post("/queue/kiosk/ticket", params={"t": token}, data={"line_id": line_id, "csrf_token": csrf})
+        assert r.status_code == 403 and "未配对或已停用" in r.text
+    kiosk = devices.resolve(demo, str(hall["kiosk"]), kind="kiosk")
+    devices.revoke(demo, hall["lead"], kiosk.id or 0)  # type: ignore[arg-type]
+    r = client.post("/queue/kiosk/ticket", params={"t": str(hall["kiosk"])}, data={"line_id": line_id, "csrf_token": csrf})
+    assert r.status_code == 403
+    with Session(demo) as s:
+        assert s.exec(select(Ticket)).all() == []
+
+
+def test_kiosk_outside_hours_shows_closed_and_refuses_issue(demo: Engine, client: TestClient,
+                                                            hall: dict[str, object]) -> None:
+    home = _soup(client.get("/queue/kiosk", params={"t": str(hall["kiosk"])}).text)
+    line_id = home.select_one("#line-A")["value"]  # type: ignore[index]
+    csrf = home.select_one("input[name=csrf_token]")["value"]  # type: ignore[index]
+    with Session(demo) as s, s.begin():
+        outlet = s.get(Outlet, _staff(demo, "lead1").outlet_id)
+        assert outlet is not None
+        outlet.opening_hours = "周八 9:00–9:01；周一至周日 0:00–0:00"  # a day with no staffed minute
+    assert _soup(client.get("/queue/kiosk", params={"t": str(hall["kiosk"])}).text).select_one("#closed-notice")
+    r = client.post("/queue/kiosk/ticket", params={"t": str(hall["kiosk"])}, data={"line_id": line_id, "csrf_token": csrf})
+    assert r.status_code == 409
+    assert "不在取号时间" in _soup(r.text).select_one("#kiosk-error").text  # type: ignore[union-attr]
+
+
+def test_panel_call_with_no_one_waiting_and_ticket_public_pages(demo: Engine, client: TestClient,
+                                                                hall: dict[str, object]) -> None:
+    login(client, "teller1")
+    panel = _soup(client.get("/queue/").text)
+    client.post("/queue/sign-in", data={"counter_id": panel.select_one("select[name=counter_id] option")["value"]})  # type: ignore[index]
+    r = client.post("/queue/act/call", headers=HTMX)
+    assert r.status_code == 409
+    assert "没有等候" in _soup(r.text).select_one("#panel-error").text  # type: ignore[union-attr]
+    _take(client, str(hall["kiosk"]))
+    _take(client, str(hall["kiosk"]))
+    with Session(demo) as s:
+        second = s.exec(select(Ticket).where(Ticket.number == "A002")).one()
+    page = _soup(client.get(f"/queue/t/{second.public_code}").text)
+    assert page.select_one("#pos-ahead").text == "1"  # type: ignore[union-attr]
+    printed = _soup(client.get(f"/queue/t/{second.public_code}/print").text)
+    assert printed.select_one("body.print-80 #slip-number").text == "A002"  # type: ignore[union-attr]
+    assert client.get("/queue/t/unknown-code").status_code == 404

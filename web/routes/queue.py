@@ -1,0 +1,201 @@
+"""The queue for staff: the outlet lead's lines and counters (``/queue/manage``) and the
+counter panel (``/queue/``: sign in to a counter, 呼叫下一位, 重呼, 过号, 开始办理, 接续办理, 挂起,
+转移, 完成). Mounted at ``/queue``; the kiosk, hall display and public ticket pages are in
+``queue_floor``. The panel refreshes itself when the event hub says the outlet's queue changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from outlet.errors import CaseError
+from outlet.queue import board, casework, counters, tickets
+from outlet.queue.errors import QueueError, QueueInputError
+from outlet.queue.models import QueueCounter, QueueLine
+from partners.errors import ActionRefused
+from partners.models import Outlet
+from web.auth import requires_roles
+from web.routes import queue_floor, queue_live
+from web.routes.case_views import actor_of, render, see_other
+
+OUTLET = ("teller", "block_agent", "outlet_lead")
+
+
+def _int(raw: object) -> int | None:
+    text = str(raw or "")
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+# --- the lead's page ---------------------------------------------------------------------
+
+
+def _manage_context(request: Request, **extra: Any) -> dict[str, Any]:
+    actor = actor_of(request)
+    with Session(request.app.state.engine) as s:
+        outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
+        lines = counters.lines_of(s, actor.outlet_id or 0)
+        ctrs = counters.counters_of(s, actor.outlet_id or 0)
+        edit_line = s.get(QueueLine, _int(request.query_params.get("line")) or 0)
+        edit_counter = s.get(QueueCounter, _int(request.query_params.get("counter")) or 0)
+    if edit_line is not None and edit_line.outlet_id != actor.outlet_id:
+        edit_line = None
+    if edit_counter is not None and edit_counter.outlet_id != actor.outlet_id:
+        edit_counter = None
+    ctx: dict[str, Any] = {
+        "outlet": outlet, "lines": lines, "counters": ctrs, "line_names": {ln.id: ln.name for ln in lines},
+        "edit_line": edit_line, "edit_counter": edit_counter, "line_values": {}, "counter_values": {},
+        "errors": {}, "error": None,
+    }
+    ctx.update(extra)
+    return ctx
+
+
+@requires_roles("outlet_lead")
+async def manage(request: Request) -> Response:
+    """Lines and counters of the lead's outlet (GET)."""
+    return render(request, "queue/manage.html", await run_in_threadpool(_manage_context, request))
+
+
+@requires_roles("outlet_lead")
+async def save_line(request: Request) -> Response:
+    form = await request.form()
+    values = {k: str(form.get(k, "") or "") for k in ("prefix", "name", "daily_cap", "warn_minutes", "slot_capacity")}
+    line_id = _int(form.get("line_id"))
+    data = counters.LineForm(**values, bookable=form.get("bookable") == "1", active=form.get("active", "1") == "1")
+    try:
+        await run_in_threadpool(counters.save_line, request.app.state.engine, actor_of(request), data, line_id=line_id)
+    except QueueInputError as exc:
+        ctx = await run_in_threadpool(_manage_context, request, line_values=values, errors=exc.errors,
+                                      error=exc.message)
+        return render(request, "queue/manage.html", ctx, status_code=exc.status_code)
+    return see_other(request, "/queue/manage")
+
+
+@requires_roles("outlet_lead")
+async def save_counter(request: Request) -> Response:
+    form = await request.form()
+    values = {k: str(form.get(k, "") or "") for k in ("number", "name")}
+    line_ids = [i for i in (_int(v) for v in form.getlist("line_ids")) if i is not None]
+    try:
+        await run_in_threadpool(lambda: counters.save_counter(
+            request.app.state.engine, actor_of(request), number=values["number"], name=values["name"],
+            line_ids=line_ids, is_open=form.get("open", "1") == "1", counter_id=_int(form.get("counter_id"))))
+    except QueueInputError as exc:
+        ctx = await run_in_threadpool(_manage_context, request, counter_values={**values, "line_ids": line_ids},
+                                      errors=exc.errors, error=exc.message)
+        return render(request, "queue/manage.html", ctx, status_code=exc.status_code)
+    return see_other(request, "/queue/manage")
+
+
+@requires_roles("outlet_lead")
+async def defaults(request: Request) -> Response:
+    await run_in_threadpool(counters.use_defaults, request.app.state.engine, actor_of(request))
+    return see_other(request, "/queue/manage")
+
+
+# --- the counter panel -------------------------------------------------------------------
+
+
+def _panel_context(request: Request, **extra: Any) -> dict[str, Any]:
+    actor = actor_of(request)
+    with Session(request.app.state.engine) as s:
+        counter = counters.signed_in_counter(s, actor.id or 0)
+        outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
+        ctx: dict[str, Any] = {
+            "outlet": outlet, "counter": counter, "panel": board.panel(s, counter) if counter else None,
+            "all_counters": counters.counters_of(s, actor.outlet_id or 0) if counter is None else [],
+            "state_labels": tickets.STATE_LABELS, "priority_labels": tickets.PRIORITY_LABELS,
+            "max_recalls": tickets.MAX_RECALLS, "continued": None, "error": None, "values": {},
+        }
+        current = ctx["panel"].current if ctx["panel"] else None
+        if current is not None and current.state == "serving" and current.case_id is None:
+            newest = casework.newest_case_since(s, actor, current.called_at or current.issued_at)
+            ctx["values"] = {"case_number": newest or ""}
+    ctx.update(extra)
+    return ctx
+
+
+def _panel(request: Request, ctx: dict[str, Any], status_code: int = 200) -> Response:
+    """The whole page, or for htmx the ``#queue-panel`` fragment."""
+    name = "queue/_panel.html" if request.headers.get("HX-Request") == "true" else "queue/counter.html"
+    return render(request, name, ctx, status_code=status_code)
+
+
+@requires_roles(*OUTLET)
+async def counter_page(request: Request) -> Response:
+    return _panel(request, await run_in_threadpool(_panel_context, request))
+
+
+@requires_roles(*OUTLET)
+async def sign_in(request: Request) -> Response:
+    form = await request.form()
+    counter_id = _int(form.get("counter_id"))
+    if counter_id is None:
+        raise QueueInputError("请选择窗口")
+    await run_in_threadpool(counters.sign_in, request.app.state.engine, actor_of(request), counter_id)
+    return see_other(request, "/queue/")
+
+
+@requires_roles(*OUTLET)
+async def sign_out(request: Request) -> Response:
+    await run_in_threadpool(counters.sign_out, request.app.state.engine, actor_of(request))
+    return see_other(request, "/queue/")
+
+
+STEP_NAMES = ("recall", "no_show", "serve", "hold", "done", "cancel")
+
+
+@requires_roles(*OUTLET)
+async def act(request: Request) -> Response:
+    """One button of the panel: ``call`` or a step on ``ticket_id``; answers the panel with
+    the refusal's reason in place (the user's input kept) when a step is refused."""
+    form = await request.form()
+    name = request.path_params["step"]
+    engine, actor, hub = request.app.state.engine, actor_of(request), request.app.state.hub
+    ticket_id = _int(form.get("ticket_id")) or 0
+    values = {k: str(form.get(k, "") or "")[:64] for k in ("case_number", "check_code", "note")}
+    extra: dict[str, Any] = {}
+    try:
+        if name == "call":
+            await run_in_threadpool(lambda: tickets.call_next(engine, actor, hub=hub))
+        elif name == "transfer":
+            await run_in_threadpool(lambda: tickets.transfer(
+                engine, actor, ticket_id, hub=hub, line_id=_int(form.get("line_id")),
+                counter_id=_int(form.get("counter_id")), note=values["note"]))
+        elif name == "link":
+            await run_in_threadpool(lambda: casework.link_new_case(
+                engine, actor, ticket_id, values["case_number"].strip(), hub=hub))
+        elif name == "continue":
+            extra["continued"] = await run_in_threadpool(lambda: casework.continue_case(
+                engine, actor, ticket_id, values["case_number"], values["check_code"], hub=hub))
+        elif name in STEP_NAMES:
+            await run_in_threadpool(lambda: tickets.step(engine, actor, ticket_id, name, hub=hub))
+        else:
+            return Response(status_code=404)
+    except (QueueError, CaseError, ActionRefused) as exc:
+        ctx = await run_in_threadpool(_panel_context, request, error=exc.message, values=values)
+        return _panel(request, ctx, status_code=int(getattr(exc, "status_code", 409)))
+    ctx = await run_in_threadpool(_panel_context, request, **extra)
+    if request.headers.get("HX-Request") != "true" and not extra:
+        return see_other(request, "/queue/")
+    return _panel(request, ctx)
+
+
+routes: list[BaseRoute] = [
+    Route("/", counter_page, name="counter"),
+    Route("/sign-in", sign_in, methods=["POST"], name="sign_in"),
+    Route("/sign-out", sign_out, methods=["POST"], name="sign_out"),
+    Route("/act/{step}", act, methods=["POST"], name="act"),
+    Route("/manage", manage, name="manage"),
+    Route("/manage/lines", save_line, methods=["POST"], name="save_line"),
+    Route("/manage/counters", save_counter, methods=["POST"], name="save_counter"),
+    Route("/manage/defaults", defaults, methods=["POST"], name="defaults"),
+    WebSocketRoute("/live", queue_live.panel_socket, name="live"),
+    *queue_floor.routes,
+]

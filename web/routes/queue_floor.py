@@ -1,0 +1,123 @@
+"""The queue on the floor, without a staff login: the kiosk (取号机, a paired ``kiosk``
+device), the hall display (叫号显示屏, a paired ``hall_display`` device) and the ticket's
+public pages (live position, 80 mm print layout) reached through the ticket's QR code.
+
+An unknown, revoked or foreign device token answers 403 before anything is issued.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from outlet.devices import Device
+from outlet.notices import qr_svg
+from outlet.queue import board, counters, tickets
+from outlet.queue.errors import QueueError
+from outlet.queue.hours import hours_label, staffed_at
+from partners.models import Outlet, utcnow
+from web.routes import queue_live
+from web.routes.case_views import render
+from web.routes.devices import request_device
+
+
+def _kiosk_context(engine: Any, device: Device, **extra: Any) -> dict[str, Any]:
+    with Session(engine) as s:
+        outlet = s.get(Outlet, device.outlet_id)
+        assert outlet is not None
+        lines = counters.lines_of(s, device.outlet_id, active_only=True)
+        snapshot = board.board(s, device.outlet_id)
+    waiting = {w["line"]: w["count"] for w in snapshot["waiting"]}
+    ctx: dict[str, Any] = {
+        "outlet": outlet, "lines": lines, "waiting": waiting, "staffed": staffed_at(outlet, utcnow()),
+        "hours": hours_label(outlet), "priorities": {k: tickets.PRIORITY_LABELS[k] for k in tickets.WALK_IN_PRIORITIES},
+        "error": None, "values": {},
+    }
+    ctx.update(extra)
+    return ctx
+
+
+async def kiosk(request: Request) -> Response:
+    """The kiosk's home screen: 取号 per line (with the 绿色通道 choice); outside staffed hours
+    only what needs no staff (24-hour outlets) or a closed notice."""
+    device = await request_device(request, "kiosk")
+    ctx = await run_in_threadpool(_kiosk_context, request.app.state.engine, device)
+    return render(request, "queue/kiosk.html", ctx)
+
+
+async def kiosk_ticket(request: Request) -> Response:
+    """取号 at the kiosk: issue, then show the ticket (printed by the kiosk's printer)."""
+    device = await request_device(request, "kiosk")
+    form = await request.form()
+    raw_line, priority = str(form.get("line_id", "")), str(form.get("priority", "") or "")[:16]
+    engine = request.app.state.engine
+    try:
+        if not raw_line.isdigit():
+            raise QueueError("请选择业务类型")
+        t = await run_in_threadpool(lambda: tickets.issue(
+            engine, outlet_id=device.outlet_id, line_id=int(raw_line), priority=priority,
+            hub=request.app.state.hub, device_id=device.id))
+    except QueueError as exc:
+        ctx = await run_in_threadpool(_kiosk_context, engine, device, error=exc.message,
+                                      values={"line_id": raw_line, "priority": priority})
+        return render(request, "queue/kiosk.html", ctx, status_code=exc.status_code)
+    ctx = await run_in_threadpool(_ticket_context, request, t.public_code)
+    return render(request, "queue/kiosk_ticket.html", ctx, status_code=201)
+
+
+def _ticket_context(request: Request, code: str) -> dict[str, Any]:
+    with Session(request.app.state.engine) as s:
+        pos = board.position(s, code)
+    if pos is None:
+        raise QueueError("未找到该号票", code="not_found")
+    url = str(request.url_for("queue:ticket", code=code))
+    return {"pos": pos, "code": code, "url": url, "qr": qr_svg(url, scale=3),
+            "priority_labels": tickets.PRIORITY_LABELS}
+
+
+async def ticket_page(request: Request) -> Response:
+    """A ticket's public live position (the QR code on the printed ticket)."""
+    code = request.path_params["code"]
+    try:
+        ctx = await run_in_threadpool(_ticket_context, request, code)
+    except QueueError:
+        return render(request, "error.html", {"status": 404, "message": "未找到该号票"}, status_code=404)
+    return render(request, "queue/ticket.html", ctx)
+
+
+async def ticket_print(request: Request) -> Response:
+    """The 80 mm thermal-printer layout of a ticket (print CSS)."""
+    code = request.path_params["code"]
+    try:
+        ctx = await run_in_threadpool(_ticket_context, request, code)
+    except QueueError:
+        return render(request, "error.html", {"status": 404, "message": "未找到该号票"}, status_code=404)
+    return render(request, "queue/ticket_print.html", ctx)
+
+
+async def display(request: Request) -> Response:
+    """The hall display (1920×1080): filled and kept current by its WebSocket."""
+    device = await request_device(request, "hall_display")
+
+    def load() -> dict[str, Any]:
+        with Session(request.app.state.engine) as s:
+            return {"outlet": s.get(Outlet, device.outlet_id), "board": board.board(s, device.outlet_id)}
+
+    return render(request, "queue/display.html", await run_in_threadpool(load))
+
+
+routes: list[BaseRoute] = [
+    Route("/kiosk", kiosk, name="kiosk"),
+    Route("/kiosk/ticket", kiosk_ticket, methods=["POST"], name="kiosk_ticket"),
+    Route("/display", display, name="display"),
+    WebSocketRoute("/display/live", queue_live.display_socket, name="display_live"),
+    Route("/t/{code}", ticket_page, name="ticket"),
+    Route("/t/{code}/print", ticket_print, name="ticket_print"),
+    WebSocketRoute("/t/{code}/live", queue_live.ticket_socket, name="ticket_live"),
+]
+

@@ -1,0 +1,139 @@
+"""Live queue pushes over WebSocket, fed only by the event hub (topic ``queue.outlet.<id>``):
+the counter panel (staff session: "something changed, refresh"), the hall display (device
+token: the board and the call to announce) and a ticket's public page (its position).
+
+Each socket sends one message on connect (so a reconnect catches up) and one per hub event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket
+
+from outlet import devices
+from outlet.devices import DeviceRefused
+from outlet.events import Event, Hub, SubscriptionLost
+from outlet.queue import board
+from outlet.queue.tickets import topic
+from web.auth import current_user
+from web.routes.devices import COOKIE
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_LAGGING = 4000  # the client reconnects and starts from a fresh snapshot
+ANNOUNCED = ("call", "recall")
+
+Message = Callable[[Event | None], Awaitable[dict[str, Any]]]
+
+
+def _same_origin(ws: WebSocket) -> bool:
+    origin = ws.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == ws.headers.get("host")
+
+
+async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
+    await ws.accept()
+    await ws.close(code=code, reason=reason)
+
+
+async def stream(ws: WebSocket, outlet_id: int, message: Message) -> None:
+    """Accept ``ws`` and send ``message(None)``, then ``message(event)`` for every hub event
+    of the outlet's queue, until the client goes away."""
+    hub: Hub = ws.app.state.hub
+    sub = hub.subscribe(topic(outlet_id))
+    await ws.accept()
+
+    async def pump() -> None:
+        await ws.send_json(await message(None))
+        try:
+            async for ev in sub:
+                await ws.send_json(await message(ev))
+        except SubscriptionLost:
+            await ws.close(code=CLOSE_LAGGING)
+
+    async def drain() -> None:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(drain())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sub.close()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def panel_socket(ws: WebSocket) -> None:
+    """Counter panels: a ``changed`` message whenever the outlet's queue moves."""
+    user = current_user(ws)  # type: ignore[arg-type]
+    if user is None:
+        return await _refuse(ws, CLOSE_UNAUTHENTICATED, "请先登录")
+    if not _same_origin(ws) or user.outlet_id is None:
+        return await _refuse(ws, CLOSE_FORBIDDEN, "无权订阅")
+
+    async def message(ev: Event | None) -> dict[str, Any]:
+        return {"type": "changed", "step": ev.payload.get("step") if ev else None}
+
+    await stream(ws, user.outlet_id, message)
+
+
+def board_of(engine: Any, outlet_id: int) -> dict[str, Any]:
+    with Session(engine) as s:
+        return board.board(s, outlet_id)
+
+
+async def display_socket(ws: WebSocket) -> None:
+    """Hall displays: the board, and the call to chime and speak when the event is a call."""
+    if not _same_origin(ws):
+        return await _refuse(ws, CLOSE_FORBIDDEN, "无权订阅")
+    engine = ws.app.state.engine
+    token = ws.query_params.get("t") or ws.cookies.get(COOKIE)
+    try:
+        device = await run_in_threadpool(devices.resolve, engine, token, kind="hall_display")
+    except DeviceRefused:
+        return await _refuse(ws, CLOSE_FORBIDDEN, "该终端未配对或已停用")
+
+    async def message(ev: Event | None) -> dict[str, Any]:
+        state = await run_in_threadpool(board_of, engine, device.outlet_id)
+        p = ev.payload if ev else {}
+        announce = ({"ticket": p["ticket"], "counter": p["counter"], "counter_name": p["counter_name"]}
+                    if p.get("step") in ANNOUNCED else None)
+        return {"type": "board", "seq": ev.seq if ev else None, "board": state, "announce": announce}
+
+    await stream(ws, device.outlet_id, message)
+
+
+async def ticket_socket(ws: WebSocket) -> None:
+    """A ticket's public page: its live position (no login; the QR code is the secret)."""
+    engine = ws.app.state.engine
+    code = ws.path_params["code"]
+
+    def load() -> Any:
+        with Session(engine) as s:
+            return board.position(s, code)
+
+    def outlet() -> int:
+        with Session(engine) as s:
+            return board.ticket_outlet(s, code)
+
+    first = await run_in_threadpool(load)
+    if first is None or not _same_origin(ws):
+        return await _refuse(ws, CLOSE_FORBIDDEN, "未找到该号票")
+
+    async def message(ev: Event | None) -> dict[str, Any]:
+        pos = await run_in_threadpool(load)
+        return {"type": "position", "state": pos.state, "state_label": pos.state_label, "ahead": pos.ahead,
+                "counter": pos.counter}
+
+    await stream(ws, await run_in_threadpool(outlet), message)

@@ -130,8 +130,8 @@ ACTIONS: dict[str, ActionRule] = {
     "device.pair": ActionRule(LEAD, None, False, "配对终端设备"),
     "device.revoke": ActionRule(LEAD, None, False, "停用终端设备"),
     # --- the queue (outlet/queue/): lines, counters, tickets; no grant, outlet membership ---
-    "queue.line.edit": ActionRule(LEAD, None, False, "维护业务类型"),
-    "queue.counter.edit": ActionRule(LEAD, None, False, "维护窗口"),
+    "queue.line.edit": ActionRule(LEAD | ADMIN, None, False, "维护业务类型"),  # admin: center defaults
+    "queue.counter.edit": ActionRule(LEAD | ADMIN, None, False, "维护窗口"),
     "queue.sign_in": ActionRule(OUTLET_STAFF, None, False, "窗口签到"),
     "queue.sign_out": ActionRule(OUTLET_STAFF, None, False, "窗口签退"),
     **{f"ticket.{step}": ActionRule(OUTLET_STAFF, None, False, label) for step, label in (

@@ -298,6 +298,7 @@ STAFF = [
     ("auditor", "郑雅琴", ["auditor"], None, None, None),
     ("teller1", "张晓燕", ["teller"], "A", None, None),
     ("lead1", "刘建国", ["outlet_lead"], "A", None, None),
+    ("lead2", "高志强", ["outlet_lead"], "F", None, None),
     ("teller2", "王芳", ["teller"], "B", None, None),
     ("teller3", "陈静", ["teller"], "C", None, None),
     ("teller4", "孙丽", ["teller"], "E", None, None),

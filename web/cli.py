@@ -80,15 +80,26 @@ def demo() -> None:
     from partners.demo import seed_demo
     from web.db import make_engine
 
+    from outlet.queue.demo import seed_demo_queue
+
     settings = prepare()
     engine = make_engine(settings.database_url)
     logins = seed_demo(engine)
+    devices_file = settings.data_dir / "demo-devices.txt"
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
+        links = seed_demo_queue(engine)
+        devices_file.touch(mode=0o600)
+        devices_file.write_text("".join(f"{label}\t{path}\n" for label, path in links), encoding="utf-8")
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")
     click.echo(demo_logins_text())
+    if devices_file.exists():  # paired demo devices: open a link on the kiosk / display
+        click.echo("演示终端配对链接（在取号机/叫号屏浏览器中打开一次）：")
+        for row in devices_file.read_text(encoding="utf-8").splitlines():
+            label, _tab, path = row.partition("\t")
+            click.echo(f"  {label}: http://127.0.0.1:8000{path}")
 
 
 def demo_logins_text() -> str:

@@ -73,20 +73,23 @@ def counters_of(session: Session, outlet_id: int) -> list[QueueCounter]:
                              .order_by(col(QueueCounter.number))).all())
 
 
-def _outlet(engine: Engine, actor: Staff) -> Outlet:
+def _outlet(engine: Engine, actor: Staff, outlet_id: int | None = None) -> Outlet:
+    """``outlet_id`` (the center admin setting up an outlet) or the actor's own outlet."""
+    oid = outlet_id if outlet_id is not None else actor.outlet_id
     with Session(engine) as s:
-        outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
+        outlet = s.get(Outlet, oid) if oid else None
     if outlet is None:
         raise QueueNotFound("仅网点工作人员可以使用排队叫号")
     return outlet
 
 
 def save_line(engine: Engine, actor: Staff, form: LineForm, *, line_id: int | None = None,
-              at: datetime | None = None) -> QueueLine:
-    """Create or change a line of the actor's outlet (``queue.line.edit``). Raises
-    QueueInputError (bad field, prefix taken) or a delegation refusal (not the lead)."""
+              outlet_id: int | None = None, at: datetime | None = None) -> QueueLine:
+    """Create or change a line of the actor's outlet (``queue.line.edit``; the center admin
+    names ``outlet_id``). Raises QueueInputError (bad field, prefix taken) or a delegation
+    refusal (neither the outlet's lead nor the admin)."""
     values = form.clean()
-    outlet = _outlet(engine, actor)
+    outlet = _outlet(engine, actor, outlet_id)
     with delegated_action(engine, actor, "queue.line.edit", outlet=outlet, at=at) as act:
         s = act.session
         taken = s.exec(select(QueueLine).where(QueueLine.outlet_id == outlet.id,
@@ -106,7 +109,7 @@ def save_line(engine: Engine, actor: Staff, form: LineForm, *, line_id: int | No
 
 
 def save_counter(engine: Engine, actor: Staff, *, number: str, name: str, line_ids: list[int],
-                 is_open: bool = True, counter_id: int | None = None,
+                 is_open: bool = True, counter_id: int | None = None, outlet_id: int | None = None,
                  at: datetime | None = None) -> QueueCounter:
     """Create or change a counter of the actor's outlet (``queue.counter.edit``)."""
     raw = number.strip()
@@ -120,7 +123,7 @@ def save_counter(engine: Engine, actor: Staff, *, number: str, name: str, line_i
         errors["line_ids"] = "请至少选择一个业务类型"
     if errors:
         raise QueueInputError(errors=errors)
-    outlet = _outlet(engine, actor)
+    outlet = _outlet(engine, actor, outlet_id)
     with delegated_action(engine, actor, "queue.counter.edit", outlet=outlet, at=at) as act:
         s = act.session
         own = {ln.id for ln in lines_of(s, outlet.id or 0)}
@@ -141,17 +144,19 @@ def save_counter(engine: Engine, actor: Staff, *, number: str, name: str, line_i
     return counter
 
 
-def use_defaults(engine: Engine, actor: Staff, *, at: datetime | None = None) -> list[QueueLine]:
-    """Create the center's default lines (those whose prefix is still free) and one counter
-    serving all of them when the outlet has none."""
+def use_defaults(engine: Engine, actor: Staff, *, outlet_id: int | None = None, n_counters: int = 1,
+                 at: datetime | None = None) -> list[QueueLine]:
+    """Create the center's default lines (those whose prefix is still free) and, when the
+    outlet has no counter, ``n_counters`` counters serving all of them."""
+    oid = _outlet(engine, actor, outlet_id).id or 0
     with Session(engine) as s:
-        have = {ln.prefix for ln in lines_of(s, actor.outlet_id or 0)}
-    made = [save_line(engine, actor, LineForm(p, n, str(cap), str(warn)), at=at)
+        have = {ln.prefix for ln in lines_of(s, oid)}
+    made = [save_line(engine, actor, LineForm(p, n, str(cap), str(warn)), outlet_id=oid, at=at)
             for p, n, cap, warn in DEFAULT_LINES if p not in have]
-    with Session(engine) as s:  # closed before the write below (SQLite: one writer at a time)
-        ids = [] if counters_of(s, actor.outlet_id or 0) else [ln.id or 0 for ln in lines_of(s, actor.outlet_id or 0)]
-    if ids:
-        save_counter(engine, actor, number="1", name="1号窗口", line_ids=ids, at=at)
+    with Session(engine) as s:  # closed before the writes below (SQLite: one writer at a time)
+        ids = [] if counters_of(s, oid) else [ln.id or 0 for ln in lines_of(s, oid)]
+    for n in range(1, n_counters + 1 if ids else 1):
+        save_counter(engine, actor, number=str(n), name=f"{n}号窗口", line_ids=ids, outlet_id=oid, at=at)
     return made
 
 

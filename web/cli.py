@@ -77,10 +77,9 @@ def migrate() -> None:
 def demo() -> None:
     """Seed demo data on first start (does nothing when staff exist) and print the logins."""
     from outlet.demo import seed_demo_cases
+    from outlet.queue.demo import seed_demo_queue
     from partners.demo import seed_demo
     from web.db import make_engine
-
-    from outlet.queue.demo import seed_demo_queue
 
     settings = prepare()
     engine = make_engine(settings.database_url)

@@ -6,6 +6,7 @@ counter panel (``/queue/``: sign in to a counter, 呼叫下一位, 重呼, 过�
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -14,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from outlet.clock import local_day
 from outlet.errors import CaseError
-from outlet.queue import board, casework, counters, tickets
+from outlet.queue import board, casework, counters, figures, tickets
 from outlet.queue.errors import QueueError, QueueInputError
 from outlet.queue.models import QueueCounter, QueueLine
 from partners.errors import ActionRefused
-from partners.models import Outlet
+from partners.models import Outlet, utcnow
 from web.auth import requires_roles
 from web.routes import queue_floor, queue_live
 from web.routes.case_views import actor_of, render, see_other
@@ -43,6 +45,9 @@ def _manage_context(request: Request, **extra: Any) -> dict[str, Any]:
         ctrs = counters.counters_of(s, actor.outlet_id or 0)
         edit_line = s.get(QueueLine, _int(request.query_params.get("line")) or 0)
         edit_counter = s.get(QueueCounter, _int(request.query_params.get("counter")) or 0)
+        days = 7 if request.query_params.get("days") != "1" else 1
+        last = local_day(utcnow())
+        figs = figures.figures(s, actor.outlet_id or 0, last - timedelta(days=days - 1), last)
     if edit_line is not None and edit_line.outlet_id != actor.outlet_id:
         edit_line = None
     if edit_counter is not None and edit_counter.outlet_id != actor.outlet_id:
@@ -50,7 +55,7 @@ def _manage_context(request: Request, **extra: Any) -> dict[str, Any]:
     ctx: dict[str, Any] = {
         "outlet": outlet, "lines": lines, "counters": ctrs, "line_names": {ln.id: ln.name for ln in lines},
         "edit_line": edit_line, "edit_counter": edit_counter, "line_values": {}, "counter_values": {},
-        "errors": {}, "error": None,
+        "errors": {}, "error": None, "figures": figs, "days": days,
     }
     ctx.update(extra)
     return ctx

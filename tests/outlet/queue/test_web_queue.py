@@ -61,6 +61,7 @@ def test_queue_manage_lines_defaults_and_bad_input_kept(demo: Engine, client: Te
     page = _soup(client.get("/queue/manage").text)
     assert [td.text for td in page.select("#queue-lines tbody tr td.mono")] == ["A", "B", "C"]
     assert page.select_one("#counter-1") is not None
+    assert page.select_one("#fig-tickets").text.strip() == "0 张"  # type: ignore[union-attr]
     r = client.post("/queue/manage/lines", data={"prefix": "a1", "name": "新业务", "daily_cap": "abc",
                                                  "warn_minutes": "30", "slot_capacity": "4"})
     assert r.status_code == 422

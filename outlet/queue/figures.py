@@ -94,7 +94,7 @@ def ticket_times(session: Session, outlet_id: int, first: date, last: date) -> l
     start, _ = utc_bounds(first)
     _, end = utc_bounds(last)
     rows = session.exec(
-        select(TicketEvent, Ticket.number, Ticket.day).join(Ticket, col(Ticket.id) == TicketEvent.ticket_id)
+        select(TicketEvent, col(Ticket.number), col(Ticket.day)).join(Ticket, col(Ticket.id) == TicketEvent.ticket_id)
         .where(Ticket.outlet_id == outlet_id, Ticket.day >= first, Ticket.day <= last,
                TicketEvent.at >= start, TicketEvent.at < end + timedelta(days=1))
         .order_by(col(TicketEvent.ticket_id), col(TicketEvent.id))).all()

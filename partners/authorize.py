@@ -138,6 +138,8 @@ ACTIONS: dict[str, ActionRule] = {
         ("issue", "取号"), ("call", "叫号"), ("recall", "重呼"), ("no_show", "过号（弃号）"),
         ("serve", "开始办理"), ("transfer", "转移号票"), ("hold", "挂起号票"), ("done", "完成办理"),
         ("cancel", "取消号票"), ("link", "号票关联办件"))},
+    "booking.check_in": ActionRule(OUTLET_STAFF, None, False, "预约签到"),
+    "booking.block_lift": ActionRule(LEAD, None, False, "解除预约限制"),
     # --- audit (read-only role) ---
     "audit.search": ActionRule(AUDITOR, None, False, "检索审计日志"),
     "audit.export": ActionRule(AUDITOR, None, False, "导出审计日志"),

@@ -123,3 +123,39 @@ class TicketEvent(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="service_case.id")
     note: str = Field(default="", max_length=200)
     audit_index: int | None = None
+
+
+class Booking(SQLModel, table=True):
+    """An appointment (预约) for a slot of a line. ``name`` and ``phone`` are kept here only
+    (masked in every page after entry; the audit leaf carries a keyed pseudonym of the
+    phone). ``code`` is the booking code the applicant checks in with."""
+
+    __tablename__ = "queue_booking"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outlet_id: int = Field(foreign_key="outlet.id", index=True)
+    line_id: int = Field(foreign_key="queue_line.id", index=True)
+    day: date = Field(index=True)  # Asia/Shanghai date of the slot
+    slot_start: NaiveDatetime = Field(index=True)
+    code: str = Field(unique=True, max_length=12)
+    name: str = Field(max_length=32)
+    phone: str = Field(index=True, max_length=16)
+    state: str = Field(default="booked", index=True, max_length=16)  # booked/cancelled/checked_in/no_show
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    changed_at: NaiveDatetime | None = None
+    ticket_id: int | None = Field(default=None, foreign_key="queue_ticket.id")
+
+
+class BookingBlock(SQLModel, table=True):
+    """A phone barred from booking until ``until`` after repeated no-shows; the lead may
+    lift it (``lifted_at``, audited ``booking.block_lift``)."""
+
+    __tablename__ = "queue_booking_block"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(index=True, max_length=16)
+    since: NaiveDatetime = Field(default_factory=utcnow)
+    until: NaiveDatetime
+    no_shows: int = 2
+    lifted_at: NaiveDatetime | None = None
+    lifted_by: int | None = Field(default=None, foreign_key="staff.id")

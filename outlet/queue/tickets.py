@@ -156,23 +156,32 @@ def issue(engine: Engine, *, outlet_id: int, line_id: int, priority: str = "", h
         ctx = unattended_action(engine, actor_id=device_id or 0, role="device" if device_id else "applicant",
                                 action="ticket.issue", outlet=outlet, at=at)
     with ctx as act:
-        s = act.session
-        line = s.get(QueueLine, line_id)
-        if line is None or line.outlet_id != outlet_id:
-            raise QueueNotFound("未找到该业务类型")
-        if not line.active:
-            raise IssuingClosed(f"「{line.name}」暂停取号")
-        if not outlet.active or not staffed_at(outlet, act.at):
-            raise IssuingClosed(f"当前不在取号时间（营业时间：{hours_label(outlet)}）")
-        day = local_day(act.at)
-        serial = _serial(s, outlet_id, line.prefix, day.strftime("%Y%m%d"))
-        if serial > line.daily_cap:
-            raise IssuingClosed(f"「{line.name}」今日号票已发完（每日限 {line.daily_cap} 号），请明日再来或预约办理")
-        t = Ticket(outlet_id=outlet_id, line_id=line_id, day=day, serial=serial,
-                   number=f"{line.prefix}{serial:03d}", priority=priority, channel=channel,
-                   booking_id=booking_id, issued_at=act.at, public_code=secrets.token_urlsafe(9))
-        record(act, hub, t, "issue", line, None, to_state="waiting", staff_id=staff.id if staff else None,
-               device_id=device_id, booking=booking_id)
+        t = issue_in(act, hub, outlet, line_id, priority=priority, channel=channel, booking_id=booking_id,
+                     staff_id=staff.id if staff else None, device_id=device_id)
+    return t
+
+
+def issue_in(act: ActionContext, hub: Hub | None, outlet: Outlet, line_id: int, *, priority: str,
+             channel: str, booking_id: int | None, staff_id: int | None, device_id: int | None) -> Ticket:
+    """Issue inside an open audited action (see :func:`issue`; also used by booking
+    check-in, which issues its priority ticket in the same transaction)."""
+    s = act.session
+    line = s.get(QueueLine, line_id)
+    if line is None or line.outlet_id != outlet.id:
+        raise QueueNotFound("未找到该业务类型")
+    if not line.active:
+        raise IssuingClosed(f"「{line.name}」暂停取号")
+    if not outlet.active or not staffed_at(outlet, act.at):
+        raise IssuingClosed(f"当前不在取号时间（营业时间：{hours_label(outlet)}）")
+    day = local_day(act.at)
+    serial = _serial(s, outlet.id or 0, line.prefix, day.strftime("%Y%m%d"))
+    if serial > line.daily_cap:
+        raise IssuingClosed(f"「{line.name}」今日号票已发完（每日限 {line.daily_cap} 号），请明日再来或预约办理")
+    t = Ticket(outlet_id=outlet.id or 0, line_id=line_id, day=day, serial=serial,
+               number=f"{line.prefix}{serial:03d}", priority=priority, channel=channel,
+               booking_id=booking_id, issued_at=act.at, public_code=secrets.token_urlsafe(9))
+    record(act, hub, t, "issue", line, None, to_state="waiting", staff_id=staff_id, device_id=device_id,
+           booking=booking_id)
     return t
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: queue
 Revises: ratings
-Create Date: 2026-11-30 02:17:08.016791
+Create Date: 2026-11-30 02:52:47.819598
 """
 
 from __future__ import annotations
@@ -60,6 +60,20 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['outlet_id'], ['outlet.id'], ),
     sa.PrimaryKeyConstraint('outlet_id', 'prefix', 'day')
     )
+    op.create_table('queue_booking_block',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('since', sa.DateTime(), nullable=False),
+    sa.Column('until', sa.DateTime(), nullable=False),
+    sa.Column('no_shows', sa.Integer(), nullable=False),
+    sa.Column('lifted_at', sa.DateTime(), nullable=True),
+    sa.Column('lifted_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['lifted_by'], ['staff.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('queue_booking_block', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_queue_booking_block_phone'), ['phone'], unique=False)
+
     op.create_table('queue_signin',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('counter_id', sa.Integer(), nullable=False),
@@ -114,6 +128,33 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_queue_ticket_outlet_id'), ['outlet_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_queue_ticket_state'), ['state'], unique=False)
 
+    op.create_table('queue_booking',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('outlet_id', sa.Integer(), nullable=False),
+    sa.Column('line_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('slot_start', sa.DateTime(), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('changed_at', sa.DateTime(), nullable=True),
+    sa.Column('ticket_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['line_id'], ['queue_line.id'], ),
+    sa.ForeignKeyConstraint(['outlet_id'], ['outlet.id'], ),
+    sa.ForeignKeyConstraint(['ticket_id'], ['queue_ticket.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('code')
+    )
+    with op.batch_alter_table('queue_booking', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_queue_booking_day'), ['day'], unique=False)
+        batch_op.create_index(batch_op.f('ix_queue_booking_line_id'), ['line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_queue_booking_outlet_id'), ['outlet_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_queue_booking_phone'), ['phone'], unique=False)
+        batch_op.create_index(batch_op.f('ix_queue_booking_slot_start'), ['slot_start'], unique=False)
+        batch_op.create_index(batch_op.f('ix_queue_booking_state'), ['state'], unique=False)
+
     op.create_table('queue_ticket_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -149,6 +190,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_queue_ticket_event_at'))
 
     op.drop_table('queue_ticket_event')
+    with op.batch_alter_table('queue_booking', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_queue_booking_state'))
+        batch_op.drop_index(batch_op.f('ix_queue_booking_slot_start'))
+        batch_op.drop_index(batch_op.f('ix_queue_booking_phone'))
+        batch_op.drop_index(batch_op.f('ix_queue_booking_outlet_id'))
+        batch_op.drop_index(batch_op.f('ix_queue_booking_line_id'))
+        batch_op.drop_index(batch_op.f('ix_queue_booking_day'))
+
+    op.drop_table('queue_booking')
     with op.batch_alter_table('queue_ticket', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_queue_ticket_state'))
         batch_op.drop_index(batch_op.f('ix_queue_ticket_outlet_id'))
@@ -165,6 +215,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_queue_signin_counter_id'))
 
     op.drop_table('queue_signin')
+    with op.batch_alter_table('queue_booking_block', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_queue_booking_block_phone'))
+
+    op.drop_table('queue_booking_block')
     op.drop_table('queue_serial')
     with op.batch_alter_table('queue_line', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_queue_line_outlet_id'))

@@ -70,6 +70,7 @@ REVIEWER = frozenset({"reviewer"})
 EXPERT = frozenset({"expert"})
 ADMIN = frozenset({"admin"})
 AUDITOR = frozenset({"auditor"})
+LEAD = frozenset({"outlet_lead"})
 
 INTAKE = (Scope.intake.value,)
 
@@ -125,6 +126,9 @@ ACTIONS: dict[str, ActionRule] = {
     "assist.consent": ActionRule(
         EXPERT | OUTLET_STAFF, None, False, "记录录像授权同意", domain_bound=True
     ),
+    # --- paired devices: 评价器, kiosks, hall displays (outlet/devices.py) ---
+    "device.pair": ActionRule(LEAD, None, False, "配对终端设备"),
+    "device.revoke": ActionRule(LEAD, None, False, "停用终端设备"),
     # --- audit (read-only role) ---
     "audit.search": ActionRule(AUDITOR, None, False, "检索审计日志"),
     "audit.export": ActionRule(AUDITOR, None, False, "导出审计日志"),

@@ -14,7 +14,14 @@ from sqlmodel import Session, select
 from outlet.clock import local_day as utc_local_day
 from outlet.models import Case
 from outlet.ratings.models import Rating, RatingAppeal
-from outlet.ratings.rules import BAD_MAX, EXCLUDE_CATEGORIES, RatingError, RatingRefused, policy
+from outlet.ratings.rules import (
+    BAD_MAX,
+    EXCLUDE_CATEGORIES,
+    RatingError,
+    RatingNotFound,
+    RatingRefused,
+    policy,
+)
 from outlet.workdays import WorkCalendar
 from partners.authorize import local_day
 from partners.delegation import delegated_action
@@ -27,7 +34,7 @@ def _load(engine: Engine, rating_id: int) -> tuple[Rating, Outlet, Case | None]:
     with Session(engine, expire_on_commit=False) as s:
         rating = s.get(Rating, rating_id)
         if rating is None:
-            raise RatingError("未找到该评价")
+            raise RatingNotFound("未找到该评价")
         outlet = s.get(Outlet, rating.outlet_id)
         case = s.get(Case, rating.case_id) if rating.case_id else None
     assert outlet is not None
@@ -79,7 +86,7 @@ def decide_appeal(engine: Engine, actor: Staff, appeal_id: int, *, upheld: bool,
     with Session(engine) as s:
         found = s.get(RatingAppeal, appeal_id)
         if found is None:
-            raise RatingError("未找到该申诉")
+            raise RatingNotFound("未找到该申诉")
         rating_id = found.rating_id
     rating, outlet, case = _load(engine, rating_id)
     with delegated_action(engine, actor, "rating.appeal_decide", outlet=outlet,

@@ -26,6 +26,14 @@ from outlet.ratings.models import Rating, RatingWorkOrder
 from outlet.ratings.rules import BAD_MAX, GOOD_MIN
 
 
+def month_bounds(day: date) -> tuple[date, date]:
+    """[first day of ``day``'s month, first day of the next month) — the usual period."""
+    start = day.replace(day=1)
+    end = (start.replace(year=start.year + 1, month=1) if start.month == 12
+           else start.replace(month=start.month + 1))
+    return start, end
+
+
 def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
 

@@ -56,6 +56,13 @@ class RatingError(CaseError):
     message = "评价内容有误"
 
 
+class RatingNotFound(RatingError):
+    """No such rating, work order or appeal in the viewer's scope (never leak it)."""
+
+    status_code = 404
+    message = "未找到该记录"
+
+
 class RatingRefused(ActionRefused, CaseError):
     """A rule refuses the action (already rated, window closed, wrong step …); audited."""
 

@@ -30,7 +30,15 @@ from outlet.clock import local_day
 from outlet.devices import Device
 from outlet.models import Applicant, Case
 from outlet.ratings.models import Rating, RatingWorkOrder
-from outlet.ratings.rules import BAD_MAX, STAGES, RatingError, RatingInput, RatingRefused, policy
+from outlet.ratings.rules import (
+    BAD_MAX,
+    STAGES,
+    RatingError,
+    RatingInput,
+    RatingNotFound,
+    RatingRefused,
+    policy,
+)
 from outlet.states import COMPLETED
 from outlet.workdays import WorkCalendar
 from partners.authorize import local_day as china_day
@@ -206,7 +214,7 @@ def submit_call(engine: Engine, actor: Staff, assist_session_id: int, data: Rati
                      .join(AssistRequest, col(AssistRequest.id) == AssistSession.request_id)
                      .where(AssistSession.id == assist_session_id)).first()
         if row is None:
-            raise RatingError("未找到该视频帮办记录")
+            raise RatingNotFound("未找到该视频帮办记录")
         session_row, request = row
         outlet = s.get(Outlet, request.outlet_id)
         case = s.get(Case, request.case_id) if request.case_id else None

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from outlet.models import Applicant, Case
 from outlet.ratings.models import Rating, RatingWorkOrder
-from outlet.ratings.rules import FEEDBACK_VIEWS, RatingError, RatingRefused
+from outlet.ratings.rules import FEEDBACK_VIEWS, RatingError, RatingNotFound, RatingRefused
 from outlet.workdays import WorkCalendar
 from partners.authorize import local_day
 from partners.delegation import ActionContext, delegated_action, unattended_action
@@ -59,7 +59,7 @@ def _step(engine: Engine, actor: Staff, order_id: int, action: str,
                      .join(Outlet, col(Outlet.id) == RatingWorkOrder.outlet_id)
                      .where(RatingWorkOrder.id == order_id)).first()
         if row is None:
-            raise RatingError("未找到该整改工单")
+            raise RatingNotFound("未找到该整改工单")
         _order, rating, outlet = row
         case = s.get(Case, rating.case_id) if rating.case_id else None
         applicant = s.get(Applicant, case.applicant_id) if case else None

@@ -1,7 +1,7 @@
 """ratings and devices
 
 Revision ID: ratings
-Revises: 0001
+Revises: first_day
 Create Date: 2026-11-30 02:08:10.228716
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = 'ratings'
-down_revision = '0001'
+down_revision = 'first_day'
 branch_labels = None
 depends_on = None
 

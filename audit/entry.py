@@ -20,9 +20,14 @@ FIELDS = (
     "outcome", "digests", "state", "subject",
 )  # fmt: skip
 # Optional fields: absent from a leaf unless the action carries them (so adding one never
-# changes the bytes of existing entries). "queue": see docs/audit.md, "Queue".
-OPTIONAL_FIELDS = ("queue",)
-DIGEST_KINDS = ("material", "snapshot", "recording")
+# changes the bytes of existing entries). "rating": see docs/audit.md, "Ratings"; "queue":
+# docs/queue.md.
+OPTIONAL_FIELDS = ("rating", "queue")
+DIGEST_KINDS = ("material", "snapshot", "recording", "text", "evidence")
+RATING_STAGES = ("before", "during", "after")
+RATING_CHANNELS = ("device", "qr", "call")
+RATING_OBJECTS = ("case", "outlet", "staff", "assist")
+RATING_DIMENSIONS = ("overall", "efficiency", "competence", "attitude")
 QUEUE_KEYS = frozenset({"line", "ticket", "counter", "priority", "arrived"})
 QUEUE_OPTIONAL = frozenset({"to_line", "to_counter", "recalls", "booking", "slot"})
 
@@ -109,6 +114,8 @@ def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
     _check(e["subject"] is None or (isinstance(e["subject"], str)
            and _PSEUDONYM.fullmatch(e["subject"])), "subject",
            "must be audit.pseudonym(key, value) or null")  # fmt: skip
+    if "rating" in e:
+        _check_rating(e["rating"])
     if "queue" in e:
         _check_queue(e["queue"])
     _check_pii(e)
@@ -160,6 +167,29 @@ def _check_outcome(o: object) -> None:
     _check(ok, "outcome", "must be {result: done} or {result: refused, reason: <code>}")
 
 
+def _level(x: object) -> bool:
+    return _is_int(x) and 1 <= x <= 5  # type: ignore[operator]
+
+
+def _check_rating(r: object) -> None:
+    """``{"entry": <index of the rating.submit entry>}`` on the handling steps, or the full
+    rating on ``rating.submit`` (no free text, no phone: those stay out of leaves)."""
+    if isinstance(r, Mapping) and set(r) == {"entry"}:
+        _check(_is_int(r["entry"]) and r["entry"] >= 0, "rating", "entry must be a log index")
+        return
+    keys = {"level", "stage", "channel", "dimensions", "reasons", "real_name", "object"}
+    ok = (
+        isinstance(r, Mapping) and set(r) == keys and _level(r["level"])
+        and r["stage"] in RATING_STAGES and r["channel"] in RATING_CHANNELS
+        and r["object"] in RATING_OBJECTS and isinstance(r["real_name"], bool)
+        and isinstance(r["dimensions"], Mapping)
+        and all(k in RATING_DIMENSIONS and _level(v) for k, v in r["dimensions"].items())
+        and isinstance(r["reasons"], list) and all(_is_code(c) for c in r["reasons"])
+    )  # fmt: skip
+    _check(ok, "rating", "must be {entry} or {level, stage, channel, dimensions, reasons, "
+           "real_name, object} with the documented values")
+
+
 def _check_queue(q: object) -> None:
     """A ticket or booking step: line prefix, ticket number, counter number, priority code
     and arrival time (all may be null), optionally the transfer target, recall count,
@@ -186,7 +216,7 @@ def _check_digests(ds: object) -> None:
         and isinstance(d["sha256"], str) and _SHA256.fullmatch(d["sha256"])
         for d in ds
     )  # fmt: skip
-    _check(ok, "digests", "must be a list of {kind: material|snapshot|recording, sha256: hex}")
+    _check(ok, "digests", "must be a list of {kind: material|snapshot|recording|text|evidence, sha256: hex}")
 
 
 def _strings(obj: Any) -> list[str]:

@@ -12,7 +12,7 @@ rolled back and the refusal is recorded in a transaction of its own, then re-rai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +50,13 @@ class ActionContext:
     # optional extra leaf fields the audit schema allows for some actions (e.g. "rating")
     extra: dict[str, Any] = field(default_factory=dict)
     index: int | None = None  # the audit log index, set once the entry is appended
+    # called with the index right after the append, still inside the transaction
+    on_recorded: list[Callable[[int], None]] = field(default_factory=list)
+
+    def recorded(self, index: int) -> None:
+        self.index = index
+        for hook in self.on_recorded:
+            hook(index)
 
     def add_digest(self, kind: str, sha256: str) -> None:
         self.digests.append({"kind": kind, "sha256": sha256})
@@ -131,7 +138,7 @@ def delegated_action(
             ctx.grant = authorize(session, actor, action, matter, outlet, now)
             ctx.grant_id = ctx.grant.id if ctx.grant else None
             yield ctx
-            ctx.index = audit.record(session, ctx.entry({"result": "done"}))
+            ctx.recorded(audit.record(session, ctx.entry({"result": "done"})))
     except ActionRefused as refusal:
         session.close()
         _record_refusal(engine, ctx, refusal)
@@ -167,7 +174,7 @@ def unattended_action(
             if outlet is not None:
                 ctx.set_outlet(session, outlet)
             yield ctx
-            ctx.index = audit.record(session, ctx.entry({"result": "done"}))
+            ctx.recorded(audit.record(session, ctx.entry({"result": "done"})))
     except ActionRefused as refusal:
         session.close()
         _record_refusal(engine, ctx, refusal)
@@ -180,6 +187,6 @@ def _record_refusal(engine: Engine, ctx: ActionContext, refusal: ActionRefused) 
     with Session(engine, expire_on_commit=False) as session, session.begin():
         ctx.session = session
         ctx.digests = []
-        ctx.extra = {}
+        ctx.extra, ctx.on_recorded = {}, []
         ctx.state = (ctx.state[0], ctx.state[0])  # nothing changed
         audit.record(session, ctx.entry({"result": "refused", "reason": refusal.code}))

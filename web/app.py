@@ -20,7 +20,18 @@ from outlet.events import Hub
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
-from web.routes import admin, assist, audit_ui, cases, devices, public, queue, review
+from web.routes import (
+    admin,
+    assist,
+    audit_ui,
+    cases,
+    devices,
+    public,
+    queue,
+    ratings,
+    ratings_public,
+    review,
+)
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
 from web.templating import make_templates
@@ -75,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *auth.routes,
         Route("/healthz", _healthz, name="healthz"),
+        Route("/favicon.ico", _favicon, name="favicon"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/cases", routes=cases.routes, name="cases"),
         Mount("/review", routes=review.routes, name="review"),
@@ -83,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/assist", routes=assist.routes, name="assist"),
         Mount("/audit", routes=audit_ui.routes, name="audit"),
         Mount("/devices", routes=devices.routes, name="devices"),
+        Mount("/ratings", routes=ratings.routes, name="ratings"),
+        Mount("/rate", routes=ratings_public.routes, name="rate"),
         Mount("/queue", routes=queue.routes, name="queue"),
     ]
     app = Starlette(
@@ -101,6 +115,14 @@ async def _healthz(request):  # type: ignore[no-untyped-def]
     from starlette.responses import PlainTextResponse
 
     return PlainTextResponse("ok")
+
+
+async def _favicon(request):  # type: ignore[no-untyped-def]
+    """Browsers ask for /favicon.ico on every site; it is a static file (web/static)."""
+    from starlette.responses import FileResponse
+
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def open_audit_log(settings: Settings) -> audit.Checkpointer:

@@ -1,8 +1,8 @@
 """ratings and devices
 
 Revision ID: ratings
-Revises: 0001
-Create Date: 2026-11-30 02:05:05.108431
+Revises: first_day
+Create Date: 2026-11-30 02:08:10.228716
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = 'ratings'
-down_revision = '0001'
+down_revision = 'first_day'
 branch_labels = None
 depends_on = None
 
@@ -43,11 +43,147 @@ def upgrade() -> None:
     with op.batch_alter_table('device', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_device_outlet_id'), ['outlet_id'], unique=False)
 
+    op.create_table('rating_policy',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('window_days', sa.Integer(), nullable=False),
+    sa.Column('callback_days', sa.Integer(), nullable=False),
+    sa.Column('rectify_days', sa.Integer(), nullable=False),
+    sa.Column('appeal_days', sa.Integer(), nullable=False),
+    sa.Column('decide_days', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['updated_by'], ['staff.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('rating_reason_set',
+    sa.Column('version', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('items', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by'], ['staff.id'], ),
+    sa.PrimaryKeyConstraint('version')
+    )
+    op.create_table('rating',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('outlet_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('assist_session_id', sa.Integer(), nullable=True),
+    sa.Column('device_id', sa.Integer(), nullable=True),
+    sa.Column('entered_by', sa.Integer(), nullable=True),
+    sa.Column('object', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('stage', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('efficiency', sa.Integer(), nullable=True),
+    sa.Column('competence', sa.Integer(), nullable=True),
+    sa.Column('attitude', sa.Integer(), nullable=True),
+    sa.Column('reasons', sa.JSON(), nullable=True),
+    sa.Column('reasons_version', sa.Integer(), nullable=False),
+    sa.Column('text', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('contact_phone', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('real_name', sa.Boolean(), nullable=False),
+    sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('nonce', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('audit_index', sa.Integer(), nullable=True),
+    sa.Column('excluded', sa.Boolean(), nullable=False),
+    sa.Column('excluded_reason', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.ForeignKeyConstraint(['assist_session_id'], ['assist_session.id'], ),
+    sa.ForeignKeyConstraint(['case_id'], ['service_case.id'], ),
+    sa.ForeignKeyConstraint(['device_id'], ['device.id'], ),
+    sa.ForeignKeyConstraint(['entered_by'], ['staff.id'], ),
+    sa.ForeignKeyConstraint(['outlet_id'], ['outlet.id'], ),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('dedupe_key'),
+    sa.UniqueConstraint('nonce')
+    )
+    with op.batch_alter_table('rating', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rating_case_id'), ['case_id'], unique=False)
+        batch_op.create_index('ix_rating_outlet_created', ['outlet_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rating_staff_id'), ['staff_id'], unique=False)
+
+    op.create_table('rating_appeal',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rating_id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('evidence_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('filed_at', sa.DateTime(), nullable=False),
+    sa.Column('decide_due', sa.Date(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('decided_by', sa.Integer(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('decision_note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['decided_by'], ['staff.id'], ),
+    sa.ForeignKeyConstraint(['rating_id'], ['rating.id'], ),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rating_id')
+    )
+    with op.batch_alter_table('rating_appeal', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rating_appeal_staff_id'), ['staff_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rating_appeal_state'), ['state'], unique=False)
+
+    op.create_table('rating_work_order',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rating_id', sa.Integer(), nullable=False),
+    sa.Column('outlet_id', sa.Integer(), nullable=False),
+    sa.Column('owner_id', sa.Integer(), nullable=True),
+    sa.Column('backup_id', sa.Integer(), nullable=True),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('opened_at', sa.DateTime(), nullable=False),
+    sa.Column('callback_due', sa.Date(), nullable=False),
+    sa.Column('rectify_due', sa.Date(), nullable=False),
+    sa.Column('callback_at', sa.DateTime(), nullable=True),
+    sa.Column('callback_reached', sa.Boolean(), nullable=True),
+    sa.Column('callback_note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('rectify_kind', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+    sa.Column('rectify_note', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+    sa.Column('rectified_at', sa.DateTime(), nullable=True),
+    sa.Column('feedback_view', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+    sa.Column('feedback_note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('feedback_at', sa.DateTime(), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('closed_by', sa.Integer(), nullable=True),
+    sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['backup_id'], ['staff.id'], ),
+    sa.ForeignKeyConstraint(['closed_by'], ['staff.id'], ),
+    sa.ForeignKeyConstraint(['outlet_id'], ['outlet.id'], ),
+    sa.ForeignKeyConstraint(['owner_id'], ['staff.id'], ),
+    sa.ForeignKeyConstraint(['rating_id'], ['rating.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rating_id')
+    )
+    with op.batch_alter_table('rating_work_order', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rating_work_order_outlet_id'), ['outlet_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rating_work_order_state'), ['state'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('rating_work_order', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rating_work_order_state'))
+        batch_op.drop_index(batch_op.f('ix_rating_work_order_outlet_id'))
+
+    op.drop_table('rating_work_order')
+    with op.batch_alter_table('rating_appeal', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rating_appeal_state'))
+        batch_op.drop_index(batch_op.f('ix_rating_appeal_staff_id'))
+
+    op.drop_table('rating_appeal')
+    with op.batch_alter_table('rating', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rating_staff_id'))
+        batch_op.drop_index('ix_rating_outlet_created')
+        batch_op.drop_index(batch_op.f('ix_rating_case_id'))
+
+    op.drop_table('rating')
+    op.drop_table('rating_reason_set')
+    op.drop_table('rating_policy')
     with op.batch_alter_table('device', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_device_outlet_id'))
 

@@ -232,8 +232,8 @@ def sweep_no_shows(engine: Engine, *, pseudonym_key: bytes, at: datetime | None 
     Idempotent; returns the number marked."""
     now = at or utcnow()
     with Session(engine) as s0:
-        due = list(s0.exec(select(Booking.id).where(Booking.state == "booked",
-                                                    Booking.slot_start < now - CHECK_IN_LATE)).all())
+        due = [i for i in s0.exec(select(Booking.id).where(Booking.state == "booked",
+                                                     Booking.slot_start < now - CHECK_IN_LATE)).all() if i]
     for bid in due:
         with Session(engine) as s0:
             b0 = s0.get(Booking, bid)

@@ -17,13 +17,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from outlet.clock import local_day
 from outlet.errors import CaseError
-from outlet.queue import board, casework, counters, figures, tickets
+from outlet.queue import board, bookings, casework, counters, figures, tickets
 from outlet.queue.errors import QueueError, QueueInputError
 from outlet.queue.models import QueueCounter, QueueLine
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
 from web.auth import requires_roles
-from web.routes import queue_floor, queue_live
+from web.routes import queue_booking, queue_floor, queue_live
 from web.routes.case_views import actor_of, render, see_other
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
@@ -48,12 +48,14 @@ def _manage_context(request: Request, **extra: Any) -> dict[str, Any]:
         days = 7 if request.query_params.get("days") != "1" else 1
         last = local_day(utcnow())
         figs = figures.figures(s, actor.outlet_id or 0, last - timedelta(days=days - 1), last)
+        blocks = [(b, bookings.mask_phone(b.phone)) for b in bookings.blocks(s)]
     if edit_line is not None and edit_line.outlet_id != actor.outlet_id:
         edit_line = None
     if edit_counter is not None and edit_counter.outlet_id != actor.outlet_id:
         edit_counter = None
     ctx: dict[str, Any] = {
-        "outlet": outlet, "lines": lines, "counters": ctrs, "line_names": {ln.id: ln.name for ln in lines},
+        "outlet": outlet, "lines": lines, "blocks": blocks, "counters": ctrs,
+        "line_names": {ln.id: ln.name for ln in lines},
         "edit_line": edit_line, "edit_counter": edit_counter, "line_values": {}, "counter_values": {},
         "errors": {}, "error": None, "figures": figs, "days": days,
     }
@@ -95,6 +97,15 @@ async def save_counter(request: Request) -> Response:
         ctx = await run_in_threadpool(_manage_context, request, counter_values={**values, "line_ids": line_ids},
                                       errors=exc.errors, error=exc.message)
         return render(request, "queue/manage.html", ctx, status_code=exc.status_code)
+    return see_other(request, "/queue/manage")
+
+
+@requires_roles("outlet_lead")
+async def lift_block(request: Request) -> Response:
+    """Lift a booking block (repeated no-shows); audited ``booking.block_lift``."""
+    await run_in_threadpool(lambda: bookings.lift_block(
+        request.app.state.engine, actor_of(request), int(request.path_params["block_id"]),
+        pseudonym_key=request.app.state.pseudonym_key))
     return see_other(request, "/queue/manage")
 
 
@@ -179,6 +190,10 @@ async def act(request: Request) -> Response:
         elif name == "continue":
             extra["continued"] = await run_in_threadpool(lambda: casework.continue_case(
                 engine, actor, ticket_id, values["case_number"], values["check_code"], hub=hub))
+        elif name == "checkin":
+            await run_in_threadpool(lambda: bookings.check_in(
+                engine, outlet_id=actor.outlet_id or 0, code=values["case_number"], hub=hub,
+                pseudonym_key=request.app.state.pseudonym_key, staff=actor))
         elif name in STEP_NAMES:
             await run_in_threadpool(lambda: tickets.step(engine, actor, ticket_id, name, hub=hub))
         else:
@@ -201,6 +216,8 @@ routes: list[BaseRoute] = [
     Route("/manage/lines", save_line, methods=["POST"], name="save_line"),
     Route("/manage/counters", save_counter, methods=["POST"], name="save_counter"),
     Route("/manage/defaults", defaults, methods=["POST"], name="defaults"),
+    Route("/manage/blocks/{block_id:int}/lift", lift_block, methods=["POST"], name="lift_block"),
     WebSocketRoute("/live", queue_live.panel_socket, name="live"),
     *queue_floor.routes,
+    *queue_booking.routes,
 ]

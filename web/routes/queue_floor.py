@@ -15,9 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from outlet import status
 from outlet.devices import Device
+from outlet.errors import CaseError
 from outlet.notices import qr_svg
-from outlet.queue import board, counters, tickets
+from outlet.queue import board, bookings, counters, tickets
 from outlet.queue.errors import QueueError
 from outlet.queue.hours import hours_label, staffed_at
 from partners.models import Outlet, utcnow
@@ -100,6 +102,41 @@ async def ticket_print(request: Request) -> Response:
     return render(request, "queue/ticket_print.html", ctx)
 
 
+async def kiosk_checkin(request: Request) -> Response:
+    """预约签到 at the kiosk: booking code or phone number → a priority ticket."""
+    device = await request_device(request, "kiosk")
+    engine = request.app.state.engine
+    if request.method == "GET":
+        return render(request, "queue/kiosk_checkin.html", {"values": {}, "error": None})
+    form = await request.form()
+    values = {k: str(form.get(k, "") or "")[:16] for k in ("code", "phone")}
+    try:
+        _b, t = await run_in_threadpool(lambda: bookings.check_in(
+            engine, outlet_id=device.outlet_id, code=values["code"], phone=values["phone"],
+            hub=request.app.state.hub, pseudonym_key=request.app.state.pseudonym_key, device_id=device.id))
+    except QueueError as exc:
+        return render(request, "queue/kiosk_checkin.html", {"values": values, "error": exc.message},
+                      status_code=exc.status_code)
+    ctx = await run_in_threadpool(_ticket_context, request, t.public_code)
+    return render(request, "queue/kiosk_ticket.html", ctx, status_code=201)
+
+
+async def kiosk_status(request: Request) -> Response:
+    """办件查询 at the kiosk (needs no staff, so also at night): case number + check code →
+    the public status (no personal data), printable."""
+    await request_device(request, "kiosk")
+    if request.method == "GET":
+        return render(request, "queue/kiosk_status.html", {"values": {}, "error": None, "found": None})
+    form = await request.form()
+    values = {k: str(form.get(k, "") or "")[:48] for k in ("number", "check_code")}
+    try:
+        found = await run_in_threadpool(status.lookup, request.app.state.engine, values["number"], values["check_code"])
+    except CaseError as exc:
+        return render(request, "queue/kiosk_status.html", {"values": values, "error": exc.message, "found": None},
+                      status_code=exc.status_code)
+    return render(request, "queue/kiosk_status.html", {"values": {}, "error": None, "found": found})
+
+
 async def display(request: Request) -> Response:
     """The hall display (1920×1080): filled and kept current by its WebSocket."""
     device = await request_device(request, "hall_display")
@@ -114,6 +151,8 @@ async def display(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/kiosk", kiosk, name="kiosk"),
     Route("/kiosk/ticket", kiosk_ticket, methods=["POST"], name="kiosk_ticket"),
+    Route("/kiosk/checkin", kiosk_checkin, methods=["GET", "POST"], name="kiosk_checkin"),
+    Route("/kiosk/status", kiosk_status, methods=["GET", "POST"], name="kiosk_status"),
     Route("/display", display, name="display"),
     WebSocketRoute("/display/live", queue_live.display_socket, name="display_live"),
     Route("/t/{code}", ticket_page, name="ticket"),

@@ -34,6 +34,8 @@
     }
     if (left <= 0) wipe();
   }, 1000);
+  var printNow = document.getElementById("print-now");
+  if (printNow) printNow.addEventListener("click", function () { window.print(); });
   if (main.getAttribute("data-autoprint") === "1" && window.print) {
     setTimeout(function () { window.print(); }, 300);
   }

@@ -87,7 +87,7 @@ def demo() -> None:
     devices_file = settings.data_dir / "demo-devices.txt"
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
-        links = seed_demo_queue(engine)
+        links = seed_demo_queue(engine, settings.pseudonym_key())
         devices_file.touch(mode=0o600)
         devices_file.write_text("".join(f"{label}\t{path}\n" for label, path in links), encoding="utf-8")
     engine.dispose()

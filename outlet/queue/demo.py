@@ -12,9 +12,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from outlet import devices
-from outlet.queue import counters, tickets
+from outlet.queue import bookings, counters, tickets
 from outlet.queue.hours import parse_hours
 from outlet.queue.models import QueueCounter, QueueLine, Ticket
+from outlet.workdays import WorkCalendar
 from partners.models import Outlet, Staff
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -39,7 +40,7 @@ def demo_day(outlet: Outlet, now: datetime) -> date:
     return day
 
 
-def seed_demo_queue(engine: Engine, now: datetime | None = None) -> list[tuple[str, str]]:
+def seed_demo_queue(engine: Engine, pseudonym_key: bytes, now: datetime | None = None) -> list[tuple[str, str]]:
     """Seed once (nothing when lines exist). Returns (device label, activation path) of the
     paired demo devices — the only time their tokens exist in clear."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
@@ -58,6 +59,7 @@ def seed_demo_queue(engine: Engine, now: datetime | None = None) -> list[tuple[s
             _d, token = devices.pair(engine, lead, kind=kind, label=label, outlet_id=outlet.id)
             links.append((f"{outlet.name} · {label}", f"/devices/activate/{token}"))
     _tickets(engine, home, teller1, lead1, demo_day(home, now))
+    _bookings(engine, home, now, pseudonym_key)
     return links
 
 
@@ -112,3 +114,49 @@ def _tickets(engine: Engine, outlet: Outlet, teller: Staff, lead: Staff, day: da
     assert call(lead).id == a5.id  # left called at counter 3
     take("A"), take("B"), take("C")  # left waiting
     counters.sign_out(engine, teller, at=at())
+
+
+# invented people (the phone numbers are in no real numbering plan block in use here)
+BOOKERS = [("周丽", "13700000001"), ("吴强", "13700000002"), ("郑敏", "13700000003"), ("冯刚", "13700000004"),
+           ("陈红", "13700000005"), ("褚伟", "13700000006")]
+BLOCKED_PHONE = "13700000099"
+
+
+def _bookings(engine: Engine, outlet: Outlet, now: datetime, key: bytes) -> None:
+    """The last week: bookings checked in, cancelled, and two no-shows of one phone (now
+    blocked); the coming week: a few bookings a day."""
+    with Session(engine) as s:
+        cal = WorkCalendar.load(s)
+        line = s.exec(select(QueueLine).where(QueueLine.outlet_id == outlet.id, QueueLine.prefix == "A")).one()
+        fresh = s.get(Outlet, outlet.id)
+        assert fresh is not None
+    today = (now + timedelta(hours=8)).date()
+    past: list[date] = []
+    day = today - timedelta(days=1)
+    while len(past) < 5 and day > today - timedelta(days=20):
+        with Session(engine) as s:
+            if bookings.slots(s, fresh, line, day):
+                past.append(day)
+        day -= timedelta(days=1)
+
+    def book(day: date, i: int, name: str, phone: str, at: datetime) -> bookings.Booking:
+        with Session(engine) as s:
+            slot = bookings.slots(s, fresh, line, day)[i]
+        return bookings.create(engine, outlet_id=outlet.id or 0, line_id=line.id or 0, slot_start=slot.start,
+                               name=name, phone=phone, pseudonym_key=key, at=at)
+
+    for n, day in enumerate(reversed(past)):
+        booked_at = datetime.combine(day - timedelta(days=1), time(2, 0))  # the day before, 10:00 Beijing
+        done = book(day, 2, *BOOKERS[n % len(BOOKERS)], at=booked_at)
+        bookings.check_in(engine, outlet_id=outlet.id or 0, code=done.code, hub=None, pseudonym_key=key,
+                          at=done.slot_start - timedelta(minutes=5))
+        if n < 2:
+            book(day, 4, "钱多多", BLOCKED_PHONE, at=booked_at)  # never comes: two no-shows
+        else:
+            gone = book(day, 5, *BOOKERS[(n + 1) % len(BOOKERS)], at=booked_at)
+            bookings.cancel(engine, gone.code, gone.phone[-4:], pseudonym_key=key, at=booked_at + timedelta(hours=1))
+    bookings.sweep_no_shows(engine, pseudonym_key=key, at=now)
+    for n, day in enumerate(bookings.bookable_days(cal, today)):
+        for i in range(3):
+            name, phone = BOOKERS[(n * 3 + i) % len(BOOKERS)]
+            book(day, 2 * i + 1, name, phone, at=now)

@@ -8,6 +8,7 @@ Definitions (per ticket, times in seconds):
   or ``done`` (time on hold is not service);
 * **no-show rate** = tickets ending ``no_show`` ÷ tickets called at least once;
 * **tickets per day** = tickets issued per Asia/Shanghai business day;
+* **bookings honoured** = bookings checked in ÷ (checked in + no-show), by slot day;
 * averages are arithmetic means; **P90** is the nearest-rank 90th percentile
   (the ⌈0.9·n⌉-th smallest value).
 
@@ -23,10 +24,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from outlet.clock import utc_bounds
-from outlet.queue.models import QueueCounter, QueueLine, Ticket, TicketEvent
+from outlet.queue.models import Booking, QueueCounter, QueueLine, Ticket, TicketEvent
 
 CHINA = timedelta(hours=8)
 
@@ -85,6 +87,13 @@ class Figures:
     service_by_counter: list[Stat]
     wait_by_hour: list[Stat]
     no_show_rate: float | None
+    bookings_checked_in: int = 0
+    bookings_no_show: int = 0
+
+    @property
+    def bookings_honoured(self) -> float | None:
+        total = self.bookings_checked_in + self.bookings_no_show
+        return self.bookings_checked_in / total if total else None
 
 
 def ticket_times(session: Session, outlet_id: int, first: date, last: date) -> list[TicketTimes]:
@@ -149,4 +158,12 @@ def figures(session: Session, outlet_id: int, first: date, last: date) -> Figure
         service_by_counter=_grouped(done, "serve_counter", "service"),
         wait_by_hour=_grouped(times, "hour", "wait"),
         no_show_rate=(sum(t.no_show for t in called) / len(called)) if called else None,
+        **_bookings(session, outlet_id, first, last),
     )
+
+
+def _bookings(session: Session, outlet_id: int, first: date, last: date) -> dict[str, int]:
+    rows = dict(session.exec(select(Booking.state, func.count()).where(
+        Booking.outlet_id == outlet_id, Booking.day >= first, Booking.day <= last,
+        col(Booking.state).in_(("checked_in", "no_show"))).group_by(col(Booking.state))).all())
+    return {"bookings_checked_in": int(rows.get("checked_in", 0)), "bookings_no_show": int(rows.get("no_show", 0))}

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlmodel import Session
 
-from outlet.queue import bookings, counters, tickets
+from outlet.queue import bookings, counters, figures, tickets
 from outlet.queue.bookings import bookable_days, day_start
 from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.workdays import WorkCalendar
@@ -75,6 +75,9 @@ def test_two_no_shows_block_booking_until_the_lead_lifts_it(floor: Floor) -> Non
     _book(floor, second)
     later = day_start(second, 12)
     assert bookings.sweep_no_shows(floor.engine, pseudonym_key=KEY, at=later) == 2
+    with Session(floor.engine) as s:
+        fig = figures.figures(s, floor.outlet_id, first, second)
+    assert (fig.bookings_no_show, fig.bookings_checked_in, fig.bookings_honoured) == (2, 0, 0.0)
     with pytest.raises(QueueError, match="预约未到 2 次"):
         _book(floor, date(2026, 10, 9), at=later)
     with Session(floor.engine) as s:

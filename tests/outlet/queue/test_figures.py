@@ -44,3 +44,4 @@ def test_queue_figures_from_events(floor: Floor) -> None:
     assert [(s.key, s.avg) for s in f.wait_by_counter] == [("1号窗口", 240.0), ("2号窗口", 600.0)]
     assert [(s.key, s.count) for s in f.wait_by_hour] == [("10", 2)]
     assert f.no_show_rate == 0.5
+    assert f.bookings_honoured is None  # no bookings in this period

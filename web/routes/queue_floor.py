@@ -82,24 +82,22 @@ def _ticket_context(request: Request, code: str) -> dict[str, Any]:
             "priority_labels": tickets.PRIORITY_LABELS}
 
 
-async def ticket_page(request: Request) -> Response:
-    """A ticket's public live position (the QR code on the printed ticket)."""
-    code = request.path_params["code"]
+async def _ticket_response(request: Request, template: str) -> Response:
     try:
-        ctx = await run_in_threadpool(_ticket_context, request, code)
+        ctx = await run_in_threadpool(_ticket_context, request, request.path_params["code"])
     except QueueError:
         return render(request, "error.html", {"status": 404, "message": "未找到该号票"}, status_code=404)
-    return render(request, "queue/ticket.html", ctx)
+    return render(request, template, ctx)
+
+
+async def ticket_page(request: Request) -> Response:
+    """A ticket's public live position (the QR code on the printed ticket)."""
+    return await _ticket_response(request, "queue/ticket.html")
 
 
 async def ticket_print(request: Request) -> Response:
     """The 80 mm thermal-printer layout of a ticket (print CSS)."""
-    code = request.path_params["code"]
-    try:
-        ctx = await run_in_threadpool(_ticket_context, request, code)
-    except QueueError:
-        return render(request, "error.html", {"status": 404, "message": "未找到该号票"}, status_code=404)
-    return render(request, "queue/ticket_print.html", ctx)
+    return await _ticket_response(request, "queue/ticket_print.html")
 
 
 async def kiosk_checkin(request: Request) -> Response:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +22,7 @@ from outlet.events import Event, Hub, SubscriptionLost
 from outlet.queue import board
 from outlet.queue.tickets import topic
 from web.auth import current_user
+from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
 from web.routes.devices import COOKIE
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -31,16 +31,6 @@ CLOSE_LAGGING = 4000  # the client reconnects and starts from a fresh snapshot
 ANNOUNCED = ("call", "recall")
 
 Message = Callable[[Event | None], Awaitable[dict[str, Any]]]
-
-
-def _same_origin(ws: WebSocket) -> bool:
-    origin = ws.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == ws.headers.get("host")
-
-
-async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
-    await ws.accept()
-    await ws.close(code=code, reason=reason)
 
 
 async def stream(ws: WebSocket, outlet_id: int, message: Message) -> None:

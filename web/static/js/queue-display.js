@@ -92,7 +92,7 @@
   }
   var clock = document.getElementById("display-clock");
   function tick() {
-    if (clock) clock.textContent = new Date().toLocaleTimeString("zh-CN", { hour12: false });
+    if (clock) clock.textContent = new Date().toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
   }
   tick();
   setInterval(tick, 1000);

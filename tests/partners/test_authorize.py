@@ -76,6 +76,15 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "rating.appeal_decide": {"reviewer", "admin"},
     "rating.escalate": {"admin"},
     "admin.rating.edit": {"admin"},
+    # the queue (outlet/queue/): the center admin sets up lines and counters too
+    "queue.line.edit": {"outlet_lead", "admin"},
+    "queue.counter.edit": {"outlet_lead", "admin"},
+    "queue.sign_in": OUTLET,
+    "queue.sign_out": OUTLET,
+    **{f"ticket.{s}": OUTLET for s in ("issue", "call", "recall", "no_show", "serve", "transfer", "hold",
+                                       "done", "cancel", "link")},
+    "booking.check_in": OUTLET,
+    "booking.block_lift": {"outlet_lead"},
 }
 # Actions that exercise delegated authority at the counter: they return the grant in force.
 NEEDS_GRANT = {

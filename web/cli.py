@@ -74,15 +74,15 @@ def serve(host: str, port: int, workers: int) -> None:
             "SERVICEPOINT_DATABASE_URL=postgresql+psycopg://… 或去掉 --workers。"
             " (SQLite serves one app process; set a PostgreSQL SERVICEPOINT_DATABASE_URL.)")
     settings = prepare()
-    proxy = {"proxy_headers": bool(settings.trusted_proxies),
-             "forwarded_allow_ips": settings.trusted_proxies or None}
+    trusted = settings.trusted_proxies or None
     click.echo(f"servicepoint: serving on http://{host}:{port} with {workers} worker(s) "
                f"(data: {settings.data_dir})")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", **proxy)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
     else:  # each worker builds its app from the same environment
         uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="info", **proxy)
+                    log_level="info", proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
 
 
 @main.command()

@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *auth.routes,
         Route("/healthz", _healthz, name="healthz"),
+        Route("/favicon.ico", _favicon, name="favicon"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/cases", routes=cases.routes, name="cases"),
         Mount("/review", routes=review.routes, name="review"),
@@ -118,6 +119,14 @@ def periodic_jobs(hub: Hub, audit_log: audit.Checkpointer, settings: Settings) -
         asyncio.create_task(singleton(engine, me, "audit.checkpoint", settings.checkpoint_interval, checkpoint)),
         asyncio.create_task(singleton(engine, me, "events.housekeeping", 60.0, housekeeping)),
     ]
+
+
+async def _favicon(request):  # type: ignore[no-untyped-def]
+    """Browsers ask for /favicon.ico on every site; it is a static file (web/static)."""
+    from starlette.responses import FileResponse
+
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def open_audit_log(settings: Settings) -> audit.Checkpointer:

@@ -18,6 +18,7 @@ import av
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from outlet.events import Presence
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from remote_assist.actions import assist_action
@@ -35,6 +36,7 @@ from remote_assist.sessions import consent_of, load_call, require_active
 
 log = logging.getLogger("servicepoint.assist.recordings")
 
+REC_CHANNEL = "assist.rec."
 Notify = Callable[[int, dict[str, Any]], Awaitable[None]]
 
 
@@ -55,6 +57,10 @@ class RecordingManager:
         self.server_ice = server_ice or (lambda: None)
         self.live: dict[int, SessionRecorder] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        # Which process records a session: a presence row on ``assist.rec.<id>`` written with
+        # the recording row, so another process never salvages a file that is still written.
+        self.presence: Presence | None = None
+        self._held: dict[int, int] = {}  # session id → presence token
 
     def _lock(self, session_id: int) -> asyncio.Lock:
         return self._locks.setdefault(session_id, asyncio.Lock())
@@ -90,6 +96,11 @@ class RecordingManager:
                 s.flush()
             elif rec.status != "recording":
                 raise RecordingUnavailable("本次通话的录像已经结束，不能继续录制")
+            if self.presence is not None and session_id not in self._held:
+                channel = f"{REC_CHANNEL}{session_id}"
+                if self.presence.members_in(s, channel):
+                    raise RecordingUnavailable("本次通话的录像正由另一服务进程处理，请稍后重试")
+                self._held[session_id] = self.presence.join_in(s, channel, self.presence.process_id)
             return rec, _stamp(s, call, rec.started_at), created
 
     async def offer(self, user: Staff, session_id: int, sdp: str, kind: str) -> dict[str, str]:
@@ -177,10 +188,15 @@ class RecordingManager:
             if live is None:
                 return None
             stats = await live.close()
-            return await asyncio.to_thread(
-                self._store_and_audit, session_id, status, note, stats.video_frames,
-                stats.dropped_frames, stats.error, live.segments, live.gaps,
-            )
+            try:
+                return await asyncio.to_thread(
+                    self._store_and_audit, session_id, status, note, stats.video_frames,
+                    stats.dropped_frames, stats.error, live.segments, live.gaps,
+                )
+            finally:
+                token = self._held.pop(session_id, None)
+                if token is not None and self.presence is not None:
+                    await asyncio.to_thread(self.presence.leave, token)
 
     def _store_and_audit(self, session_id: int, status: str, note: str | None, frames: int,
                          dropped: int, error: str | None, segments: list[dict[str, Any]],
@@ -242,12 +258,17 @@ class RecordingManager:
                 await self.finalize(session_id, status="partial", note="服务停止，录像保存至停止时刻")
 
     def recover(self) -> list[int]:
-        """Startup: records left open by a crash are salvaged (partial) or marked failed;
-        their sessions end. Returns the recording ids handled."""
+        """Records left open by a process that died are salvaged (partial) or marked
+        failed; their sessions end. Records a live process still writes are left alone.
+        Returns the recording ids handled."""
         with Session(self.engine) as s:
             rows = s.exec(select(AssistRecording).where(AssistRecording.status == "recording")).all()
+        writing = {int(c.removeprefix(REC_CHANNEL)) for c, _m in
+                   self.presence.members(prefix=REC_CHANNEL)} if self.presence is not None else set()
         handled = []
         for rec in rows:
+            if rec.session_id in writing or rec.session_id in self.live:
+                continue
             assert rec.id is not None
             handled.append(rec.id)
             work = Path(rec.work_path) if rec.work_path else None

@@ -1,6 +1,7 @@
-"""Everything remote help keeps alive while the app runs: the signaling hubs, the recorder
-manager and the periodic sweep. One ``AssistRuntime`` per app, on ``app.state.assist``,
-started and closed by the app's lifespan (``lifespan_hooks``) or lazily on first use."""
+"""Everything remote help keeps alive while the app runs: its side of the event hub (call
+signaling, the live feed), the recorder manager and the periodic sweep. One
+``AssistRuntime`` per app, on ``app.state.assist``, started and closed by the app's lifespan
+(``lifespan_hooks``) or lazily on first use."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from outlet.events import Hub, singleton
 from partners.models import utcnow
 from remote_assist import queue as assist_queue
 from remote_assist import sessions
@@ -18,19 +20,22 @@ from remote_assist.config import AssistConfig
 from remote_assist.evidence import EvidenceStore
 from remote_assist.recordings import RecordingManager
 from remote_assist.rtc import restrict_host_addresses
-from remote_assist.signaling import CallHub, EventHub, periodic
+from remote_assist.signaling import CallHub, EventHub
 from remote_assist.turn import ice_config
 
 log = logging.getLogger("servicepoint.assist")
 
 
 class AssistRuntime:
-    def __init__(self, settings: Any, engine: Engine, cfg: AssistConfig | None = None) -> None:
+    def __init__(self, settings: Any, engine: Engine, cfg: AssistConfig | None = None,
+                 hub: Hub | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.cfg = cfg or AssistConfig.from_settings(settings)
-        self.calls = CallHub()
-        self.events = EventHub()
+        self.hub = hub or Hub(engine)
+        self._own_hub = hub is None
+        self.calls = CallHub(self.hub, on_end=self._call_ended)
+        self.events = EventHub(self.hub)
         self.store = EvidenceStore(settings.files_dir)
         self.recordings = RecordingManager(engine, self.store, notify=self.calls.broadcast,
                                            server_ice=self.server_ice)
@@ -47,26 +52,37 @@ class AssistRuntime:
         self.started = True
         if self.cfg.rtc_host_addresses:
             restrict_host_addresses(self.cfg.rtc_host_addresses)
-        handled = await asyncio.to_thread(self.recordings.recover)
-        if handled:
-            log.warning("recovered %d recordings left open by an earlier run", len(handled))
-        self._sweeper = asyncio.create_task(periodic(self.cfg.tick_seconds, self.sweep))
+        if self._own_hub:
+            await self.hub.start()
+        await self.calls.start()
+        await self.events.start()
+        self.recordings.presence = self.hub.presence
+        self._sweeper = asyncio.create_task(singleton(
+            self.engine, self.hub.process_id, "assist.sweep", self.cfg.tick_seconds, self.sweep))
 
     async def sweep(self) -> None:
-        """Escalate / expire waiting requests; end calls nobody came back to."""
+        """Escalate / expire waiting requests; end calls nobody came back to; salvage the
+        recordings of recorder processes that died. One process at a time runs it."""
         now = utcnow()
         self.recordings.prune()
+        handled = await asyncio.to_thread(self.recordings.recover)
+        if handled:
+            log.warning("recovered %d recordings left open by a process that stopped", len(handled))
         domains = await asyncio.to_thread(assist_queue.sweep_requests, self.engine, now, self.cfg)
         if domains:
             await self.events.queue_changed(domains)
-        for sid in await asyncio.to_thread(sessions.abandoned, self.engine, now, self.cfg,
-                                           self.calls.connected_sessions()):
+        connected = await asyncio.to_thread(self.calls.connected_sessions)
+        for sid in await asyncio.to_thread(sessions.abandoned, self.engine, now, self.cfg, connected):
             await self.end_call(sid, by=None, reason="timeout")
 
-    async def end_call(self, session_id: int, *, by: int | None, reason: str) -> bool:
-        """End a call for both sides: state, recording, sockets, queue views."""
-        ended = await asyncio.to_thread(sessions.end_call, self.engine, session_id, by=by, reason=reason)
+    async def _call_ended(self, session_id: int) -> None:
+        """In every process, when a call ends: close a recording of it held here first."""
         await self.recordings.finalize(session_id)
+
+    async def end_call(self, session_id: int, *, by: int | None, reason: str) -> bool:
+        """End a call for both sides: state, recording, sockets (on every process), queue views."""
+        ended = await asyncio.to_thread(sessions.end_call, self.engine, session_id, by=by, reason=reason)
+        await self.recordings.finalize(session_id)  # here at once; elsewhere through the hub
         await self.calls.end(session_id, {"type": "hangup", "reason": reason})
         if ended:
             await self.events.queue_changed(None)
@@ -78,8 +94,10 @@ class AssistRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.recordings.close_all()
-        await self.calls.close_all()
-        await self.events.close_all()
+        await self.calls.close()
+        await self.events.close()
+        if self._own_hub:
+            await self.hub.close()
         self.started = False
 
 
@@ -87,14 +105,14 @@ def runtime_for(app: Any) -> AssistRuntime:
     """The app's runtime, created on first use when the lifespan did not create it."""
     runtime = getattr(app.state, "assist", None)
     if runtime is None:
-        runtime = AssistRuntime(app.state.settings, app.state.engine)
+        runtime = AssistRuntime(app.state.settings, app.state.engine, hub=getattr(app.state, "hub", None))
         app.state.assist = runtime
     return runtime
 
 
 @contextlib.asynccontextmanager
 async def lifespan_hooks(app: Any):  # type: ignore[no-untyped-def]
-    """Wire into the app's lifespan after ``app.state.engine`` is set:
+    """Wire into the app's lifespan after ``app.state.engine`` (and ``app.state.hub``) are set:
 
         async with remote_assist.runtime.lifespan_hooks(app):
             yield

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import audit
-from outlet.events import Hub
+from outlet.events import Hub, singleton
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
@@ -50,17 +50,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.audit_log = audit_log = open_audit_log(settings)
-        checkpointer = asyncio.create_task(audit_log.run(engine, interval=settings.checkpoint_interval))
         app.state.hub = hub = Hub(engine)  # live events, in-process or across processes
         await hub.start()
+        jobs = periodic_jobs(hub, audit_log, settings)
         try:
             async with assist_lifespan(app):  # remote help: recorders, signaling, sweeps
                 yield
         finally:
+            for job in jobs:
+                job.cancel()
+            for job in jobs:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             await hub.close()
-            checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await checkpointer
             engine.dispose()
 
     async def csrf_rejected(request):  # type: ignore[no-untyped-def]
@@ -115,6 +117,23 @@ async def _healthz(request):  # type: ignore[no-untyped-def]
     from starlette.responses import PlainTextResponse
 
     return PlainTextResponse("ok")
+
+
+def periodic_jobs(hub: Hub, audit_log: audit.Checkpointer, settings: Settings) -> list[asyncio.Task[None]]:
+    """Jobs that run in exactly one process of the deployment at a time (lease per job)."""
+    engine, me = hub.engine, hub.process_id
+
+    async def checkpoint() -> None:  # sign when there are new entries; retry witnesses
+        await asyncio.to_thread(audit_log.tick, engine)
+
+    async def housekeeping() -> None:  # old events, rows of processes that died
+        await asyncio.to_thread(hub.prune, settings.event_keep_seconds)
+        await asyncio.to_thread(hub.presence.forget_dead)
+
+    return [
+        asyncio.create_task(singleton(engine, me, "audit.checkpoint", settings.checkpoint_interval, checkpoint)),
+        asyncio.create_task(singleton(engine, me, "events.housekeeping", 60.0, housekeeping)),
+    ]
 
 
 async def _favicon(request):  # type: ignore[no-untyped-def]

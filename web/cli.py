@@ -24,14 +24,18 @@ def main(ctx: click.Context) -> None:
 
 
 def prepare() -> Settings:
-    """First-start work shared by serve, migrate and demo: data dir, schema, audit key."""
+    """First-start work shared by serve, migrate and demo: data dir, schema, keys. Runs once,
+    before any worker starts, so several workers never race to create them."""
     from web.app import ensure_audit_key
     from web.migrate import upgrade
 
     settings = Settings.from_env()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.files_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     ensure_audit_key(settings)
+    settings.secret_key()  # session.key and pseudonym.key are created here, not by a worker
+    settings.pseudonym_key()
     return settings
 
 
@@ -55,15 +59,30 @@ main.add_command(audit_cli.witness)
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
-    """Migrate the database and serve the web app."""
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="App processes (uvicorn workers); more than 1 needs PostgreSQL.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Migrate the database, create missing keys, then serve the web app."""
     import uvicorn
 
     from web.app import create_app
 
+    settings = Settings.from_env()
+    if workers > 1 and settings.is_sqlite:
+        raise click.UsageError(
+            "--workers > 1 需要 PostgreSQL：SQLite 只支持一个应用进程。请设置 "
+            "SERVICEPOINT_DATABASE_URL=postgresql+psycopg://… 或去掉 --workers。"
+            " (SQLite serves one app process; set a PostgreSQL SERVICEPOINT_DATABASE_URL.)")
     settings = prepare()
-    click.echo(f"servicepoint: serving on http://{host}:{port} (data: {settings.data_dir})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
+    trusted = settings.trusted_proxies or None
+    click.echo(f"servicepoint: serving on http://{host}:{port} with {workers} worker(s) "
+               f"(data: {settings.data_dir})")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
+    else:  # each worker builds its app from the same environment
+        uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
 
 
 @main.command()

@@ -43,6 +43,7 @@ class Settings:
     session_max_hours: int = 12
     max_upload_bytes: int = 10 * 1024 * 1024
     checkpoint_interval: float = 10.0
+    event_keep_seconds: float = 3600.0
     audit_origin: str = ""
     audit_key_file: Path = field(default=Path())
     audit_witnesses: str = ""
@@ -51,6 +52,7 @@ class Settings:
     turn_secret: str = ""
     turn_ttl_seconds: int = 600
     https: bool = False
+    trusted_proxies: str = ""  # uvicorn forwarded_allow_ips: proxies whose X-Forwarded-* count
     # remote help (remote_assist.config.AssistConfig reads these)
     assist_escalate_seconds: float = 120.0
     assist_expire_seconds: float = 3600.0
@@ -80,6 +82,7 @@ class Settings:
             session_idle_minutes=int(_env("SESSION_IDLE_MINUTES", "30") or 30),
             max_upload_bytes=int(_env("MAX_UPLOAD_MB", "10") or 10) * 1024 * 1024,
             checkpoint_interval=float(_env("CHECKPOINT_INTERVAL", "10") or 10),
+            event_keep_seconds=float(_env("EVENT_KEEP_SECONDS", "3600") or 3600),
             audit_origin=_env("AUDIT_ORIGIN") or f"{name}/audit",
             audit_key_file=Path(_env("AUDIT_KEY_FILE") or data_dir / "keys" / "audit.key"),
             audit_witnesses=_env("AUDIT_WITNESSES", "") or "",
@@ -88,6 +91,7 @@ class Settings:
             turn_secret=_env("TURN_SECRET", "") or "",
             turn_ttl_seconds=int(_env("TURN_TTL", "600") or 600),
             https=_flag(_env("HTTPS")),
+            trusted_proxies=_env("TRUSTED_PROXIES", "") or "",
             assist_escalate_seconds=float(_env("ASSIST_ESCALATE_SECONDS", "120") or 120),
             assist_expire_seconds=float(_env("ASSIST_EXPIRE_SECONDS", "3600") or 3600),
             assist_abandon_seconds=float(_env("ASSIST_ABANDON_SECONDS", "90") or 90),

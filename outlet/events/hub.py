@@ -166,6 +166,14 @@ class Hub:
             event.listen(db, "commit", lambda _c: self.wake(), once=True)
         return seq
 
+    def serialize(self, db: Session | Connection) -> None:
+        """Take the publishers' lock now, for a transaction that must read and publish as one
+        step (e.g. "who is present" then "I joined"). SQLite's write transaction already is
+        exclusive; on PostgreSQL this is the advisory lock ``publish_in`` takes anyway."""
+        if self.is_pg:
+            conn = db.connection() if isinstance(db, Session) else db
+            conn.execute(_LOCK, {"k": PUBLISH_LOCK})
+
     def publish(self, topic: str, payload: Mapping[str, Any]) -> int:
         """Publish in a transaction of its own (blocking; from async code use ``apublish``)."""
         with Session(self.engine) as s, s.begin():

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from outlet.events.models import HubPresence, HubProcess
 from partners.models import utcnow
@@ -49,18 +50,31 @@ class Presence:
 
     def join(self, channel: str, member: str) -> int:
         """Mark ``member`` present on ``channel`` through this process; returns a token."""
-        with self.engine.begin() as conn:
-            row = conn.execute(insert(_pres).values(process_id=self.process_id, channel=channel,
-                                                    member=member, joined_at=utcnow()).returning(_pres.c.id))
-            return int(row.scalar_one())
+        with Session(self.engine) as s, s.begin():
+            return self.join_in(s, channel, member)
+
+    def join_in(self, db: Session, channel: str, member: str) -> int:
+        """``join`` inside the caller's transaction."""
+        row = db.execute(insert(_pres).values(process_id=self.process_id, channel=channel,
+                                              member=member, joined_at=utcnow()).returning(_pres.c.id))
+        return int(row.scalar_one())
 
     def leave(self, token: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(_pres).where(_pres.c.id == token))
+        with Session(self.engine) as s, s.begin():
+            self.leave_in(s, token)
+
+    def leave_in(self, db: Session, token: int) -> None:
+        db.execute(delete(_pres).where(_pres.c.id == token))
 
     def members(self, channel: str | None = None, *, prefix: str | None = None) -> set[tuple[str, str]]:
         """``(channel, member)`` pairs present on ``channel`` (or channels starting with
-        ``prefix``) through a live process."""
+        ``prefix``) through a live process (blocking)."""
+        with Session(self.engine) as s:
+            return self.members_in(s, channel, prefix=prefix)
+
+    def members_in(self, db: Session, channel: str | None = None, *,
+                   prefix: str | None = None) -> set[tuple[str, str]]:
+        """``members`` inside the caller's transaction."""
         fresh = utcnow() - timedelta(seconds=STALE_SECONDS)
         q = (select(_pres.c.channel, _pres.c.member).distinct()
              .join(_proc, _proc.c.id == _pres.c.process_id).where(_proc.c.seen_at >= fresh))
@@ -68,8 +82,7 @@ class Presence:
             q = q.where(_pres.c.channel == channel)
         if prefix is not None:
             q = q.where(_pres.c.channel.startswith(prefix, autoescape=True))
-        with self.engine.connect() as conn:
-            return {(r[0], r[1]) for r in conn.execute(q)}
+        return {(r[0], r[1]) for r in db.execute(q)}
 
     def forget_dead(self) -> int:
         """Delete the rows of processes not heard from for ``STALE_SECONDS`` (a periodic job)."""

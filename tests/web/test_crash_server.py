@@ -44,11 +44,11 @@ def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
     raise RuntimeError("server did not start: " + log.read_text())
 
 
-def _logged_in(base: str) -> httpx.Client:
+def _logged_in(base: str, username: str = "teller1") -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=10, follow_redirects=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
     assert token
-    r = client.post("/login", data={"username": "teller1", "password": "demo1234",
+    r = client.post("/login", data={"username": username, "password": "demo1234",
                                     "csrf_token": token.group(1)})
     fresh = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
     assert r.status_code == 200 and fresh, r.text[:200]

@@ -139,12 +139,10 @@ async def create_request(request: Request) -> Response:
 async def request_page(request: Request) -> Response:
     user = me(request)
     rid = int(request.path_params["rid"])
-    runtime = runtime_for(request.app)
     ctx = await run_in_threadpool(_request_context, request, user, rid)
     if ctx["call"] is not None and ctx["call"].state == "active" and user.id in (
             ctx["call"].teller_id, ctx["call"].expert_id) and request.headers.get("HX-Request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": f"/assist/sessions/{ctx['call'].id}"})
-    ctx["experts_online"] = runtime.events.experts_online(ctx["req"].domain)
     template = "assist/_status.html" if request.headers.get("HX-Request") == "true" else "assist/request.html"
     return render(request, template, ctx)
 
@@ -153,8 +151,11 @@ def _request_context(request: Request, user: Staff, rid: int, error: AssistError
     runtime = runtime_for(request.app)
     now = utcnow()
     with Session(request.app.state.engine) as s:
+        domain = queue.load_request(s, user, rid).domain
+    # Its own read: on SQLite every transaction holds the process' write lock (BEGIN IMMEDIATE).
+    online = runtime.events.experts_online(domain)
+    with Session(request.app.state.engine) as s:
         req = queue.load_request(s, user, rid)
-        online = runtime.events.experts_online(req.domain)
         version = s.get(MatterVersion, req.matter_version_id) if req.matter_version_id else None
         case = s.get(Case, req.case_id) if req.case_id else None
         call = s.exec(select(AssistSession).where(AssistSession.request_id == req.id)).first()
@@ -167,6 +168,7 @@ def _request_context(request: Request, user: Staff, rid: int, error: AssistError
             "slots": queue.callback_slots(s, req.domain, now, runtime.cfg) if waiting else [],
             "kind_labels": KIND_LABELS, "status_labels": REQUEST_STATUS_LABELS,
             "level_labels": ASSIST_LEVELS, "error": error, "is_outlet": user.outlet_id is not None,
+            "experts_online": online,
         }
 
 
@@ -190,7 +192,6 @@ async def book_callback(request: Request) -> Response:
     except (ValueError, InvalidInput) as exc:
         err = exc if isinstance(exc, InvalidInput) else InvalidInput("请选择回拨时段", field="slot")
         ctx = await run_in_threadpool(_request_context, request, user, rid, err)
-        ctx["experts_online"] = runtime_for(request.app).events.experts_online(ctx["req"].domain)
         return render(request, "assist/request.html", ctx, status_code=422)
     await runtime_for(request.app).events.queue_changed(None)
     return see_other(request, f"/assist/requests/{rid}")

@@ -109,9 +109,9 @@ async def call_socket(ws: WebSocket) -> None:
     await runtime.start()
     await ws.accept()
     peer = WsPeer(ws)
-    if await runtime.calls.join(sid, role, peer):
+    recording = {"type": "recording", "state": "on" if runtime.recordings.is_recording(sid) else "off"}
+    if await runtime.calls.join(sid, role, peer, then=(recording,)):
         await run_in_threadpool(sessions.mark_connected, engine, sid)
-    await peer.send({"type": "recording", "state": "on" if runtime.recordings.is_recording(sid) else "off"})
     try:
         async for message in _messages(ws):
             kind = message.get("type")
@@ -147,7 +147,7 @@ async def event_socket(ws: WebSocket) -> None:
     await ws.accept()
     peer = WsPeer(ws)
     assert user.id is not None
-    runtime.events.add(peer, user.id, user.outlet_id, user.domain, "expert" in user.role_set)
+    await runtime.events.add(peer, user.id, user.outlet_id, user.domain, "expert" in user.role_set)
     try:
         async for message in _messages(ws):
             if message.get("type") == "ping":
@@ -155,7 +155,7 @@ async def event_socket(ws: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        runtime.events.remove(peer)
+        await runtime.events.remove(peer)
 
 
 def _participant(request: Request, sid: int) -> tuple[Staff, AssistSession, str]:

@@ -1,7 +1,7 @@
 """queue
 
 Revision ID: queue
-Revises: ratings
+Revises: event_hub
 Create Date: 2026-11-30 02:52:47.819598
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = 'queue'
-down_revision = ('event_hub', 'ratings')  # re-chain onto main's single head when landing
+down_revision = 'event_hub'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,138 @@
+"""Group commit: units of several threads share one COMMIT, each in its own savepoint; a
+unit returns only after that commit; a failing unit undoes only itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from audit import record
+from audit.group import GroupCommit
+from audit.models import create_tables, entries
+from tests.audit.helpers import make_entry
+
+WAIT = 10.0  # seconds: bounded waits, not speed goals
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        yield engine
+        return
+    from audit.db import open_engine
+    from tests.conftest import new_pg_database
+
+    eng = open_engine(new_pg_database())
+    create_tables(eng)
+    yield eng
+    eng.dispose()
+
+
+def _stored(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as c:
+        return [(r.idx, r.action) for r in c.execute(select(entries.c.idx, entries.c.action).order_by(entries.c.idx))]
+
+
+def _queued(group: GroupCommit, n: int) -> None:
+    deadline = time.monotonic() + WAIT
+    while group._waiting < n:  # the units are queued behind the one in progress
+        assert time.monotonic() < deadline, "units did not queue up"
+        time.sleep(0.005)
+
+
+def test_group_units_queued_meanwhile_share_one_commit_and_return_after_it(db: Engine) -> None:
+    group = GroupCommit(db)
+    inside, release = threading.Event(), threading.Event()
+    returned: dict[str, Any] = {}
+
+    def first() -> None:
+        with group.unit() as s:
+            record(s, make_entry(0, action="case.create"))
+            inside.set()
+            release.wait(WAIT)
+        returned["first"] = _stored(db)  # after the commit: visible to everyone
+
+    def later(k: int) -> None:
+        with group.unit() as s:
+            record(s, make_entry(k, action="case.accept"))
+        returned[f"later{k}"] = _stored(db)
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    assert inside.wait(WAIT)
+    threads += [threading.Thread(target=later, args=(k,)) for k in (1, 2)]
+    for t in threads[1:]:
+        t.start()
+    _queued(group, 2)
+    release.set()
+    for t in threads:
+        t.join(WAIT)
+    assert group.batches == 1
+    expected = [(0, "case.create"), (1, "case.accept"), (2, "case.accept")]
+    assert returned == {"first": expected, "later1": expected, "later2": expected}
+
+
+def test_group_failing_unit_rolls_back_only_itself_and_indexes_stay_consecutive(db: Engine) -> None:
+    group = GroupCommit(db)
+    inside, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        with group.unit() as s:
+            record(s, make_entry(0, action="case.create"))
+            inside.set()
+            release.wait(WAIT)
+
+    def failing() -> None:
+        try:
+            with group.unit() as s:
+                record(s, make_entry(1, action="case.reject"))
+                raise LookupError("the change failed after its entry was appended")
+        except LookupError as exc:
+            errors.append(exc)
+
+    def last() -> None:
+        with group.unit() as s:
+            record(s, make_entry(2, action="case.accept"))
+
+    t1 = threading.Thread(target=first)
+    t1.start()
+    assert inside.wait(WAIT)
+    t2 = threading.Thread(target=failing)
+    t2.start()
+    _queued(group, 1)
+    t3 = threading.Thread(target=last)
+    t3.start()
+    _queued(group, 2)
+    release.set()
+    for t in (t1, t2, t3):
+        t.join(WAIT)
+    assert len(errors) == 1
+    assert _stored(db) == [(0, "case.create"), (1, "case.accept")]
+
+
+def test_group_many_writers_every_acknowledged_entry_is_stored(db: Engine) -> None:
+    group = GroupCommit(db)
+    acknowledged: list[int] = []
+    lock = threading.Lock()
+
+    def writer(k: int) -> None:
+        for i in range(20):
+            with group.unit() as s:
+                idx = record(s, make_entry(k * 100 + i))
+            with lock:
+                acknowledged.append(idx)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    stored = [i for i, _a in _stored(db)]
+    assert sorted(acknowledged) == stored == list(range(320))

@@ -97,6 +97,7 @@ def demo() -> None:
     """Seed demo data on first start (does nothing when staff exist) and print the logins."""
     from outlet.demo import seed_demo_cases
     from outlet.queue.demo import seed_demo_queue
+    from outlet.ratings.demo import seed_demo_ratings
     from partners.demo import seed_demo
     from web.db import make_engine
 
@@ -104,14 +105,18 @@ def demo() -> None:
     engine = make_engine(settings.database_url)
     logins = seed_demo(engine)
     devices_file = settings.data_dir / "demo-devices.txt"
+    pad_token = None
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
+        pad_token = seed_demo_ratings(engine)
         links = seed_demo_queue(engine, settings.pseudonym_key())
         devices_file.touch(mode=0o600)
         devices_file.write_text("".join(f"{label}\t{path}\n" for label, path in links), encoding="utf-8")
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")
+    if pad_token:  # shown once: the server keeps only its hash
+        click.echo(f"teller1 窗口的评价器配对链接（仅显示一次）：/devices/activate/{pad_token}")
     click.echo(demo_logins_text())
     if devices_file.exists():  # paired demo devices: open a link on the kiosk / display
         click.echo("演示终端配对链接（在取号机/叫号屏浏览器中打开一次）：")

@@ -90,6 +90,7 @@ class Policy:
 POLICIES: dict[str, Policy] = {
     "login": Policy(),
     "status": Policy(pair=Rule(free=5, base=2, cap=300)),
+    "rating": Policy(pair=Rule(free=5, base=2, cap=300)),
 }
 
 

@@ -2,7 +2,7 @@
 two-person password resets; account and check-code lockouts removed (throttling instead)
 
 Revision ID: sessions_security
-Revises: first_day
+Revises: ratings
 Create Date: 2026-11-30 02:08:12.808707
 """
 
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision = 'sessions_security'
-down_revision = 'first_day'
+down_revision = 'ratings'
 branch_labels = None
 depends_on = None
 

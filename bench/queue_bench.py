@@ -79,7 +79,7 @@ def setup(data: Path) -> tuple[str, str]:
         outlet = s.get(Outlet, lead.outlet_id)
         assert outlet is not None
         outlet.opening_hours = ""
-        pw = hash_password("bench1234")
+        pw = hash_password("bench-queue-2026")
         for i in range(COUNTERS):
             s.add(Staff(username=f"bench{i}", display_name=f"柜员{i}", password_hash=pw,
                         outlet_id=lead.outlet_id, roles="teller"))
@@ -99,7 +99,7 @@ def csrf(html: str) -> str:
 def teller(base: str, i: int) -> httpx.Client:
     c = httpx.Client(base_url=base, timeout=30)
     token = csrf(c.get("/login").text)
-    c.post("/login", data={"username": f"bench{i}", "password": "bench1234", "csrf_token": token})
+    c.post("/login", data={"username": f"bench{i}", "password": "bench-queue-2026", "csrf_token": token})
     page = c.get("/queue/").text
     c.headers["X-CSRF-Token"] = csrf(page)
     ids = re.findall(r'<option value="(\d+)"', page)

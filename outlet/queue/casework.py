@@ -3,8 +3,8 @@
 or the 一次性告知书) and continue it at this counter, even in another outlet of the same
 partner, with its earlier history shown.
 
-The check code is verified by :func:`outlet.status.lookup`, which counts wrong codes per case
-and locks the lookup after 5 (so a counter cannot be used to guess codes either).
+The check code is verified by :func:`outlet.status.lookup`; the web layer throttles wrong
+codes (``web.throttle``, scope "status", like the public status page).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def continue_case(engine: Engine, actor: Staff, ticket_id: int, number: str, che
     """接续办理: find an unfinished case of the actor's partner by number + check code and
     link the serving ticket to it. Raises WrongCheckCode / StatusLookupLocked (wrong or
     unknown, indistinguishable), or QueueError for a finished case or another partner's."""
-    lookup(engine, number, check_code, at=at)  # raises on a wrong code and counts it
+    lookup(engine, number, check_code)  # raises on a wrong code (the web layer throttles guesses)
     with Session(engine) as s:
         case = s.exec(select(Case).where(Case.number == number.strip())).one()
         home = s.get(Outlet, case.outlet_id)

@@ -22,6 +22,7 @@ from outlet.queue.errors import QueueError, QueueInputError
 from outlet.queue.models import QueueCounter, QueueLine
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
+from web import throttle
 from web.auth import requires_roles
 from web.routes import queue_booking, queue_floor, queue_live
 from web.routes.case_views import actor_of, render, see_other
@@ -188,8 +189,9 @@ async def act(request: Request) -> Response:
             await run_in_threadpool(lambda: casework.link_new_case(
                 engine, actor, ticket_id, values["case_number"].strip(), hub=hub))
         elif name == "continue":
-            extra["continued"] = await run_in_threadpool(lambda: casework.continue_case(
-                engine, actor, ticket_id, values["case_number"], values["check_code"], hub=hub))
+            extra["continued"] = await queue_floor.guarded(
+                request, "status", values["case_number"].strip(), lambda: casework.continue_case(
+                    engine, actor, ticket_id, values["case_number"], values["check_code"], hub=hub))
         elif name == "checkin":
             await run_in_threadpool(lambda: bookings.check_in(
                 engine, outlet_id=actor.outlet_id or 0, code=values["case_number"], hub=hub,
@@ -198,9 +200,9 @@ async def act(request: Request) -> Response:
             await run_in_threadpool(lambda: tickets.step(engine, actor, ticket_id, name, hub=hub))
         else:
             return Response(status_code=404)
-    except (QueueError, CaseError, ActionRefused) as exc:
+    except (QueueError, CaseError, ActionRefused, throttle.Throttled) as exc:
         ctx = await run_in_threadpool(_panel_context, request, error=exc.message, values=values)
-        return _panel(request, ctx, status_code=int(getattr(exc, "status_code", 409)))
+        return _panel(request, ctx, status_code=int(getattr(exc, "status_code", 429)))
     ctx = await run_in_threadpool(_panel_context, request, **extra)
     if request.headers.get("HX-Request") != "true" and not extra:
         return see_other(request, "/queue/")

@@ -19,6 +19,8 @@ from outlet.queue.errors import QueueError, QueueInputError
 from outlet.queue.models import QueueLine
 from outlet.workdays import WorkCalendar
 from partners.models import Outlet, utcnow
+from web import throttle
+from web.routes import queue_floor
 from web.routes.case_views import render
 
 
@@ -101,8 +103,11 @@ async def cancel(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:12] for k in ("code", "last4")}
     try:
-        b = await run_in_threadpool(lambda: bookings.cancel(
+        b = await queue_floor.guarded(request, "booking", values["code"].strip().upper(), lambda: bookings.cancel(
             request.app.state.engine, values["code"], values["last4"], pseudonym_key=request.app.state.pseudonym_key))
+    except throttle.Throttled as exc:
+        return render(request, "queue/book_cancel.html", {"values": values, "error": exc.message, "done": None},
+                      status_code=429)
     except QueueError as exc:
         return render(request, "queue/book_cancel.html", {"values": values, "error": exc.message, "done": None},
                       status_code=exc.status_code)

@@ -7,7 +7,8 @@ An unknown, revoked or foreign device token answers 403 before anything is issue
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -20,12 +21,28 @@ from outlet.devices import Device
 from outlet.errors import CaseError
 from outlet.notices import qr_svg
 from outlet.queue import board, bookings, counters, tickets
-from outlet.queue.errors import QueueError
+from outlet.queue.errors import QueueError, QueueNotFound
 from outlet.queue.hours import hours_label, staffed_at
 from partners.models import Outlet, utcnow
+from web import throttle
 from web.routes import queue_live
 from web.routes.case_views import render
 from web.routes.devices import request_device
+
+T = TypeVar("T")
+
+
+async def guarded(request: Request, scope: str, target: str, call: Callable[[], T]) -> T:
+    """Run ``call`` (which checks a guessable secret: check code, booking code) under
+    :mod:`web.throttle`: refused while throttled, a wrong secret counted, a right one clears."""
+    await throttle.check(request, scope, target)
+    try:
+        result = await run_in_threadpool(call)
+    except (CaseError, QueueNotFound):
+        await throttle.record_failure(request, scope, target)
+        raise
+    await throttle.record_success(request, scope, target)
+    return result
 
 
 def _kiosk_context(engine: Any, device: Device, **extra: Any) -> dict[str, Any]:
@@ -109,9 +126,11 @@ async def kiosk_checkin(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:16] for k in ("code", "phone")}
     try:
-        _b, t = await run_in_threadpool(lambda: bookings.check_in(
+        _b, t = await guarded(request, "booking", values["code"] or values["phone"], lambda: bookings.check_in(
             engine, outlet_id=device.outlet_id, code=values["code"], phone=values["phone"],
             hub=request.app.state.hub, pseudonym_key=request.app.state.pseudonym_key, device_id=device.id))
+    except throttle.Throttled as exc:
+        return render(request, "queue/kiosk_checkin.html", {"values": values, "error": exc.message}, status_code=429)
     except QueueError as exc:
         return render(request, "queue/kiosk_checkin.html", {"values": values, "error": exc.message},
                       status_code=exc.status_code)
@@ -128,7 +147,11 @@ async def kiosk_status(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:48] for k in ("number", "check_code")}
     try:
-        found = await run_in_threadpool(status.lookup, request.app.state.engine, values["number"], values["check_code"])
+        found = await guarded(request, "status", values["number"],
+                              lambda: status.lookup(request.app.state.engine, values["number"], values["check_code"]))
+    except throttle.Throttled as exc:
+        return render(request, "queue/kiosk_status.html", {"values": values, "error": exc.message, "found": None},
+                      status_code=429)
     except CaseError as exc:
         return render(request, "queue/kiosk_status.html", {"values": values, "error": exc.message, "found": None},
                       status_code=exc.status_code)

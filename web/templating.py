@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo

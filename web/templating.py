@@ -60,6 +60,7 @@ def make_templates(static_url: Callable[[str], str] | None = None) -> Jinja2Temp
     env.filters["local_dt"] = local_dt
     env.filters["local_date"] = local_date
     env.globals["role_labels"] = ROLE_LABELS
+    env.auto_reload = False  # templates ship with the code: no stat() per render
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

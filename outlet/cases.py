@@ -79,7 +79,7 @@ def visibility(session: Session, actor: Staff) -> ColumnElement[bool]:
 def load_case(session: Session, actor: Staff, number: str) -> CaseRef:
     """The case ``number`` if ``actor`` may see it, else :class:`CaseNotFound`."""
     row = session.exec(  # one query: the case with its matter, version, outlet, applicant
-        select(Case, MatterVersion, Matter, Outlet, Applicant)
+        select(Case, MatterVersion, Matter, Outlet, Applicant)  # type: ignore[call-overload]
         .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
         .join(Matter, col(Matter.id) == Case.matter_id)
         .join(Outlet, col(Outlet.id) == Case.outlet_id)

@@ -42,3 +42,14 @@ def test_unversioned_or_stale_asset_urls_are_revalidated_not_pinned(client: Test
         again = client.get(url, headers={"If-None-Match": got.headers["etag"]})
         assert again.status_code == 304
     assert client.get("/static/css/nope.css").status_code == 404
+
+
+def test_templates_link_static_files_through_the_versioned_helper() -> None:
+    """A literal ``/static/…`` link would be revalidated on every page view: use static()."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "web" / "templates"
+    literal = re.compile(r'(?:href|src)="/static/')
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.html") if literal.search(p.read_text())]
+    assert not offenders, f"use {{{{ static('…') }}}} in: {offenders}"

@@ -61,7 +61,9 @@ main.add_command(audit_cli.witness)
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="App processes (uvicorn workers); more than 1 needs PostgreSQL.")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (costs throughput; the audit log records every action).")
+def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     """Migrate the database, create missing keys, then serve the web app."""
     import uvicorn
 
@@ -79,10 +81,11 @@ def serve(host: str, port: int, workers: int) -> None:
                f"(data: {settings.data_dir})")
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
+                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted, access_log=access_log)
     else:  # each worker builds its app from the same environment
         uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="info", proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
+                    log_level="info", proxy_headers=bool(trusted), forwarded_allow_ips=trusted,
+                    access_log=access_log)
 
 
 @main.command()

@@ -16,10 +16,6 @@ from pathlib import Path
 
 from . import merkle, scan
 from .checkpoint import OpenedCheckpoint, open_checkpoint
-<<<<<<< HEAD
-from .entry import FIELDS, OPTIONAL_FIELDS, canonical_json
-=======
->>>>>>> main
 from .errors import (
     ConsistencyError,
     EntriesReorderedError,
@@ -151,22 +147,10 @@ def _check_entry(line: bytes, n: int, index: int, ents: _Entries) -> None:
     where = f"entries.jsonl line {n} (index {index})"
     if not (line.startswith(b'{"action":') and line.endswith(b',"v":1}')):
         raise FormatError(f"{where}: not a canonical version 1 audit entry")
-<<<<<<< HEAD
-    if strict:
-        try:
-            obj = _json_loads(line)
-            if not isinstance(obj, dict) or obj.get("v") != 1 or not set(obj) <= {*FIELDS, *OPTIONAL_FIELDS}:
-                raise EntryError("not a version 1 audit entry")
-            if canonical_json(obj) != line:
-                raise EntryError("not canonical JSON")
-        except (ValueError, EntryError) as exc:
-            raise FormatError(f"{where}: {exc}") from None
-=======
     try:
         scan.strict_check(line)
     except ValueError as exc:
         raise FormatError(f"{where}: {exc}") from None
->>>>>>> main
     if b'"digests":[{' in line:
         for m in scan.DIGEST.finditer(line):
             ents.digests.setdefault(m.group(1).decode(), (n, index))

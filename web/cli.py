@@ -25,11 +25,11 @@ def main(ctx: click.Context) -> None:
 
 def prepare() -> Settings:
     """First-start work shared by serve, migrate and demo: data dir, schema, audit key."""
-    from web.app import ensure_audit_key
+    from web.app import ensure_audit_key, private_data_dir
     from web.migrate import upgrade
 
     settings = Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings)  # before the database file exists: created 0600
     upgrade(settings.database_url)
     ensure_audit_key(settings)
     return settings

@@ -236,3 +236,19 @@ def test_assist_case_fragment_is_scoped(client: TestClient, food_case: Case) -> 
     assert client.get(f"/assist/cases/{food_case.id}").status_code == 404
     login(client, "auditor")
     assert client.get(f"/assist/cases/{food_case.id}").status_code == 200
+
+
+def test_assist_case_fragment_follows_the_case_page_rules(
+    client: TestClient, demo: Engine, food_case: Case
+) -> None:
+    from remote_assist import queue
+    from tests.remote_assist.conftest import staff
+
+    for username in ("reviewer3", "expert2"):  # never forwarded, never asked for help
+        login(client, username)
+        assert client.get(f"/assist/cases/{food_case.id}").status_code == 404
+    queue.create_request(demo, staff(demo, "teller2"), kind="help", case_id=food_case.id)
+    login(client, "expert2")  # the case asked for remote help: experts of its domain see it
+    assert client.get(f"/assist/cases/{food_case.id}").status_code == 200
+    login(client, "reviewer3")  # still not forwarded to the center
+    assert client.get(f"/assist/cases/{food_case.id}").status_code == 404

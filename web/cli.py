@@ -154,7 +154,7 @@ def reset_password_cmd(username: str) -> None:
                 raise click.ClickException(f"账号 {username} 不存在")
             reset_password(session, staff, password, actor=None)
             audit.record(session, {  # audited like the web reset; actor 0 = the server's CLI
-                "time": utcnow(), "actor": {"id": 0, "role": "server_cli"},
+                "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": 0, "role": "server_cli"},
                 "action": "security.password.reset", "outcome": {"result": "done"},
                 "state": {"from": f"staff:{staff.id}", "to": "password_reset"},
             })

@@ -5,6 +5,7 @@ answer alike; X-Forwarded-For only from trusted proxies; counters live in the da
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -65,7 +66,11 @@ def test_existing_and_unknown_accounts_answer_alike(browser: Browser, demo: Engi
     for username in ("teller1", "nobody-here"):
         c = browser((f"192.0.2.{len(seen) + 1}", 1))
         seen[username] = [try_login(c, username, "wrong-password-1") for _ in range(8)]
-    assert seen["teller1"] == seen["nobody-here"]  # same statuses and messages, throttled alike
+    def shape(answers: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        return [(status, re.sub(r"\d+", "N", message)) for status, message in answers]
+
+    # same statuses and messages, throttled alike (the seconds to wait depend on the clock)
+    assert shape(seen["teller1"]) == shape(seen["nobody-here"])
     assert {s for s, _m in seen["teller1"]} == {401, 429}
 
 

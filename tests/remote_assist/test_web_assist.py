@@ -5,6 +5,7 @@ material marks, stats."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -219,7 +220,12 @@ def test_assist_walk_in_help_needs_no_recording(client: TestClient, engine: Engi
                     follow_redirects=False)
     assert r.status_code == 303
     rid = int(r.headers["location"].rsplit("/", 1)[1])
-    sid = accept(client, rid, expert="expert3")  # 社保 expert
+    with Session(engine) as s, s.begin():  # nobody at town level answered: now at district level
+        req = s.get(AssistRequest, rid)
+        assert req is not None
+        req.created_at -= timedelta(seconds=130)
+        s.add(req)
+    sid = accept(client, rid, expert="expert3")  # 社保 expert, district level
     page = soup(client.get(f"/assist/sessions/{sid}"))
     assert page.select_one("#assist-call")["data-record"] == "none"
     assert page.select_one("#consent-section") is None

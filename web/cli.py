@@ -55,7 +55,9 @@ main.add_command(audit_cli.witness)
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (costs throughput; the audit log records every action).")
+def serve(host: str, port: int, access_log: bool) -> None:
     """Migrate the database and serve the web app."""
     import uvicorn
 
@@ -63,7 +65,8 @@ def serve(host: str, port: int) -> None:
 
     settings = prepare()
     click.echo(f"servicepoint: serving on http://{host}:{port} (data: {settings.data_dir})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False,
+                access_log=access_log)
 
 
 @main.command()

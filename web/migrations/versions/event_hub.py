@@ -1,7 +1,7 @@
 """event hub
 
 Revision ID: event_hub
-Revises: ratings
+Revises: sessions_security
 Create Date: 2026-11-30 02:05:20.157867
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = 'event_hub'
-down_revision = 'ratings'
+down_revision = 'sessions_security'
 branch_labels = None
 depends_on = None
 

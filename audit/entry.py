@@ -19,7 +19,7 @@ FIELDS = (
     "v", "time", "actor", "outlet", "partner", "action", "case", "matter", "grant",
     "outcome", "digests", "state", "subject",
 )  # fmt: skip
-DIGEST_KINDS = ("material", "snapshot", "recording")
+DIGEST_KINDS = ("material", "snapshot", "recording", "photo", "signature")
 
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
@@ -159,7 +159,7 @@ def _check_digests(ds: object) -> None:
         and isinstance(d["sha256"], str) and _SHA256.fullmatch(d["sha256"])
         for d in ds
     )  # fmt: skip
-    _check(ok, "digests", "must be a list of {kind: material|snapshot|recording, sha256: hex}")
+    _check(ok, "digests", "must be a list of {kind: material|snapshot|recording|photo|signature, sha256: hex}")
 
 
 def _strings(obj: Any) -> list[str]:

@@ -71,7 +71,8 @@ class NewService:
         return bool(self.applicant_name or self.id_number)
 
     def validate(self) -> NewService:
-        d = replace(self, **{k: v.strip() for k, v in vars(self).items() if isinstance(v, str)})
+        stripped: dict[str, Any] = {k: v.strip() for k, v in vars(self).items() if isinstance(v, str)}
+        d = replace(self, **stripped)
         errors: dict[str, str] = {}
         if d.kind not in KINDS:
             errors["kind"] = "请选择服务类型（咨询、帮办、陪办或代办）"
@@ -266,7 +267,8 @@ def handover(
                 or target.outlet_id != f.record.outlet_id):
             raise InvalidInput("只能转交给本网点在岗的其他同事", field="to_staff_id",
                                errors={"to_staff_id": "只能转交给本网点在岗的其他同事"})
-        f.record.owner_id = to_staff_id
+        assert target.id is not None
+        f.record.owner_id = target.id
         f.session.add(f.record)
         f.step("service.handover", note=note[:500], to_staff_id=to_staff_id)
     return f.record

@@ -63,7 +63,8 @@ class NewVisit:
     channel: str = "窗口"
 
     def validate(self) -> NewVisit:
-        d = replace(self, **{k: v.strip() for k, v in vars(self).items() if isinstance(v, str)})
+        stripped: dict[str, Any] = {k: v.strip() for k, v in vars(self).items() if isinstance(v, str)}
+        d = replace(self, **stripped)
         errors: dict[str, str] = {}
         if d.kind not in VISIT_KINDS:
             errors["kind"] = "请选择上门服务类型"

@@ -19,7 +19,18 @@ import audit
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
-from web.routes import admin, assist, audit_ui, cases, public, review, services, services_visits
+from web.routes import (
+    admin,
+    assist,
+    audit_ui,
+    cases,
+    public,
+    review,
+    services,
+    services_figures,
+    services_promise,
+    services_visits,
+)
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
 from web.templating import make_templates
@@ -78,7 +89,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/admin", routes=admin.routes, name="admin"),
         Mount("/assist", routes=assist.routes, name="assist"),
         Mount("/audit", routes=audit_ui.routes, name="audit"),
-        Mount("/services", routes=services.routes_with(services_visits.routes), name="services"),
+        Mount("/services", routes=services.routes_with(
+            services_visits.routes + services_promise.routes + services_figures.routes), name="services"),
     ]
     app = Starlette(
         routes=routes,

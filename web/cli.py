@@ -93,6 +93,9 @@ def demo() -> None:
     logins = seed_demo(engine)
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
+        from outlet.services.demo import seed_demo_services
+
+        seed_demo_services(engine, settings.pseudonym_key(), settings.files_dir)
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")

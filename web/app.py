@@ -24,7 +24,10 @@ from web.routes import (
     assist,
     audit_ui,
     cases,
+    devices,
     public,
+    ratings,
+    ratings_public,
     review,
     services,
     services_figures,
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *auth.routes,
         Route("/healthz", _healthz, name="healthz"),
+        Route("/favicon.ico", _favicon, name="favicon"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/cases", routes=cases.routes, name="cases"),
         Mount("/review", routes=review.routes, name="review"),
@@ -91,6 +95,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/audit", routes=audit_ui.routes, name="audit"),
         Mount("/services", routes=services.routes_with(
             services_visits.routes + services_promise.routes + services_figures.routes), name="services"),
+        Mount("/devices", routes=devices.routes, name="devices"),
+        Mount("/ratings", routes=ratings.routes, name="ratings"),
+        Mount("/rate", routes=ratings_public.routes, name="rate"),
     ]
     app = Starlette(
         routes=routes,
@@ -108,6 +115,14 @@ async def _healthz(request):  # type: ignore[no-untyped-def]
     from starlette.responses import PlainTextResponse
 
     return PlainTextResponse("ok")
+
+
+async def _favicon(request):  # type: ignore[no-untyped-def]
+    """Browsers ask for /favicon.ico on every site; it is a static file (web/static)."""
+    from starlette.responses import FileResponse
+
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def open_audit_log(settings: Settings) -> audit.Checkpointer:

@@ -12,7 +12,6 @@ or handed over to a named colleague with a note; nobody else may close or hand i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ from outlet.errors import (
     ServiceNotFound,
 )
 from outlet.ids import validate_id
+from outlet.intake import PHONE_RE
 from outlet.models import Applicant
 from outlet.services.models import ServiceRecord, ServiceStep
 from partners.delegation import ActionContext, delegated_action
@@ -48,7 +48,6 @@ STATE_LABELS = {
 }
 ENDED = frozenset({"closed", "terminated", "delivered"})
 CHANNELS = ("爱山东APP", "网上办事大厅", "自助终端", "窗口", "其他")
-PHONE_RE = re.compile(r"^[0-9+\-() ]{7,20}$")
 
 
 @dataclass

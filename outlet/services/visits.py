@@ -26,6 +26,7 @@ from outlet.cases import visible_outlets
 from outlet.clock import local_day
 from outlet.errors import IllegalTransition, InvalidInput, NotAssigned, ServiceNotFound
 from outlet.files import FileStore
+from outlet.intake import PHONE_RE
 from outlet.services.evidence import (
     CLIENT_ID_RE,
     check_photo,
@@ -34,10 +35,9 @@ from outlet.services.evidence import (
     position,
 )
 from outlet.services.models import HomeVisit, ServiceRecord, ServiceStep, VisitFile, VisitSubmission
-from outlet.services.records import KIND_SCOPE, OUTCOMES, PHONE_RE, current_version, new_number
+from outlet.services.records import KIND_SCOPE, OUTCOMES, current_version, new_number
 from outlet.workdays import WorkCalendar
 from partners.delegation import delegated_action
-from partners.errors import RoleLacksAction
 from partners.models import Matter, Outlet, Staff, utcnow
 
 VISIT_KINDS = ("咨询", "帮办", "代办")
@@ -94,14 +94,27 @@ def block_agents(session: Session, outlet_id: int) -> list[Staff]:
     return [s for s in rows if "block_agent" in s.role_set]
 
 
+def street_agents(session: Session) -> list[tuple[Staff, Outlet]]:
+    """Every active block agent with their street point: whom the center may assign when a
+    resident phones in (the visit belongs to the agent's outlet)."""
+    rows = session.exec(select(Staff, Outlet).join(Outlet, col(Outlet.id) == Staff.outlet_id)
+                        .where(Staff.active, Outlet.active).order_by(col(Outlet.id), col(Staff.id))).all()
+    return [(st, o) for st, o in rows if "block_agent" in st.role_set]
+
+
 def request_visit(engine: Engine, actor: Staff, data: NewVisit, *, outlet_id: int | None = None,
                   at: datetime | None = None) -> HomeVisit:
     """Queue a home visit at ``outlet_id`` (default: the actor's outlet), assigned to one of
     its block agents. Needs the kind's scope (帮办 / 代办 / 咨询) in a grant in force."""
     d = data.validate()
     target = outlet_id or actor.outlet_id
+    if target is None and "admin" in actor.role_set:  # the center: the agent's street point
+        with Session(engine) as s:
+            agent = s.get(Staff, d.assignee_id)
+            target = agent.outlet_id if agent is not None else None
     if target is None:
-        raise RoleLacksAction("请选择上门服务所属的街道便民服务站")
+        raise InvalidInput("请指派网格帮办代办员", field="assignee_id",
+                           errors={"assignee_id": "请指派网格帮办代办员"})
     now = at or utcnow()
     with Session(engine, expire_on_commit=False) as s:
         outlet = s.get(Outlet, target)

@@ -52,21 +52,23 @@ def _queue_context(request: Request) -> dict[str, Any]:
         names = {st.id: st.display_name for st in s.exec(select(Staff))}
         return {
             "outlet": outlet, "queue": queue, "names": names, "today": local_day(utcnow()),
-            "agents": visits.block_agents(s, actor.outlet_id) if actor.outlet_id else [],
+            "agents": [(a, None) for a in visits.block_agents(s, actor.outlet_id)] if actor.outlet_id
+            else visits.street_agents(s),
+            "center": actor.outlet_id is None,
             "matters": delegated_matters(s, outlet, utcnow(), "") if outlet else [],
             "visit_kinds": VISIT_KINDS, "visit_reasons": VISIT_REASONS, "visit_channels": VISIT_CHANNELS,
             "visit_states": VISIT_STATES, "values": {}, "errors": {}, "error": None,
         }
 
 
-@requires_roles(*OUTLET)
+@requires_roles(*OUTLET, "admin")
 async def queue(request: Request) -> Response:
     ctx = await run_in_threadpool(_queue_context, request)
     ctx["flash"] = request.session.pop("flash", None)
     return render(request, "services/visits.html", ctx)
 
 
-@requires_roles(*OUTLET)
+@requires_roles(*OUTLET, "admin")
 async def create(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "").strip() for k in VISIT_FIELDS}
@@ -103,7 +105,7 @@ async def today(request: Request) -> Response:
     return render(request, "services/phone_today.html", await run_in_threadpool(load))
 
 
-@requires_roles(*OUTLET)
+@requires_roles(*OUTLET, "admin")
 async def visit_page(request: Request) -> Response:
     number = request.path_params["number"]
     actor = actor_of(request)

@@ -134,3 +134,20 @@ def test_bad_visit_inputs_get_clear_messages_and_nothing_is_recorded(client, dem
     with Session(demo) as s:
         assert s.exec(select(HomeVisit)).one().state == "arrived"
         assert s.exec(select(ServiceRecord).where(ServiceRecord.home)).all() == []
+
+
+def test_the_center_queues_a_visit_from_a_residents_call(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "admin")
+    page = _soup(client.get("/services/visits/"))
+    option = [o for o in page.select("#new-visit-form select[name=assignee_id] option") if "李秀兰" in o.text][0]
+    assert "海韵社区" in option.text
+    r = client.post("/services/visits/new", data={
+        "kind": "帮办", "contact_name": "来电居民", "address": "海韵路 30 号", "reason": "重病",
+        "channel": "中心来电", "assignee_id": option["value"]}, follow_redirects=False)
+    assert r.status_code == 303
+    with Session(demo) as s:
+        visit = s.exec(select(HomeVisit)).one()
+        agent = s.exec(select(Staff).where(Staff.username == "agent1")).one()
+        assert visit.outlet_id == agent.outlet_id and visit.channel == "中心来电"
+    [entry] = audit_rows(demo, "visit.request")
+    assert entry["actor"]["role"] == "admin" and entry["outcome"] == {"result": "done"}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from partners.demo import DEMO_PASSWORD
 from tests.e2e.conftest import shot
 from tests.outlet.services.conftest import png
 
@@ -28,7 +29,7 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
         page.set_default_timeout(15_000)
         page.goto("/login")
         page.fill("input[name=username]", "agent1")
-        page.fill("input[name=password]", "demo1234")
+        page.fill("input[name=password]", DEMO_PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
 

@@ -1,7 +1,7 @@
 """service records, home visits, 告知承诺 (issue 12)
 
 Revision ID: services
-Revises: ratings
+Revises: sessions_security
 Create Date: 2026-11-30 02:06:24.822277
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = 'services'
-down_revision = 'ratings'
+down_revision = 'sessions_security'
 branch_labels = None
 depends_on = None
 

@@ -25,11 +25,11 @@ def main(ctx: click.Context) -> None:
 
 def prepare() -> Settings:
     """First-start work shared by serve, migrate and demo: data dir, schema, audit key."""
-    from web.app import ensure_audit_key
+    from web.app import ensure_audit_key, private_data_dir
     from web.migrate import upgrade
 
     settings = Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings)  # before the database file exists: created 0600
     upgrade(settings.database_url)
     ensure_audit_key(settings)
     return settings
@@ -59,7 +59,10 @@ main.add_command(audit_cli.witness)
               help="TLS private key (PEM): serve HTTPS, which phones need for camera and GPS.")
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None,
               help="TLS certificate chain (PEM), with --ssl-keyfile.")
-def serve(host: str, port: int, ssl_keyfile: str | None, ssl_certfile: str | None) -> None:
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (costs throughput; the audit log records every action).")
+def serve(host: str, port: int, ssl_keyfile: str | None, ssl_certfile: str | None,
+          access_log: bool) -> None:
     """Migrate the database and serve the web app (HTTPS with --ssl-keyfile/--ssl-certfile)."""
     import uvicorn
 
@@ -71,7 +74,7 @@ def serve(host: str, port: int, ssl_keyfile: str | None, ssl_certfile: str | Non
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"servicepoint: serving on {scheme}://{host}:{port} (data: {settings.data_dir})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False,
-                ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile)
+                ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, access_log=access_log)
 
 
 @main.command()
@@ -170,7 +173,7 @@ def reset_password_cmd(username: str) -> None:
                 raise click.ClickException(f"账号 {username} 不存在")
             reset_password(session, staff, password, actor=None)
             audit.record(session, {  # audited like the web reset; actor 0 = the server's CLI
-                "time": utcnow(), "actor": {"id": 0, "role": "server_cli"},
+                "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": 0, "role": "server_cli"},
                 "action": "security.password.reset", "outcome": {"result": "done"},
                 "state": {"from": f"staff:{staff.id}", "to": "password_reset"},
             })

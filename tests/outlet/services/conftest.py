@@ -55,4 +55,8 @@ def png(width: int = 4, height: int = 2, ink: bool = True) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
+
+
+def photo() -> bytes:
+    """A real (decodable) PNG standing for a document photo: the file store reads its size."""
+    return png(12, 8)

@@ -17,7 +17,7 @@ from outlet.services.models import HomeVisit, ServiceRecord, VisitSubmission
 from outlet.services.records import NewService
 from outlet.services.visits import NewVisit
 from tests.outlet.conftest import AT, KEY
-from tests.outlet.services.conftest import JPEG, ServiceWorld, png
+from tests.outlet.services.conftest import ServiceWorld, photo, png
 
 
 def test_figures_count_by_kind_staff_matter_and_visits_on_time(sw: ServiceWorld, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +37,7 @@ def test_figures_count_by_kind_staff_matter_and_visits_on_time(sw: ServiceWorld,
                   {"phone_time": stamp[0], "arrive_no_gps": "其他"}, at=t0)
     visits.submit(w.engine, sw.agent_a, v.number, "complete", "c-00000001",
                   {"phone_time": stamp[1], "outcome": "done", "leave_no_gps": "其他"},
-                  photos=[JPEG], signature=png(), store=FileStore(tmp_path),
+                  photos=[photo()], signature=png(), store=FileStore(tmp_path),
                   at=t0 + timedelta(minutes=40))
     day = local_day(AT)
     with Session(w.engine) as s:

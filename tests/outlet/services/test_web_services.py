@@ -11,7 +11,7 @@ from outlet.services.models import HomeVisit, ServiceRecord, VisitSubmission
 from partners.models import Staff
 from tests.conftest import login
 from tests.outlet.conftest import audit_rows, second_client
-from tests.outlet.services.conftest import JPEG, png
+from tests.outlet.services.conftest import photo, png
 
 NOW = "2026-11-30T02:00:00Z"
 
@@ -94,7 +94,7 @@ def test_agent_completes_a_visit_and_a_resent_submission_changes_nothing(client,
     assert a2.status_code == 200 and a2.json()["replayed"] is True
     done = {"kind": "complete", "client_id": "complete-0001", "phone_time": now, "outcome": "done",
             "leave_no_gps": "室内无信号"}
-    files = [("photos", ("p.jpg", JPEG, "image/jpeg")), ("signature", ("s.png", png(), "image/png"))]
+    files = [("photos", ("p.png", photo(), "image/png")), ("signature", ("s.png", png(), "image/png"))]
     c1 = client.post(url, data=done, files=files)
     assert c1.status_code == 200, c1.text
     c2 = client.post(url, data=done, files=files)
@@ -106,7 +106,7 @@ def test_agent_completes_a_visit_and_a_resent_submission_changes_nothing(client,
         assert len(s.exec(select(VisitSubmission)).all()) == 2
     [entry] = [e for e in audit_rows(demo, "visit.complete") if e["outcome"]["result"] == "done"]
     import hashlib
-    assert {"kind": "photo", "sha256": hashlib.sha256(JPEG).hexdigest()} in entry["digests"]
+    assert {"kind": "photo", "sha256": hashlib.sha256(photo()).hexdigest()} in entry["digests"]
     assert {"kind": "signature", "sha256": hashlib.sha256(png()).hexdigest()} in entry["digests"]
 
 

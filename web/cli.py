@@ -61,29 +61,37 @@ main.add_command(audit_cli.witness)
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="App processes (uvicorn workers); more than 1 needs PostgreSQL.")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TLS private key (PEM): serve HTTPS, which phones need for camera and GPS.")
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TLS certificate chain (PEM), with --ssl-keyfile.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (costs throughput; the audit log records every action).")
-def serve(host: str, port: int, workers: int, access_log: bool) -> None:
-    """Migrate the database, create missing keys, then serve the web app."""
+def serve(host: str, port: int, workers: int, ssl_keyfile: str | None, ssl_certfile: str | None,
+          access_log: bool) -> None:
+    """Migrate the database, create missing keys, then serve the web app (HTTPS with
+    --ssl-keyfile/--ssl-certfile)."""
     import uvicorn
 
     from web.app import create_app
 
-    settings = Settings.from_env()
-    if workers > 1 and settings.is_sqlite:
+    if bool(ssl_keyfile) != bool(ssl_certfile):
+        raise click.UsageError("--ssl-keyfile 和 --ssl-certfile 须同时提供")
+    if workers > 1 and Settings.from_env().is_sqlite:
         raise click.UsageError(
             "--workers > 1 需要 PostgreSQL：SQLite 只支持一个应用进程。请设置 "
             "SERVICEPOINT_DATABASE_URL=postgresql+psycopg://… 或去掉 --workers。"
             " (SQLite serves one app process; set a PostgreSQL SERVICEPOINT_DATABASE_URL.)")
     settings = prepare()
-    click.echo(f"servicepoint: serving on http://{host}:{port} with {workers} worker(s) "
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"servicepoint: serving on {scheme}://{host}:{port} with {workers} worker(s) "
                f"(data: {settings.data_dir})")
+    options = {"host": host, "port": port, "log_level": "info", "proxy_headers": False,
+               "ssl_keyfile": ssl_keyfile, "ssl_certfile": ssl_certfile, "access_log": access_log}
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False,
-                    access_log=access_log)
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     else:  # each worker builds its app from the same environment
-        uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="info", proxy_headers=False, access_log=access_log)
+        uvicorn.run("web.app:create_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -108,6 +116,9 @@ def demo() -> None:
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
         pad_token = seed_demo_ratings(engine)
+        from outlet.services.demo import seed_demo_services
+
+        seed_demo_services(engine, settings.pseudonym_key(), settings.files_dir)
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")

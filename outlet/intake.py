@@ -22,7 +22,7 @@ from outlet.cases import Frame, case_action, materials_of, new_check_code, next_
 from outlet.clock import local_day
 from outlet.errors import GuardFailed, IllegalTransition, InvalidIdNumber, InvalidInput
 from outlet.files import FileStore
-from outlet.ids import validate_id, validate_resident_id
+from outlet.ids import validate_id, validate_person_id
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, Notice
 from outlet.notices import issue, one_time_items
 from partners.authorize import authorize
@@ -85,7 +85,7 @@ class NewCase:
             if not d.agent_name:
                 errors["agent_name"] = "请填写代理人姓名"
             try:
-                d.agent_id_number = validate_resident_id(d.agent_id_number)
+                d.agent_id_number = validate_person_id(d.agent_id_number)
             except InvalidIdNumber as e:
                 errors["agent_id_number"] = "代理人" + e.message
             if d.agent_phone and not PHONE_RE.match(d.agent_phone):

@@ -24,7 +24,7 @@ from outlet.cases import events_of, files_of, load_case, materials_of, notices_o
 from outlet.clock import local_day
 from outlet.errors import CaseError, CaseNotFound, FileNotFound
 from outlet.files import KINDS, FileStore
-from outlet.ids import mask_id
+from outlet.ids import id_kind, mask_id
 from outlet.intake import MATERIAL_STATUS_LABELS
 from outlet.models import CaseFile, Notice
 from outlet.notices import NOTICE_KINDS, one_time_items, qr_svg
@@ -52,6 +52,7 @@ def render(request: Request, name: str, ctx: dict[str, Any], *, status_code: int
     ctx.setdefault("deadline_labels", DEADLINE_LABELS)
     ctx.setdefault("estimated_note", ESTIMATED_NOTE)
     ctx.setdefault("mask_id", mask_id)
+    ctx.setdefault("id_kind", id_kind)
     return request.app.state.templates.TemplateResponse(
         request, name, ctx, status_code=status_code, headers={"Vary": "HX-Request"}
     )

@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import audit
-
 from outlet.errors import InvalidIdNumber
 from outlet.ids import (
     HK_PERMIT,

@@ -31,6 +31,7 @@ from outlet.notices import NOTICE_KINDS, one_time_items, qr_svg
 from outlet.workdays import DEADLINE_LABELS, ESTIMATED_NOTE, WorkCalendar
 from partners.errors import ActionRefused
 from partners.models import Staff, utcnow
+from partners.paging import clamp_page
 from web import errors
 from web.auth import current_user, requires_roles
 
@@ -59,8 +60,7 @@ def render(request: Request, name: str, ctx: dict[str, Any], *, status_code: int
 
 
 def page_param(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return max(int(raw), 1) if raw.isdigit() and len(raw) < 6 else 1
+    return clamp_page(request.query_params.get("page", "1"))
 
 
 def fail(request: Request, status: int, message: str) -> Response:

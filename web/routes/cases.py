@@ -28,6 +28,7 @@ from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
 from web.auth import requires_roles
+from web.params import MAX_INDEX, int_param
 from web.routes import case_views as views
 from web.routes.case_views import actor_of, render
 
@@ -92,7 +93,7 @@ async def create(request: Request) -> Response:
     values = {k: str(form.get(k, "") or "") for k in (*NEW_FIELDS, "matter_id")}
     values["service_mode"] = values["service_mode"] or "收件受理"
     raw_id = values["matter_id"]
-    data = NewCase(matter_id=int(raw_id) if raw_id.isdigit() else None,
+    data = NewCase(matter_id=int_param(raw_id),
                    **{k: values[k] for k in NEW_FIELDS})
     actor = actor_of(request)
     key = request.app.state.pseudonym_key
@@ -160,8 +161,8 @@ async def material(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     number, key = request.path_params["number"], request.path_params["key"]
     settings = request.app.state.settings
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
+    length = int_param(request.headers.get("content-length"), high=MAX_INDEX) or 0
+    if length > settings.max_upload_bytes + 64 * 1024:
         exc = UploadRejected(f"文件超过大小上限（{settings.max_upload_bytes // (1024 * 1024)} MB）",
                              status_code=413)
         return await views.case_failure(request, SIDE, exc, FormData(), f"material-{key}")
@@ -211,6 +212,6 @@ routes = [
     Route("/{number}/materials/{key}", material, methods=["POST"], name="material"),
     Route("/{number}/materials/{key}/upload", upload, methods=["POST"], name="upload"),
     Route("/{number}/notices/{notice}", notice, name="notice"),
-    Route("/{number}/files/{file_id:int}", file, name="file"),
+    Route("/{number}/files/{file_id:id}", file, name="file"),
     Route("/{number}/reveal", reveal, methods=["POST"], name="reveal"),
 ]

@@ -176,9 +176,24 @@ def case_action(
         yield Frame(act, ref, local_day(now))
 
 
+CASE_NUMBER_LENGTH = 48  # Case.number column
+SERIAL_DIGITS = (4, 6)  # the convention's 4 digits; up to 6 where the column has room
+
+
+def serial_capacity(implementation_code: str) -> int:
+    """How many cases of one matter one day can number: the convention writes the daily
+    serial with 4 digits (DOMAIN.md: code + YYYYMMDD + 4-digit serial); past 9,999 the serial
+    simply grows, up to 6 digits (999,999) when the code leaves room in the 48-character
+    number (31- and 33-character implementation codes both do)."""
+    room = CASE_NUMBER_LENGTH - len(implementation_code) - 8
+    return 10 ** max(SERIAL_DIGITS[0], min(SERIAL_DIGITS[1], room)) - 1
+
+
 def next_case_number(session: Session, implementation_code: str, day: date) -> str:
-    """Allocate ``code + YYYYMMDD + 4-digit serial`` with one atomic upsert: safe under
-    concurrent transactions on both SQLite and PostgreSQL."""
+    """Allocate ``code + YYYYMMDD + serial`` (serial 0001…9999, then 10000… up to
+    :func:`serial_capacity`) with one atomic upsert: safe under concurrent transactions on
+    both SQLite and PostgreSQL. Numbers are unambiguous because a matter's code has a fixed
+    length. Raises :class:`InvalidInput` past the capacity (nothing is allocated then)."""
     key = day.strftime("%Y%m%d")
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -192,9 +207,10 @@ def next_case_number(session: Session, implementation_code: str, day: date) -> s
         .returning(table.c.last)
     )
     serial = int(session.connection().execute(stmt).scalar_one())
-    if serial > 9999:
-        raise InvalidInput("该事项今日办件编号已用完")
-    return f"{implementation_code}{key}{serial:04d}"
+    capacity = serial_capacity(implementation_code)
+    if serial > capacity:
+        raise InvalidInput(f"该事项今日的办件编号已用完（每日最多 {capacity:,} 件），请明日再办理或联系中心管理员")
+    return f"{implementation_code}{key}{serial:0{SERIAL_DIGITS[0]}d}"
 
 
 def new_check_code() -> str:

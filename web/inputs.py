@@ -172,7 +172,8 @@ class InputGuardMiddleware:
             await send(message)
 
         try:
-            if not storable(scope["path"]):
+            raw_path = scope.get("raw_path")  # servers decode bad UTF-8 to U+FFFD in "path"
+            if not storable(scope["path"]) or (raw_path and not storable_bytes(unquote_to_bytes(raw_path))):
                 raise InputRefused(400, BAD_TEXT)
             check_urlencoded(scope.get("query_string", b""))
             if scope["type"] == "http":

@@ -52,8 +52,10 @@ class _Entries:
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     p = Path(path)
     try:
-        if p.name.endswith(".vkey") or p.name == "log.vkey":
-            return Policy.build(p.read_bytes().decode("ascii").split(), quorum="none")
+        if p.name.endswith(".vkey"):  # as /audit/keys serves it: a vkey first on each line
+            text = p.read_bytes().decode("ascii")
+            lines = (line.split("#", 1)[0].split() for line in text.splitlines())
+            return Policy.build([words[0] for words in lines if words], quorum="none")
         return Policy.parse(p.read_bytes())
     except OSError as exc:
         raise PolicyError(f"{p}: cannot read the policy ({exc.strerror or exc})") from None
@@ -99,7 +101,10 @@ def _policy(p: Path, policy: Policy | str | os.PathLike[str] | None, step: Step)
         if cand.is_file():
             step(f"trust policy: {cand} (from the export itself; pass --policy to pin keys)")
             return load_policy(cand)
-    raise FormatError(f"{p}: no policy given and no policy or log.vkey file next to it")
+    raise FormatError(
+        f"{p}: no policy given and no policy or log.vkey file next to it; the log's public keys"
+        " are served at /audit/keys: save them as log.vkey and pass --policy log.vkey"
+    )
 
 
 def _verify_dir(

@@ -146,7 +146,7 @@ class Frame:
         return GuardInput(
             session=self.session, case=self.case, version=self.ref.version,
             materials=materials_of(self.session, self.case.id), today=self.today,
-            params=dict(params),
+            params=dict(params), at=self.act.at,
         )
 
     def moved(self, source: str, target: str) -> None:

@@ -12,7 +12,7 @@ from outlet import states
 from outlet.cases import Frame, case_action
 from outlet.errors import InvalidInput
 from outlet.models import Case, CaseMaterial
-from outlet.notices import issue
+from outlet.notices import issue, received_items
 from outlet.workdays import DueDate, WorkCalendar
 from partners.errors import ScopeNotGranted
 from partners.models import Staff
@@ -28,7 +28,8 @@ def _set_accepted(f: Frame, committed: DueDate, statutory: DueDate) -> None:
     f.case.accepted_at = f.act.at
     f.case.due_on = committed.day
     f.case.statutory_due_on = statutory.day
-    f.case.due_estimated = committed.estimated or statutory.estimated
+    f.case.due_estimated = committed.estimated
+    f.case.statutory_due_estimated = statutory.estimated
 
 
 def _move(f: Frame, action: str, actor: Staff, *, target: str | None = None,
@@ -45,7 +46,8 @@ def accept(engine: Engine, actor: Staff, number: str, *, at: datetime | None = N
                      expected_revision=expected_revision) as f:
         _move(f, "case.accept", actor)
         _set_accepted(f, *_due_dates(f))
-        issue(f.session, f.case, "receipt", actor_id=actor.id or 0, at=f.act.at)
+        issue(f.session, f.case, "receipt", actor_id=actor.id or 0, at=f.act.at,
+              items=received_items(f.guard_input().materials))
     return f.case
 
 
@@ -72,7 +74,8 @@ def accept_rongque(
         f.case.rongque_commitment = (commitment_text or "").strip() or "申请人已签署容缺受理书面承诺"
         f.case.rongque_deadline = deadline
         items = [{"key": m.key, "name": m.name, "form": m.form, "copies": m.copies} for m in deferred]
-        issue(f.session, f.case, "receipt", actor_id=actor.id or 0, at=f.act.at)
+        issue(f.session, f.case, "receipt", actor_id=actor.id or 0, at=f.act.at,
+              items=received_items(f.guard_input().materials))
         issue(f.session, f.case, "rongque", actor_id=actor.id or 0, at=f.act.at, items=items,
               deadline=deadline)
     return f.case

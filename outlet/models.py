@@ -59,8 +59,10 @@ class Case(SQLModel, table=True):
     accepted_at: NaiveDatetime | None = None
     due_on: date | None = Field(default=None, index=True)  # committed completion date
     statutory_due_on: date | None = None
-    # True when due dates crossed a year without a published holiday schedule (Mon–Fri used)
+    # True when the date crossed a year without a published holiday schedule (Mon–Fri used);
+    # one flag per date, so the note sits on the date that was estimated
     due_estimated: bool = False
+    statutory_due_estimated: bool = False
     refused_reason: str | None = None
     rongque_commitment: str | None = None  # signed commitment text for 容缺受理
     rongque_deadline: date | None = None

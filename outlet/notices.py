@@ -34,10 +34,19 @@ def one_time_items(materials: Sequence[CaseMaterial]) -> list[dict[str, Any]]:
                 {
                     "key": m.key, "name": m.name, "form": m.form, "copies": m.copies,
                     "problem": PROBLEM_LABELS.get(m.status, m.status),
-                    "reason": m.reason or ("" if m.status != "pending" else "未提交"),
+                    "reason": m.reason or "",  # the problem column already says 未提交
                 }
             )
     return items
+
+
+def received_items(materials: Sequence[CaseMaterial]) -> list[dict[str, Any]]:
+    """The materials taken in, as the 受理回执 lists them (a receipt must say what the
+    outlet received: name, form and copies)."""
+    return [
+        {"key": m.key, "name": m.name, "form": m.form, "copies": m.copies}
+        for m in materials if m.status == "received"
+    ]
 
 
 def issue(

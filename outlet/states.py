@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -54,6 +54,7 @@ class GuardInput:
     materials: Sequence[CaseMaterial]
     today: date
     params: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None  # when the action happens (naive UTC); None: now
 
 
 Guard = Callable[[GuardInput], None]
@@ -231,12 +232,13 @@ def apply(
         t.guard(g)
     g.case.state = t.target
     g.case.revision += 1
-    g.case.updated_at = utcnow()
+    at = g.at or utcnow()  # the action's time, which the history shows (not the write time)
+    g.case.updated_at = at
     g.session.add(g.case)
     assert g.case.id is not None
     g.session.add(
         CaseEvent(
-            case_id=g.case.id, actor_id=actor_id, action=action,
+            case_id=g.case.id, actor_id=actor_id, at=at, action=action,
             from_state=t.source, to_state=t.target, note=note,
         )
     )

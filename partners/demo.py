@@ -120,6 +120,7 @@ def _outlets(session: Session, partners: dict[str, Partner]) -> dict[str, Outlet
                 "partner_id": partners[partner].id,
                 "name": name,
                 "address": address,
+                "phone": data.OUTLET_PHONES.get(code, ""),
                 "kind": kind,
                 "latitude": lat,
                 "longitude": lon,

@@ -38,6 +38,12 @@ PARTNERS = [
     ("DPARK", "西岸数字经济产业园管理服务中心", "park", "企业服务部 0532-8619 0008"),
 ]
 
+# Counter phones printed on receipts (made up, in the 0532 area's format).
+OUTLET_PHONES = {
+    "HC-ICBC-01": "0532-8619 2101", "HC-ICBC-02": "0532-8619 2102", "HC-CCB-01": "0532-8619 2201",
+    "HC-RCB-01": "0532-8619 2301", "HC-PSBC-01": "0532-8619 2401", "HC-POST-01": "0532-8619 2501",
+    "HC-IFC-01": "0532-8619 2601", "HC-LYW-01": "0532-8619 2701", "HC-DPARK-01": "0532-8619 2801",
+}
 HOURS_BANK = "周一至周五 9:00–17:00；周六 9:00–12:00"
 # key, code, partner code, name, address, kind, lat, lon, hours, 24h self-service
 OUTLETS = [

@@ -141,6 +141,9 @@ def _int(value: Any) -> int | None:
 
 
 # --- outlets ---------------------------------------------------------------------------
+OUTLET_PHONE_RE = re.compile(r"^[0-9+\-() ]{7,32}$")
+
+
 def save_outlet(session: Session, data: Mapping[str, Any], outlet: Outlet | None = None) -> Outlet:
     """Create or update an outlet. Raises InvalidFields."""
     errors: dict[str, str] = {}
@@ -175,6 +178,9 @@ def save_outlet(session: Session, data: Mapping[str, Any], outlet: Outlet | None
             errors["longitude"] = "经度应在 -180 到 180 之间"
     except ValueError:
         errors["longitude"] = "经度应为数字，如 120.1845"
+    phone = _text(data, "phone")
+    if phone and not OUTLET_PHONE_RE.match(phone):
+        errors["phone"] = "联系电话格式不正确（如 0532-8619 1234）"
     hours = _text(data, "opening_hours")
     if len(hours) > 120:
         errors["opening_hours"] = "营业时间不超过 120 字"
@@ -185,7 +191,7 @@ def save_outlet(session: Session, data: Mapping[str, Any], outlet: Outlet | None
         code=code, partner_id=partner.id, name=name, address=address, kind=kind
     )
     outlet.code, outlet.partner_id, outlet.name = code, partner.id, name
-    outlet.address, outlet.kind = address, kind
+    outlet.address, outlet.kind, outlet.phone = address, kind, phone
     outlet.latitude, outlet.longitude = lat, lon
     outlet.opening_hours = hours
     outlet.self_service_24h = _bool(data.get("self_service_24h", False))

@@ -98,6 +98,7 @@ class Outlet(SQLModel, table=True):
     partner_id: int = Field(foreign_key="partner.id", index=True)
     name: str = Field(max_length=120)
     address: str = Field(max_length=255)
+    phone: str = Field(default="", max_length=32)  # counter phone, printed on receipts
     kind: str = Field(max_length=16)
     latitude: float | None = None
     longitude: float | None = None

@@ -213,6 +213,31 @@ class CaseAssistSummary:
     recording: AssistRecording | None
 
 
+@dataclass
+class InspectionRecord:
+    """One inspection as a reviewer reads it: conclusion, checklist results with their
+    snapshots, and the recording (its SHA-256 is the digest in the audit log)."""
+
+    inspection: AssistInspection
+    points: list[PointView]
+    recording: AssistRecording | None
+    expert_name: str
+
+
+def inspection_record(session: Session, case_id: int) -> InspectionRecord | None:
+    """The case's latest concluded inspection, else the latest one still open, or None.
+    A fixed number of queries (no per-point or per-snapshot query)."""
+    insp = latest_conclusion(session, case_id) or session.exec(
+        select(AssistInspection).where(AssistInspection.case_id == case_id)
+        .order_by(col(AssistInspection.id).desc())).first()
+    if insp is None:
+        return None
+    rec = session.exec(select(AssistRecording).where(AssistRecording.session_id == insp.session_id)).first()
+    call = session.get(AssistSession, insp.session_id)
+    expert = session.get(Staff, call.expert_id) if call is not None else None
+    return InspectionRecord(insp, points_of(session, insp), rec, expert.display_name if expert else "")
+
+
 def case_summary(session: Session, case_id: int) -> CaseAssistSummary:
     """What the case page shows about remote help: requests and the latest inspection."""
     reqs = list(session.exec(select(AssistRequest).where(AssistRequest.case_id == case_id)

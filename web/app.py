@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *auth.routes,
         Route("/healthz", _healthz, name="healthz"),
+        Route("/favicon.ico", _favicon, name="favicon"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/cases", routes=cases.routes, name="cases"),
         Mount("/review", routes=review.routes, name="review"),
@@ -101,6 +102,14 @@ async def _healthz(request):  # type: ignore[no-untyped-def]
     from starlette.responses import PlainTextResponse
 
     return PlainTextResponse("ok")
+
+
+async def _favicon(request):  # type: ignore[no-untyped-def]
+    """Browsers ask for /favicon.ico on every site; it is a static file (web/static)."""
+    from starlette.responses import FileResponse
+
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def open_audit_log(settings: Settings) -> audit.Checkpointer:

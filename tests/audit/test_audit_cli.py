@@ -41,6 +41,31 @@ def test_cli_keygen_sign_export_prove_verify(tmp_path: Path, engine: Engine,
     assert r.exit_code == 0, r.output
 
 
+def test_cli_verify_downloaded_proof_needs_the_keys_from_audit_keys(
+        tmp_path: Path, engine: Engine, appender: Callable[..., list[int]]) -> None:  # fmt: skip
+    """README: a proof downloaded alone is checked against keys pinned from /audit/keys; without
+    them the message says where the keys are."""
+    from datetime import date
+
+    from audit.keys import KeyInfo, public_keys_text
+
+    runner = CliRunner()
+    key = tmp_path / "keys" / "log.key"
+    vkey = runner.invoke(audit, ["keygen", "--origin", ORIGIN, "-o", str(key)]).output.split()[0]
+    appender(engine, 3)
+    env = {"SERVICEPOINT_DATABASE_URL": str(engine.url), "SERVICEPOINT_AUDIT_KEY_FILE": str(key)}
+    assert runner.invoke(audit, ["sign"], env=env).exit_code == 0
+    proof = tmp_path / "downloads" / "entry.tlog-proof"
+    proof.parent.mkdir()
+    assert runner.invoke(audit, ["prove", "1", "-o", str(proof)], env=env).exit_code == 0
+    r = runner.invoke(audit, ["verify", str(proof)])
+    assert r.exit_code == 1 and "/audit/keys" in r.output and "--policy" in r.output
+    pinned = tmp_path / "log.vkey"  # what /audit/keys serves, dates included
+    pinned.write_text(public_keys_text([KeyInfo(vkey, date(2026, 1, 1), None)]))
+    r = runner.invoke(audit, ["verify", str(proof), "--policy", str(pinned)])
+    assert r.exit_code == 0 and "verified" in r.output, r.output
+
+
 def test_cli_verify_fails_with_the_precise_message() -> None:
     r = CliRunner().invoke(audit, ["verify", str(VECTORS / "modified_entry")])
     assert r.exit_code == 1

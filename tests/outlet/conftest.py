@@ -174,7 +174,8 @@ def build_world(engine: Engine) -> World:
         ag = Agreement(number="ZY-2026-001", partner_id=p.id or 0, parties="市政务服务中心、工商银行",
                        signed_on=date(2020, 1, 1), valid_from=date(2020, 1, 1),
                        valid_to=date(2035, 12, 31))
-        oa = Outlet(code="ICBC-QD-01", partner_id=p.id or 0, name="工行香港中路支行", address="香港中路1号", kind="bank")
+        oa = Outlet(code="ICBC-QD-01", partner_id=p.id or 0, name="工行香港中路支行", address="香港中路1号", kind="bank",
+                    phone="0532-8000 0001")
         ob = Outlet(code="ICBC-QD-02", partner_id=p.id or 0, name="工行黄岛支行", address="长江路2号", kind="bank")
         s.add_all([ag, oa, ob])
         s.flush()

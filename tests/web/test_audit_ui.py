@@ -307,20 +307,44 @@ def test_entry_verify_action_names_the_failing_step(
     assert "UnknownKeyError" in frag.select_one("#verify-error").get_text()
 
 
-def test_entry_not_covered_offers_signing(
-    auditor: TestClient, engine: Engine, settings: Settings
+def test_entry_not_covered_waits_for_the_server_and_auditor_cannot_sign(
+    auditor: TestClient, engine: Engine, settings: Settings, app: Starlette
 ) -> None:
+    """The auditor is read-only: no 立即签发检查点 button and no signing endpoint; the
+    server signs on its schedule and the proof is then offered."""
     new_case(engine, settings)
     page = soup(auditor.get("/audit/entries/0").text)
     assert page.select_one("#not-covered") is not None
+    assert page.select_one("#sign-now") is None
+    assert not [b for b in page.select("button") if "签发" in b.get_text()]
+    assert soup(auditor.get("/audit/checkpoints").text).select_one("#sign-now") is None
     assert auditor.get("/audit/entries/0/proof").status_code == 409
-    form = page.select_one("#sign-now").find_parent("form")
-    response = auditor.post(form["action"], follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/audit/entries/0"
+    assert auditor.post("/audit/sign", follow_redirects=False).status_code in (404, 405)
+    sign(app)
     page = soup(auditor.get("/audit/entries/0").text)
     assert (
         page.select_one("#not-covered") is None and page.select_one("#proof-download") is not None
     )
+
+
+def test_entry_shows_state_and_matter_names_not_codes(
+    auditor: TestClient, engine: Engine, settings: Settings
+) -> None:
+    """A new case's entry reads "— → 待受理" and the matter's name; the codes stay visible
+    (muted) next to them for cross-checking with an export."""
+    case = new_case(engine, settings)
+    [index] = result_indexes(auditor.get("/audit/", params={"case": case.number}).text)
+    page = soup(auditor.get(f"/audit/entries/{index}").text)
+    matter = page.select_one("#entry-matter")
+    assert FOOD_MATTER in matter.get_text() and matter.select_one("code") is not None
+    state = page.select_one("#entry-state")
+    assert state.get_text().startswith("— → 待受理")
+    assert state.select_one("code").get_text() == "— → draft"
+    listing = soup(auditor.get("/audit/", params={"case": case.number}).text)
+    row = listing.select_one("#audit-table tbody tr")
+    assert row.select_one(".matter-name").get_text() == FOOD_MATTER
+    assert row.select_one(".state-change").get_text() == "— → 待受理"
+    assert "draft" not in row.select_one(".state-change").get_text()
 
 
 def test_entry_unknown_index_is_404(auditor: TestClient) -> None:

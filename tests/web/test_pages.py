@@ -50,5 +50,8 @@ def test_pages_reachable_by_role_render_cleanly(username: str, demo, client: Tes
         assert all(s.get("src") for s in soup.find_all("script")), f"inline script on {path}"
         assert not soup.find_all("style"), f"inline <style> on {path}"
         assert not soup.select("[style]"), f"inline style attribute on {path}"
+        escaped = [f"{t.name}[{k}]" for t in soup.find_all(True) for k, v in t.attrs.items()
+                   if isinstance(v, str) and len(v) > 1 and v[0] == v[-1] and v[0] in "\"'"]
+        assert not escaped, f"attributes rendered as escaped text on {path}: {escaped}"
         queue.extend(_links(response.text))
     assert len(seen) >= 2, f"{username} reached only {seen}"

@@ -211,18 +211,6 @@ async def verify(request: Request) -> Response:
     return render(request, "audit/entry.html", ctx)
 
 
-@requires_roles("auditor")
-async def sign_now(request: Request) -> Response:
-    try:
-        await audit_log(request).sign_now(request.app.state.engine)
-    except audit.AuditError as exc:
-        return errors.render_error(request, 409, f"签发检查点失败：{exc}")
-    target = str(request.query_params.get("next", ""))
-    if not (target.startswith("/audit/") and "//" not in target):
-        target = "/audit/checkpoints"
-    return see_other(request, target)
-
-
 # --- checkpoints and witnesses ---------------------------------------------------------
 @requires_roles("auditor")
 async def checkpoints(request: Request) -> Response:
@@ -244,6 +232,7 @@ async def checkpoints(request: Request) -> Response:
     ctx = await run_in_threadpool(load)
     ctx["keys"] = log_.public_keys()
     ctx["origin"] = log_.origin
+    ctx["checkpoint_interval"] = request.app.state.settings.checkpoint_interval
     return render(request, "audit/checkpoints.html", ctx)
 
 
@@ -365,7 +354,6 @@ routes: list[BaseRoute] = [
     Route("/entries/{index:index}", entry, name="entry"),
     Route("/entries/{index:index}/proof", proof, name="proof"),
     Route("/entries/{index:index}/verify", verify, methods=["POST"], name="verify"),
-    Route("/sign", sign_now, methods=["POST"], name="sign"),
     Route("/checkpoints", checkpoints, name="checkpoints"),
     Route("/exports", exports, methods=["GET", "POST"], name="exports"),
     Route("/exports/{job}", export_page, name="export"),

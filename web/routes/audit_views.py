@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 import audit
 from outlet import errors as _outlet_errors  # noqa: F401  (registers refusal subclasses)
+from outlet.states import STATE_LABELS
 from partners.authorize import ACTIONS
 from partners.errors import ActionRefused
 from partners.models import ROLE_LABELS, Matter, MatterVersion, Outlet, Partner, Staff
@@ -47,6 +48,14 @@ REASON_LABELS = _refusal_labels()
 def action_label(action: str) -> str:
     rule = ACTIONS.get(action)
     return rule.label if rule else action
+
+
+def state_label(code: str | None) -> str:
+    """The Chinese name of a case state code (``under_review`` → 审核中); other state
+    strings in the log (e.g. ``calendar:2027-01-01:holiday``) are shown as they are."""
+    if not code:
+        return ""
+    return STATE_LABELS.get(code, code)
 
 
 def beijing(iso_or_dt: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -137,13 +146,22 @@ class Names:
     staff: dict[int, str] = field(default_factory=dict)
     outlets: dict[str, str] = field(default_factory=dict)
     partners: dict[str, str] = field(default_factory=dict)
+    matters: dict[tuple[str, int], str] = field(default_factory=dict)  # (code, version) → name
 
     @classmethod
     def load(cls, session: Session, entries: list[dict[str, Any]]) -> Names:
         ids = {e["actor"]["id"] for e in entries if isinstance(e.get("actor"), dict)}
         outlets = {e["outlet"] for e in entries if e.get("outlet")}
         partners = {e["partner"] for e in entries if e.get("partner")}
+        matters = {e["matter"]["code"] for e in entries if isinstance(e.get("matter"), dict)}
         n = cls()
+        if matters:
+            versions = session.exec(
+                select(Matter.implementation_code, MatterVersion.version, MatterVersion.name)
+                .join(MatterVersion, col(MatterVersion.matter_id) == Matter.id)
+                .where(col(Matter.implementation_code).in_(matters))
+            ).all()
+            n.matters = {(code, version): name for code, version, name in versions}
         if ids:
             staff = session.exec(
                 select(Staff.id, Staff.display_name).where(col(Staff.id).in_(ids))
@@ -187,6 +205,7 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
         "case": e.get("case"),
         "matter": f"{matter['code']} 第 {matter['version']} 版" if matter else "",
         "matter_code": matter["code"] if matter else None,
+        "matter_name": names.matters.get((matter["code"], matter["version"]), "") if matter else "",
         "grant": e.get("grant"),
         "result": outcome.get("result", ""),
         "result_label": OUTCOME_LABELS.get(outcome.get("result", ""), outcome.get("result", "")),
@@ -195,6 +214,8 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
         "reason_label": REASON_LABELS.get(reason or "", ""),
         "state_from": state.get("from"),
         "state_to": state.get("to"),
+        "state_from_label": state_label(state.get("from")),
+        "state_to_label": state_label(state.get("to")),
         "digests": [
             {
                 "kind": d.get("kind"),

@@ -26,12 +26,13 @@ from outlet.errors import CaseError, CaseNotFound, FileNotFound
 from outlet.files import KINDS, FileStore
 from outlet.ids import id_kind, mask_id
 from outlet.intake import MATERIAL_STATUS_LABELS
-from outlet.models import CaseFile, Notice
+from outlet.models import CaseFile, CaseMaterial, Notice
 from outlet.notices import NOTICE_KINDS, one_time_items, qr_svg
 from outlet.workdays import DEADLINE_LABELS, ESTIMATED_NOTE, WorkCalendar
 from partners.errors import ActionRefused
 from partners.models import Staff, utcnow
 from partners.paging import clamp_page
+from remote_assist import inspections
 from web import errors
 from web.auth import current_user, requires_roles
 
@@ -90,6 +91,11 @@ def case_context(engine: Engine, actor: Staff, number: str, side: str) -> dict[s
         if "case.complete_onsite" in actions and version.case_kind != "即办件":
             actions.remove("case.complete_onsite")
         reviewer = s.get(Staff, case.reviewer_id) if case.reviewer_id else None
+        missing = [m for m in mats if m.necessity in states.REQUIRED and m.status != "received"]
+        can_notice = (side == "cases" and case.state in states.NOTICE_STATES
+                      and bool(one_time_items(mats)))
+        gate = inspections.inspection_gate_reason(s, case)
+        inspection = inspections.inspection_record(s, case.id) if side == "review" else None
         return {
             "side": side, "base": f"/{side}/{case.number}", "ref": ref, "case": case,
             "version": version, "applicant": ref.applicant, "outlet": ref.outlet,
@@ -100,14 +106,41 @@ def case_context(engine: Engine, actor: Staff, number: str, side: str) -> dict[s
             "deadline": cal.deadline_status(today, case.due_on) if case.state in states.OPEN else "ok",
             "rongque_max": cal.add_workdays(today, version.committed_days).day
             if case.state == "draft" else None,
-            "missing_required": [m for m in mats if m.necessity in states.REQUIRED
-                                 and m.status != "received"],
+            "missing_required": missing,
             "can_edit_materials": side == "cases" and case.state in states.MATERIAL_STATES,
             "can_supply": side == "cases" and case.state in states.SUPPLY_STATES,
-            "can_notice": side == "cases" and case.state in states.NOTICE_STATES
-            and bool(one_time_items(mats)),
+            "can_notice": can_notice,
+            "primary": primary_slug(actions, missing, can_notice=can_notice, gate=gate),
+            "inspection": inspection, "inspection_gate": gate,
             "errors": {}, "values": {}, "error": None, "flash": None, "revealed": None,
         }
+
+
+# Actions that move a case on, in the order one is preferred as the page's primary button.
+PRIMARY_SLUGS = {
+    "case.accept": "accept", "case.accept_rongque": "rongque", "case.resubmit": "resubmit",
+    "case.forward": "forward", "case.complete_onsite": "complete", "case.deliver": "deliver",
+    "case.review_claim": "claim", "case.approve": "approve",
+}
+
+
+def primary_slug(actions: list[str], missing: list[CaseMaterial], *, can_notice: bool,
+                 gate: str | None) -> str | None:
+    """The one action shown as the red primary button: what the teller should do next.
+
+    While required materials are missing, accepting is refused anyway, so the primary action
+    is the 一次性告知书 (Administrative Licensing Law art. 32), or 容缺受理 when only
+    「容缺后补」 materials are missing. Approval is not primary while a required inspection
+    has not passed (``gate``)."""
+    if missing and ("case.accept" in actions or "case.resubmit" in actions):
+        hard = [m for m in missing if m.necessity != "容缺后补"]
+        if not hard and "case.accept_rongque" in actions:
+            return "rongque"
+        return "notice" if can_notice else None
+    for action, slug in PRIMARY_SLUGS.items():
+        if action in actions and not (action == "case.approve" and gate):
+            return slug
+    return "notice" if can_notice else None
 
 
 def _templates(side: str) -> tuple[str, str]:

@@ -64,16 +64,15 @@ FOREIGN_PR = IdKind("foreign_pr", "外国人永久居留身份证")
 USCC = IdKind("uscc", "统一社会信用代码")
 PERMIT_AREAS = {"810000": HK_PERMIT, "820000": MO_PERMIT, "830000": TW_PERMIT}
 
-# Full-width forms U+FF10–FF19, U+FF21–FF3A, U+FF41–FF5A → ASCII (what Chinese IMEs type).
-_FULLWIDTH = {0xFF10 + i: 0x30 + i for i in range(10)} | {
-    0xFF21 + i: 0x41 + i for i in range(26)
-} | {0xFF41 + i: 0x61 + i for i in range(26)}
+# Full-width forms U+FF01–FF5E → ASCII U+0021–007E, ideographic space → space (what Chinese
+# IMEs type). Deliberately not NFKC, which would also turn "²" or "①" into digits.
+FULLWIDTH_TO_ASCII = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20}
 
 
 def normalize_id_text(value: str | None, *, what: str = "证件号码") -> str:
     """Full-width → ASCII, drop every kind of space, upper-case; refuse anything that is not
     then an ASCII letter or digit. Returns the normalised text (length not checked)."""
-    text = "".join((value or "")[: MAX_INPUT * 2].translate(_FULLWIDTH).split())
+    text = "".join((value or "")[: MAX_INPUT * 2].translate(FULLWIDTH_TO_ASCII).split())
     if not (text.isascii() and text.isalnum()) and text:
         raise InvalidIdNumber(
             f"{what}只能包含数字和字母（不接受上标、圈码、其他文字的数字或标点）", field="id_number"

@@ -13,7 +13,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 import audit
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
@@ -33,6 +32,7 @@ from web.routes import (
 )
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
+from web.static_assets import VersionedStatic
 from web.templating import make_templates
 
 log = logging.getLogger("servicepoint")
@@ -67,13 +67,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     max_body = settings.max_upload_bytes + 1024 * 1024  # an upload plus its form fields
     middleware = [
-        Middleware(SecurityHeadersMiddleware),
+        Middleware(SecurityHeadersMiddleware, https=settings.https),
         Middleware(GZipMiddleware, minimum_size=1024),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key().hex(),
             session_cookie="sp_session",
-            max_age=settings.session_idle_minutes * 60,
+            max_age=settings.session_max_hours * 3600,  # the server ends sessions earlier
             same_site="strict",
             https_only=settings.https,
         ),
@@ -84,11 +84,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             on_reject=csrf_rejected,
         ),
     ]
+    static = VersionedStatic(STATIC_DIR)
     routes = [
         *auth.routes,
         Route("/healthz", _healthz, name="healthz"),
         Route("/favicon.ico", _favicon, name="favicon"),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", static, name="static"),
         Mount("/cases", routes=cases.routes, name="cases"),
         Mount("/review", routes=review.routes, name="review"),
         Mount("/status", routes=public.routes, name="status"),
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.pseudonym_key = settings.pseudonym_key()  # read once, not per request
-    app.state.templates = make_templates()
+    app.state.templates = make_templates(static.url)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,13 @@ def _request_context(request: Request) -> dict[str, Any]:
     session = request.scope.get("session")
     token = csrf_token(session) if session is not None else ""
     user = getattr(request.state, "user", None)
+    login = getattr(request.state, "login", None)
+    session_info = None
+    if user is not None and login is not None:
+        idle = request.app.state.settings.session_idle_minutes * 60
+        session_info = {"idle": idle, "left": int(login.expires_in)}
     return {
+        "session_info": session_info,
         "csrf_token": token,
         "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">'),
         "hx_headers": Markup(escape(json.dumps({"X-CSRF-Token": token}))),
@@ -50,12 +57,16 @@ def _request_context(request: Request) -> dict[str, Any]:
     }
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(static_url: Callable[[str], str] | None = None) -> Jinja2Templates:
+    """The app's Jinja2 environment. ``static_url``: maps a path under web/static to its
+    versioned URL (web/static_assets.py); templates call it as ``static('css/app.css')``."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[_request_context])
     env = templates.env
+    env.globals["static"] = static_url or (lambda path: f"/static/{path}")
     env.filters["local_dt"] = local_dt
     env.filters["local_date"] = local_date
     env.globals["role_labels"] = ROLE_LABELS
+    env.auto_reload = False  # templates ship with the code: no stat() per render
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

@@ -73,7 +73,9 @@ def requires_roles(*roles: str) -> Callable[[Endpoint], Endpoint]:
 def home_for(user: Staff) -> str:
     """Where a user lands after login, by role."""
     roles = user.role_set
-    if roles & {"teller", "block_agent", "outlet_lead"}:
+    if "outlet_lead" in roles:
+        return "/cases/outlet"  # the outlet's overview, not a teller's desk
+    if roles & {"teller", "block_agent"}:
         return "/cases/"
     if "reviewer" in roles:
         return "/review/"

@@ -19,7 +19,14 @@ FIELDS = (
     "v", "time", "actor", "outlet", "partner", "action", "case", "matter", "grant",
     "outcome", "digests", "state", "subject",
 )  # fmt: skip
-DIGEST_KINDS = ("material", "snapshot", "recording")
+# Optional fields: absent from a leaf unless the action carries them (so adding one never
+# changes the bytes of existing entries). "rating": see docs/audit.md, "Ratings".
+OPTIONAL_FIELDS = ("rating",)
+DIGEST_KINDS = ("material", "snapshot", "recording", "text", "evidence")
+RATING_STAGES = ("before", "during", "after")
+RATING_CHANNELS = ("device", "qr", "call")
+RATING_OBJECTS = ("case", "outlet", "staff", "assist")
+RATING_DIMENSIONS = ("overall", "efficiency", "competence", "attitude")
 
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
@@ -68,7 +75,7 @@ def canonical_json(obj: Any) -> bytes:
 
 def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
     """Validate an entry and fill optional fields; raise EntryError on any problem."""
-    unknown = set(entry) - set(FIELDS)
+    unknown = set(entry) - set(FIELDS) - set(OPTIONAL_FIELDS)
     if unknown:
         raise EntryError(f"unknown entry key(s): {', '.join(sorted(unknown))}")
     e: dict[str, Any] = {
@@ -104,6 +111,8 @@ def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
     _check(e["subject"] is None or (isinstance(e["subject"], str)
            and _PSEUDONYM.fullmatch(e["subject"])), "subject",
            "must be audit.pseudonym(key, value) or null")  # fmt: skip
+    if "rating" in e:
+        _check_rating(e["rating"])
     _check_pii(e)
     return e
 
@@ -153,13 +162,36 @@ def _check_outcome(o: object) -> None:
     _check(ok, "outcome", "must be {result: done} or {result: refused, reason: <code>}")
 
 
+def _level(x: object) -> bool:
+    return _is_int(x) and 1 <= x <= 5  # type: ignore[operator]
+
+
+def _check_rating(r: object) -> None:
+    """``{"entry": <index of the rating.submit entry>}`` on the handling steps, or the full
+    rating on ``rating.submit`` (no free text, no phone: those stay out of leaves)."""
+    if isinstance(r, Mapping) and set(r) == {"entry"}:
+        _check(_is_int(r["entry"]) and r["entry"] >= 0, "rating", "entry must be a log index")
+        return
+    keys = {"level", "stage", "channel", "dimensions", "reasons", "real_name", "object"}
+    ok = (
+        isinstance(r, Mapping) and set(r) == keys and _level(r["level"])
+        and r["stage"] in RATING_STAGES and r["channel"] in RATING_CHANNELS
+        and r["object"] in RATING_OBJECTS and isinstance(r["real_name"], bool)
+        and isinstance(r["dimensions"], Mapping)
+        and all(k in RATING_DIMENSIONS and _level(v) for k, v in r["dimensions"].items())
+        and isinstance(r["reasons"], list) and all(_is_code(c) for c in r["reasons"])
+    )  # fmt: skip
+    _check(ok, "rating", "must be {entry} or {level, stage, channel, dimensions, reasons, "
+           "real_name, object} with the documented values")
+
+
 def _check_digests(ds: object) -> None:
     ok = isinstance(ds, list) and all(
         isinstance(d, Mapping) and set(d) == {"kind", "sha256"} and d["kind"] in DIGEST_KINDS
         and isinstance(d["sha256"], str) and _SHA256.fullmatch(d["sha256"])
         for d in ds
     )  # fmt: skip
-    _check(ok, "digests", "must be a list of {kind: material|snapshot|recording, sha256: hex}")
+    _check(ok, "digests", "must be a list of {kind: material|snapshot|recording|text|evidence, sha256: hex}")
 
 
 def _strings(obj: Any) -> list[str]:

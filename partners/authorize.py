@@ -70,6 +70,7 @@ REVIEWER = frozenset({"reviewer"})
 EXPERT = frozenset({"expert"})
 ADMIN = frozenset({"admin"})
 AUDITOR = frozenset({"auditor"})
+LEAD = frozenset({"outlet_lead"})
 
 INTAKE = (Scope.intake.value,)
 
@@ -125,6 +126,20 @@ ACTIONS: dict[str, ActionRule] = {
     "assist.consent": ActionRule(
         EXPERT | OUTLET_STAFF, None, False, "记录录像授权同意", domain_bound=True
     ),
+    # --- paired devices: 评价器, kiosks, hall displays (outlet/devices.py) ---
+    "device.pair": ActionRule(LEAD, None, False, "配对终端设备"),
+    "device.revoke": ActionRule(LEAD, None, False, "停用终端设备"),
+    # --- 好差评 (outlet/ratings): the applicant's QR and 评价器 ratings are unattended
+    # actions (no staff login); the call channel and every 差评 step are delegated ---
+    "rating.submit": ActionRule(OUTLET_STAFF, None, False, "提交评价"),
+    "rating.callback": ActionRule(LEAD, None, False, "差评核实回访"),
+    "rating.rectify": ActionRule(LEAD, None, False, "差评整改/解释说明"),
+    "rating.feedback": ActionRule(LEAD, None, False, "整改结果反馈"),
+    "rating.close": ActionRule(LEAD, None, False, "差评销号"),
+    "rating.appeal": ActionRule(OUTLET_STAFF, None, False, "差评申诉"),
+    "rating.appeal_decide": ActionRule(REVIEWER | ADMIN, None, False, "申诉复核"),
+    "rating.escalate": ActionRule(ADMIN, None, False, "超期差评工单升级"),
+    "admin.rating.edit": ActionRule(ADMIN, None, False, "维护评价原因清单与期限"),
     # --- audit (read-only role) ---
     "audit.search": ActionRule(AUDITOR, None, False, "检索审计日志"),
     "audit.export": ActionRule(AUDITOR, None, False, "导出审计日志"),

@@ -12,7 +12,7 @@ rolled back and the refusal is recorded in a transaction of its own, then re-rai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +47,16 @@ class ActionContext:
     subject: str | None = None
     state: tuple[str | None, str | None] = (None, None)
     digests: list[dict[str, str]] = field(default_factory=list)
+    # optional extra leaf fields the audit schema allows for some actions (e.g. "rating")
+    extra: dict[str, Any] = field(default_factory=dict)
+    index: int | None = None  # the audit log index, set once the entry is appended
+    # called with the index right after the append, still inside the transaction
+    on_recorded: list[Callable[[int], None]] = field(default_factory=list)
+
+    def recorded(self, index: int) -> None:
+        self.index = index
+        for hook in self.on_recorded:
+            hook(index)
 
     def add_digest(self, kind: str, sha256: str) -> None:
         self.digests.append({"kind": kind, "sha256": sha256})
@@ -78,6 +88,7 @@ class ActionContext:
             "digests": self.digests,
             "state": {"from": self.state[0], "to": self.state[1]},
             "subject": self.subject,
+            **self.extra,
         }
 
 
@@ -127,7 +138,43 @@ def delegated_action(
             ctx.grant = authorize(session, actor, action, matter, outlet, now)
             ctx.grant_id = ctx.grant.id if ctx.grant else None
             yield ctx
-            audit.record(session, ctx.entry({"result": "done"}))
+            ctx.recorded(audit.record(session, ctx.entry({"result": "done"})))
+    except ActionRefused as refusal:
+        session.close()
+        _record_refusal(engine, ctx, refusal)
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def unattended_action(
+    engine: Engine,
+    *,
+    actor_id: int,
+    role: str,
+    action: str,
+    outlet: Outlet | None = None,
+    case: str | None = None,
+    subject: str | None = None,
+    at: datetime | None = None,
+) -> Iterator[ActionContext]:
+    """An audited action with no staff login behind it: an applicant through a QR code
+    (``role="applicant"``, ``actor_id=0``) or a paired device (``role="device"``, the device
+    id). The caller has already checked the secret (check code, device token); there is no
+    grant to consult. Change and audit entry commit together; an :class:`ActionRefused`
+    raised in the block rolls back and is recorded as a refusal, exactly like
+    :func:`delegated_action`."""
+    now = at or utcnow()
+    session = Session(engine, expire_on_commit=False)
+    ctx = ActionContext(session=session, actor_id=actor_id, role=role, action=action, at=now,
+                        case=case, subject=subject)
+    try:
+        with session.begin():
+            if outlet is not None:
+                ctx.set_outlet(session, outlet)
+            yield ctx
+            ctx.recorded(audit.record(session, ctx.entry({"result": "done"})))
     except ActionRefused as refusal:
         session.close()
         _record_refusal(engine, ctx, refusal)
@@ -140,6 +187,7 @@ def _record_refusal(engine: Engine, ctx: ActionContext, refusal: ActionRefused) 
     with Session(engine, expire_on_commit=False) as session, session.begin():
         ctx.session = session
         ctx.digests = []
+        ctx.extra, ctx.on_recorded = {}, []
         ctx.state = (ctx.state[0], ctx.state[0])  # nothing changed
         audit.record(session, ctx.entry({"result": "refused", "reason": refusal.code}))
 

@@ -19,7 +19,17 @@ import audit
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
-from web.routes import admin, assist, audit_ui, cases, public, review
+from web.routes import (
+    admin,
+    assist,
+    audit_ui,
+    cases,
+    devices,
+    public,
+    ratings,
+    ratings_public,
+    review,
+)
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
 from web.templating import make_templates
@@ -79,6 +89,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/admin", routes=admin.routes, name="admin"),
         Mount("/assist", routes=assist.routes, name="assist"),
         Mount("/audit", routes=audit_ui.routes, name="audit"),
+        Mount("/devices", routes=devices.routes, name="devices"),
+        Mount("/ratings", routes=ratings.routes, name="ratings"),
+        Mount("/rate", routes=ratings_public.routes, name="rate"),
     ]
     app = Starlette(
         routes=routes,

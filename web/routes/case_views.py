@@ -207,6 +207,8 @@ async def notice_response(request: Request, side: str) -> Response:
         return fail(request, 404, exc.message)
     status_url = str(request.base_url).rstrip("/") + f"/status/{quote(number)}"
     ctx.update(status_url=status_url, qr=qr_svg(status_url) if ctx["notice"].kind in ("receipt", "rongque") else None)
+    rate_url = str(request.base_url).rstrip("/") + f"/rate/{quote(number)}"  # 好差评
+    ctx.update(rate_url=rate_url, rate_qr=qr_svg(rate_url) if ctx["qr"] else None)
     return render(request, "cases/notice.html", ctx)
 
 

@@ -1,0 +1,146 @@
+"""Read side of 好差评 for the pages: lists scoped to what the viewer may see.
+
+Outlet staff see their own outlet (plus outlets they cover as an AB角 backup); tellers see
+their own ratings only; the center (admin, reviewer) sees everything. Anything outside the
+scope raises :class:`RatingError` 404 — never the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, true
+from sqlmodel import Session, col, select
+
+from outlet.cases import visible_outlets
+from outlet.clock import utc_bounds
+from outlet.models import Case
+from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
+from outlet.ratings.rules import RatingNotFound
+from outlet.ratings.workorders import deadline_status, next_due, overdue_condition
+from outlet.workdays import WorkCalendar
+from partners.models import CENTER_ROLES, Outlet, Staff
+from remote_assist.models import AssistRequest, AssistSession
+
+
+@dataclass
+class OrderRow:
+    order: RatingWorkOrder
+    rating: Rating
+    outlet_name: str
+    case_number: str | None
+    deadline: str  # overdue / due_soon / ok
+    due: date | None
+
+
+def is_center(actor: Staff) -> bool:
+    return actor.outlet_id is None and bool(actor.role_set & CENTER_ROLES)
+
+
+def scope_outlets(session: Session, actor: Staff) -> set[int] | None:
+    """Outlet ids the actor may see; ``None`` = all (center)."""
+    return None if is_center(actor) else visible_outlets(session, actor)
+
+
+def _in_scope(column: object, outlets: set[int] | None) -> ColumnElement[bool]:
+    return true() if outlets is None else col(column).in_(outlets)  # type: ignore[call-overload]
+
+
+def orders(session: Session, actor: Staff, today: date, *, state: str | None = None,
+           outlet_id: int | None = None, partner_id: int | None = None,
+           overdue: bool = False, escalated: bool = False, limit: int = 100,
+           offset: int = 0) -> list[OrderRow]:
+    """Work orders visible to ``actor``, filtered; nearest deadline first, closed last."""
+    cal = WorkCalendar.load(session)
+    w = RatingWorkOrder
+    conds: list[ColumnElement[bool]] = [_in_scope(w.outlet_id, scope_outlets(session, actor))]
+    if state:
+        conds.append(col(w.state) == state)
+    if outlet_id:
+        conds.append(col(w.outlet_id) == outlet_id)
+    if partner_id:
+        conds.append(col(Outlet.partner_id) == partner_id)
+    if overdue:
+        conds.append(overdue_condition(today))
+    if escalated:
+        conds.append(and_(col(w.escalated_at).is_not(None), col(w.state) != "closed"))
+    rows = session.exec(
+        select(w, Rating, Outlet.name, Case.number)
+        .join(Rating, col(Rating.id) == w.rating_id)
+        .join(Outlet, col(Outlet.id) == w.outlet_id)
+        .outerjoin(Case, col(Case.id) == Rating.case_id)
+        .where(*conds)
+        .order_by(col(w.state) == "closed", col(w.callback_due), col(w.id))
+        .offset(offset).limit(limit)
+    ).all()
+    return [OrderRow(o, r, name, number, deadline_status(cal, today, o), next_due(o))
+            for o, r, name, number in rows]
+
+
+def order_detail(session: Session, actor: Staff, order_id: int, today: date) -> OrderRow:
+    """One work order within the actor's scope, else :class:`RatingError` (404)."""
+    w = RatingWorkOrder
+    row = session.exec(
+        select(w, Rating, Outlet.name, Case.number)
+        .join(Rating, col(Rating.id) == w.rating_id)
+        .join(Outlet, col(Outlet.id) == w.outlet_id)
+        .outerjoin(Case, col(Case.id) == Rating.case_id)
+        .where(col(w.id) == order_id, _in_scope(w.outlet_id, scope_outlets(session, actor)))
+    ).first()
+    if row is None:
+        raise RatingNotFound("未找到该整改工单")
+    o, r, name, number = row
+    return OrderRow(o, r, name, number, deadline_status(WorkCalendar.load(session), today, o),
+                    next_due(o))
+
+
+def ratings_on(session: Session, actor: Staff, day: date, *, mine: bool = False,
+               limit: int = 200) -> list[tuple[Rating, str | None]]:
+    """Ratings given on ``day`` (Beijing) at the actor's outlets, with the rated staff name;
+    ``mine``: only ratings of the actor."""
+    start, end = utc_bounds(day)
+    conds = [col(Rating.created_at) >= start, col(Rating.created_at) < end,
+             _in_scope(Rating.outlet_id, scope_outlets(session, actor))]
+    if mine:
+        conds.append(col(Rating.staff_id) == actor.id)
+    rows = session.exec(select(Rating, Staff.display_name)
+                        .outerjoin(Staff, col(Staff.id) == Rating.staff_id)
+                        .where(*conds).order_by(col(Rating.id).desc()).limit(limit)).all()
+    return [(r, n) for r, n in rows]
+
+
+def my_bad_ratings(session: Session, actor: Staff, limit: int = 50) -> list[tuple[Rating, RatingAppeal | None]]:
+    """The actor's own 差评 with their appeal, newest first (the teller's page)."""
+    rows = session.exec(select(Rating, RatingAppeal)
+                        .outerjoin(RatingAppeal, col(RatingAppeal.rating_id) == Rating.id)
+                        .where(col(Rating.staff_id) == actor.id, col(Rating.level) <= 2)
+                        .order_by(col(Rating.id).desc()).limit(limit)).all()
+    return [(r, a) for r, a in rows]
+
+
+def pending_appeals(session: Session) -> list[tuple[RatingAppeal, Rating, str, str]]:
+    """Appeals waiting for the center, oldest first, with outlet and staff names."""
+    rows = session.exec(select(RatingAppeal, Rating, Outlet.name, Staff.display_name)
+                        .join(Rating, col(Rating.id) == RatingAppeal.rating_id)
+                        .join(Outlet, col(Outlet.id) == Rating.outlet_id)
+                        .join(Staff, col(Staff.id) == RatingAppeal.staff_id)
+                        .where(col(RatingAppeal.state) == "pending")
+                        .order_by(col(RatingAppeal.id))).all()
+    return [(a, r, o, s) for a, r, o, s in rows]
+
+
+def rateable_sessions(session: Session, teller: Staff, now: datetime,
+                      days: int = 3) -> list[tuple[AssistSession, str]]:
+    """Ended video sessions of this teller (last ``days`` days) not rated yet, with the
+    expert's name: the call page's "请申请人评价专家" entries."""
+    rated = select(Rating.assist_session_id).where(col(Rating.assist_session_id).is_not(None))
+    rows = session.exec(select(AssistSession, Staff.display_name)
+                        .join(Staff, col(Staff.id) == AssistSession.expert_id)
+                        .join(AssistRequest, col(AssistRequest.id) == AssistSession.request_id)
+                        .where(col(AssistSession.teller_id) == teller.id,
+                               col(AssistSession.ended_at).is_not(None),
+                               col(AssistSession.ended_at) >= now - timedelta(days=days),
+                               col(AssistSession.id).not_in(rated))
+                        .order_by(col(AssistSession.id).desc()).limit(20)).all()
+    return [(s, n) for s, n in rows]

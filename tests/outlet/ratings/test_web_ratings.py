@@ -1,0 +1,154 @@
+"""好差评 over HTTP: the QR page (no JavaScript needed), the 评价器, the lead's work order
+pages, the center's appeals and settings — messages in Chinese, input kept, right status."""
+
+from __future__ import annotations
+
+from bs4 import BeautifulSoup
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from outlet import devices
+from outlet.ratings.models import Rating, RatingWorkOrder
+from partners.models import utcnow
+from tests.conftest import login
+from tests.outlet.conftest import audit_rows, second_client
+from tests.outlet.ratings.conftest import RatingWorld
+
+
+def soup(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "html.parser")
+
+
+def _rate_form(client: TestClient, number: str) -> dict[str, str]:
+    page = soup(client.get(f"/rate/{number}").text)
+    assert page.select("input[name=level][checked]") == []  # never a pre-selected level
+    return {"csrf_token": page.select_one("input[name=csrf_token]")["value"],
+            "nonce": page.select_one("input[name=nonce]")["value"]}
+
+
+def test_web_qr_rating_refusals_keep_input_then_a_2_star_opens_a_work_order(
+        rw: RatingWorld, client: TestClient) -> None:
+    number = rw.w.drive("accepted")
+    code = rw.w.case(number).check_code
+    wrong = "000000" if code != "000000" else "111111"
+    form = _rate_form(client, number)
+    r = client.post(f"/rate/{number}", data={**form, "check_code": code, "stage": "during",
+                                             "level": "9", "text": "等了很久"})
+    page = soup(r.text)
+    assert r.status_code == 422 and "满意程度须为1至5" in page.select_one("#level-field").text
+    assert page.select_one("#check_code")["value"] == code
+    assert page.select_one("#rating-text").text == "等了很久"
+    r = client.post(f"/rate/{number}", data={**form, "check_code": wrong, "stage": "during",
+                                             "level": "2"})
+    assert r.status_code == 404 and "查询码不正确" in soup(r.text).select_one("#rate-error").text
+    assert soup(r.text).select_one("input[name=level][value='2']").has_attr("checked")
+    r = client.post(f"/rate/{number}", data={**form, "check_code": code, "stage": "after",
+                                             "level": "2"})
+    assert r.status_code == 409 and "尚未办结" in soup(r.text).select_one("#rate-error").text
+    r = client.post(f"/rate/{number}", data={**form, "check_code": code, "stage": "during",
+                                             "level": "2", "reasons": ["b_wait"]})
+    assert r.status_code == 200 and "1个工作日内" in soup(r.text).select_one("#rating-done").text
+    replay = client.post(f"/rate/{number}", data={**form, "check_code": code, "stage": "during",
+                                                  "level": "2"})
+    assert replay.status_code == 409 and "请勿重复提交" in replay.text
+    again = client.post(f"/rate/{number}", data={**_rate_form(client, number), "check_code": code,
+                                                  "stage": "during", "level": "5"})
+    assert again.status_code == 409 and "每个阶段只能评价一次" in again.text
+    with Session(rw.engine) as s:
+        assert [r.level for r in s.exec(select(Rating)).all()] == [2]
+        assert s.exec(select(RatingWorkOrder)).one().state == "open"
+
+
+def test_web_lead_works_the_order_to_closed(rw: RatingWorld, client: TestClient) -> None:
+    order = rw.bad_order()
+    login(client, "lead.a")
+    home = soup(client.get("/ratings/").text)
+    assert home.select_one(f"#orders-table tr[data-order='{order.id}']") is not None
+    base = f"/ratings/orders/{order.id}"
+    r = client.post(f"{base}/close")
+    assert r.status_code == 409 and "工单当前为「待回访」" in soup(r.text).select_one("#order-error").text
+    r = client.post(f"{base}/callback", data={"reached": "yes", "note": ""})
+    assert r.status_code == 422 and "请填写回访情况" in r.text
+    for step, data in (("callback", {"reached": "yes", "note": "已致电申请人，了解等候时间过长"}),
+                       ("rectify", {"kind": "rectify", "note": "高峰时段增开窗口"}),
+                       ("feedback", {"view": "满意"}), ("close", {})):
+        r = client.post(f"{base}/{step}", data=data, follow_redirects=False)
+        assert r.status_code == 303, (step, r.text)
+    page = soup(client.get(base).text)
+    assert page.select_one("#order-state").text == "已销号"
+    assert "高峰时段增开窗口" in page.select_one("#step-rectify").text
+    actions = [e["action"] for e in audit_rows(rw.engine) if e["outcome"]["result"] == "done"]
+    assert actions[-4:] == ["rating.callback", "rating.rectify", "rating.feedback", "rating.close"]
+    with second_client(client) as teller:
+        login(teller, "teller.a")
+        assert teller.post(f"{base}/close").status_code == 403
+
+
+def test_web_rating_pad_rates_the_paired_teller_and_refuses_a_revoked_token(
+        rw: RatingWorld, client: TestClient) -> None:
+    device, token = devices.pair(rw.engine, rw.lead, kind="rating_pad", label="1号窗口评价器",
+                                 counter="1号窗口", staff_id=rw.w.teller_a.id)
+    client.get(f"/devices/activate/{token}")
+    page = soup(client.get("/rate/pad").text)
+    assert page.select_one("#pad-staff").text == "teller.a"
+    assert page.select_one("#rating-pad")["data-idle-seconds"] == "120"
+    form = {"csrf_token": page.select_one("input[name=csrf_token]")["value"],
+            "nonce": page.select_one("input[name=nonce]")["value"], "stage": "during"}
+    r = client.post("/rate/pad", data={**form, "level": "5", "reasons": ["b_wait"]})
+    assert r.status_code == 422 and "与满意程度不符" in r.text
+    r = client.post("/rate/pad", data={**form, "level": "5", "reasons": ["g_polite"]})
+    done = soup(r.text)
+    assert r.status_code == 200 and done.select_one("#rating-done") is not None
+    assert done.select_one("meta[http-equiv=refresh]")["content"] == "30;url=/rate/pad"
+    devices.revoke(rw.engine, rw.lead, device.id or 0)
+    refused = client.get("/rate/pad")
+    assert refused.status_code == 403 and "已停用" in refused.text
+    with second_client(client) as stranger:
+        assert stranger.get("/rate/pad").status_code == 403
+    with Session(rw.engine) as s:
+        assert [(r.level, r.staff_id) for r in s.exec(select(Rating)).all()] == [
+            (5, rw.w.teller_a.id)]
+
+
+def test_web_center_decides_an_appeal_and_admin_edits_reasons(rw: RatingWorld,
+                                                             client: TestClient) -> None:
+    rating = rw.qr(rw.w.drive("accepted"), 1, at=utcnow())  # appeals: 3 working days from now
+    with second_client(client) as teller:
+        login(teller, "teller.a")
+        mine = soup(teller.get("/ratings/").text)
+        assert mine.select_one(f"form[action='/ratings/{rating.id}/appeal']") is not None
+        r = teller.post(f"/ratings/{rating.id}/appeal", data={"reason": "申请人误触"},
+                        follow_redirects=False)
+        assert r.status_code == 303
+    login(client, "reviewer.sb")
+    center = soup(client.get("/ratings/center/").text)
+    form = center.select_one("#pending-appeals form")
+    r = client.post(form["action"], data={"decision": "upheld", "category": "误评",
+                                          "note": "核实为误评"}, follow_redirects=False)
+    assert r.status_code == 303
+    with Session(rw.engine) as s:
+        assert s.get(Rating, rating.id).excluded is True  # type: ignore[union-attr]
+    assert client.get("/ratings/center/settings").status_code == 403  # admins only
+    with second_client(client) as admin:
+        login(admin, "admin.x")
+        page = soup(admin.get("/ratings/center/settings").text)
+        text = page.select_one("textarea[name=reasons]").text + "\nb_noise|环境嘈杂|bad"
+        days = {k: "5" for k in ("window_days", "rectify_days", "decide_days")}
+        days.update(callback_days="1", appeal_days="3")
+        r = admin.post("/ratings/center/settings", data={"reasons": text + "\nbroken", **days})
+        assert r.status_code == 422 and "格式应为" in r.text and "b_noise" in r.text
+        r = admin.post("/ratings/center/settings", data={"reasons": text, **days})
+        assert "第 2 版" in soup(r.text).select_one("#settings-saved").text
+    assert audit_rows(rw.engine, action="admin.rating.edit")[-1]["outcome"]["result"] == "done"
+
+
+def test_web_receipt_and_status_page_link_to_the_rating_page(rw: RatingWorld,
+                                                           client: TestClient) -> None:
+    number = rw.w.drive("accepted")
+    page = soup(client.get(f"/status/{number}").text)
+    assert page.select_one("#rate-link")["href"] == f"/rate/{number}"
+    login(client, "teller.a")
+    case = soup(client.get(f"/cases/{number}").text)
+    receipt = soup(client.get(case.select_one('#case-notices li[data-kind="receipt"] a')["href"]).text)
+    assert receipt.select_one("#receipt-rate-qr svg") is not None
+    assert receipt.select_one("#receipt-rate-url").text.endswith(f"/rate/{number}")

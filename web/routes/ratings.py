@@ -1,0 +1,169 @@
+"""好差评 for staff (mounted at ``/ratings``): the outlet lead's page (today's ratings, the
+month's figures, work orders with their deadlines), each work order's page and steps, the
+teller's own ratings and appeals, and the rating of an expert after a video session.
+The center's pages are in :mod:`web.routes.ratings_center` (``/ratings/center``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from outlet.clock import local_day
+from outlet.ratings import appeals, figures, submit, views
+from outlet.ratings import workorders as wo
+from outlet.ratings.models import RatingAppeal
+from outlet.ratings.rules import (
+    RatingError,
+    RatingRefused,
+    current_reasons,
+    parse_form,
+    reasons_of_version,
+)
+from partners.models import Outlet, Staff, utcnow
+from web.auth import requires_roles
+from web.routes import ratings_center
+from web.routes.case_views import actor_of, render, see_other
+from web.routes.ratings_public import form_context, kept_values, labels
+
+OUTLET = ("teller", "block_agent", "outlet_lead")
+
+
+def _home(engine: Any, actor: Staff) -> dict[str, Any]:
+    now = utcnow()
+    today = local_day(now)
+    start, end = figures.month_bounds(today)
+    lead = "outlet_lead" in actor.role_set
+    with Session(engine) as s:
+        outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
+        reason_labels = {r["code"]: r["label"] for r in current_reasons(s)[1]}
+        ctx: dict[str, Any] = {
+            "outlet": outlet, "today": today, "month": start, "lead": lead,
+            "reason_labels": reason_labels, **labels(),
+            "today_ratings": views.ratings_on(s, actor, today, mine=not lead),
+            "figures": figures.one_outlet(s, actor.outlet_id or 0, start, end, as_of=today,
+                                          staff_id=None if lead else actor.id),
+        }
+        if lead:
+            rows = views.orders(s, actor, today, limit=200)
+            ctx["orders"] = rows
+            ctx["overdue"] = [r for r in rows if r.deadline == "overdue"]
+            ctx["due_soon"] = [r for r in rows if r.deadline == "due_soon"]
+        else:
+            ctx["my_bad"] = views.my_bad_ratings(s, actor)
+            ctx["sessions"] = views.rateable_sessions(s, actor, now)
+    return ctx
+
+
+@requires_roles(*OUTLET)
+async def home(request: Request) -> Response:
+    ctx = await run_in_threadpool(_home, request.app.state.engine, actor_of(request))
+    return render(request, "ratings/home.html", ctx)
+
+
+@requires_roles("outlet_lead")
+async def due_orders(request: Request) -> Response:
+    """The lead's overdue / due-soon work orders (fragment for the 办件 home page)."""
+    ctx = await run_in_threadpool(_home, request.app.state.engine, actor_of(request))
+    return render(request, "ratings/_due_orders.html", ctx)
+
+
+def _order(engine: Any, actor: Staff, order_id: int) -> dict[str, Any]:
+    with Session(engine) as s:
+        row = views.order_detail(s, actor, order_id, local_day(utcnow()))
+        names = {k: (st.display_name if (st := s.get(Staff, v)) else "—") for k, v in (
+            ("owner", row.order.owner_id), ("backup", row.order.backup_id),
+            ("staff", row.rating.staff_id)) if v}
+        reasons = {r["code"]: r["label"] for r in reasons_of_version(s, row.rating.reasons_version)}
+        appeal = s.exec(select(RatingAppeal).where(RatingAppeal.rating_id == row.rating.id)).first()
+    steps = {a.removeprefix("rating."): row.order.state in t for a, t in wo.TRANSITIONS.items()}
+    can_act = "outlet_lead" in actor.role_set
+    return {"row": row, "order": row.order, "rating": row.rating, "names": names,
+            "reason_labels": reasons, "appeal": appeal, "steps": steps if can_act else {},
+            "errors": {}, "error": None, "values": {}, **labels()}
+
+
+@requires_roles(*OUTLET, "admin", "reviewer")
+async def order_page(request: Request) -> Response:
+    ctx = await run_in_threadpool(_order, request.app.state.engine, actor_of(request),
+                                  request.path_params["order_id"])
+    return render(request, "ratings/order.html", ctx)
+
+
+STEP_CALLS = {
+    "callback": lambda e, a, oid, f: wo.record_callback(
+        e, a, oid, reached=f.get("reached") == "yes", note=str(f.get("note") or "")),
+    "rectify": lambda e, a, oid, f: wo.record_rectification(
+        e, a, oid, kind=str(f.get("kind") or ""), note=str(f.get("note") or "")),
+    "feedback": lambda e, a, oid, f: wo.record_feedback(
+        e, a, oid, view=str(f.get("view") or ""), note=str(f.get("note") or "")),
+    "close": lambda e, a, oid, f: wo.close(e, a, oid),
+}
+
+
+@requires_roles("outlet_lead")
+async def order_step(request: Request) -> Response:
+    """One step of the work order; a refused or invalid step re-shows the page with the
+    reason and the user's input."""
+    order_id, step = request.path_params["order_id"], request.path_params["step"]
+    call = STEP_CALLS.get(step)
+    if call is None:
+        raise RatingError("未知的处理步骤")
+    form = await request.form()
+    engine, actor = request.app.state.engine, actor_of(request)
+    try:
+        await run_in_threadpool(call, engine, actor, order_id, form)
+    except (RatingError, RatingRefused) as exc:
+        ctx = await run_in_threadpool(_order, engine, actor, order_id)
+        ctx.update(error=exc.message, errors={step: exc.message},
+                   values={k: str(v) for k, v in form.items() if isinstance(v, str)})
+        return render(request, "ratings/order.html", ctx, status_code=exc.status_code)
+    return see_other(request, f"/ratings/orders/{order_id}")
+
+
+@requires_roles(*OUTLET)
+async def appeal(request: Request) -> Response:
+    """The rated staff member appeals a 差评 (reason; 3 working days)."""
+    form = await request.form()
+    await run_in_threadpool(lambda: appeals.file_appeal(
+        request.app.state.engine, actor_of(request), request.path_params["rating_id"],
+        reason=str(form.get("reason") or "")))
+    return see_other(request, "/ratings/")
+
+
+@requires_roles(*OUTLET)
+async def rate_assist(request: Request) -> Response:
+    """After a video session: the applicant rates the expert on the teller's screen."""
+    engine, actor = request.app.state.engine, actor_of(request)
+    session_id = request.path_params["session_id"]
+    ctx = await run_in_threadpool(form_context, engine)
+    ctx["session_id"] = session_id
+    if request.method == "GET":
+        return render(request, "ratings/rate_assist.html", ctx)
+    form = await request.form()
+    ctx["values"], ctx["picked"] = kept_values(form)
+    ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
+    try:
+        data = parse_form(form, ctx["reasons"])
+        ctx["done"] = await run_in_threadpool(lambda: submit.submit_call(
+            engine, actor, session_id, data, reasons_version=ctx["reasons_version"]))
+    except (RatingError, RatingRefused) as exc:
+        ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
+        return render(request, "ratings/rate_assist.html", ctx, status_code=exc.status_code)
+    return render(request, "ratings/rate_assist.html", ctx)
+
+
+routes = [
+    Route("/", home, name="home"),
+    Route("/due", due_orders, name="due"),
+    Route("/orders/{order_id:int}", order_page, name="order"),
+    Route("/orders/{order_id:int}/{step}", order_step, methods=["POST"], name="order_step"),
+    Route("/{rating_id:int}/appeal", appeal, methods=["POST"], name="appeal"),
+    Route("/assist/{session_id:int}", rate_assist, methods=["GET", "POST"], name="assist"),
+    Mount("/center", routes=ratings_center.routes, name="center"),
+]

@@ -1,0 +1,109 @@
+"""好差评 at the center (mounted at ``/ratings/center``): every work order with filters
+(outlet, partner, state, overdue), the escalated ones, appeals to decide, the month's
+figures per outlet, and the admin's reason list and deadline editor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from outlet.clock import local_day
+from outlet.ratings import appeals, figures, settings, views
+from outlet.ratings import workorders as wo
+from outlet.ratings.rules import EXCLUDE_CATEGORIES, RatingError, current_reasons, policy
+from partners.models import Outlet, Partner, utcnow
+from web.auth import requires_roles
+from web.routes.case_views import actor_of, page_param, render, see_other
+from web.routes.ratings_public import labels
+
+CENTER = ("admin", "reviewer")
+
+
+def _filters(request: Request) -> dict[str, Any]:
+    q = request.query_params
+
+    def num(key: str) -> int | None:
+        raw = q.get(key, "")
+        return int(raw) if raw.isdigit() and len(raw) < 9 else None
+
+    state = q.get("state", "")
+    return {"outlet_id": num("outlet"), "partner_id": num("partner"),
+            "state": state if state in wo.STATE_LABELS else None,
+            "overdue": q.get("overdue") == "1"}
+
+
+def _center(request: Request) -> dict[str, Any]:
+    engine, actor = request.app.state.engine, actor_of(request)
+    wo.escalate_overdue(engine)  # idempotent: one audited rating.escalate per overdue order
+    today = local_day(utcnow())
+    start, end = figures.month_bounds(today)
+    flt, page = _filters(request), page_param(request)
+    with Session(engine) as s:
+        outlets = list(s.exec(select(Outlet).order_by(col(Outlet.id))).all())
+        per = figures.outlet_figures(s, start, end, as_of=today)
+        return {
+            **labels(), "filters": flt, "page": page, "month": start, "today": today,
+            "orders": views.orders(s, actor, today, limit=50, offset=(page - 1) * 50, **flt),
+            "escalated": views.orders(s, actor, today, escalated=True, limit=100),
+            "appeals": views.pending_appeals(s), "categories": EXCLUDE_CATEGORIES,
+            "outlets": outlets, "partners": list(s.exec(select(Partner)).all()),
+            "per_outlet": [(o, per[o.id]) for o in outlets if o.id in per],
+            "total": figures.total(per), "is_admin": "admin" in actor.role_set,
+        }
+
+
+@requires_roles(*CENTER)
+async def center(request: Request) -> Response:
+    return render(request, "ratings/center.html", await run_in_threadpool(_center, request))
+
+
+@requires_roles(*CENTER)
+async def decide(request: Request) -> Response:
+    form = await request.form()
+    await run_in_threadpool(lambda: appeals.decide_appeal(
+        request.app.state.engine, actor_of(request), request.path_params["appeal_id"],
+        upheld=form.get("decision") == "upheld", category=str(form.get("category") or ""),
+        note=str(form.get("note") or "")))
+    return see_other(request, "/ratings/center/")
+
+
+def _settings_ctx(engine: Any, **extra: Any) -> dict[str, Any]:
+    with Session(engine) as s:
+        version, items = current_reasons(s)
+        pol = policy(s)
+    return {"version": version, "reasons_text": settings.reason_text(items),
+            "fields": settings.POLICY_FIELDS,
+            "days": {k: str(getattr(pol, k)) for k in settings.POLICY_FIELDS},
+            "error": None, "errors": {}, "saved": None, **extra}
+
+
+@requires_roles("admin")
+async def edit_settings(request: Request) -> Response:
+    """The reason list (versioned) and the deadlines in working days."""
+    engine = request.app.state.engine
+    if request.method == "GET":
+        return render(request, "ratings/settings.html", await run_in_threadpool(_settings_ctx, engine))
+    form = await request.form()
+    text = str(form.get("reasons") or "")
+    days = {k: str(form.get(k) or "") for k in settings.POLICY_FIELDS}
+    try:
+        version = await run_in_threadpool(lambda: settings.save(engine, actor_of(request),
+                                                                 reasons=text, days=days))
+    except RatingError as exc:
+        ctx = await run_in_threadpool(_settings_ctx, engine, error=exc.message, errors=exc.errors)
+        ctx.update(reasons_text=text, days=days)
+        return render(request, "ratings/settings.html", ctx, status_code=exc.status_code)
+    ctx = await run_in_threadpool(_settings_ctx, engine, saved=version)
+    return render(request, "ratings/settings.html", ctx)
+
+
+routes = [
+    Route("/", center, name="index"),
+    Route("/appeals/{appeal_id:int}", decide, methods=["POST"], name="decide"),
+    Route("/settings", edit_settings, methods=["GET", "POST"], name="settings"),
+]

@@ -1,0 +1,149 @@
+"""Rating pages without a staff login (mounted at ``/rate``):
+
+* ``/rate/<case number>`` — the QR code on the 受理回执 and the status page: case number +
+  check code; mobile first; a plain form, no JavaScript needed. Wrong check codes count
+  against the same per-client limiter as the status page and the per-case lockout.
+* ``/rate/pad`` — the 评价器 at a counter, identified by its device token (cookie set at
+  pairing); big touch targets; resets after a rating (30 s) or when idle (120 s).
+
+A new form carries a random ``nonce``: a replayed post is refused, nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from outlet.devices import Device
+from outlet.errors import CaseError, StatusLookupLocked, WrongCheckCode
+from outlet.ratings import submit
+from outlet.ratings import workorders as wo
+from outlet.ratings.rules import (
+    CHANNELS,
+    DIMENSIONS,
+    FEEDBACK_VIEWS,
+    LEVELS,
+    OBJECTS,
+    STAGES,
+    TEXT_MAX,
+    RatingError,
+    RatingRefused,
+    current_reasons,
+    parse_form,
+    policy,
+)
+from partners.models import Staff
+from web.routes.case_views import render
+from web.routes.devices import request_device
+from web.routes.public import _limiter as client_limiter
+
+PAD_RESET_SECONDS = 30
+PAD_IDLE_SECONDS = 120
+
+
+def mask_phone(phone: str | None) -> str:
+    """``139****1111``: a call-back number as the staff pages show it."""
+    return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) >= 7 else (phone or "")
+
+
+def labels() -> dict[str, Any]:
+    """Chinese labels every rating page uses."""
+    return {"level_labels": LEVELS, "stage_labels": STAGES, "channel_labels": CHANNELS,
+            "object_labels": OBJECTS, "order_states": wo.STATE_LABELS,
+            "feedback_views": FEEDBACK_VIEWS, "mask_phone": mask_phone}
+
+
+def form_context(engine: Any) -> dict[str, Any]:
+    """What every rating form shows: levels, dimensions, the reason list in force."""
+    with Session(engine) as s:
+        version, reasons = current_reasons(s)
+        window = policy(s).window_days
+    return {"levels": LEVELS, "dimensions": DIMENSIONS, "stages": STAGES, "text_max": TEXT_MAX,
+            "reasons_version": version, "good_reasons": [r for r in reasons if r["polarity"] == "good"],
+            "bad_reasons": [r for r in reasons if r["polarity"] == "bad"], "reasons": reasons,
+            "window_days": window, "nonce": secrets.token_urlsafe(16), "values": {},
+            "picked": [], "errors": {}, "error": None, "done": None}
+
+
+def kept_values(form: Any) -> tuple[dict[str, str], list[str]]:
+    """The user's input, to re-render a refused form exactly as it was filled in."""
+    keys = ("level", "stage", "text", "contact_phone", "check_code", *DIMENSIONS)
+    return {k: str(form.get(k) or "") for k in keys}, [str(c) for c in form.getlist("reasons")]
+
+
+async def rate_case(request: Request) -> Response:
+    """The applicant's rating page for one case (QR code on the receipt / status page)."""
+    number = request.path_params["number"][:48]
+    engine = request.app.state.engine
+    ctx = await run_in_threadpool(form_context, engine)
+    ctx["number"] = number
+    if request.method == "GET":
+        return render(request, "ratings/rate_case.html", ctx)
+    form = await request.form()
+    ctx["values"], ctx["picked"] = kept_values(form)
+    ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
+    client = request.client.host if request.client else "unknown"
+    limiter = client_limiter(request)
+    code = ctx["values"]["check_code"].strip()
+    status = 200
+    try:
+        if limiter.blocked(client):
+            raise StatusLookupLocked("查询过于频繁，请稍后再试")
+        if not (len(code) == 6 and code.isdigit()):
+            raise RatingError("请输入回执上的6位查询码", field="check_code")
+        data = parse_form(form, ctx["reasons"])
+        rating = await run_in_threadpool(
+            lambda: submit.submit_qr(engine, number, code, ctx["values"]["stage"], data,
+                                     reasons_version=ctx["reasons_version"]))
+        ctx["done"] = rating
+    except WrongCheckCode as exc:
+        limiter.wrong(client)
+        ctx.update(error=exc.message, errors={"check_code": exc.message})
+        status = exc.status_code
+    except (RatingError, RatingRefused, CaseError) as exc:
+        ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
+        status = exc.status_code
+    return render(request, "ratings/rate_case.html", ctx, status_code=status)
+
+
+def _pad_context(engine: Any, device: Device) -> dict[str, Any]:
+    ctx = form_context(engine)
+    with Session(engine) as s:
+        staff = s.get(Staff, device.staff_id) if device.staff_id else None
+    ctx.update(device=device, staff=staff, reset_seconds=PAD_RESET_SECONDS,
+               idle_seconds=PAD_IDLE_SECONDS)
+    return ctx
+
+
+async def rate_pad(request: Request) -> Response:
+    """The 评价器 page of the paired device (403 without a valid device token)."""
+    device = await request_device(request, "rating_pad")
+    engine = request.app.state.engine
+    ctx = await run_in_threadpool(_pad_context, engine, device)
+    if request.method == "GET":
+        return render(request, "ratings/pad.html", ctx)
+    form = await request.form()
+    ctx["values"], ctx["picked"] = kept_values(form)
+    ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
+    stage = ctx["values"]["stage"] or "during"
+    try:
+        data = parse_form(form, ctx["reasons"])
+        ctx["done"] = await run_in_threadpool(
+            lambda: submit.submit_device(engine, device, stage, data,
+                                         reasons_version=ctx["reasons_version"]))
+    except (RatingError, RatingRefused) as exc:
+        ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
+        return render(request, "ratings/pad.html", ctx, status_code=exc.status_code)
+    return render(request, "ratings/pad.html", ctx)
+
+
+routes = [
+    Route("/pad", rate_pad, methods=["GET", "POST"], name="pad"),
+    Route("/{number}", rate_case, methods=["GET", "POST"], name="case"),
+]

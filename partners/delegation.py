@@ -129,22 +129,12 @@ def delegated_action(
         case=case,
         subject=subject,
     )
-    try:
-        with session.begin():
-            if outlet is not None:
-                ctx.set_outlet(session, outlet)
-            if matter is not None:
-                ctx.set_matter(matter, matter_version.version if matter_version else None)
-            ctx.grant = authorize(session, actor, action, matter, outlet, now)
-            ctx.grant_id = ctx.grant.id if ctx.grant else None
-            yield ctx
-            ctx.recorded(audit.record(session, ctx.entry({"result": "done"})))
-    except ActionRefused as refusal:
-        session.close()
-        _record_refusal(engine, ctx, refusal)
-        raise
-    finally:
-        session.close()
+    with _audited(engine, ctx, outlet):
+        if matter is not None:
+            ctx.set_matter(matter, matter_version.version if matter_version else None)
+        ctx.grant = authorize(session, actor, action, matter, outlet, now)
+        ctx.grant_id = ctx.grant.id if ctx.grant else None
+        yield ctx
 
 
 @contextmanager
@@ -165,15 +155,22 @@ def unattended_action(
     grant to consult. Change and audit entry commit together; an :class:`ActionRefused`
     raised in the block rolls back and is recorded as a refusal, exactly like
     :func:`delegated_action`."""
-    now = at or utcnow()
-    session = Session(engine, expire_on_commit=False)
-    ctx = ActionContext(session=session, actor_id=actor_id, role=role, action=action, at=now,
-                        case=case, subject=subject)
+    ctx = ActionContext(session=Session(engine, expire_on_commit=False), actor_id=actor_id,
+                        role=role, action=action, at=at or utcnow(), case=case, subject=subject)
+    with _audited(engine, ctx, outlet):
+        yield ctx
+
+
+@contextmanager
+def _audited(engine: Engine, ctx: ActionContext, outlet: Outlet | None) -> Iterator[None]:
+    """One transaction on ``ctx.session``: the block's change, then the audit entry; an
+    :class:`ActionRefused` rolls back and is recorded in a transaction of its own."""
+    session = ctx.session
     try:
         with session.begin():
             if outlet is not None:
                 ctx.set_outlet(session, outlet)
-            yield ctx
+            yield
             ctx.recorded(audit.record(session, ctx.entry({"result": "done"})))
     except ActionRefused as refusal:
         session.close()

@@ -77,17 +77,22 @@ def migrate() -> None:
 def demo() -> None:
     """Seed demo data on first start (does nothing when staff exist) and print the logins."""
     from outlet.demo import seed_demo_cases
+    from outlet.ratings.demo import seed_demo_ratings
     from partners.demo import seed_demo
     from web.db import make_engine
 
     settings = prepare()
     engine = make_engine(settings.database_url)
     logins = seed_demo(engine)
+    pad_token = None
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
+        pad_token = seed_demo_ratings(engine)
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")
+    if pad_token:  # shown once: the server keeps only its hash
+        click.echo(f"teller1 窗口的评价器配对链接（仅显示一次）：/devices/activate/{pad_token}")
     click.echo(demo_logins_text())
 
 

@@ -1,7 +1,8 @@
 """申诉复核: the rated staff member appeals a 差评 within ``appeal_days`` working days (3);
 a center reviewer (or admin) decides within ``decide_days`` (5). Upheld → the rating is
 marked excluded (误评 / 恶意差评) and leaves the figures — it is never deleted; rejected →
-nothing changes. Both steps are audited delegated actions (refusals too)."""
+nothing changes. An upheld appeal also voids the rating's open work order (no deadline
+runs any more; the steps recorded so far stay). Both steps are audited delegated actions (refusals too)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlmodel import Session, select
 
 from outlet.clock import local_day as utc_local_day
 from outlet.models import Case
-from outlet.ratings.models import Rating, RatingAppeal
+from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
 from outlet.ratings.rules import (
     BAD_MAX,
     EXCLUDE_CATEGORIES,
@@ -22,6 +23,7 @@ from outlet.ratings.rules import (
     RatingRefused,
     policy,
 )
+from outlet.ratings.workorders import FINISHED
 from outlet.workdays import WorkCalendar
 from partners.authorize import local_day
 from partners.delegation import delegated_action
@@ -106,5 +108,10 @@ def decide_appeal(engine: Engine, actor: Staff, appeal_id: int, *, upheld: bool,
             assert row is not None
             row.excluded, row.excluded_reason = True, category
             s.add(row)
+            order = s.exec(select(RatingWorkOrder).where(RatingWorkOrder.rating_id == rating_id)
+                           .with_for_update()).first()
+            if order is not None and order.state not in FINISHED:
+                order.state = "void"  # nothing left to rectify; the steps so far stay
+                s.add(order)
         act.state = ("pending", appeal.state)
     return appeal

@@ -132,15 +132,18 @@ def outlet_figures(
         r_scope = and_(r_scope, col(Rating.staff_id) == staff_id)
     kept = col(Rating.excluded).is_(False)
     level = col(Rating.level)
+    # Grouping by ``outlet_id + 0`` stops SQLite from walking the (outlet, time) index row
+    # by row with a table lookup each: a plain scan plus a small sort is ~2x faster here.
+    r_key = (col(Rating.outlet_id) + 0).label("oid")
     columns: list[Any] = [
-        col(Rating.outlet_id), _n(kept), _n(and_(kept, level >= GOOD_MIN)),
+        r_key, _n(kept), _n(and_(kept, level >= GOOD_MIN)),
         _n(and_(kept, level <= BAD_MAX)), _n(col(Rating.excluded).is_(True)),
         func.coalesce(func.sum(case((kept, level), else_=0)), 0),
         *[x for d in (Rating.efficiency, Rating.competence, Rating.attitude) for x in (
             func.coalesce(func.sum(case((kept, col(d)), else_=0)), 0),
             _n(and_(kept, col(d).is_not(None))))],
     ]
-    rows = session.execute(select(*columns).where(r_scope).group_by(col(Rating.outlet_id))).all()
+    rows = session.execute(select(*columns).where(r_scope).group_by(r_key)).all()
     for oid, n, good, bad, excl, s_all, s_e, n_e, s_c, n_c, s_a, n_a in rows:
         f = fig(oid)
         f.ratings, f.good, f.bad, f.excluded, f.sum_overall = n, good, bad, excl, s_all
@@ -153,21 +156,28 @@ def outlet_figures(
     if staff_id is not None:
         c_scope = and_(c_scope, col(Case.created_by) == staff_id)
     rated = exists().where(col(Rating.case_id) == Case.id, kept)
+    c_key = (col(Case.outlet_id) + 0).label("oid")
     for oid, completed, rated_n in session.execute(
-            select(col(Case.outlet_id), func.count(), _n(rated)).where(c_scope)
-            .group_by(col(Case.outlet_id))).all():
+            select(c_key, func.count(), _n(rated)).where(c_scope).group_by(c_key)).all():
         fig(oid).completed, fig(oid).rated_cases = completed, rated_n
 
+    # Work orders from their own (small) table: opened_at is the rating's time, outlet_id
+    # the rating's outlet, so the period and scope match the ratings' without scanning them.
     w = RatingWorkOrder
+    w_scope: ColumnElement[bool] = and_(col(w.opened_at) >= t0, col(w.opened_at) < t1, kept)
+    if outlet_ids is not None:
+        w_scope = and_(w_scope, col(w.outlet_id).in_(list(outlet_ids)))
+    if staff_id is not None:
+        w_scope = and_(w_scope, col(Rating.staff_id) == staff_id)
     closed = col(w.state) == "closed"
     real = col(Rating.real_name).is_(True)
     for oid, orders, due, n_closed, rn, rn_called, fb, fb_ok in session.execute(
-        select(col(Rating.outlet_id), func.count(), _n(closed | (col(w.rectify_due) < due_day)),
+        select(col(w.outlet_id), func.count(), _n(closed | (col(w.rectify_due) < due_day)),
                _n(closed), _n(real), _n(and_(real, col(w.callback_at).is_not(None))),
                _n(col(w.feedback_view).is_not(None)),
                _n(col(w.feedback_view).in_(["满意", "基本满意"])))
         .join(Rating, col(Rating.id) == w.rating_id)
-        .where(r_scope, kept).group_by(col(Rating.outlet_id))
+        .where(w_scope).group_by(col(w.outlet_id))
     ).all():
         f = fig(oid)
         f.orders, f.orders_due, f.orders_closed = orders, due, n_closed

@@ -99,8 +99,10 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
     s = ctx.session
     _check_stage(s, target, ctx.at)
     key = target.dedupe_key
-    clash = s.exec(select(Rating.dedupe_key, Rating.nonce).where(or_(
-        col(Rating.nonce) == data.nonce, col(Rating.dedupe_key) == key))).first()
+    same = [col(Rating.nonce) == data.nonce]
+    if key is not None:  # (== None would match every anonymous rating)
+        same.append(col(Rating.dedupe_key) == key)
+    clash = s.exec(select(Rating.dedupe_key, Rating.nonce).where(or_(*same))).first()
     if clash is not None and clash[1] == data.nonce:
         raise RatingRefused("该评价已提交，请勿重复提交", code="replayed_form")
     if clash is not None:

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from outlet.cases import visible_outlets
 from outlet.clock import utc_bounds
 from outlet.models import Case
+from outlet.ratings import workorders as wo
 from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
 from outlet.ratings.rules import RatingNotFound
 from outlet.ratings.workorders import deadline_status, next_due, overdue_condition
@@ -64,14 +65,14 @@ def orders(session: Session, actor: Staff, today: date, *, state: str | None = N
     if overdue:
         conds.append(overdue_condition(today))
     if escalated:
-        conds.append(and_(col(w.escalated_at).is_not(None), col(w.state) != "closed"))
+        conds.append(and_(col(w.escalated_at).is_not(None), col(w.state).not_in(wo.FINISHED)))
     rows = session.exec(
         select(w, Rating, Outlet.name, Case.number)
         .join(Rating, col(Rating.id) == w.rating_id)
         .join(Outlet, col(Outlet.id) == w.outlet_id)
         .outerjoin(Case, col(Case.id) == Rating.case_id)
         .where(*conds)
-        .order_by(col(w.state) == "closed", col(w.callback_due), col(w.id))
+        .order_by(col(w.state).in_(wo.FINISHED), col(w.callback_due), col(w.id))
         .offset(offset).limit(limit)
     ).all()
     return [OrderRow(o, r, name, number, deadline_status(cal, today, o), next_due(o))

@@ -30,7 +30,9 @@ from partners.delegation import ActionContext, delegated_action, unattended_acti
 from partners.models import Outlet, Staff, utcnow
 
 STATE_LABELS = {"open": "待回访", "called_back": "待整改", "rectified": "待反馈",
-                "feedback": "待销号", "closed": "已销号"}
+                "feedback": "待销号", "closed": "已销号", "void": "已作废（申诉成立）"}
+# No deadline runs in these states; "void" is set by an upheld appeal (appeals.py).
+FINISHED = ("closed", "void")
 # action → {state it may start from: state it leads to}. A call-back may also be recorded
 # after the rectification (the rater could not be reached earlier); it moves nothing then.
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -135,7 +137,7 @@ def close(engine: Engine, actor: Staff, order_id: int, *,
 
 def next_due(order: RatingWorkOrder) -> date | None:
     """The deadline now running: 回访 until called back, then 整改 until rectified."""
-    if order.state == "closed":
+    if order.state in FINISHED:
         return None
     if order.callback_at is None and order.rectified_at is None:
         return order.callback_due
@@ -145,7 +147,7 @@ def next_due(order: RatingWorkOrder) -> date | None:
 def overdue_condition(today: date):  # type: ignore[no-untyped-def]
     """SQL: an open order whose 回访 or 整改 deadline passed before ``today``."""
     return and_(
-        col(RatingWorkOrder.state) != "closed",
+        col(RatingWorkOrder.state).not_in(FINISHED),
         or_(and_(col(RatingWorkOrder.callback_at).is_(None),
                  col(RatingWorkOrder.rectified_at).is_(None),
                  col(RatingWorkOrder.callback_due) < today),

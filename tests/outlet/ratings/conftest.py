@@ -52,8 +52,8 @@ class RatingWorld:
             return row
 
 
-@pytest.fixture
-def rw(world: World) -> RatingWorld:
+def rating_world(world: World) -> RatingWorld:
+    """Add the lead (with an AB角 backup at outlet B) and an admin to ``world``."""
     with Session(world.engine, expire_on_commit=False) as s, s.begin():
         lead = _staff(s, "lead.a", "outlet_lead", world.outlet_a)
         backup = _staff(s, "lead.b", "outlet_lead", world.outlet_b)
@@ -61,3 +61,8 @@ def rw(world: World) -> RatingWorld:
         s.add(BackupAssignment(holder_id=lead.id or 0, backup_id=backup.id or 0,
                                valid_from=date(2026, 1, 1)))
     return RatingWorld(world, lead, backup, admin)
+
+
+@pytest.fixture
+def rw(world: World) -> RatingWorld:
+    return rating_world(world)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from outlet.ratings import appeals
-from outlet.ratings.models import Rating
+from outlet.ratings import workorders as wo
+from outlet.ratings.models import Rating, RatingWorkOrder
 from outlet.ratings.rules import RatingError, RatingRefused
 from partners.errors import WrongOutlet
 from tests.outlet.conftest import _staff, audit_rows
@@ -65,6 +66,10 @@ def test_appeal_upheld_excludes_the_rating_rejected_changes_nothing(rw: RatingWo
     assert (_rating(rw, one.id or 0).excluded, _rating(rw, one.id or 0).excluded_reason) == (
         True, "误评")
     assert _rating(rw, two.id or 0).excluded is False
+    with Session(rw.engine) as s:
+        states = {o.rating_id: o.state for o in s.exec(select(RatingWorkOrder)).all()}
+    assert states == {one.id: "void", two.id: "open"}  # upheld: no deadline runs any more
+    assert wo.escalate_overdue(rw.engine, at=datetime(2026, 11, 2, 1, 0)) == 1  # only ``two``
     with pytest.raises(RatingRefused, match="已复核"):
         appeals.decide_appeal(rw.engine, rw.w.reviewer, a1.id or 0, upheld=False, note="再议")
     states = [e["state"] for e in audit_rows(rw.engine, action="rating.appeal_decide")

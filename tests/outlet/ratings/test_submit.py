@@ -117,6 +117,48 @@ def test_submit_device_rating_is_anonymous_of_the_paired_staff(rw: RatingWorld) 
     entry = audit_rows(rw.engine, action="rating.submit")[-1]
     assert entry["actor"] == {"id": device.id, "role": "device"} and entry["case"] is None
     assert entry["rating"]["object"] == "staff" and "13900001111" not in str(entry)
+    second = submit.submit_device(rw.engine, found, "before",  # anonymous: no per-stage limit
+                                  RatingInput(level=5, nonce=secrets.token_urlsafe(16)),
+                                  reasons_version=1, at=EVE)
+    assert second.id != rating.id
     devices.revoke(rw.engine, rw.lead, device.id or 0)
     with pytest.raises(devices.DeviceRefused):
         devices.resolve(rw.engine, token, kind="rating_pad")
+
+
+def _session(rw: RatingWorld, *, ended: bool, expert_id: int) -> int:
+    from remote_assist.models import AssistRequest, AssistSession
+
+    number = rw.w.drive("accepted")
+    with Session(rw.engine, expire_on_commit=False) as s, s.begin():
+        req = AssistRequest(kind="help", case_id=rw.w.case(number).id, outlet_id=rw.w.outlet_a.id or 0,
+                            domain="社保", requested_by=rw.w.teller_a.id or 0, status="ended")
+        s.add(req)
+        s.flush()
+        sess = AssistSession(request_id=req.id or 0, teller_id=rw.w.teller_a.id or 0,
+                             expert_id=expert_id, ended_at=EVE if ended else None)
+        s.add(sess)
+        s.flush()
+        return sess.id or 0
+
+
+def test_submit_call_rates_the_expert_once_after_the_session(rw: RatingWorld) -> None:
+    expert = rw.w.reviewer  # any staff row serves as the session's expert here
+    live, ended = (_session(rw, ended=False, expert_id=expert.id or 0),
+                   _session(rw, ended=True, expert_id=expert.id or 0))
+
+    def rate(actor, sid: int) -> Rating:  # type: ignore[no-untyped-def]
+        return submit.submit_call(rw.engine, actor, sid,
+                                  RatingInput(level=4, nonce=secrets.token_urlsafe(16)),
+                                  reasons_version=1, at=EVE)
+
+    with pytest.raises(RatingRefused, match="已结束的视频帮办"):
+        rate(rw.w.teller_a, live)
+    rating = rate(rw.w.teller_a, ended)
+    assert (rating.object, rating.channel, rating.staff_id, rating.real_name) == (
+        "assist", "call", expert.id, True)
+    with pytest.raises(RatingRefused, match="每个阶段只能评价一次"):
+        rate(rw.w.teller_a, ended)
+    entry = [e for e in audit_rows(rw.engine, action="rating.submit")
+             if e["outcome"]["result"] == "done"][-1]
+    assert entry["actor"]["role"] == "teller" and entry["rating"]["channel"] == "call"

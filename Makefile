@@ -44,6 +44,7 @@ bench: test-deps
 	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/audit_bench.py
 	$(BIN)/python bench/rtc_bench.py
+	$(BIN)/python bench/login_bench.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet ruff==0.17.5 mypy==2.4.1

@@ -62,13 +62,6 @@ class UploadRejected(CaseError):
         self.status_code = status_code
 
 
-class StatusLookupLocked(CaseError):
-    """Too many wrong check codes for a case: the public status page is locked for a while."""
-
-    status_code = 429
-    message = "查询码错误次数过多，请稍后再试"
-
-
 class WrongCheckCode(CaseError):
     status_code = 404
     message = "办件编号或查询码不正确"

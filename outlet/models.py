@@ -74,8 +74,6 @@ class Case(SQLModel, table=True):
     withdrawn_reason: str | None = None
     revision: int = 0  # optimistic concurrency: bumped on every transition
     # public status page: wrong check codes counted per case, locked for a while after 5
-    check_failures: int = 0
-    check_locked_until: NaiveDatetime | None = None
 
 
 class CaseMaterial(SQLModel, table=True):

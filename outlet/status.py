@@ -1,28 +1,26 @@
 """The public status page's lookup: case number + 6-digit check code → state and dates.
 
 No personal data leaves this module: the view carries the matter name, the state and
-dates only. Wrong codes are counted per case; after ``MAX_FAILURES`` the case's lookup is
-locked for ``LOCK_MINUTES`` (this works across workers because it lives in the database).
-An unknown number and a wrong code give the same answer.
+dates only. An unknown number and a wrong code give the same answer with the same work
+(one row read, one constant-time compare). Guessing is throttled by the web layer
+(:mod:`web.throttle`, scope ``status``), per client and per case number, never by locking
+the case: a lock would let a stranger shut an applicant out of their own status page.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from outlet.clock import local_day
-from outlet.errors import StatusLookupLocked, WrongCheckCode
+from outlet.errors import WrongCheckCode
 from outlet.models import Case
 from outlet.states import STATE_LABELS
-from partners.models import MatterVersion, utcnow
-
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
+from partners.models import MatterVersion
 
 
 @dataclass(frozen=True)
@@ -39,9 +37,9 @@ class PublicStatus:
     delivered_on: date | None
 
 
-def lookup(engine: Engine, number: str, check_code: str, *, at: datetime | None = None) -> PublicStatus:
-    """Raises :class:`WrongCheckCode` or :class:`StatusLookupLocked`."""
-    now = at or utcnow()
+def lookup(engine: Engine, number: str, check_code: str) -> PublicStatus:
+    """The case's public status. Raises :class:`WrongCheckCode` for an unknown number or a
+    wrong code alike."""
     number = (number or "").strip()[:48]
     code = (check_code or "").strip()
     with Session(engine, expire_on_commit=False) as s, s.begin():
@@ -49,27 +47,11 @@ def lookup(engine: Engine, number: str, check_code: str, *, at: datetime | None 
             select(Case, MatterVersion.name)
             .join(MatterVersion, MatterVersion.id == Case.matter_version_id)  # type: ignore[arg-type]
             .where(Case.number == number)
-            .with_for_update(of=Case)  # type: ignore[arg-type]
         ).first()
-        if row is None:
-            raise WrongCheckCode()
-        case, matter_name = row
-        if case.check_locked_until is not None and case.check_locked_until > now:
-            raise StatusLookupLocked()
-        if not secrets.compare_digest(code.encode(), case.check_code.encode()):
-            case.check_failures += 1
-            if case.check_failures >= MAX_FAILURES:
-                case.check_failures = 0
-                case.check_locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            s.add(case)
-            failed = True
-        else:
-            if case.check_failures:
-                case.check_failures = 0
-                s.add(case)
-            failed = False
-    if failed:  # committed the counter above; now say no
+    expected = row[0].check_code if row is not None else "\x00" * 6  # same compare either way
+    if not secrets.compare_digest(code.encode(), expected.encode()) or row is None:
         raise WrongCheckCode()
+    case, matter_name = row
 
     def day(t: datetime | None) -> date | None:
         return local_day(t) if t else None

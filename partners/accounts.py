@@ -1,31 +1,48 @@
-"""Staff accounts: argon2id password hashes, login with lockout, account management.
+"""Staff accounts: argon2id password hashes, login, password rules, account management.
 
-Lockout: the 5th failed login in a row locks the account for 15 minutes; while locked even
-the right password is refused. A successful login resets the counter. Unknown usernames
-cost the same hashing time as known ones, so timing does not reveal who exists.
+Login failures are throttled by the web layer (:mod:`web.throttle`, per address and per
+login name with growing delays), not by locking accounts: a lock is a denial of service any
+stranger can trigger. Unknown usernames cost the same hashing time as known ones and get
+the same answer, so neither timing nor wording reveals who exists.
+
+Separation of duties (三员分立, GB/T 22239-2019 8.1.4.2 c): system administration
+(``admin``), security administration (``security_admin``: accounts, roles, passwords,
+sessions) and audit (``auditor``) are :data:`~partners.models.DUTY_ROLES`; no account holds
+two of them. A password reset of a duty holder through the web needs a second security
+admin (:func:`reset_password` leaves it pending, :func:`approve_reset`) or the server's CLI.
+
+Passwords (GB/T 22239-2019 8.1.4.1 a): at least :data:`MIN_PASSWORD_LENGTH` characters, not
+in the shipped common-password list, not containing the login name. Accounts whose
+password someone else chose must change it at first login (``must_change_password``).
+Every password change, reset, role change and deactivation ends all of the user's
+sessions (:func:`partners.logins.end_all`) in the same transaction.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
 
-from partners.authorize import LOCAL_TZ, as_utc_naive
+from partners import logins
 from partners.errors import (
-    AccountLocked,
     InvalidFields,
     LoginRefused,
     RecordNotFound,
+    RoleLacksAction,
 )
 from partners.models import (
     CENTER_ROLES,
+    DUTY_ROLES,
     OUTLET_ROLES,
+    ROLE_LABELS,
     BackupAssignment,
     Outlet,
     Role,
@@ -34,23 +51,22 @@ from partners.models import (
 )
 
 __all__ = [
-    "AccountLocked",
     "LoginRefused",
-    "MAX_FAILED_LOGINS",
-    "LOCKOUT",
+    "MIN_PASSWORD_LENGTH",
     "hash_password",
     "verify_password",
     "authenticate",
+    "password_problem",
     "create_staff",
     "update_staff",
+    "change_password",
     "reset_password",
+    "approve_reset",
     "add_backup",
     "end_backup",
 ]
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = 10
 EXPERT_LEVELS = {"city": "市级", "district": "区级", "town": "镇街级"}
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
 
@@ -79,15 +95,12 @@ def verify_password(password_hash: str, password: str) -> str | None:
     return None
 
 
-def authenticate(
-    session: Session, username: str, password: str, *, at: datetime | None = None
-) -> Staff:
+def authenticate(session: Session, username: str, password: str) -> Staff:
     """Check a login and return the staff row, or raise :class:`LoginRefused`.
 
-    Failures are counted and **committed before raising** (the caller's transaction would
-    otherwise roll the counter back and lockout could never trigger).
+    Unknown users and wrong passwords both answer :data:`BAD_CREDENTIALS` after one argon2
+    verification, so the answer and its timing are the same whoever exists.
     """
-    now = as_utc_naive(at) if at else utcnow()
     staff = session.exec(select(Staff).where(Staff.username == username.strip())).first()
     if staff is None:
         if not _dummy:
@@ -97,44 +110,34 @@ def authenticate(
         except LoginRefused:
             pass
         raise LoginRefused(BAD_CREDENTIALS)
-    if staff.locked_until is not None and staff.locked_until > now:
-        raise AccountLocked(_locked_message(staff.locked_until))
-    try:
-        new_hash = verify_password(staff.password_hash, password)
-    except LoginRefused:
-        _count_failure(session, staff, now)
-        session.commit()
-        if staff.locked_until is not None and staff.locked_until > now:
-            raise AccountLocked(
-                f"连续 {MAX_FAILED_LOGINS} 次密码错误，" + _locked_message(staff.locked_until)
-            ) from None
-        raise
-    if not staff.active:
-        raise LoginRefused("该账号已停用，请联系中心管理员")
-    staff.failed_logins = 0
-    staff.locked_until = None
+    new_hash = verify_password(staff.password_hash, password)
+    if not staff.active:  # told only to someone who knows the password
+        raise LoginRefused("该账号已停用，请联系安全管理员")
     if new_hash:
         staff.password_hash = new_hash
-    session.add(staff)
-    session.flush()
+        session.add(staff)
+        session.flush()
     return staff
 
 
-def _count_failure(session: Session, staff: Staff, now: datetime) -> None:
-    if staff.locked_until is not None and staff.locked_until <= now:
-        staff.failed_logins = 0  # an expired lock starts a fresh count
-        staff.locked_until = None
-    staff.failed_logins += 1
-    if staff.failed_logins >= MAX_FAILED_LOGINS:
-        staff.locked_until = now + LOCKOUT
-        staff.failed_logins = 0
-    session.add(staff)
-    session.flush()
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list (``partners/data/common_passwords.txt``), lower-cased."""
+    text = resources.files("partners").joinpath("data/common_passwords.txt").read_text("utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
-def _locked_message(until: datetime) -> str:
-    shown = until.replace(tzinfo=UTC).astimezone(LOCAL_TZ).strftime("%H:%M")
-    return f"账号已锁定，请于 {shown} 后重试或联系中心管理员解锁"
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is not acceptable (a Chinese message), or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"密码至少 {MIN_PASSWORD_LENGTH} 位"
+    if len(password) > 128:
+        return "密码不能超过 128 位"
+    if username and username.strip().lower() in password.lower():
+        return "密码不能包含用户名"
+    if password.lower() in common_passwords():
+        return "该密码过于常见，请换一个"
+    return None
 
 
 # --- account management ----------------------------------------------------------------
@@ -162,6 +165,10 @@ def _validate_staff(
         errors["roles"] = "岗位无效：" + "、".join(sorted(role_set - known))
     elif role_set & OUTLET_ROLES and role_set & CENTER_ROLES:
         errors["roles"] = "网点岗位与中心岗位不能同时授予同一账号"
+    elif len(role_set & DUTY_ROLES) > 1:
+        errors["roles"] = "三员分立：" + "、".join(
+            ROLE_LABELS[r] for r in sorted(role_set & DUTY_ROLES)
+        ) + " 不能由同一账号兼任"
     if role_set & OUTLET_ROLES:
         if outlet_id is None:
             errors["outlet_id"] = "网点岗位须选择所属网点"
@@ -178,14 +185,6 @@ def _validate_staff(
     return errors
 
 
-def _password_error(password: str) -> str | None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"密码至少 {MIN_PASSWORD_LENGTH} 位"
-    if len(password) > 128:
-        return "密码不能超过 128 位"
-    return None
-
-
 def create_staff(
     session: Session,
     *,
@@ -199,8 +198,11 @@ def create_staff(
     expert_level: str | None = None,
     phone: str = "",
     hasher: Callable[[str], str] | None = None,
+    must_change_password: bool = True,
 ) -> Staff:
     """Validate and add a staff account (flushed, so it has an id). Raises InvalidFields.
+
+    Someone else chose the password, so by default it must be changed at first login.
 
     The outlet is given by id or by code (the CLI uses codes). ``hasher`` replaces
     :func:`hash_password` (the demo seed reuses one hash for its shared password)."""
@@ -226,7 +228,7 @@ def create_staff(
             display_name=display_name,
         )
     )
-    if (problem := _password_error(password)) is not None:
+    if (problem := password_problem(password, username)) is not None:
         errors["password"] = problem
     if errors:
         raise InvalidFields(errors)
@@ -239,6 +241,7 @@ def create_staff(
         domain=domain or None,
         expert_level=expert_level or None,
         phone=phone.strip(),
+        must_change_password=must_change_password,
     )
     session.add(staff)
     session.flush()
@@ -261,8 +264,12 @@ def update_staff(session: Session, staff: Staff, **changes: Any) -> Staff:
     errors = _validate_staff(session, roles=roles, **merged)
     if errors:
         raise InvalidFields(errors)
+    new_roles = ",".join(sorted(set(roles)))
+    deactivated = "active" in changes and staff.active and not changes["active"]
+    if staff.id is not None and (deactivated or new_roles != staff.roles):
+        logins.end_all(session, staff.id, "deactivated" if deactivated else "roles")
     staff.display_name = str(merged["display_name"]).strip()
-    staff.roles = ",".join(sorted(set(roles)))
+    staff.roles = new_roles
     staff.outlet_id = merged["outlet_id"]
     staff.domain = merged["domain"]
     staff.expert_level = merged["expert_level"]
@@ -275,15 +282,64 @@ def update_staff(session: Session, staff: Staff, **changes: Any) -> Staff:
     return staff
 
 
-def reset_password(session: Session, staff: Staff, password: str) -> None:
-    """Set a new password and lift any lockout."""
-    if (problem := _password_error(password)) is not None:
-        raise InvalidFields({"password": problem})
-    staff.password_hash = hash_password(password)
-    staff.failed_logins = 0
-    staff.locked_until = None
+def _set_password(session: Session, staff: Staff, password_hash: str, *, by_self: bool) -> None:
+    staff.password_hash = password_hash
+    staff.must_change_password = not by_self
+    staff.pending_password_hash = staff.pending_reset_by = staff.pending_reset_at = None
     session.add(staff)
+    assert staff.id is not None
+    logins.end_all(session, staff.id, "password")
     session.flush()
+
+
+def change_password(session: Session, staff: Staff, current: str, new: str) -> None:
+    """The user's own change: checks ``current``, applies the rules, ends all sessions.
+    Raises InvalidFields (``current_password`` / ``new_password``)."""
+    try:
+        verify_password(staff.password_hash, current)
+    except LoginRefused:
+        raise InvalidFields({"current_password": "当前密码不正确"}) from None
+    if (problem := password_problem(new, staff.username)) is not None:
+        raise InvalidFields({"new_password": problem})
+    if new == current:
+        raise InvalidFields({"new_password": "新密码不能与当前密码相同"})
+    _set_password(session, staff, hash_password(new), by_self=True)
+
+
+def needs_second_person(actor: Staff | None, staff: Staff) -> bool:
+    """A reset of a duty holder's password (admin, security admin, auditor) needs a second
+    security admin; ``actor`` None is the server's CLI, which needs no second person."""
+    return actor is not None and bool(staff.role_set & DUTY_ROLES)
+
+
+def reset_password(session: Session, staff: Staff, password: str, *, actor: Staff | None) -> bool:
+    """Set a password someone else chose (changed at next login). Returns True when it took
+    effect, False when it waits for a second security admin (:func:`approve_reset`).
+    Raises InvalidFields, or RoleLacksAction for a reset of one's own password."""
+    if (problem := password_problem(password, staff.username)) is not None:
+        raise InvalidFields({"password": problem})
+    if actor is not None and actor.id == staff.id:
+        raise RoleLacksAction("不能重置自己的密码，请在“修改密码”中修改")
+    if needs_second_person(actor, staff):
+        assert actor is not None
+        staff.pending_password_hash = hash_password(password)
+        staff.pending_reset_by = actor.id
+        staff.pending_reset_at = utcnow()
+        session.add(staff)
+        session.flush()
+        return False
+    _set_password(session, staff, hash_password(password), by_self=False)
+    return True
+
+
+def approve_reset(session: Session, staff: Staff, *, approver: Staff) -> None:
+    """The second person approves a pending reset (not the requester, not the account's
+    holder). Raises RecordNotFound when nothing is pending, RoleLacksAction otherwise."""
+    if staff.pending_password_hash is None:
+        raise RecordNotFound("没有待批准的密码重置")
+    if approver.id in (staff.pending_reset_by, staff.id):
+        raise RoleLacksAction("双人复核：须由另一名安全管理员批准")
+    _set_password(session, staff, staff.pending_password_hash, by_self=False)
 
 
 def add_backup(

@@ -70,6 +70,7 @@ REVIEWER = frozenset({"reviewer"})
 EXPERT = frozenset({"expert"})
 ADMIN = frozenset({"admin"})
 AUDITOR = frozenset({"auditor"})
+SECURITY = frozenset({"security_admin"})
 LEAD = frozenset({"outlet_lead"})
 
 INTAKE = (Scope.intake.value,)
@@ -147,11 +148,15 @@ ACTIONS: dict[str, ActionRule] = {
     "admin.grant.create": ActionRule(ADMIN, None, False, "新增委托授权"),
     "admin.grant.revoke": ActionRule(ADMIN, None, False, "撤销委托授权"),
     "admin.catalog.edit": ActionRule(ADMIN, None, False, "维护事项清单"),
-    "admin.staff.edit": ActionRule(ADMIN, None, False, "维护人员账号"),
     "admin.outlet.edit": ActionRule(ADMIN, None, False, "维护网点"),
     "admin.partner.edit": ActionRule(ADMIN, None, False, "维护合作机构"),
     "admin.agreement.edit": ActionRule(ADMIN, None, False, "维护合作协议"),
     "admin.calendar.edit": ActionRule(ADMIN, None, False, "维护工作日历"),
+    # --- security administration (三员分立: accounts, roles, passwords, sessions) ---
+    "security.staff.edit": ActionRule(SECURITY, None, False, "维护人员账号、岗位与 AB 角"),
+    "security.password.reset": ActionRule(SECURITY, None, False, "重置密码"),
+    "security.password.approve": ActionRule(SECURITY, None, False, "批准密码重置（双人复核）"),
+    "security.sessions.end": ActionRule(SECURITY, None, False, "结束登录会话"),
 }
 
 ADMIN_RULE = ActionRule(ADMIN, None, False, "系统管理")

@@ -22,7 +22,7 @@ from partners.directory import save_agreement, save_outlet, save_partner
 from partners.grants import add_grant
 from partners.models import ROLE_LABELS, Agreement, Matter, Outlet, Partner, Staff, utcnow
 
-DEMO_PASSWORD = "demo1234"
+DEMO_PASSWORD = "demo-12345"
 _OUTLET_NAMES = {row[0]: row[3] for row in data.OUTLETS}
 # (username, role label, where) for ``servicepoint demo`` / ``make run`` to print.
 DEMO_LOGINS: list[tuple[str, str, str]] = [
@@ -158,6 +158,7 @@ def _staff(
             domain=domain,
             expert_level=level,
             hasher=hasher,
+            must_change_password=False,  # printed demo logins: no forced change
         )
         _user, label, where = next(row for row in DEMO_LOGINS if row[0] == username)
         logins.append((username, password, f"{label} · {where}"))

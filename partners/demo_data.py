@@ -301,6 +301,7 @@ REVOKE_REASON = "不动产登记系统接口切换，抵押登记暂停由合作
 # username, display name, roles, outlet key, domain, expert level
 STAFF = [
     ("admin", "周海峰", ["admin"], None, None, None),
+    ("secadmin", "孙立新", ["security_admin"], None, None, None),
     ("auditor", "郑雅琴", ["auditor"], None, None, None),
     ("teller1", "张晓燕", ["teller"], "A", None, None),
     ("lead1", "刘建国", ["outlet_lead"], "A", None, None),

@@ -92,15 +92,9 @@ class InvalidFields(PartnersError):
 
 
 class LoginRefused(PartnersError):
-    """Wrong username or password, inactive or locked account (shown on the login page)."""
+    """Wrong username or password, or an inactive account (one answer for all three)."""
 
     status_code = 401
-
-
-class AccountLocked(LoginRefused):
-    """Too many failed logins: the account is locked for a while."""
-
-    status_code = 423
 
 
 class RecordNotFound(PartnersError):

@@ -42,6 +42,7 @@ class Role(str, enum.Enum):
     expert = "expert"
     reviewer = "reviewer"
     admin = "admin"
+    security_admin = "security_admin"
     auditor = "auditor"
 
 
@@ -51,12 +52,16 @@ ROLE_LABELS = {
     "outlet_lead": "网点负责人",
     "expert": "远程专家",
     "reviewer": "中心审核人员",
-    "admin": "中心管理员",
+    "admin": "系统管理员",
+    "security_admin": "安全管理员",
     "auditor": "审计人员",
 }
 
 OUTLET_ROLES = frozenset({"teller", "block_agent", "outlet_lead"})
-CENTER_ROLES = frozenset({"expert", "reviewer", "admin", "auditor"})
+CENTER_ROLES = frozenset({"expert", "reviewer", "admin", "security_admin", "auditor"})
+# 三员分立 (GB/T 22239-2019 8.1.4.2 c): system, security and audit administration are
+# separate duties; no account holds two of them.
+DUTY_ROLES = frozenset({"admin", "security_admin", "auditor"})
 
 
 class Scope(str, enum.Enum):
@@ -120,8 +125,11 @@ class Staff(SQLModel, table=True):
     expert_level: str | None = Field(default=None, max_length=16)  # city / district / town
     phone: str = Field(default="", max_length=32)
     active: bool = True
-    failed_logins: int = 0
-    locked_until: NaiveDatetime | None = None
+    must_change_password: bool = False  # set when someone else chose the password
+    # a password reset of a duty holder waits for a second security admin (two-person rule)
+    pending_password_hash: str | None = Field(default=None, max_length=255)
+    pending_reset_by: int | None = None
+    pending_reset_at: NaiveDatetime | None = None
     created_at: NaiveDatetime = Field(default_factory=utcnow)
 
     @property

@@ -110,7 +110,7 @@ async def drain(track: MediaStreamTrack) -> None:
 class Participant:
     """A logged-in staff member with an HTTP client (cookies + CSRF) for the live server."""
 
-    def __init__(self, base_url: str, username: str, password: str = "demo1234") -> None:
+    def __init__(self, base_url: str, username: str, password: str = "demo-12345") -> None:
         self.base = base_url.rstrip("/")
         self.username, self.password = username, password
         self.http = httpx.AsyncClient(base_url=self.base, follow_redirects=False, timeout=30)

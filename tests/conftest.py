@@ -133,7 +133,7 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-def login(client: TestClient, username: str, password: str = "demo1234") -> TestClient:
+def login(client: TestClient, username: str, password: str = "demo-12345") -> TestClient:
     """Log ``client`` in through the real login form; sets the CSRF header for later posts."""
     page = client.get("/login")
     token = csrf_from(page.text)

@@ -62,13 +62,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return errors.render_error(request, 403, "页面已过期或请求来源无效，请刷新页面后重试。")
 
     middleware = [
-        Middleware(SecurityHeadersMiddleware),
+        Middleware(SecurityHeadersMiddleware, https=settings.https),
         Middleware(GZipMiddleware, minimum_size=1024),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key().hex(),
             session_cookie="sp_session",
-            max_age=settings.session_idle_minutes * 60,
+            max_age=settings.session_max_hours * 3600,  # the server ends sessions earlier
             same_site="strict",
             https_only=settings.https,
         ),

@@ -1,52 +1,76 @@
-"""Login, logout and the guards every endpoint uses.
+"""Login, logout, the user's own password, and the guards every endpoint uses.
 
-``current_user`` loads the staff row for the signed session on each request; an endpoint
-wrapped in ``requires_roles`` only runs for an active user holding one of the roles.
-Outlet scoping of the data itself is the job of each query (see outlet/ and partners/).
+The session cookie (Starlette's signed cookie, also holding the CSRF token) carries only a
+random login-session token; :mod:`partners.logins` keeps the session in the database, so
+logout, password and role changes end it at once in every process. ``current_user`` resolves
+the token on each request (sliding idle timeout, absolute lifetime); an endpoint wrapped in
+``requires_roles`` only runs for a live session holding one of the roles. An account whose
+password someone else chose is sent to ``/account/password`` until it is changed. Outlet
+scoping of the data itself is the job of each query (see outlet/ and partners/).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from partners.accounts import LoginRefused, authenticate
+from partners import logins
+from partners.accounts import LoginRefused, authenticate, change_password
+from partners.errors import InvalidFields
 from partners.models import Staff
+from web import throttle
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+PASSWORD_PAGE = "/account/password"
 
 
-def current_user(request: Request) -> Staff | None:
-    """The logged-in staff member, or None. Cached on ``request.state``."""
-    if hasattr(request.state, "user"):
-        return request.state.user  # type: ignore[no-any-return]
-    user: Staff | None = None
-    session_data = request.scope.get("session") or {}
-    uid = session_data.get("uid")
-    login_at = session_data.get("login_at", 0)
-    settings = request.app.state.settings
-    if uid and time.time() - float(login_at) < settings.session_max_hours * 3600:
-        with Session(request.app.state.engine, expire_on_commit=False) as db:
-            user = db.get(Staff, uid)
-        if user is not None and not user.active:
-            user = None
-    if user is None and uid:
-        session_data.clear()
-    request.state.user = user
-    return user
+def _idle(conn: HTTPConnection) -> timedelta:
+    return timedelta(minutes=conn.app.state.settings.session_idle_minutes)
+
+
+def current_user(conn: HTTPConnection, *, touch: bool = False) -> Staff | None:
+    """The logged-in staff member of a live session, or None. Cached on ``conn.state``
+    (with ``conn.state.login``: the :class:`partners.logins.Current`)."""
+    if hasattr(conn.state, "user") and not touch:
+        return conn.state.user  # type: ignore[no-any-return]
+    session_data = conn.scope.get("session") or {}
+    token = session_data.get("sid")
+    current = None
+    if token:
+        with Session(conn.app.state.engine, expire_on_commit=False) as db, db.begin():
+            current = logins.resolve(db, str(token), idle=_idle(conn), touch=touch)
+        if current is None:
+            session_data.pop("sid", None)
+    conn.state.login = current
+    conn.state.user = current.staff if current else None
+    return conn.state.user  # type: ignore[no-any-return]
+
+
+def _same_site_path(value: str | None) -> str | None:
+    if not value:
+        return None
+    url = urlparse(value)
+    path = url.path + (f"?{url.query}" if url.query else "")
+    return _safe_next(path)
 
 
 def _login_redirect(request: Request) -> Response:
-    target = "/login?next=" + quote(request.url.path)
+    """To the login page, coming back afterwards to the page the user was on (for htmx and
+    form posts that is the page, not the endpoint posted to)."""
+    back = request.url.path
+    if request.method != "GET":
+        back = _same_site_path(request.headers.get("HX-Current-URL") or request.headers.get("referer")) or "/"
+    target = "/login?next=" + quote(back)
     if request.headers.get("HX-Request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
@@ -61,10 +85,13 @@ def requires_roles(*roles: str) -> Callable[[Endpoint], Endpoint]:
             user = current_user(request)
             if user is None:
                 return _login_redirect(request)
+            if user.must_change_password:
+                return RedirectResponse(PASSWORD_PAGE, status_code=303)
             if roles and not (user.role_set & set(roles)):
                 raise HTTPException(403, "您的岗位无权访问此页面")
             return await endpoint(request)
 
+        wrapper.required_roles = frozenset(roles)  # type: ignore[attr-defined]
         return wrapper
 
     return decorator
@@ -73,6 +100,8 @@ def requires_roles(*roles: str) -> Callable[[Endpoint], Endpoint]:
 def home_for(user: Staff) -> str:
     """Where a user lands after login, by role."""
     roles = user.role_set
+    if user.must_change_password:
+        return PASSWORD_PAGE
     if "outlet_lead" in roles:
         return "/cases/outlet"  # the outlet's overview, not a teller's desk
     if roles & {"teller", "block_agent"}:
@@ -83,6 +112,8 @@ def home_for(user: Staff) -> str:
         return "/assist/"
     if "admin" in roles:
         return "/admin/"
+    if "security_admin" in roles:
+        return "/admin/staff"
     if "auditor" in roles:
         return "/audit/"
     return "/"
@@ -92,6 +123,21 @@ def _safe_next(value: str | None) -> str | None:
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return None
+
+
+def client_summary(request: Request) -> str:
+    """Address and browser of a login, shown on the sessions list (no other use)."""
+    agent = request.headers.get("user-agent", "")[:120]
+    return f"{throttle.client_address(request)} · {agent}"
+
+
+def _start_session(request: Request, db: Session, user: Staff) -> None:
+    settings = request.app.state.settings
+    token = logins.start(db, user, client=client_summary(request),
+                         lifetime=timedelta(hours=settings.session_max_hours))
+    session_data = request.scope["session"]
+    session_data.clear()  # new session on login: no fixation, new CSRF token
+    session_data["sid"] = token
 
 
 async def login_page(request: Request) -> Response:
@@ -104,29 +150,87 @@ async def login_page(request: Request) -> Response:
             request, "login.html", {"username": "", "error": None, "next": request.query_params.get("next", "")}
         )
     form = await request.form()
-    username = str(form.get("username", "")).strip()
-    password = str(form.get("password", ""))
+    username = str(form.get("username", "")).strip()[:64]
+    password = str(form.get("password", ""))[:256]
     next_url = _safe_next(str(form.get("next", "")))
-    try:
+
+    def refuse(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+        return templates.TemplateResponse(
+            request, "login.html", {"username": username, "error": message, "next": next_url or ""},
+            status_code=status, headers=headers,
+        )
+
+    def verify() -> Staff:
         with Session(request.app.state.engine, expire_on_commit=False) as db, db.begin():
             user = authenticate(db, username, password)
+            _start_session(request, db, user)
+            return user
+
+    try:
+        await throttle.check(request, "login", username)
+        user = await run_in_threadpool(verify)
+    except throttle.Throttled as exc:
+        return refuse(exc.message, 429, {"Retry-After": str(exc.retry_after)})
     except LoginRefused as refused:
-        return templates.TemplateResponse(
-            request,
-            "login.html",
-            {"username": username, "error": refused.message, "next": next_url or ""},
-            status_code=401,
-        )
-    session_data = request.scope["session"]
-    session_data.clear()  # new session on login: no fixation
-    session_data["uid"] = user.id
-    session_data["login_at"] = int(time.time())
-    return RedirectResponse(next_url or home_for(user), status_code=303)
+        await throttle.record_failure(request, "login", username)
+        return refuse(refused.message, 401)
+    await throttle.record_success(request, "login", username)
+    target = PASSWORD_PAGE if user.must_change_password else (next_url or home_for(user))
+    return RedirectResponse(target, status_code=303)
 
 
 async def logout(request: Request) -> Response:
+    current_user(request)
+    login = getattr(request.state, "login", None)
+    if login is not None:
+        with Session(request.app.state.engine) as db, db.begin():
+            logins.end(db, login.session_id, "logout")
     request.scope["session"].clear()
     return RedirectResponse("/login", status_code=303)
+
+
+async def session_ping(request: Request) -> Response:
+    """``POST /session/ping`` (the expiry warning's "继续工作"): counts as activity.
+    204 with ``X-Session-Idle`` (seconds left), or 401 when the session is gone."""
+    if current_user(request, touch=True) is None:
+        return Response(status_code=401)
+    idle = int(request.state.login.idle_left)
+    return Response(status_code=204, headers={"X-Session-Idle": str(idle)})
+
+
+async def password_page(request: Request) -> Response:
+    """The user's own password change (forced after a reset or on a new account)."""
+    user = current_user(request)
+    if user is None:
+        return _login_redirect(request)
+    templates = request.app.state.templates
+    forced = user.must_change_password
+    if request.method == "GET":
+        return templates.TemplateResponse(request, "account_password.html", {"forced": forced, "errors": {}})
+    form = await request.form()
+    current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
+    errors: dict[str, str] = {}
+    if new != str(form.get("new_password2", "")):
+        errors["new_password2"] = "两次输入的新密码不一致"
+
+    def save() -> None:
+        with Session(request.app.state.engine, expire_on_commit=False) as db, db.begin():
+            row = db.get(Staff, user.id)
+            assert row is not None
+            change_password(db, row, current, new)  # ends every session of the user …
+            _start_session(request, db, row)  # … and this browser continues in a new one
+
+    if not errors:
+        try:
+            await run_in_threadpool(save)
+        except InvalidFields as exc:
+            errors = exc.errors
+    if errors:
+        return templates.TemplateResponse(
+            request, "account_password.html", {"forced": forced, "errors": errors}, status_code=422
+        )
+    user.must_change_password = False
+    return RedirectResponse(home_for(user), status_code=303)
 
 
 async def root(request: Request) -> Response:
@@ -140,5 +244,6 @@ routes: list[Any] = [
     Route("/", root, name="root"),
     Route("/login", login_page, methods=["GET", "POST"], name="login"),
     Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/session/ping", session_ping, methods=["POST"], name="session_ping"),
+    Route(PASSWORD_PAGE, password_page, methods=["GET", "POST"], name="account_password"),
 ]
-

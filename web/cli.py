@@ -109,7 +109,8 @@ def demo_logins_text() -> str:
 @click.option("--username", required=True)
 @click.option("--name", "display_name", required=True, help="显示名称")
 @click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["teller", "block_agent", "outlet_lead", "expert", "reviewer", "admin", "auditor"]))
+              type=click.Choice(["teller", "block_agent", "outlet_lead", "expert", "reviewer", "admin",
+                                    "security_admin", "auditor"]))
 @click.option("--outlet", "outlet_code", default=None, help="Outlet code (outlet staff only).")
 @click.option("--domain", default=None, help="Domain for experts and reviewers, e.g. 社保.")
 @click.option("--level", default=None, type=click.Choice(["city", "district", "town"]))
@@ -132,3 +133,38 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
     finally:
         engine.dispose()
     click.echo(f"已创建账号 {staff.username}")
+
+
+@main.command("reset-password")
+@click.argument("username")
+def reset_password_cmd(username: str) -> None:
+    """Reset USERNAME's password on the server (no second person needed: access to the server
+    is the second factor); the new password is read from the terminal (or stdin), the user
+    must change it at next login, and all their sessions end."""
+    from sqlmodel import select
+
+    import audit
+    from partners.accounts import reset_password
+    from partners.errors import PartnersError
+    from partners.models import Staff, utcnow
+    from web.db import make_engine, transaction
+
+    password = getpass.getpass("新密码: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(engine) as session:
+            staff = session.exec(select(Staff).where(Staff.username == username)).first()
+            if staff is None:
+                raise click.ClickException(f"账号 {username} 不存在")
+            reset_password(session, staff, password, actor=None)
+            audit.record(session, {  # audited like the web reset; actor 0 = the server's CLI
+                "time": utcnow(), "actor": {"id": 0, "role": "server_cli"},
+                "action": "security.password.reset", "outcome": {"result": "done"},
+                "state": {"from": f"staff:{staff.id}", "to": "password_reset"},
+            })
+    except PartnersError as err:
+        raise click.ClickException(err.message) from err
+    finally:
+        engine.dispose()
+    click.echo(f"已重置 {username} 的密码；本人下次登录须修改密码，原有登录已全部结束")

@@ -13,6 +13,8 @@ from starlette.responses import Response
 from outlet.errors import CaseError
 from partners.errors import ActionRefused, PartnersError
 from remote_assist.errors import AssistError
+from web.security import add_security_headers
+from web.throttle import Throttled
 
 log = logging.getLogger("servicepoint")
 
@@ -60,9 +62,19 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     return render_error(request, status, message)
 
 
+async def throttled(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Throttled)
+    response = render_error(request, 429, exc.message)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return render_error(request, 500, HTTP_MESSAGES[500])
+    response = render_error(request, 500, HTTP_MESSAGES[500])
+    # Starlette sends this from outside the middleware stack: add the headers here.
+    add_security_headers(response.headers, https=request.app.state.settings.https)
+    return response
 
 
 def exception_handlers() -> dict[Any, Any]:
@@ -72,6 +84,7 @@ def exception_handlers() -> dict[Any, Any]:
         PartnersError: domain_error,
         CaseError: domain_error,
         AssistError: domain_error,
+        Throttled: throttled,
         Exception: server_error,
     }
     return handlers

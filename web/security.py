@@ -7,7 +7,8 @@
   ``X-CSRF-Token`` header (htmx sends it from ``hx-headers`` on <body>) or in a
   ``csrf_token`` form field (plain forms without JavaScript). Checked in one middleware, so
   no endpoint can forget it.
-* Headers: strict CSP without inline scripts or styles, no framing, no sniffing.
+* Headers: strict CSP without inline scripts or styles, no framing, no sniffing, HSTS
+  when ``SERVICEPOINT_HTTPS=1``, ``no-store`` unless an endpoint sets its own policy.
 """
 
 from __future__ import annotations
@@ -62,9 +63,27 @@ def csrf_token(session: MutableMapping[str, Any]) -> str:
     return str(token)
 
 
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def add_security_headers(headers: MutableHeaders, *, https: bool) -> None:
+    """The headers every response carries (also 500s, which Starlette sends outside the
+    middleware stack): CSP and friends, HSTS behind TLS, and ``no-store`` unless the
+    endpoint chose a cache policy itself (pages and files with personal data must never
+    be kept by a shared counter PC's browser)."""
+    for name, value in SECURITY_HEADERS.items():
+        if name not in headers:
+            headers[name] = value
+    if https and "strict-transport-security" not in headers:
+        headers["strict-transport-security"] = HSTS
+    if "cache-control" not in headers:
+        headers["cache-control"] = "no-store"
+
+
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
         self.app = app
+        self.https = https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,12 +92,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-                if "cache-control" not in headers:
-                    headers["cache-control"] = "no-store"
+                add_security_headers(MutableHeaders(scope=message), https=self.https)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

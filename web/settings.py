@@ -6,11 +6,13 @@ start) or from the environment; they are never logged and never stored in the da
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PREFIX = "SERVICEPOINT_"
 
 
@@ -51,6 +53,8 @@ class Settings:
     turn_secret: str = ""
     turn_ttl_seconds: int = 600
     https: bool = False
+    trusted_proxies: str = ""  # addresses/CIDRs whose X-Forwarded-For is believed
+    public_url: str = ""  # base of every printed link and QR code
     # remote help (remote_assist.config.AssistConfig reads these)
     assist_escalate_seconds: float = 120.0
     assist_expire_seconds: float = 3600.0
@@ -88,6 +92,8 @@ class Settings:
             turn_secret=_env("TURN_SECRET", "") or "",
             turn_ttl_seconds=int(_env("TURN_TTL", "600") or 600),
             https=_flag(_env("HTTPS")),
+            trusted_proxies=_env("TRUSTED_PROXIES", "") or "",
+            public_url=(_env("PUBLIC_URL", "") or "").rstrip("/"),
             assist_escalate_seconds=float(_env("ASSIST_ESCALATE_SECONDS", "120") or 120),
             assist_expire_seconds=float(_env("ASSIST_EXPIRE_SECONDS", "3600") or 3600),
             assist_abandon_seconds=float(_env("ASSIST_ABANDON_SECONDS", "90") or 90),
@@ -102,6 +108,11 @@ class Settings:
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """Parsed ``trusted_proxies`` (empty: the peer address is the client)."""
+        return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in self.trusted_proxies.split(",") if v.strip())
 
     @property
     def is_sqlite(self) -> bool:

@@ -37,7 +37,13 @@ def _request_context(request: Request) -> dict[str, Any]:
     session = request.scope.get("session")
     token = csrf_token(session) if session is not None else ""
     user = getattr(request.state, "user", None)
+    login = getattr(request.state, "login", None)
+    session_info = None
+    if user is not None and login is not None:
+        idle = request.app.state.settings.session_idle_minutes * 60
+        session_info = {"idle": idle, "left": int(login.expires_in)}
     return {
+        "session_info": session_info,
         "csrf_token": token,
         "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">'),
         "hx_headers": Markup(escape(json.dumps({"X-CSRF-Token": token}))),

@@ -169,10 +169,11 @@ def _open_work_order(s: Session, rating: Rating, now: datetime) -> RatingWorkOrd
 
 def submit_qr(engine: Engine, number: str, check_code: str, stage: str, data: RatingInput,
               *, reasons_version: int, at: datetime | None = None) -> Rating:
-    """The applicant's rating from the receipt's QR code. Raises ``WrongCheckCode`` (404) /
-    ``StatusLookupLocked`` (429) as the status page does, :class:`RatingRefused` (409)."""
+    """The applicant's rating from the receipt's QR code. Raises ``WrongCheckCode`` (404) as
+    the status page does (the web layer throttles guesses, :mod:`web.throttle`),
+    :class:`RatingRefused` (409)."""
     now = at or utcnow()
-    status.lookup(engine, number, check_code, at=now)  # counts wrong codes, locks
+    status.lookup(engine, number, check_code)
     with Session(engine, expire_on_commit=False) as s:
         case = s.exec(select(Case).where(Case.number == number)).one()
         outlet, matter = s.get(Outlet, case.outlet_id), s.get(Matter, case.matter_id)

@@ -101,7 +101,7 @@ def page_for(browser: object, live_server: str) -> Iterator[object]:
     """``page_for(username)`` → a logged-in page in its own browser context."""
     contexts = []
 
-    def _open(username: str, password: str = "demo1234") -> object:
+    def _open(username: str, password: str = "demo-12345") -> object:
         ctx = browser.new_context(base_url=live_server, locale="zh-CN",  # type: ignore[attr-defined]
                                   permissions=["camera", "microphone"], viewport={"width": 1280, "height": 900})
         contexts.append(ctx)

@@ -64,7 +64,7 @@ def open_page(browser: Any, base: str, username: str) -> Any:
     page.set_default_timeout(20_000)
     page.goto("/login")
     page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "demo1234")
+    page.fill("input[name=password]", "demo-12345")
     page.click("button[type=submit]")
     page.wait_for_load_state("domcontentloaded")
     assert "/login" not in page.url, f"login of {username} failed"

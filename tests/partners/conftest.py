@@ -223,6 +223,8 @@ def build_world(engine: Engine) -> World:
             "expert.biz": mk("expert.biz", ["expert"], domain="商事登记", expert_level="town"),
             "expert.city": mk("expert.city", ["expert"], expert_level="city"),
             "admin": mk("admin", ["admin"]),
+            "secadmin": mk("secadmin", ["security_admin"]),
+            "secadmin2": mk("secadmin2", ["security_admin"]),
             "auditor": mk("auditor", ["auditor"]),
         }
     return World(

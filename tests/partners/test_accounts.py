@@ -1,20 +1,20 @@
-"""Password hashing, login with lockout, account validation, AB角 assignments."""
+"""Password hashing, login, password rules, separation of duties, account validation, AB角."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from partners import accounts
+from partners import accounts, logins
 from partners.accounts import (
-    LOCKOUT,
-    MAX_FAILED_LOGINS,
     add_backup,
+    approve_reset,
     authenticate,
+    change_password,
     create_staff,
     end_backup,
     hash_password,
@@ -22,15 +22,15 @@ from partners.accounts import (
     update_staff,
     verify_password,
 )
-from partners.errors import AccountLocked, InvalidFields, LoginRefused
+from partners.errors import InvalidFields, LoginRefused, RoleLacksAction
 from partners.models import Staff
-from tests.partners.conftest import AT, PASSWORD, World
+from tests.partners.conftest import PASSWORD, World
 
 
-def login(engine: Engine, username: str, password: str, at: datetime = AT) -> Staff:
+def login(engine: Engine, username: str, password: str) -> Staff:
     """Log in the way web/auth.py does: inside a transaction that an exception rolls back."""
     with Session(engine, expire_on_commit=False) as s, s.begin():
-        return authenticate(s, username, password, at=at)
+        return authenticate(s, username, password)
 
 
 def staff_row(engine: Engine, username: str) -> Staff:
@@ -81,50 +81,12 @@ def test_authenticate_unknown_user_gets_the_same_message(world: World) -> None:
     assert unknown.value.message == wrong.value.message == "用户名或密码错误"
 
 
-def test_authenticate_locks_after_five_failures_even_inside_a_rolled_back_transaction(
-    world: World,
-) -> None:
-    for _ in range(MAX_FAILED_LOGINS - 1):
-        with pytest.raises(LoginRefused) as refused:
-            login(world.engine, "teller.o1", "wrong-password")
-        assert not isinstance(refused.value, AccountLocked)
-    assert staff_row(world.engine, "teller.o1").failed_logins == MAX_FAILED_LOGINS - 1
-    with pytest.raises(AccountLocked) as locked:
-        login(world.engine, "teller.o1", "wrong-password")
-    assert "锁定" in locked.value.message
-    # Locked: even the right password is refused for 15 minutes.
-    with pytest.raises(AccountLocked):
-        login(world.engine, "teller.o1", PASSWORD, at=AT + timedelta(minutes=14))
-    assert login(world.engine, "teller.o1", PASSWORD, at=AT + LOCKOUT + timedelta(seconds=1))
-    row = staff_row(world.engine, "teller.o1")
-    assert row.failed_logins == 0 and row.locked_until is None
-
-
-def test_authenticate_success_resets_the_failure_count(world: World) -> None:
-    for _ in range(MAX_FAILED_LOGINS - 1):
-        with pytest.raises(LoginRefused):
-            login(world.engine, "teller.o1", "wrong-password")
-    login(world.engine, "teller.o1", PASSWORD)
-    with pytest.raises(LoginRefused) as refused:
-        login(world.engine, "teller.o1", "wrong-password")
-    assert not isinstance(refused.value, AccountLocked)
-
-
 def test_authenticate_refuses_inactive_account_after_password_check(world: World) -> None:
     with Session(world.engine, expire_on_commit=False) as s, s.begin():
         update_staff(s, s.get(Staff, world["teller.o1"].id), active=False)
     with pytest.raises(LoginRefused) as refused:
         login(world.engine, "teller.o1", PASSWORD)
     assert "停用" in refused.value.message
-
-
-def test_reset_password_lifts_lockout(world: World) -> None:
-    for _ in range(MAX_FAILED_LOGINS):
-        with pytest.raises(LoginRefused):
-            login(world.engine, "teller.o1", "wrong-password")
-    with Session(world.engine, expire_on_commit=False) as s, s.begin():
-        reset_password(s, s.get(Staff, world["teller.o1"].id), "brand-new-pass")
-    assert login(world.engine, "teller.o1", "brand-new-pass").username == "teller.o1"
 
 
 @pytest.mark.parametrize(
@@ -138,7 +100,12 @@ def test_reset_password_lifts_lockout(world: World) -> None:
         ({"roles": ["reviewer"]}, "outlet_id", "不属于任何网点"),
         ({"roles": ["expert"], "outlet_id": None}, "expert_level", "层级"),
         ({"domain": "天文"}, "domain", "业务领域"),
-        ({"password": "short"}, "password", "至少 8 位"),
+        ({"password": "short-pw1"}, "password", "至少 10 位"),
+        ({"password": "qwertyuiop"}, "password", "常见"),
+        ({"password": "New.Teller-2026"}, "password", "用户名"),
+        ({"roles": ["admin", "auditor"], "outlet_id": None}, "roles", "三员分立"),
+        ({"roles": ["admin", "security_admin"], "outlet_id": None}, "roles", "三员分立"),
+        ({"roles": ["security_admin", "auditor"], "outlet_id": None}, "roles", "三员分立"),
         ({"display_name": " "}, "display_name", "姓名"),
     ],
 )
@@ -207,3 +174,107 @@ def test_add_backup_validation_and_end(world: World) -> None:
         assert assignment.id is not None
         ended = end_backup(s, assignment.id, date(2026, 9, 15))
         assert ended.valid_to == date(2026, 9, 15)
+
+
+def _sessions(engine: Engine, username: str) -> list[str]:
+    """Open two login sessions for ``username``; returns their stored ids."""
+    with Session(engine, expire_on_commit=False) as s, s.begin():
+        staff = s.exec(select(Staff).where(Staff.username == username)).one()
+        tokens = [logins.start(s, staff, client="t", lifetime=timedelta(hours=1)) for _ in range(2)]
+    return [logins.token_id(t) for t in tokens]
+
+
+def _live(engine: Engine, username: str) -> int:
+    with Session(engine) as s:
+        staff = s.exec(select(Staff).where(Staff.username == username)).one()
+        assert staff.id is not None
+        return len(logins.live_sessions(s, staff.id, idle=timedelta(minutes=30)))
+
+
+def test_update_staff_refuses_a_second_duty(world: World) -> None:
+    with Session(world.engine) as s, s.begin(), pytest.raises(InvalidFields) as invalid:
+        update_staff(s, s.get(Staff, world["admin"].id), roles=["admin", "auditor"])
+    assert "三员分立" in invalid.value.errors["roles"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"active": False}, "deactivated"), ({"roles": ["outlet_lead"]}, "roles")],
+)
+def test_deactivation_and_role_change_end_all_sessions(
+    world: World, change: dict[str, object], reason: str
+) -> None:
+    ids = _sessions(world.engine, "teller.o1")
+    with Session(world.engine) as s, s.begin():
+        update_staff(s, s.get(Staff, world["teller.o1"].id), **change)
+    assert _live(world.engine, "teller.o1") == 0
+    with Session(world.engine) as s:
+        assert {s.get(logins.LoginSession, i).ended_reason for i in ids} == {reason}  # type: ignore[union-attr]
+
+
+def test_editing_other_fields_keeps_sessions(world: World) -> None:
+    _sessions(world.engine, "teller.o1")
+    with Session(world.engine) as s, s.begin():
+        update_staff(s, s.get(Staff, world["teller.o1"].id), phone="0532-1234567")
+    assert _live(world.engine, "teller.o1") == 2
+
+
+def test_reset_of_ordinary_staff_applies_at_once_and_forces_a_change(world: World) -> None:
+    _sessions(world.engine, "teller.o1")
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        applied = reset_password(s, s.get(Staff, world["teller.o1"].id), "brand-new-pass",
+                                 actor=world["secadmin"])
+    assert applied and _live(world.engine, "teller.o1") == 0
+    staff = login(world.engine, "teller.o1", "brand-new-pass")
+    assert staff.must_change_password
+
+
+def test_reset_of_a_duty_holder_needs_a_second_security_admin(world: World) -> None:
+    _sessions(world.engine, "auditor")
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        applied = reset_password(s, s.get(Staff, world["auditor"].id), "ledger-new-pass",
+                                 actor=world["secadmin"])
+    assert not applied
+    login(world.engine, "auditor", PASSWORD)  # the old password still works …
+    assert _live(world.engine, "auditor") == 2
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        with pytest.raises(RoleLacksAction):  # … the requester cannot approve it …
+            approve_reset(s, s.get(Staff, world["auditor"].id), approver=world["secadmin"])
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        approve_reset(s, s.get(Staff, world["auditor"].id), approver=world["secadmin2"])
+    assert _live(world.engine, "auditor") == 0  # … a second person can
+    assert login(world.engine, "auditor", "ledger-new-pass").must_change_password
+
+
+def test_the_servers_cli_resets_a_duty_holder_alone(world: World) -> None:
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        assert reset_password(s, s.get(Staff, world["secadmin"].id), "cli-chosen-pass", actor=None)
+    assert login(world.engine, "secadmin", "cli-chosen-pass").must_change_password
+
+
+def test_nobody_resets_their_own_password_through_administration(world: World) -> None:
+    with Session(world.engine, expire_on_commit=False) as s, s.begin(), pytest.raises(RoleLacksAction):
+        reset_password(s, s.get(Staff, world["secadmin"].id), "my-own-new-pass", actor=world["secadmin"])
+
+
+def test_change_password_checks_the_current_one_and_the_rules(world: World) -> None:
+    ids = _sessions(world.engine, "teller.o1")
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        row = s.get(Staff, world["teller.o1"].id)
+        assert row is not None
+        with pytest.raises(InvalidFields) as wrong:
+            change_password(s, row, "not-my-password", "another-good-pass")
+        assert "current_password" in wrong.value.errors
+        with pytest.raises(InvalidFields) as weak:
+            change_password(s, row, PASSWORD, "1234567890")
+        assert "常见" in weak.value.errors["new_password"]
+        change_password(s, row, PASSWORD, "another-good-pass")
+    assert _live(world.engine, "teller.o1") == 0 and len(ids) == 2
+    assert not login(world.engine, "teller.o1", "another-good-pass").must_change_password
+
+
+def test_common_password_list_is_shipped_and_lower_cased() -> None:
+    common = accounts.common_passwords()
+    assert len(common) > 1000 and "qwertyuiop" in common
+    assert accounts.password_problem("QwertyUIOP") is not None
+    assert accounts.password_problem("tide-lantern-42") is None

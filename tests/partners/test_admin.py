@@ -10,14 +10,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from partners.models import Grant, Matter, MatterVersion, Partner, Staff
+from partners.models import Grant, Matter, MatterVersion, Partner
 from tests.conftest import login
 from tests.partners.conftest import audit_entries
 
 PAGES = [
     "/admin/", "/admin/partners", "/admin/partners/new", "/admin/agreements",
-    "/admin/agreements/new", "/admin/outlets", "/admin/outlets/new", "/admin/staff",
-    "/admin/staff/new", "/admin/catalog", "/admin/catalog/new", "/admin/grants",
+    "/admin/agreements/new", "/admin/outlets", "/admin/outlets/new", "/admin/catalog", "/admin/catalog/new", "/admin/grants",
     "/admin/grants/new",
 ]  # fmt: skip
 
@@ -244,80 +243,6 @@ def test_admin_lists_paginate(admin: TestClient, demo: Engine) -> None:
     second = soup(admin.get("/admin/partners?page=2"))
     assert len(second.select("#admin-list tbody tr[data-id]")) == 33 - 20
     assert second.select_one("#admin-list a[rel=next]") is None
-
-
-def test_admin_staff_create_reset_password_and_backup(
-    admin: TestClient, client: TestClient, demo: Engine
-) -> None:
-    response = admin.post(
-        "/admin/staff/new",
-        data={
-            "username": "teller9",
-            "password": "first-pass-1",
-            "display_name": "新柜员",
-            "roles": ["teller"],
-            "outlet_id": "1",
-        },
-        follow_redirects=False,
-    )
-    assert response.status_code == 303
-    url = response.headers["location"]
-    assert (
-        admin.post(
-            url + "/password", data={"new_password": "second-pass-2"}, follow_redirects=False
-        ).status_code
-        == 303
-    )
-    teller1 = one(demo, Staff, username="teller1")
-    assert (
-        admin.post(
-            url + "/backups",
-            data={
-                "backup_id": str(teller1.id),
-                "backup_from": "2026-01-01",
-                "backup_to": "2026-01-31",
-                "backup_note": "培训",
-            },
-            follow_redirects=False,
-        ).status_code
-        == 303
-    )
-    page = soup(admin.get(url))
-    assert "培训" in page.select_one("#backups tbody").get_text()
-    kinds = [e["state"]["to"] for e in audit_entries(demo, "admin.staff.edit")]
-    assert kinds[1] == "password_reset" and kinds[2].startswith("backup:")
-    admin.post("/logout")
-    del client.headers["X-CSRF-Token"]  # the admin session's token died with it
-    login(client, "teller9", "second-pass-2")
-
-
-def test_admin_staff_invalid_roles_keep_input(admin: TestClient, demo: Engine) -> None:
-    response = admin.post(
-        "/admin/staff/new",
-        data={
-            "username": "mixed",
-            "password": "long-enough",
-            "display_name": "混合岗位",
-            "roles": ["teller", "reviewer"],
-            "outlet_id": "",
-        },
-    )
-    assert response.status_code == 422
-    page = soup(response)
-    assert page.select_one("#f-username")["value"] == "mixed"
-    assert page.select_one("#fs-roles input[value=reviewer]").has_attr("checked")
-    assert "不能同时" in page.select_one("#err-roles").get_text()
-    assert page.select_one("#f-password").get("value") in (None, "")  # never echoed
-
-
-def test_admin_cannot_lock_themselves_out(admin: TestClient, demo: Engine) -> None:
-    me = one(demo, Staff, username="admin")
-    response = admin.post(
-        f"/admin/staff/{me.id}",
-        data={"display_name": "周海峰", "roles": ["auditor"], "active": "1"},
-    )
-    assert response.status_code == 422
-    assert one(demo, Staff, username="admin").roles == "admin"
 
 
 def form_data(form: Any) -> dict[str, Any]:

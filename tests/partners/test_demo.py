@@ -141,6 +141,7 @@ def test_seed_demo_users_for_every_role_and_logins_work(seeded: Engine) -> None:
             "expert",
             "reviewer",
             "admin",
+            "security_admin",
             "auditor",
         }
         names = {st.username for st in staff}
@@ -154,6 +155,7 @@ def test_seed_demo_users_for_every_role_and_logins_work(seeded: Engine) -> None:
             "reviewer1",
             "reviewer2",
             "admin",
+            "secadmin",
             "auditor",
         } <= names
         by_name = {st.username: st for st in staff}
@@ -194,10 +196,10 @@ def test_seed_demo_uses_password_for(tmp_path_factory: pytest.TempPathFactory) -
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('demo2') / 'demo.db'}")
     SQLModel.metadata.create_all(engine)
     logins = seed_demo(
-        engine, password_for=lambda u: "admin-pass-123" if u == "admin" else "staff-pass-123"
+        engine, password_for=lambda u: "center-pass-123" if u == "admin" else "staff-pass-123"
     )
-    assert ("admin", "admin-pass-123") in {(u, p) for u, p, _label in logins}
+    assert ("admin", "center-pass-123") in {(u, p) for u, p, _label in logins}
     assert ("teller1", "staff-pass-123") in {(u, p) for u, p, _label in logins}
     assert all(label for _u, _p, label in logins)
     with Session(engine) as s, s.begin():
-        assert authenticate(s, "admin", "admin-pass-123")
+        assert authenticate(s, "admin", "center-pass-123")

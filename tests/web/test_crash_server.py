@@ -48,7 +48,7 @@ def _logged_in(base: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=10, follow_redirects=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
     assert token
-    r = client.post("/login", data={"username": "teller1", "password": "demo1234",
+    r = client.post("/login", data={"username": "teller1", "password": "demo-12345",
                                     "csrf_token": token.group(1)})
     fresh = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
     assert r.status_code == 200 and fresh, r.text[:200]

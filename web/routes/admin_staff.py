@@ -1,10 +1,12 @@
-"""Center administration, part three: staff accounts, password resets and AB角.
-Routes are mounted by :mod:`web.routes.admin` under ``/admin``."""
+"""Security administration (role ``security_admin``, 三员分立): staff accounts, roles,
+password resets (two-person rule for duty holders), login sessions and AB角.
+Routes are mounted by :mod:`web.routes.admin` under ``/admin``; the system admin (``admin``)
+has no access here, and the security admin has none to the rest of ``/admin``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import or_
@@ -14,18 +16,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from partners import accounts
+from partners import accounts, logins
 from partners.accounts import EXPERT_LEVELS
 from partners.authorize import local_day
 from partners.catalog import DOMAINS
 from partners.delegation import ActionContext, delegated_action
 from partners.directory import get_or_404
-from partners.errors import InvalidFields, PartnersError
+from partners.errors import InvalidFields, PartnersError, RecordNotFound
 from partners.models import ROLE_LABELS, BackupAssignment, Outlet, Staff, utcnow
 from partners.paging import Page, paginate
 from web.auth import requires_roles
 from web.routes.admin import (
-    ADMIN,
     actor_of,
     done,
     error_context,
@@ -39,6 +40,8 @@ from web.routes.admin import (
     values_of,
 )
 
+SECURITY = "security_admin"
+
 
 def _staff_choices(s: Session) -> dict[str, Any]:
     return {
@@ -49,7 +52,7 @@ def _staff_choices(s: Session) -> dict[str, Any]:
     }
 
 
-@requires_roles(ADMIN)
+@requires_roles(SECURITY)
 async def staff_list(request: Request) -> Response:
     q = request.query_params.get("q", "").strip()[:60]
 
@@ -108,7 +111,10 @@ async def _staff_page(
                     for p in people.values()
                     if p.id != staff.id and p.active and p.role_set & staff.role_set
                 ]
+                idle = timedelta(minutes=request.app.state.settings.session_idle_minutes)
                 ctx.update(
+                    sessions=logins.live_sessions(s, staff.id or 0, idle=idle),
+                    pending_by=s.get(Staff, staff.pending_reset_by) if staff.pending_reset_by else None,
                     backups=rows,
                     people=people,
                     backup_candidates=candidates,
@@ -130,7 +136,7 @@ def _audit_staff(act: ActionContext, staff: Staff, before: str | None, after: st
     act.state = (before, after)
 
 
-@requires_roles(ADMIN)
+@requires_roles(SECURITY)
 async def staff_new(request: Request) -> Response:
     if request.method == "GET":
         return await _staff_page(request, None, values={"roles": []})
@@ -138,7 +144,7 @@ async def staff_new(request: Request) -> Response:
     actor = actor_of(request)
 
     def save() -> int:
-        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+        with delegated_action(request.app.state.engine, actor, "security.staff.edit") as act:
             staff = accounts.create_staff(
                 act.session,
                 username=values.get("username", ""),
@@ -157,7 +163,7 @@ async def staff_new(request: Request) -> Response:
     return done(request, f"/admin/staff/{sid}", "账号已创建")
 
 
-@requires_roles(ADMIN)
+@requires_roles(SECURITY)
 async def staff_edit(request: Request) -> Response:
     staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
     if request.method == "GET":
@@ -166,9 +172,9 @@ async def staff_edit(request: Request) -> Response:
     actor = actor_of(request)
 
     def save() -> None:
-        if staff.id == actor.id and (ADMIN not in values["roles"] or values.get("active") != "1"):
-            raise InvalidFields({"roles": "不能停用自己的账号或移除自己的管理员岗位"})
-        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+        if staff.id == actor.id and (SECURITY not in values["roles"] or values.get("active") != "1"):
+            raise InvalidFields({"roles": "不能停用自己的账号或移除自己的安全管理员岗位"})
+        with delegated_action(request.app.state.engine, actor, "security.staff.edit") as act:
             row = get_or_404(act.session, Staff, staff.id, "人员")
             accounts.update_staff(
                 act.session, row, active=values.get("active") == "1", **_staff_kwargs(values)
@@ -182,28 +188,72 @@ async def staff_edit(request: Request) -> Response:
     return done(request, f"/admin/staff/{staff.id}", "账号已保存")
 
 
-@requires_roles(ADMIN)
+@requires_roles(SECURITY)
 async def staff_password(request: Request) -> Response:
+    """Reset a password (the holder changes it at next login). A duty holder's reset waits
+    for a second security admin (:func:`staff_password_approve`)."""
     staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
     password = str((await request.form()).get("new_password", ""))
     actor = actor_of(request)
 
-    def save() -> None:
-        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
-            accounts.reset_password(
-                act.session, get_or_404(act.session, Staff, staff.id, "人员"), password
-            )
-            _audit_staff(act, staff, f"staff:{staff.id}", "password_reset")
+    def save() -> bool:
+        with delegated_action(request.app.state.engine, actor, "security.password.reset") as act:
+            row = get_or_404(act.session, Staff, staff.id, "人员")
+            applied = accounts.reset_password(act.session, row, password, actor=actor)
+            _audit_staff(act, row, f"staff:{staff.id}", "password_reset" if applied else "reset_pending")
+            return applied
 
     try:
-        await in_thread(save)
+        applied = await in_thread(save)
     except InvalidFields as exc:
         errors = {"new_password": exc.errors.get("password", exc.message)}
         return await _staff_page(request, staff, 422, errors=errors, error=exc.message)
-    return done(request, f"/admin/staff/{staff.id}", "密码已重置，账号锁定已解除")
+    if applied:
+        return done(request, f"/admin/staff/{staff.id}", "密码已重置，该账号的登录已全部结束；本人下次登录须修改密码")
+    return done(request, f"/admin/staff/{staff.id}", "重置申请已提交：须由另一名安全管理员批准后生效（双人复核）")
 
 
-@requires_roles(ADMIN)
+@requires_roles(SECURITY)
+async def staff_password_approve(request: Request) -> Response:
+    """The second security admin approves a pending reset of a duty holder's password."""
+    sid = record_id(request)
+    actor = actor_of(request)
+
+    def save() -> None:
+        with delegated_action(request.app.state.engine, actor, "security.password.approve") as act:
+            row = get_or_404(act.session, Staff, sid, "人员")
+            accounts.approve_reset(act.session, row, approver=actor)
+            _audit_staff(act, row, "reset_pending", "password_reset")
+
+    await in_thread(save)
+    return done(request, f"/admin/staff/{sid}", "已批准：密码重置生效，该账号的登录已全部结束")
+
+
+@requires_roles(SECURITY)
+async def staff_sessions_end(request: Request) -> Response:
+    """End one login session of the user (form field ``session``) or all of them."""
+    sid = record_id(request)
+    which = str((await request.form()).get("session", ""))[:64]
+    actor = actor_of(request)
+
+    def save() -> int:
+        with delegated_action(request.app.state.engine, actor, "security.sessions.end") as act:
+            row = get_or_404(act.session, Staff, sid, "人员")
+            if which:
+                login = act.session.get(logins.LoginSession, which)
+                if login is None or login.staff_id != sid:
+                    raise RecordNotFound("该会话不存在")
+                ended = int(logins.end(act.session, which, "admin"))
+            else:
+                ended = logins.end_all(act.session, sid, "admin")
+            _audit_staff(act, row, f"staff:{sid}", f"sessions_ended:{ended}")
+            return ended
+
+    ended = await in_thread(save)
+    return done(request, f"/admin/staff/{sid}", f"已结束 {ended} 个登录会话")
+
+
+@requires_roles(SECURITY)
 async def staff_backup(request: Request) -> Response:
     """Add an AB角 assignment where this staff member is the holder (A角)."""
     staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
@@ -220,7 +270,7 @@ async def staff_backup(request: Request) -> Response:
         if errors or start is None:
             raise InvalidFields(errors or {"backup_from": "请填写开始日期"})
         assert staff.id is not None
-        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+        with delegated_action(request.app.state.engine, actor, "security.staff.edit") as act:
             try:
                 row = accounts.add_backup(
                     act.session,
@@ -248,13 +298,13 @@ async def staff_backup(request: Request) -> Response:
     return done(request, f"/admin/staff/{staff.id}", "AB 角安排已添加")
 
 
-@requires_roles(ADMIN)
+@requires_roles(SECURITY)
 async def backup_end(request: Request) -> Response:
     bid = record_id(request)
     actor = actor_of(request)
 
     def save() -> int:
-        with delegated_action(request.app.state.engine, actor, "admin.staff.edit") as act:
+        with delegated_action(request.app.state.engine, actor, "security.staff.edit") as act:
             row = accounts.end_backup(act.session, bid, local_day(utcnow()))
             act.state = (f"backup:{bid}", "ended")
             return row.holder_id
@@ -282,6 +332,13 @@ routes: list[Any] = [
     Route(
         "/staff/{id:int}/password", staff_password, methods=["POST"], name="admin_staff_password"
     ),
+    Route(
+        "/staff/{id:int}/password/approve",
+        staff_password_approve,
+        methods=["POST"],
+        name="admin_staff_password_approve",
+    ),
+    Route("/staff/{id:int}/sessions/end", staff_sessions_end, methods=["POST"], name="admin_staff_sessions_end"),
     Route("/staff/{id:int}/backups", staff_backup, methods=["POST"], name="admin_staff_backup"),
     Route("/backups/{id:int}/end", backup_end, methods=["POST"], name="admin_backup_end"),
 ]

@@ -1,8 +1,9 @@
 """Rating pages without a staff login (mounted at ``/rate``):
 
 * ``/rate/<case number>`` — the QR code on the 受理回执 and the status page: case number +
-  check code; mobile first; a plain form, no JavaScript needed. Wrong check codes count
-  against the same per-client limiter as the status page and the per-case lockout.
+  check code; mobile first; a plain form, no JavaScript needed. Wrong check codes are
+  throttled like the status page's (:mod:`web.throttle`, scope ``rating``: per client, per
+  case number, growing delays, never a lock).
 * ``/rate/pad`` — the 评价器 at a counter, identified by its device token (cookie set at
   pairing); big touch targets; resets after a rating (30 s) or when idle (120 s).
 
@@ -21,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from outlet.devices import Device
-from outlet.errors import CaseError, StatusLookupLocked, WrongCheckCode
+from outlet.errors import CaseError, WrongCheckCode
 from outlet.ratings import submit
 from outlet.ratings import workorders as wo
 from outlet.ratings.rules import (
@@ -39,9 +40,9 @@ from outlet.ratings.rules import (
     policy,
 )
 from partners.models import Staff
+from web import throttle
 from web.routes.case_views import render
 from web.routes.devices import request_device
-from web.routes.public import _limiter as client_limiter
 
 PAD_RESET_SECONDS = 30
 PAD_IDLE_SECONDS = 120
@@ -88,13 +89,10 @@ async def rate_case(request: Request) -> Response:
     form = await request.form()
     ctx["values"], ctx["picked"] = kept_values(form)
     ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
-    client = request.client.host if request.client else "unknown"
-    limiter = client_limiter(request)
     code = ctx["values"]["check_code"].strip()
     status = 200
     try:
-        if limiter.blocked(client):
-            raise StatusLookupLocked("查询过于频繁，请稍后再试")
+        await throttle.check(request, "rating", number)
         if not (len(code) == 6 and code.isdigit()):
             raise RatingError("请输入回执上的6位查询码", field="check_code")
         data = parse_form(form, ctx["reasons"])
@@ -102,8 +100,11 @@ async def rate_case(request: Request) -> Response:
             lambda: submit.submit_qr(engine, number, code, ctx["values"]["stage"], data,
                                      reasons_version=ctx["reasons_version"]))
         ctx["done"] = rating
+    except throttle.Throttled as exc:
+        ctx.update(error=exc.message, errors={"check_code": exc.message})
+        status = exc.status_code
     except WrongCheckCode as exc:
-        limiter.wrong(client)
+        await throttle.record_failure(request, "rating", number)
         ctx.update(error=exc.message, errors={"check_code": exc.message})
         status = exc.status_code
     except (RatingError, RatingRefused, CaseError) as exc:

@@ -1,0 +1,149 @@
+"""Server-side login sessions: revocable, with a sliding idle timeout and an absolute lifetime.
+
+The browser's cookie carries only a random token (32 bytes); the database keeps its
+SHA-256 (``LoginSession.id``), so a stolen database copy cannot be replayed as a cookie.
+A session is valid while it is not ended, ``now < expires_at`` (absolute lifetime from
+login) and ``now - last_seen < idle`` (sliding: every request moves ``last_seen``, written at
+most every :data:`TOUCH_EVERY` seconds to keep writes cheap). Ending is a row update, so it
+takes effect at once in every app process. GB/T 22239-2019 8.1.4.1 (身份鉴别: 登录连接超时
+自动退出) and 8.1.4.2 (访问控制).
+
+Account changes end all of a user's sessions in the same transaction as the change
+(:func:`end_all`, called from :mod:`partners.accounts`): password change or reset, role
+change, deactivation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import NaiveDatetime
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from partners.models import Staff, utcnow
+
+TOUCH_EVERY = 60  # seconds between writes of last_seen
+
+END_REASONS = {
+    "logout": "用户退出",
+    "password": "密码已修改或重置",
+    "roles": "岗位已变更",
+    "deactivated": "账号已停用",
+    "admin": "被安全管理员结束",
+}
+
+
+class LoginSession(SQLModel, table=True):
+    __tablename__ = "login_session"
+
+    id: str = Field(primary_key=True, max_length=64)  # SHA-256 hex of the cookie token
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: NaiveDatetime = Field(default_factory=utcnow)
+    last_seen: NaiveDatetime = Field(default_factory=utcnow)
+    expires_at: NaiveDatetime
+    ended_at: NaiveDatetime | None = None
+    ended_reason: str | None = Field(default=None, max_length=16)
+    client: str = Field(default="", max_length=160)  # address · browser summary
+
+
+def token_id(token: str) -> str:
+    """The stored id of a cookie token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start(
+    session: Session, staff: Staff, *, client: str, lifetime: timedelta, at: datetime | None = None
+) -> str:
+    """Open a session for ``staff`` and return the cookie token (never stored)."""
+    now = at or utcnow()
+    assert staff.id is not None
+    token = secrets.token_urlsafe(32)
+    session.add(
+        LoginSession(
+            id=token_id(token), staff_id=staff.id, created_at=now, last_seen=now,
+            expires_at=now + lifetime, client=client[:160],
+        )
+    )
+    session.flush()
+    return token
+
+
+@dataclass(frozen=True)
+class Current:
+    staff: Staff
+    session_id: str
+    idle_left: float  # seconds until the idle timeout
+    expires_in: float  # seconds until the absolute lifetime ends
+
+
+def resolve(
+    session: Session, token: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
+) -> Current | None:
+    """The live session for ``token`` and its (active) staff member, or None.
+
+    Moves ``last_seen`` when it is older than :data:`TOUCH_EVERY` seconds (or with ``touch``).
+    """
+    now = at or utcnow()
+    row = session.exec(
+        select(LoginSession, Staff)
+        .join(Staff, col(Staff.id) == LoginSession.staff_id)
+        .where(LoginSession.id == token_id(token))
+    ).first()
+    if row is None:
+        return None
+    login, staff = row
+    if login.ended_at is not None or not staff.active:
+        return None
+    if now >= login.expires_at or now - login.last_seen >= idle:
+        login.ended_at, login.ended_reason = now, "expired"
+        session.add(login)
+        return None
+    if touch or (now - login.last_seen).total_seconds() >= TOUCH_EVERY:
+        login.last_seen = now
+        session.add(login)
+    idle_left = (login.last_seen + idle - now).total_seconds()
+    expires_in = (login.expires_at - now).total_seconds()
+    return Current(staff, login.id, idle_left, expires_in)
+
+
+def end(session: Session, session_id: str, reason: str, *, at: datetime | None = None) -> bool:
+    """End one session (by stored id). True when it was live."""
+    login = session.get(LoginSession, session_id)
+    if login is None or login.ended_at is not None:
+        return False
+    login.ended_at, login.ended_reason = at or utcnow(), reason
+    session.add(login)
+    session.flush()
+    return True
+
+
+def end_all(session: Session, staff_id: int, reason: str, *, at: datetime | None = None) -> int:
+    """End every live session of ``staff_id``; returns how many were ended."""
+    now = at or utcnow()
+    rows = session.exec(
+        select(LoginSession).where(LoginSession.staff_id == staff_id, col(LoginSession.ended_at).is_(None))
+    ).all()
+    for login in rows:
+        login.ended_at, login.ended_reason = now, reason
+        session.add(login)
+    session.flush()
+    return len(rows)
+
+
+def live_sessions(session: Session, staff_id: int, *, idle: timedelta, at: datetime | None = None) -> list[LoginSession]:
+    """The user's sessions that are still valid, newest first."""
+    now = at or utcnow()
+    rows = session.exec(
+        select(LoginSession)
+        .where(
+            LoginSession.staff_id == staff_id,
+            col(LoginSession.ended_at).is_(None),
+            col(LoginSession.expires_at) > now,
+            col(LoginSession.last_seen) > now - idle,
+        )
+        .order_by(col(LoginSession.created_at).desc())
+    ).all()
+    return list(rows)

@@ -1,0 +1,45 @@
+"""A session that ends while the user is typing: the htmx submit leads to the login page and
+back, and what was typed is put back into the form (web/static/js/session.js)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+TYPED = "2027-10-09 班 国庆调休（会话过期前填写）"
+
+
+def end_all_sessions() -> None:
+    """What a security admin's "结束全部会话" (or the idle timeout) does, from outside."""
+    db = Path(os.environ["SERVICEPOINT_E2E_DATA"]) / "servicepoint.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE login_session SET ended_at = last_seen, ended_reason = 'admin' WHERE ended_at IS NULL")
+
+
+@pytest.mark.timeout(120)
+def test_typed_input_survives_an_ended_session(page_for: Any) -> None:
+    page = page_for("admin")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/admin/calendar?year=2027")
+    page.fill("#f-schedule", TYPED)
+    end_all_sessions()
+    page.click("#calendar-bulk-form button[type=submit]")
+    page.wait_for_url(lambda url: "/login" in url)
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "demo-12345")
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: url.endswith("/admin/calendar?year=2027"))
+    assert page.input_value("#f-schedule") == TYPED
+    assert page.locator("#calendar-bulk-form .draft-restored").is_visible()
+    # a later visit starts clean: the draft was for that one return only
+    page.goto("/admin/")
+    page.goto("/admin/calendar?year=2027")
+    assert page.input_value("#f-schedule").strip() == ""
+    assert errors == []

@@ -1,0 +1,162 @@
+"""Security administration over HTTP (三员分立): accounts, roles, passwords and sessions are
+the security admin's alone; duty holders' resets need a second person; all of it audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from partners import accounts
+from partners.models import Staff
+from tests.conftest import login
+from tests.partners.conftest import audit_entries
+
+
+@pytest.fixture
+def sec(fast_hashes: None, client: TestClient, demo: Engine) -> TestClient:
+    return login(client, "secadmin")
+
+
+def soup(response: Any) -> BeautifulSoup:
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def staff_id(engine: Engine, username: str) -> int:
+    with Session(engine) as s:
+        sid = s.exec(select(Staff.id).where(Staff.username == username)).one()
+        assert sid is not None
+        return sid
+
+
+def other_client(app: Starlette, username: str, password: str = "demo-12345") -> TestClient:
+    c = TestClient(app, base_url="http://testserver")
+    return login(c, username, password)
+
+
+@pytest.mark.parametrize(
+    ("username", "url"),
+    [("admin", "/admin/staff"), ("admin", "/admin/staff/new"), ("auditor", "/admin/staff"),
+     ("secadmin", "/admin/partners"), ("secadmin", "/admin/grants"), ("secadmin", "/audit/")],
+)
+def test_each_duty_reaches_only_its_own_pages(
+    fast_hashes: None, client: TestClient, demo: Engine, username: str, url: str
+) -> None:
+    login(client, username)
+    assert client.get(url).status_code == 403
+
+
+def test_security_admin_creates_resets_and_assigns_backup_all_audited(
+    sec: TestClient, app: Starlette, demo: Engine
+) -> None:
+    response = sec.post(
+        "/admin/staff/new",
+        data={"username": "teller9", "password": "first-pass-1", "display_name": "新柜员",
+              "roles": ["teller"], "outlet_id": "1"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    url = response.headers["location"]
+    reset = sec.post(url + "/password", data={"new_password": "second-pass-2"}, follow_redirects=False)
+    assert reset.status_code == 303
+    backup = sec.post(
+        url + "/backups",
+        data={"backup_id": str(staff_id(demo, "teller1")), "backup_from": "2026-01-01",
+              "backup_to": "2026-01-31", "backup_note": "培训"},
+        follow_redirects=False,
+    )
+    assert backup.status_code == 303
+    assert "培训" in soup(sec.get(url)).select_one("#backups tbody").get_text()
+    edits = [e["state"]["to"] for e in audit_entries(demo, "security.staff.edit")]
+    resets = [e["state"]["to"] for e in audit_entries(demo, "security.password.reset")]
+    assert edits[0].startswith("staff:") and edits[1].startswith("backup:")
+    assert resets == ["password_reset"]
+    # someone else chose the password: the first login leads to the password change only
+    teller = other_client(app, "teller9", "second-pass-2")
+    assert teller.get("/cases/", follow_redirects=False).headers["location"] == "/account/password"
+    page = teller.get("/account/password")
+    assert soup(page).select_one("#forced-change") is not None
+    changed = teller.post("/account/password", data={
+        "current_password": "second-pass-2", "new_password": "my-own-secret-9",
+        "new_password2": "my-own-secret-9"}, follow_redirects=False)
+    assert changed.status_code == 303 and changed.headers["location"] == "/cases/"
+    assert teller.get("/cases/").status_code == 200
+
+
+def test_password_change_refuses_weak_password_and_keeps_the_forced_state(
+    fast_hashes: None, client: TestClient, demo: Engine
+) -> None:
+    login(client, "teller1")
+    response = client.post("/account/password", data={
+        "current_password": "demo-12345", "new_password": "teller1-2026x", "new_password2": "teller1-2026x"})
+    assert response.status_code == 422
+    assert "用户名" in soup(response).select_one(".field-error").get_text()
+
+
+def test_security_admin_invalid_roles_keep_input(sec: TestClient) -> None:
+    response = sec.post(
+        "/admin/staff/new",
+        data={"username": "both", "password": "long-enough-1", "display_name": "兼任",
+              "roles": ["admin", "auditor"], "outlet_id": ""},
+    )
+    assert response.status_code == 422
+    page = soup(response)
+    assert page.select_one("#f-username")["value"] == "both"
+    assert page.select_one("#fs-roles input[value=auditor]").has_attr("checked")
+    assert "三员分立" in page.select_one("#err-roles").get_text()
+    assert page.select_one("#f-password").get("value") in (None, "")  # never echoed
+
+
+def test_security_admin_cannot_give_themselves_a_second_duty_or_drop_their_own(
+    sec: TestClient, demo: Engine
+) -> None:
+    me = staff_id(demo, "secadmin")
+    for roles in (["security_admin", "auditor"], ["auditor"]):
+        response = sec.post(f"/admin/staff/{me}", data={"display_name": "孙立新", "roles": roles, "active": "1"})
+        assert response.status_code == 422
+    with Session(demo) as s:
+        assert s.get(Staff, me).roles == "security_admin"  # type: ignore[union-attr]
+
+
+def test_reset_of_the_auditor_needs_a_second_security_admin(
+    sec: TestClient, app: Starlette, demo: Engine
+) -> None:
+    auditor = other_client(app, "auditor")
+    target = staff_id(demo, "auditor")
+    sec.post(f"/admin/staff/{target}/password", data={"new_password": "ledger-temp-77"})
+    page = soup(sec.get(f"/admin/staff/{target}"))
+    assert page.select_one("#reset-pending") is not None
+    assert page.select_one("#reset-pending form") is None  # the requester cannot approve
+    assert sec.post(f"/admin/staff/{target}/password/approve").status_code == 403
+    assert auditor.get("/audit/").status_code == 200  # nothing happened yet
+    with Session(demo) as s, s.begin():
+        accounts.create_staff(s, username="secadmin2", display_name="第二安全员", password="second-sec-pass",
+                              roles=["security_admin"], must_change_password=False)
+    second = other_client(app, "secadmin2", "second-sec-pass")
+    approve = soup(second.get(f"/admin/staff/{target}")).select_one("#reset-pending form")
+    assert approve is not None
+    assert second.post(approve["action"], follow_redirects=False).status_code == 303
+    assert auditor.get("/audit/", follow_redirects=False).headers["location"].startswith("/login")
+    kinds = [(e["action"], e["state"]["to"], e["outcome"]["result"]) for e in audit_entries(demo)
+             if e["action"].startswith("security.password")]
+    assert kinds == [("security.password.reset", "reset_pending", "done"),
+                     ("security.password.approve", None, "refused"),
+                     ("security.password.approve", "password_reset", "done")]
+
+
+def test_security_admin_sees_and_ends_a_users_sessions(
+    sec: TestClient, app: Starlette, demo: Engine
+) -> None:
+    teller = other_client(app, "teller1")
+    target = staff_id(demo, "teller1")
+    rows = soup(sec.get(f"/admin/staff/{target}")).select("#sessions tbody tr[data-session]")
+    assert len(rows) == 1 and "testclient" in rows[0].get_text()
+    sec.post(f"/admin/staff/{target}/sessions/end", data={"session": rows[0].select_one("input[name=session]")["value"]})
+    assert teller.get("/cases/", follow_redirects=False).headers["location"].startswith("/login")
+    assert soup(sec.get(f"/admin/staff/{target}")).select("#sessions tbody tr[data-session]") == []
+    assert [e["state"]["to"] for e in audit_entries(demo, "security.sessions.end")] == ["sessions_ended:1"]

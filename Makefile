@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Debian packages the test suite talks to for real: browser, database, TURN, Go (interop check).
-TEST_DEBS := chromium postgresql coturn golang-go golang-golang-x-mod-dev fonts-noto-cjk
+# Debian packages the test suite talks to for real: browser, database, TURN, Go (interop check),
+# wrk (the HTTP load generator of make bench).
+TEST_DEBS := chromium postgresql coturn golang-go golang-golang-x-mod-dev fonts-noto-cjk wrk
 
 .PHONY: run test test-deps system-deps bench lint clean
 
@@ -43,6 +44,9 @@ test: test-deps
 bench: test-deps
 	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/audit_bench.py
+	$(BIN)/python bench/verify_bench.py
+	$(BIN)/python bench/pages_bench.py
+	$(BIN)/python bench/call_setup_bench.py
 	$(BIN)/python bench/rtc_bench.py
 	$(BIN)/python bench/login_bench.py
 

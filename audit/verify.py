@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import merkle
+from . import merkle, scan
 from .checkpoint import OpenedCheckpoint, open_checkpoint
-from .entry import FIELDS, canonical_json
 from .errors import (
     ConsistencyError,
     EntriesReorderedError,
     EntryDeletedError,
-    EntryError,
     EntryInsertedError,
     EntryModifiedError,
     EvidenceError,
@@ -38,7 +33,6 @@ from .policy import Policy
 from .proof import TlogProof
 
 Step = Callable[[str], None]
-_json_loads = json.loads
 
 
 @dataclass
@@ -147,91 +141,58 @@ def _lines(path: Path) -> Iterable[bytes]:
             yield line[:-1]
 
 
-_DIGEST = re.compile(rb'"sha256":"([0-9a-f]{64})"')
-
-
-def _check_entry(line: bytes, n: int, index: int, ents: _Entries, strict: bool = True) -> None:
-    """The leaf is a canonical v1 entry (what the log promised to write). The fast check
-    relies on canonical key order ("action" first, "v" last); ``strict`` re-encodes."""
+def _check_entry(line: bytes, n: int, index: int, ents: _Entries) -> None:
+    """The leaf is a canonical v1 entry (what the log promised to write): filtered
+    exports and proofs always re-encode it (few entries)."""
     where = f"entries.jsonl line {n} (index {index})"
     if not (line.startswith(b'{"action":') and line.endswith(b',"v":1}')):
         raise FormatError(f"{where}: not a canonical version 1 audit entry")
-    if strict:
-        try:
-            obj = _json_loads(line)
-            if not isinstance(obj, dict) or obj.get("v") != 1 or not set(obj) <= set(FIELDS):
-                raise EntryError("not a version 1 audit entry")
-            if canonical_json(obj) != line:
-                raise EntryError("not canonical JSON")
-        except (ValueError, EntryError) as exc:
-            raise FormatError(f"{where}: {exc}") from None
+    try:
+        scan.strict_check(line)
+    except ValueError as exc:
+        raise FormatError(f"{where}: {exc}") from None
     if b'"digests":[{' in line:
-        for m in _DIGEST.finditer(line):
+        for m in scan.DIGEST.finditer(line):
             ents.digests.setdefault(m.group(1).decode(), (n, index))
-
-
-CHUNK_LINES = 50_000
-
-
-def _hash_and_check(
-    start: int, lines: list[bytes], ents: _Entries, strict: bool
-) -> tuple[list[bytes], FormatError | None]:
-    sha = hashlib.sha256
-    out = []
-    bad: FormatError | None = None
-    for k, line in enumerate(lines):
-        out.append(sha(b"\x00" + line).digest())
-        try:
-            _check_entry(line, start + k + 1, start + k, ents, strict)
-        except FormatError as exc:  # reported after the tree check, which is more precise
-            bad = bad or exc
-    return out, bad
-
-
-def _chunks(path: Path) -> Iterable[tuple[int, list[bytes]]]:
-    buf: list[bytes] = []
-    start = 0
-    for line in _lines(path):
-        buf.append(line)
-        if len(buf) == CHUNK_LINES:
-            yield start, buf
-            start += len(buf)
-            buf = []
-    if buf:
-        yield start, buf
 
 
 def _verify_full(
     d: Path, opened: OpenedCheckpoint, want_roots: set[int], strict: bool
 ) -> tuple[_Entries, dict[int, bytes]]:
+    """One streaming pass (audit/scan.py): memory O(log n), both cores for big files."""
     cp = opened.checkpoint
-    ents = _Entries()
-    hashes: list[bytes] = []
-    bad_format: FormatError | None = None
-    for start, chunk in _chunks(d / "entries.jsonl"):
-        got, bad = _hash_and_check(start, chunk, ents, strict)
-        hashes += got
-        bad_format = bad_format or bad
-    ents.count = len(hashes)
-    if len(hashes) != cp.size or merkle.root_from_leaf_hashes(hashes) != cp.root:
+    path = d / "entries.jsonl"
+    try:
+        big = path.stat().st_size > PARALLEL_BYTES
+    except OSError:
+        big = False
+    res = scan.scan(
+        path,
+        want_roots={m for m in want_roots if 0 < m <= cp.size},
+        want_digests=_manifest_digests(d),
+        strict=scan.strict_check if strict else None,
+        workers=scan.default_workers() if big else 0,
+    )
+    if res.count != cp.size or res.root != cp.root:
         # The entries do not match: name the entry, using leaf-hashes (authenticated
         # by the signed root) as the reference.
-        raise locate_difference(hashes, _reference_hashes(d, cp.size, cp.root))
-    if bad_format is not None:
-        raise bad_format
-    roots = {m: merkle.root_from_leaf_hashes(hashes[:m]) for m in want_roots if m <= cp.size}
-    return ents, roots
+        raise locate_difference(path, d / "leaf-hashes", cp.size, cp.root)
+    if res.bad is not None:
+        raise res.bad
+    return _Entries(res.count, res.digests), res.roots
 
 
-def _reference_hashes(d: Path, size: int, root: bytes) -> list[bytes] | None:
+PARALLEL_BYTES = 64 << 20  # below this a process pool costs more than it saves
+
+
+def _manifest_digests(d: Path) -> set[str]:
+    """Digests listed in the manifest (checked properly in step 9): only these need
+    their entry located, so memory does not grow with the log."""
     try:
-        data = (d / "leaf-hashes").read_bytes()
+        text = (d / "manifest").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return None
-    if len(data) != 32 * size:
-        return None
-    ref = [data[i : i + 32] for i in range(0, len(data), 32)]
-    return ref if merkle.root_from_leaf_hashes(ref) == root else None
+        return set()
+    return {line[:64] for line in text.splitlines() if len(line) > 64}
 
 
 def _verify_filtered(d: Path, opened: OpenedCheckpoint) -> _Entries:
@@ -332,12 +293,8 @@ def _verify_history(
 
 
 def _prefix_root(d: Path, size: int) -> bytes:
-    hashes: list[bytes] = []
-    for line in _lines(d / "entries.jsonl"):
-        if len(hashes) == size:
-            break
-        hashes.append(merkle.leaf_hash(line))
-    return merkle.root_from_leaf_hashes(hashes)
+    path = d / "entries.jsonl"
+    return scan.scan(path, want_roots={size}).roots.get(size, merkle.EMPTY_ROOT)
 
 
 def _verify_evidence(d: Path, ents: _Entries) -> int:

@@ -80,18 +80,17 @@ def visibility(session: Session, actor: Staff) -> ColumnElement[bool]:
 
 def load_case(session: Session, actor: Staff, number: str) -> CaseRef:
     """The case ``number`` if ``actor`` may see it, else :class:`CaseNotFound`."""
-    row = session.exec(
-        select(Case, MatterVersion)
+    row = session.exec(  # one query: the case with its matter, version, outlet, applicant
+        select(Case, MatterVersion, Matter, Outlet, Applicant)  # type: ignore[call-overload]
         .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
+        .join(Matter, col(Matter.id) == Case.matter_id)
+        .join(Outlet, col(Outlet.id) == Case.outlet_id)
+        .join(Applicant, col(Applicant.id) == Case.applicant_id)
         .where(Case.number == number, visibility(session, actor))
     ).first()
     if row is None:
         raise CaseNotFound()
-    case, version = row
-    matter = session.get(Matter, case.matter_id)
-    outlet = session.get(Outlet, case.outlet_id)
-    applicant = session.get(Applicant, case.applicant_id)
-    assert matter is not None and outlet is not None and applicant is not None
+    case, version, matter, outlet, applicant = row
     return CaseRef(case, matter, version, outlet, applicant)
 
 
@@ -220,6 +219,7 @@ def _rows(
     session: Session, actor: Staff, *conditions: ColumnElement[bool], limit: int = 50,
     offset: int = 0, calendar: WorkCalendar | None = None, today: date | None = None,
     order: Sequence[SQLColumnExpression[Any]] | None = None,
+    visible: ColumnElement[bool] | None = None,
 ) -> list[CaseRow]:
     cal = calendar or WorkCalendar.load(session)
     day = today or local_day(utcnow())
@@ -228,7 +228,7 @@ def _rows(
         .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
         .join(Applicant, col(Applicant.id) == Case.applicant_id)
         .join(Outlet, col(Outlet.id) == Case.outlet_id)
-        .where(visibility(session, actor), *conditions)
+        .where(visible if visible is not None else visibility(session, actor), *conditions)
         .order_by(*(order or [col(Case.created_at).desc()]))
         .offset(offset)
         .limit(limit)
@@ -240,28 +240,43 @@ def _rows(
     return out
 
 
-def today_cases(session: Session, actor: Staff, today: date) -> list[CaseRow]:
-    """Cases created at ``actor``'s outlet on ``today`` (Beijing date)."""
+def today_cases(session: Session, actor: Staff, today: date, **shared: Any) -> list[CaseRow]:
+    """Cases created at ``actor``'s outlet on ``today`` (Beijing date). ``shared``:
+    ``calendar`` and ``visible`` computed once per request (see ``home_lists``)."""
     start, end = utc_bounds(today)
     return _rows(session, actor, col(Case.created_at) >= start, col(Case.created_at) < end,
-                 today=today, limit=200)
+                 today=today, limit=200, **shared)
 
 
-def deadline_cases(session: Session, actor: Staff, today: date) -> tuple[list[CaseRow], list[CaseRow]]:
+def deadline_cases(
+    session: Session, actor: Staff, today: date, **shared: Any
+) -> tuple[list[CaseRow], list[CaseRow]]:
     """(overdue, due_soon) open cases visible to ``actor``, earliest deadline first."""
-    cal = WorkCalendar.load(session)
+    if shared.get("calendar") is None:
+        shared["calendar"] = WorkCalendar.load(session)
     rows = _rows(
         session, actor, col(Case.state).in_(OPEN), col(Case.due_on).is_not(None),
-        calendar=cal, today=today, limit=500, order=[col(Case.due_on)],
+        today=today, limit=500, order=[col(Case.due_on)], **shared,
     )
     return ([r for r in rows if r.deadline == "overdue"], [r for r in rows if r.deadline == "due_soon"])
 
 
 def recent_cases(
-    session: Session, actor: Staff, *, state: str | None = None, page: int = 1, per_page: int = 30
+    session: Session, actor: Staff, *, state: str | None = None, page: int = 1, per_page: int = 30,
+    **shared: Any,
 ) -> list[CaseRow]:
     cond = col(Case.state) == state if state else true()
-    return _rows(session, actor, cond, limit=per_page, offset=(max(page, 1) - 1) * per_page)
+    return _rows(session, actor, cond, limit=per_page, offset=(max(page, 1) - 1) * per_page, **shared)
+
+
+def home_lists(session: Session, actor: Staff, today: date, *, page: int = 1,
+               per_page: int = 20) -> dict[str, list[CaseRow]]:
+    """The teller home's lists (today's, overdue, due soon, recent page) with the
+    calendar and the visible outlets (AB角 cover) read once for all of them."""
+    shared: dict[str, Any] = {"calendar": WorkCalendar.load(session), "visible": visibility(session, actor)}
+    overdue, soon = deadline_cases(session, actor, today, **shared)
+    return {"today_rows": today_cases(session, actor, today, **shared), "overdue": overdue,
+            "due_soon": soon, "recent": recent_cases(session, actor, page=page, per_page=per_page, **shared)}
 
 
 def review_queue(session: Session, actor: Staff, *, page: int = 1, per_page: int = 50) -> list[CaseRow]:

@@ -10,6 +10,7 @@ Sources, strongest first:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,10 +50,7 @@ class WorkCalendar:
     def is_workday(self, day: date) -> bool:
         if day in self.overrides:
             return bool(self.overrides[day])
-        try:
-            return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError:
-            return day.weekday() < 5
+        return _bundled_workday(day)
 
     def add_workdays(self, start: date, days: int) -> DueDate:
         """The ``days``-th working day after ``start`` (``start`` itself is not counted;
@@ -70,8 +68,9 @@ class WorkCalendar:
                 remaining -= 1
         return DueDate(current, estimated)
 
-    def workdays_between(self, start: date, end: date) -> int:
-        """Working days in (start, end]; negative when ``end`` is before ``start``."""
+    def workdays_between(self, start: date, end: date, stop: int | None = None) -> int:
+        """Working days in (start, end]; negative when ``end`` is before ``start``.
+        ``stop``: count no further than ``stop`` + 1 (enough to compare with ``stop``)."""
         if end < start:
             return -self.workdays_between(end, start)
         n = 0
@@ -80,6 +79,8 @@ class WorkCalendar:
             current += timedelta(days=1)
             if self.is_workday(current):
                 n += 1
+                if stop is not None and n > stop:
+                    break
         return n
 
     def estimated(self, start: date, end: date) -> bool:
@@ -92,7 +93,7 @@ class WorkCalendar:
             return "ok"
         if today > due:
             return "overdue"
-        if self.workdays_between(today, due) <= DUE_SOON_DAYS:
+        if self.workdays_between(today, due, stop=DUE_SOON_DAYS) <= DUE_SOON_DAYS:
             return "due_soon"
         return "ok"
 
@@ -123,6 +124,16 @@ class ScheduleEntry(NamedTuple):
     name: str
 
 
+@functools.lru_cache(maxsize=4096)
+def _bundled_workday(day: date) -> bool:
+    """The bundled package's answer (static data: memoized), Monday-Friday beyond it."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+@functools.lru_cache(maxsize=256)
 def bundled_covers(year: int) -> bool:
     """Whether the bundled ``chinese_calendar`` package knows the schedule of ``year``."""
     try:

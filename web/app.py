@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 import audit
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
@@ -32,6 +32,7 @@ from web.routes import (
 )
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
+from web.static_assets import VersionedStatic
 from web.templating import make_templates
 
 log = logging.getLogger("servicepoint")
@@ -40,11 +41,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    private_data_dir(settings)  # before any key, database or upload is written
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.files_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.audit_log = audit_log = open_audit_log(settings)
@@ -78,11 +78,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             on_reject=csrf_rejected,
         ),
     ]
+    static = VersionedStatic(STATIC_DIR)
     routes = [
         *auth.routes,
         Route("/healthz", _healthz, name="healthz"),
         Route("/favicon.ico", _favicon, name="favicon"),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", static, name="static"),
         Mount("/cases", routes=cases.routes, name="cases"),
         Mount("/review", routes=review.routes, name="review"),
         Mount("/status", routes=public.routes, name="status"),
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.pseudonym_key = settings.pseudonym_key()  # read once, not per request
-    app.state.templates = make_templates()
+    app.state.templates = make_templates(static.url)
     return app
 
 
@@ -117,6 +118,17 @@ async def _favicon(request):  # type: ignore[no-untyped-def]
 
     return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
                         headers={"Cache-Control": "public, max-age=86400"})
+
+
+def private_data_dir(settings: Settings) -> None:
+    """Everything this process creates is private to its user (0600 files, 0700 dirs):
+    the database, keys, scans, recordings, exports (GB/T 22239-2019 8.1.4.8 个人信息保护).
+    The umask covers files made later by SQLite, the file store and the exporters; the
+    chmod fixes a data directory made by an older version."""
+    os.umask(0o077)
+    for path in (settings.data_dir, settings.files_dir, settings.data_dir / "keys"):
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
 
 
 def open_audit_log(settings: Settings) -> audit.Checkpointer:

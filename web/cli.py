@@ -25,11 +25,11 @@ def main(ctx: click.Context) -> None:
 
 def prepare() -> Settings:
     """First-start work shared by serve, migrate and demo: data dir, schema, audit key."""
-    from web.app import ensure_audit_key
+    from web.app import ensure_audit_key, private_data_dir
     from web.migrate import upgrade
 
     settings = Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings)  # before the database file exists: created 0600
     upgrade(settings.database_url)
     ensure_audit_key(settings)
     return settings
@@ -55,7 +55,9 @@ main.add_command(audit_cli.witness)
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log every request (costs throughput; the audit log records every action).")
+def serve(host: str, port: int, access_log: bool) -> None:
     """Migrate the database and serve the web app."""
     import uvicorn
 
@@ -63,7 +65,8 @@ def serve(host: str, port: int) -> None:
 
     settings = prepare()
     click.echo(f"servicepoint: serving on http://{host}:{port} (data: {settings.data_dir})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False,
+                access_log=access_log)
 
 
 @main.command()
@@ -159,7 +162,7 @@ def reset_password_cmd(username: str) -> None:
                 raise click.ClickException(f"账号 {username} 不存在")
             reset_password(session, staff, password, actor=None)
             audit.record(session, {  # audited like the web reset; actor 0 = the server's CLI
-                "time": utcnow(), "actor": {"id": 0, "role": "server_cli"},
+                "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": 0, "role": "server_cli"},
                 "action": "security.password.reset", "outcome": {"result": "done"},
                 "state": {"from": f"staff:{staff.id}", "to": "password_reset"},
             })

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -56,12 +57,16 @@ def _request_context(request: Request) -> dict[str, Any]:
     }
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(static_url: Callable[[str], str] | None = None) -> Jinja2Templates:
+    """The app's Jinja2 environment. ``static_url``: maps a path under web/static to its
+    versioned URL (web/static_assets.py); templates call it as ``static('css/app.css')``."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[_request_context])
     env = templates.env
+    env.globals["static"] = static_url or (lambda path: f"/static/{path}")
     env.filters["local_dt"] = local_dt
     env.filters["local_date"] = local_date
     env.globals["role_labels"] = ROLE_LABELS
+    env.auto_reload = False  # templates ship with the code: no stat() per render
     env.trim_blocks = True
     env.lstrip_blocks = True
     return templates

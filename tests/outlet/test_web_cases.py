@@ -105,14 +105,20 @@ def test_intake_path_notice_upload_accept_receipt_status(world: World, client: T
     r = client.post(f"/cases/{number}/materials/m2/upload", files={"file": ("申请表.pdf", PDF, "application/pdf")},
                     headers=HX)
     assert r.status_code == 200
+    pdf = client.get(soup(r.text).select_one("#material-m2 a.file")["href"])
+    assert pdf.headers["content-disposition"].startswith("attachment")  # a PDF never opens inline
+    assert pdf.headers["cache-control"] == "private, no-store"
     assert soup(r.text).select_one("#material-m2")["data-status"] == "received"
     r = client.post(f"/cases/{number}/actions/accept", follow_redirects=False)  # plain form: PRG
     assert r.status_code == 303
     page = soup(client.get(r.headers["location"]).text)
     assert "已受理" in page.select_one("#case-flash").text
     receipt_link = page.select_one('#case-notices li[data-kind="receipt"] a')
-    receipt = soup(client.get(receipt_link["href"]).text)
+    receipt = soup(client.get(receipt_link["href"], headers={"Host": "evil.example"}).text)
     assert receipt.select_one("#receipt-qr svg") is not None
+    # printed links come from SERVICEPOINT_PUBLIC_URL, never from a (forged) Host header
+    assert f"http://127.0.0.1:8000/status/{number}" in receipt.get_text()
+    assert "evil.example" not in str(receipt)
     code = receipt.select_one("#check-code").text
     assert re.fullmatch(r"\d{6}", code)
 

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from outlet.clock import local_day
 from outlet.intake import MATERIAL_STATUS_LABELS
+from outlet.states import MATERIAL_STATES, STATE_LABELS
 from partners.errors import ActionRefused
 from partners.models import MatterVersion, Outlet, Staff, utcnow
 from remote_assist import inspections, sessions
@@ -54,11 +55,14 @@ def panel_context(request: Request, user: Staff, sid: int,
         assert req is not None
         other = s.get(Staff, call.expert_id if role == "teller" else call.teller_id)
         insp = inspections.inspection_of(s, sid)
+        case = sessions.case_of_call(s, call)
         return {
             "call": call, "role": role, "req": req, "other": other,
             "outlet": s.get(Outlet, req.outlet_id),
             "version": s.get(MatterVersion, req.matter_version_id) if req.matter_version_id else None,
-            "case": sessions.case_of_call(s, call),
+            "case": case,
+            "can_mark": case is not None and case.state in MATERIAL_STATES,
+            "case_state_label": STATE_LABELS.get(case.state, case.state) if case else "",
             "materials": sessions.materials_for(s, call),
             "consent": sessions.consent_of(s, sid),
             "inspection": insp,

@@ -34,6 +34,7 @@ from partners.models import Staff, utcnow
 from remote_assist import inspections
 from web import errors
 from web.auth import current_user, requires_roles
+from web.security import upload_headers
 
 APPLICANT_KINDS = {"person": "自然人", "enterprise": "企业法人"}
 
@@ -205,9 +206,10 @@ async def notice_response(request: Request, side: str) -> Response:
         ctx = await run_in_threadpool(load)
     except CaseNotFound as exc:
         return fail(request, 404, exc.message)
-    status_url = str(request.base_url).rstrip("/") + f"/status/{quote(number)}"
+    settings = request.app.state.settings
+    status_url = settings.public_link(f"/status/{quote(number)}")
     ctx.update(status_url=status_url, qr=qr_svg(status_url) if ctx["notice"].kind in ("receipt", "rongque") else None)
-    rate_url = str(request.base_url).rstrip("/") + f"/rate/{quote(number)}"  # 好差评
+    rate_url = settings.public_link(f"/rate/{quote(number)}")  # 好差评
     ctx.update(rate_url=rate_url, rate_qr=qr_svg(rate_url) if ctx["qr"] else None)
     return render(request, "cases/notice.html", ctx)
 
@@ -230,15 +232,9 @@ async def file_response(request: Request, side: str) -> Response:
         path, cf = await run_in_threadpool(load)
     except (CaseNotFound, FileNotFound) as exc:
         return fail(request, 404, exc.message)
-    disposition = "attachment" if request.query_params.get("download") else "inline"
     ext = KINDS.get(cf.content_type, ("", (".bin",)))[1][0]
-    fallback = f"material-{cf.id}{ext}"
-    headers = {
-        "Content-Disposition": f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(cf.original_name)}",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-store",
-        "Content-Security-Policy": "default-src 'none'; img-src 'self'; object-src 'self'",
-    }
+    headers = upload_headers(cf.content_type, f"material-{cf.id}{ext}", cf.original_name,
+                             download=bool(request.query_params.get("download")))
     return FileResponse(path, media_type=cf.content_type, headers=headers)
 
 

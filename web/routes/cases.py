@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from outlet import decisions, intake
-from outlet.cases import deadline_cases, recent_cases, search_cases, today_cases
+from outlet.cases import home_lists, recent_cases, search_cases
 from outlet.clock import local_day
 from outlet.errors import CaseError, InvalidInput, UploadRejected
 from outlet.files import FileStore, read_chunks
@@ -52,13 +52,9 @@ async def _home(request: Request, extra: dict[str, Any] | None = None, status_co
 
     def load() -> dict[str, Any]:
         with Session(request.app.state.engine) as s:
-            overdue, soon = deadline_cases(s, actor, today)
             outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
-            return {
-                "today": today, "outlet": outlet, "today_rows": today_cases(s, actor, today),
-                "overdue": overdue, "due_soon": soon, "page": page,
-                "recent": recent_cases(s, actor, page=page, per_page=20),
-            }
+            return {"today": today, "outlet": outlet, "page": page,
+                    **home_lists(s, actor, today, page=page, per_page=20)}
 
     return render(request, "cases/home.html", {**await run_in_threadpool(load), **(extra or {})},
                   status_code=status_code)

@@ -66,7 +66,8 @@ async def index(request: Request) -> Response:
     except devices.DeviceInputError as exc:
         ctx = await run_in_threadpool(_context, request, values=values, error=exc.message)
         return render(request, "devices/index.html", ctx, status_code=exc.status_code)
-    link = str(request.url_for("devices:activate", token=token))
+    path = request.url_for("devices:activate", token=token).path
+    link = request.app.state.settings.public_link(path)
     ctx = await run_in_threadpool(_context, request, paired={"device": device, "link": link,
                                                               "qr": qr_svg(link, scale=4)})
     return render(request, "devices/index.html", ctx, status_code=201)

@@ -1,7 +1,11 @@
 /* The call page: a peer-to-peer WebRTC call between the teller and the expert, signaled
  * over /assist/sessions/<id>/ws, plus (for recorded sessions, on the teller's side) a second
  * peer connection to the server's recorder. The expert always makes the offers and the
- * teller answers, so offers never collide. CSP-clean: no inline code, no eval. */
+ * teller answers, so offers never collide; an answer that arrives for an offer already
+ * superseded is dropped (perfect-negotiation style), never shown as an error.
+ * Network loss: every trigger (disconnected for 3 s, failed, online, network change, the
+ * teller's request) goes through one ICE-restart episode at a time; an episode that has
+ * not reconnected after RESTART_RETRY_MS restarts again. CSP-clean: no inline code. */
 (function () {
   "use strict";
 
@@ -31,7 +35,8 @@
   var ws = null, pc = null, recorderPc = null, recorderBusy = false, audioCtx = null, mixDest = null;
   var iceConfig = { iceServers: [] }, localStream = new MediaStream(), cameraTrack = null, screenTrack = null;
   var ended = false, backoff = 1000, chain = Promise.resolve(), pending = [], statsPosted = false;
-  var started = Date.now(), prev = null, disconnectedAt = 0;
+  var started = Date.now(), prev = null, downTimer = 0, restartAt = 0, restartTimer = 0;
+  var DOWN_MS = 3000, RESTART_RETRY_MS = 4000;
   var sum = { samples: 0, rtt: 0, rttMax: 0, kbps: 0, kbpsMin: 0, lost: 0, recv: 0, good: 0, warning: 0, bad: 0,
               decoded: 0, dropped: 0, restarts: 0 };
 
@@ -150,6 +155,7 @@
     if (pc) { pc.ontrack = pc.onicecandidate = pc.onconnectionstatechange = null; pc.close(); }
     pc = null;
     pending = [];
+    recovered();
   }
 
   function createPc() {
@@ -163,8 +169,11 @@
     p.onconnectionstatechange = function () {
       if (p !== pc) return;
       var s = p.connectionState;
-      if (s === "connected") { setStatus("通话已连接"); disconnectedAt = 0; }
-      else if (s === "disconnected") { setStatus("网络不稳定，正在恢复…"); disconnectedAt = Date.now(); }
+      if (s === "connected") { setStatus("通话已连接"); recovered(); }
+      else if (s === "disconnected") {
+        setStatus("网络不稳定，正在恢复…");
+        if (!downTimer) downTimer = setTimeout(function () { downTimer = 0; if (isDown()) restartIce(); }, DOWN_MS);
+      }
       else if (s === "failed") { setStatus("连接中断，正在重新连接…"); restartIce(); }
     };
     return p;
@@ -186,7 +195,7 @@
 
   async function onOffer(msg) { // teller
     if (role !== "teller") return;
-    if (!(msg.restart && pc)) { closePc(); pc = createPc(); }
+    if (!(msg.restart && pc)) { closePc(); pc = createPc(); } else await freshIce();
     await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
     if (!msg.restart) {
       var audio = localStream.getAudioTracks()[0], video = currentVideo();
@@ -206,15 +215,43 @@
     for (var i = 0; i < list.length; i++) { try { await pc.addIceCandidate(list[i]); } catch (e) { /* stale */ } }
   }
 
-  async function restartIce() {
-    if (ended) return;
+  function isDown() { return !!pc && ["disconnected", "failed"].indexOf(pc.connectionState) >= 0; }
+
+  function recovered() {
+    restartAt = 0;
+    clearTimeout(downTimer); downTimer = 0;
+    clearTimeout(restartTimer); restartTimer = 0;
+  }
+
+  // One ICE restart per episode: later triggers while one is in flight are coalesced; if
+  // the path is still down RESTART_RETRY_MS later (e.g. it was cut while the restart ran),
+  // the episode restarts once more. The teller asks the expert, who makes every offer.
+  function restartIce() {
+    if (ended || (restartAt && Date.now() - restartAt < RESTART_RETRY_MS)) return;
+    restartAt = Date.now();
+    clearTimeout(restartTimer);
+    restartTimer = setTimeout(function () { restartTimer = 0; if (isDown()) { restartAt = 0; restartIce(); } }, RESTART_RETRY_MS);
     sum.restarts += 1;
+    root.setAttribute("data-ice-restarts", String(sum.restarts));
     if (role !== "expert") { send({ type: "restart-request" }); return; }
+    chain = chain.then(doRestart).catch(function (e) { console.warn("ICE restart", e); });
+  }
+
+  async function doRestart() {
+    if (ended) return;
     if (!pc) return newCall();
-    try { iceConfig = await fetchIce(); pc.setConfiguration(iceConfig); } catch (e) { /* keep the old one */ }
+    if (pc.signalingState !== "stable") await pc.setLocalDescription({ type: "rollback" });
+    await freshIce();
     pc.restartIce();
     await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
     send({ type: "offer", sdp: pc.localDescription.sdp, restart: true });
+  }
+
+  // New TURN credentials for a restart (the old ones may have expired), waiting at most 2 s.
+  function freshIce() {
+    var timeout = new Promise(function (resolve) { setTimeout(resolve, 2000); });
+    var got = fetchIce().then(function (cfg) { iceConfig = cfg; if (pc) pc.setConfiguration(cfg); }, function () {});
+    return Promise.race([got, timeout]);
   }
 
   async function handle(msg) {
@@ -229,14 +266,17 @@
         break;
       case "peer-left": setStatus("对方已离开，等待其重新加入…"); break;
       case "offer": await onOffer(msg); break;
-      case "answer": if (pc) { await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }); await flushCandidates(); } break;
+      case "answer": // an answer to an offer that a newer one replaced is stale: drop it
+        if (pc && pc.signalingState === "have-local-offer") { await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }); await flushCandidates(); }
+        break;
       case "ice":
         if (!msg.candidate) break;
         if (pc && pc.remoteDescription) { try { await pc.addIceCandidate(msg.candidate); } catch (e) { /* stale */ } }
         else pending.push(msg.candidate);
         break;
-      case "restart-request": if (role === "expert") await restartIce(); break;
+      case "restart-request": if (role === "expert") restartIce(); break;
       case "chat": addChat(msg.text, false); break;
+      case "error": setStatus(msg.message); break;
       case "mute": setStatus(msg.muted ? "对方已静音" : "对方已取消静音"); break;
       case "screen": setStatus(msg.on ? "对方正在共享屏幕" : "对方已停止共享屏幕"); break;
       case "recording": setRecording(msg.state); break;
@@ -361,7 +401,6 @@
     }
     sum.lost = cur.lost; sum.recv = cur.recv; sum.decoded = cur.decoded; sum.dropped = cur.dropped;
     cur.at = now; prev = cur;
-    if (disconnectedAt && now - disconnectedAt > 5000) { disconnectedAt = 0; restartIce(); }
   }
 
   function summary() {
@@ -442,10 +481,11 @@
     });
   }
 
-  (async function start() {
-    try { iceConfig = await fetchIce(); } catch (e) { setStatus("无法获取连接配置"); }
-    await openMedia();
-    connect();
-    startRecorder();
-  })();
+  // Start the ICE-server fetch, the camera and the WebSocket together; signaling messages
+  // wait (on the handling chain) until the first two are ready.
+  chain = Promise.all([
+    fetchIce().then(function (cfg) { iceConfig = cfg; }, function () { setStatus("无法获取连接配置"); }),
+    openMedia()
+  ]).then(function () { startRecorder(); });
+  connect();
 })();

@@ -1,0 +1,88 @@
+"""SQL statements per request for the teller's busiest pages, counted on the real engine
+(SQLAlchemy ``before_cursor_execute``): a change that brings back N+1 queries fails here.
+Budgets are what the page needs, not what it happens to run today."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
+
+from outlet.demo import seed_demo_cases
+from tests.conftest import csrf_from, login
+from web.app import create_app
+from web.settings import Settings
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def _reads(stmts: list[str]) -> list[str]:
+    return [s for s in stmts if s.lstrip().upper().startswith("SELECT")]
+
+
+def test_teller_pages_run_a_bounded_number_of_queries(demo, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    seed_demo_cases(demo, settings.pseudonym_key())
+    quiet = Settings(**{**settings.__dict__, "checkpoint_interval": 3600.0})  # no background signing
+    with TestClient(create_app(quiet)) as client:
+        login(client, "teller1")
+        engine = client.app.state.engine  # type: ignore[attr-defined]  # the app's own engine
+        _measure(client, engine)
+
+
+def _measure(client: TestClient, engine: Engine) -> None:
+    client.get("/cases/")  # warm: caches that rarely change (catalog, calendar) are filled once
+    with counted(engine) as home:
+        page = client.get("/cases/")
+    assert page.status_code == 200
+    number = re.search(r'href="/cases/([0-9A-Z-]{10,})"', page.text)
+    assert number, "the demo teller has cases"
+    client.get(f"/cases/{number.group(1)}")
+    with counted(engine) as case_page:
+        r = client.get(f"/cases/{number.group(1)}")
+    assert r.status_code == 200
+
+    new = client.get("/cases/new")
+    matter = re.search(r'matter_id=(\d+)', new.text)
+    assert matter
+    form = {"matter_id": matter.group(1), "applicant_kind": "person", "applicant_name": "张三",
+            "id_number": "11010519491231002X", "phone": "13800138000",
+            "csrf_token": csrf_from(new.text)}
+    client.post("/cases/new", data=form, follow_redirects=False)  # warm
+    with counted(engine) as create:
+        r = client.post("/cases/new", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    print(f"\nSQL statements: teller home {len(home)} ({len(_reads(home))} reads), case page "
+          f"{len(case_page)} ({len(_reads(case_page))} reads), case creation {len(create)} "
+          f"({len(_reads(create))} reads)")
+    assert len(home) <= HOME_BUDGET, home
+    with counted(engine) as home_again:  # one more case on the page: not one more query
+        client.get("/cases/")
+    assert len(home_again) == len(home), home_again
+    assert len(case_page) <= CASE_BUDGET, case_page
+    assert len(create) <= CREATE_BUDGET, create
+
+
+# user, outlet, calendar, AB角 cover, today / deadlines / recent lists
+HOME_BUDGET = 7
+# user, cover, the case joined with matter, version, outlet and applicant, materials,
+# files, calendar, notices, events
+CASE_BUDGET = 8
+# user, catalog and grant lookups (9 reads), applicant, serial, case, event, materials
+# (one INSERT each), the audit entry
+CREATE_BUDGET = 19

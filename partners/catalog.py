@@ -257,6 +257,8 @@ def _validate_materials(raw: Any, used_keys: set[str]) -> tuple[list[dict[str, A
                 "note": str(item.get("note") or "").strip(),
             }
         )
+        if _bool(item.get("promise")):  # 告知承诺制: a signed promise may replace it
+            out[-1]["promise"] = True
     if all(m["necessity"] != "必要" for m in out):
         return [], "至少应有一项必要材料"
     return out, None

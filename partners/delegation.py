@@ -115,8 +115,10 @@ def delegated_action(
     subject: str | None = None,
     matter_version: MatterVersion | None = None,
     at: datetime | None = None,
+    scope: str | None = None,
 ) -> Iterator[ActionContext]:
-    """Authorize ``action`` and yield a context whose session is inside one transaction."""
+    """Authorize ``action`` and yield a context whose session is inside one transaction.
+    ``scope`` overrides the scope the action requires (see ``authorize``)."""
     now = at or utcnow()
     assert actor.id is not None
     session = Session(engine, expire_on_commit=False)
@@ -132,7 +134,7 @@ def delegated_action(
     with _audited(engine, ctx, outlet):
         if matter is not None:
             ctx.set_matter(matter, matter_version.version if matter_version else None)
-        ctx.grant = authorize(session, actor, action, matter, outlet, now)
+        ctx.grant = authorize(session, actor, action, matter, outlet, now, scope=scope)
         ctx.grant_id = ctx.grant.id if ctx.grant else None
         yield ctx
 

@@ -29,6 +29,10 @@ from web.routes import (
     ratings,
     ratings_public,
     review,
+    services,
+    services_figures,
+    services_promise,
+    services_visits,
 )
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
@@ -90,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/admin", routes=admin.routes, name="admin"),
         Mount("/assist", routes=assist.routes, name="assist"),
         Mount("/audit", routes=audit_ui.routes, name="audit"),
+        Mount("/services", routes=services.routes_with(
+            services_visits.routes + services_promise.routes + services_figures.routes), name="services"),
         Mount("/devices", routes=devices.routes, name="devices"),
         Mount("/ratings", routes=ratings.routes, name="ratings"),
         Mount("/rate", routes=ratings_public.routes, name="rate"),

@@ -55,18 +55,26 @@ main.add_command(audit_cli.witness)
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TLS private key (PEM): serve HTTPS, which phones need for camera and GPS.")
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TLS certificate chain (PEM), with --ssl-keyfile.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (costs throughput; the audit log records every action).")
-def serve(host: str, port: int, access_log: bool) -> None:
-    """Migrate the database and serve the web app."""
+def serve(host: str, port: int, ssl_keyfile: str | None, ssl_certfile: str | None,
+          access_log: bool) -> None:
+    """Migrate the database and serve the web app (HTTPS with --ssl-keyfile/--ssl-certfile)."""
     import uvicorn
 
     from web.app import create_app
 
+    if bool(ssl_keyfile) != bool(ssl_certfile):
+        raise click.UsageError("--ssl-keyfile 和 --ssl-certfile 须同时提供")
     settings = prepare()
-    click.echo(f"servicepoint: serving on http://{host}:{port} (data: {settings.data_dir})")
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"servicepoint: serving on {scheme}://{host}:{port} (data: {settings.data_dir})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False,
-                access_log=access_log)
+                ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile, access_log=access_log)
 
 
 @main.command()
@@ -91,6 +99,9 @@ def demo() -> None:
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
         pad_token = seed_demo_ratings(engine)
+        from outlet.services.demo import seed_demo_services
+
+        seed_demo_services(engine, settings.pseudonym_key(), settings.files_dir)
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")

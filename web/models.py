@@ -6,6 +6,7 @@ import audit  # noqa: F401  (audit registers its tables on import)
 import outlet.devices  # noqa: F401
 import outlet.models  # noqa: F401
 import outlet.ratings.models  # noqa: F401
+import outlet.services.models  # noqa: F401
 import partners.logins  # noqa: F401
 import partners.models  # noqa: F401
 import remote_assist.models  # noqa: F401

@@ -33,7 +33,7 @@ from web.routes.admin import (
 )
 
 BLANK_MATERIAL_ROWS = 3
-MATERIAL_FIELDS = ("key", "name", "form", "copies", "necessity", "note")
+MATERIAL_FIELDS = ("key", "name", "form", "copies", "necessity", "note", "promise")
 
 
 def _catalog_choices() -> dict[str, Any]:

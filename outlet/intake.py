@@ -26,7 +26,7 @@ from outlet.ids import FULLWIDTH_TO_ASCII, validate_id, validate_person_id
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, Notice
 from outlet.notices import issue, one_time_items
 from partners.authorize import authorize
-from partners.delegation import delegated_action
+from partners.delegation import authorize_or_record, delegated_action
 from partners.errors import RoleLacksAction
 from partners.models import Matter, MatterVersion, Outlet, Staff, utcnow
 
@@ -133,6 +133,24 @@ def _checklist(version: MatterVersion, needs_poa: bool) -> list[CaseMaterial]:
     if needs_poa and not any("委托" in m.name for m in items):
         items.append(CaseMaterial(case_id=0, key=POA_KEY, name=POA_NAME, necessity="必要"))
     return items
+
+
+def check_matter(engine: Engine, actor: Staff, matter_id: int | None, *,
+                 at: datetime | None = None) -> Matter:
+    """A teller chose ``matter_id`` to take in: the matter when the actor's outlet may take
+    it in now; otherwise the typed refusal (``GrantExpired``, ``NotDelegated`` …), recorded
+    in the audit log as any refused delegated action is. Nothing else is written."""
+    if not matter_id:
+        raise InvalidInput("请选择要办理的事项", field="matter_id", errors={"matter_id": "请选择要办理的事项"})
+    if actor.outlet_id is None:
+        raise RoleLacksAction("仅网点工作人员可以新建办件")
+    with Session(engine, expire_on_commit=False) as s:
+        matter = s.get(Matter, matter_id)
+        outlet = s.get(Outlet, actor.outlet_id)
+    if matter is None or outlet is None:
+        raise InvalidInput("所选事项不存在", field="matter_id", errors={"matter_id": "所选事项不存在"})
+    authorize_or_record(engine, actor, "case.create", matter=matter, outlet=outlet, at=at)
+    return matter
 
 
 def create_case(

@@ -95,8 +95,9 @@ def case_context(engine: Engine, actor: Staff, number: str, side: str) -> dict[s
         missing = [m for m in mats if m.necessity in states.REQUIRED and m.status != "received"]
         can_notice = (side == "cases" and case.state in states.NOTICE_STATES
                       and bool(one_time_items(mats)))
-        gate = inspections.inspection_gate_reason(s, case)
-        inspection = inspections.inspection_record(s, case.id) if side == "review" else None
+        review_side = side == "review"  # the teller side loads remote help lazily (/assist/cases/…)
+        gate = inspections.inspection_gate_reason(s, case) if review_side else None
+        inspection = inspections.inspection_record(s, case.id) if review_side else None
         return {
             "side": side, "base": f"/{side}/{case.number}", "ref": ref, "case": case,
             "version": version, "applicant": ref.applicant, "outlet": ref.outlet,

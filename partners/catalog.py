@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
 from partners.authorize import as_utc_naive, local_day
@@ -364,6 +364,17 @@ class DelegatedMatter:
     grant_ids: tuple[int, ...]
 
 
+def matches_query(q: str) -> ColumnElement[bool]:
+    """Matter (joined with its current version) whose name contains ``q``, whose codes
+    contain it (upper case) or whose domain is ``q``."""
+    return or_(
+        col(MatterVersion.name).like(f"%{q}%"),
+        col(Matter.implementation_code).like(f"%{q.upper()}%"),
+        col(Matter.basic_code).like(f"%{q.upper()}%"),
+        col(MatterVersion.domain) == q,
+    )
+
+
 def delegated_matters(
     session: Session, outlet: Outlet, at: datetime, query: str = "", *, scope: str | None = None
 ) -> list[DelegatedMatter]:
@@ -396,15 +407,7 @@ def delegated_matters(
     )
     q = query.strip()
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(
-            or_(
-                col(MatterVersion.name).like(like),
-                col(Matter.implementation_code).like(f"%{q.upper()}%"),
-                col(Matter.basic_code).like(f"%{q.upper()}%"),
-                col(MatterVersion.domain) == q,
-            )
-        )
+        stmt = stmt.where(matches_query(q))
     partner = session.get(Partner, outlet.partner_id)
     if not outlet.active or partner is None or not partner.active:
         return []

@@ -189,3 +189,33 @@ def _record_refusal(engine: Engine, ctx: ActionContext, refusal: ActionRefused) 
         ctx.extra, ctx.on_recorded = {}, []
         ctx.state = (ctx.state[0], ctx.state[0])  # nothing changed
         audit.record(session, ctx.entry({"result": "refused", "reason": refusal.code}))
+
+
+def authorize_or_record(
+    engine: Engine,
+    actor: Staff,
+    action: str,
+    *,
+    matter: Matter | None = None,
+    outlet: Outlet | None = None,
+    at: datetime | None = None,
+) -> Grant | None:
+    """``authorize`` for an attempt that changes nothing when allowed (a teller choosing a
+    matter to take in): returns the grant in force (or None), or records the refusal in the
+    audit log exactly as :func:`delegated_action` does — its own transaction, outcome
+    "refused" with the refusal's code, time ``at`` — and re-raises it."""
+    now = at or utcnow()
+    assert actor.id is not None
+    with Session(engine, expire_on_commit=False) as session:
+        ctx = ActionContext(session=session, actor_id=actor.id, role=acting_role(actor, action),
+                            action=action, at=now)
+        if outlet is not None:
+            ctx.set_outlet(session, outlet)
+        if matter is not None:
+            ctx.set_matter(matter)
+        try:
+            return authorize(session, actor, action, matter, outlet, now)
+        except ActionRefused as exc:
+            refusal = exc
+    _record_refusal(engine, ctx, refusal)
+    raise refusal

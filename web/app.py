@@ -20,6 +20,7 @@ from outlet.events import Hub, singleton
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
+from web.inputs import InputGuardMiddleware
 from web.routes import (
     admin,
     assist,
@@ -71,6 +72,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def csrf_rejected(request):  # type: ignore[no-untyped-def]
         return errors.render_error(request, 403, "页面已过期或请求来源无效，请刷新页面后重试。")
 
+    async def input_refused(request, status, message):  # type: ignore[no-untyped-def]
+        return errors.render_error(request, status, message)
+
+    max_body = settings.max_upload_bytes + 1024 * 1024  # an upload plus its form fields
     middleware = [
         Middleware(SecurityHeadersMiddleware, https=settings.https),
         Middleware(GZipMiddleware, minimum_size=1024),
@@ -82,9 +87,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             same_site="strict",
             https_only=settings.https,
         ),
+        Middleware(InputGuardMiddleware, max_body=max_body, on_refuse=input_refused),
         Middleware(
             CSRFMiddleware,
-            max_body=settings.max_upload_bytes + 1024 * 1024,
+            max_body=max_body,
             on_reject=csrf_rejected,
         ),
     ]

@@ -315,13 +315,13 @@ async def case_file(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    WebSocketRoute("/sessions/{sid:int}/ws", call_socket, name="call_ws"),
+    WebSocketRoute("/sessions/{sid:id}/ws", call_socket, name="call_ws"),
     WebSocketRoute("/events", event_socket, name="events_ws"),
-    Route("/sessions/{sid:int}/ice", ice, name="ice"),
-    Route("/sessions/{sid:int}/recorder", recorder_offer, methods=["POST"], name="recorder"),
-    Route("/sessions/{sid:int}/hangup", hangup, methods=["POST"], name="hangup"),
-    Route("/sessions/{sid:int}/stats", stats, methods=["POST"], name="stats"),
-    Route("/sessions/{sid:int}/files/{fid:int}", case_file, name="case_file"),
-    Route("/snapshots/{snap_id:int}", snapshot_image, name="snapshot_image"),
+    Route("/sessions/{sid:id}/ice", ice, name="ice"),
+    Route("/sessions/{sid:id}/recorder", recorder_offer, methods=["POST"], name="recorder"),
+    Route("/sessions/{sid:id}/hangup", hangup, methods=["POST"], name="hangup"),
+    Route("/sessions/{sid:id}/stats", stats, methods=["POST"], name="stats"),
+    Route("/sessions/{sid:id}/files/{fid:id}", case_file, name="case_file"),
+    Route("/snapshots/{snap_id:id}", snapshot_image, name="snapshot_image"),
     *assist_panel.routes,
 ]

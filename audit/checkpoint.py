@@ -17,7 +17,10 @@ from .errors import (
 from .note import Note, NoteSignature, Signer, parse_note, sign_note, verify_cosignature
 from .policy import Policy
 
-_SIZE = re.compile(r"0|[1-9][0-9]*")
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
+# Go's tlog.ParseTree reads the size with strconv.ParseInt(s, 10, 64): at most 2**63 - 1.
+MAX_TREE_SIZE = 2**63 - 1
+MAX_BODY_BYTES = 1_000_000  # tlog.ParseTree: len(text) > 1e6 is malformed
 
 
 @dataclass(frozen=True)
@@ -33,18 +36,26 @@ class Checkpoint:
 
     @classmethod
     def parse_body(cls, text: str) -> Checkpoint:
-        """tlog-checkpoint §Note text: origin, size, root hash, extension lines."""
+        """tlog-checkpoint §Note text: origin, size, root hash, extension lines.
+
+        Bounds as in Go's ``tlog.ParseTree``: size a decimal without leading zeros below
+        2**63, root exactly 32 bytes (SHA-256), body at most 1,000,000 bytes."""
+        if len(text) > MAX_BODY_BYTES:
+            raise FormatError(f"checkpoint body is larger than {MAX_BODY_BYTES} bytes")
         lines = text.split("\n")
         if len(lines) < 4 or lines[-1] != "":
             raise FormatError("checkpoint body needs origin, size and root hash lines")
         origin, size, root_b64, *ext = lines[:-1]
         if not origin:
             raise FormatError("checkpoint origin is empty")
-        if not _SIZE.fullmatch(size):
-            raise FormatError(f"checkpoint tree size {size!r} is not a decimal without zeros")
+        if not _SIZE.fullmatch(size) or int(size) > MAX_TREE_SIZE:
+            raise FormatError(
+                f"checkpoint tree size {size[:40]!r} is not a decimal without leading zeros "
+                "below 2^63"
+            )
         try:
             root = base64.b64decode(root_b64, validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
             raise FormatError("checkpoint root hash is not base64") from exc
         if len(root) != 32:
             raise FormatError("checkpoint root hash is not 32 bytes")

@@ -24,8 +24,18 @@ ORIGIN = click.option("--origin", envvar="SERVICEPOINT_AUDIT_ORIGIN",
 
 
 def _fail(exc: AuditError) -> None:
-    click.secho(f"FAILED: {exc}", fg="red", err=True)
+    # Messages may quote opaque bytes of a policy file (surrogate escapes): never let the
+    # terminal's encoding turn a precise message into a traceback.
+    text = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+    click.secho(f"FAILED: {text}", fg="red", err=True)
     sys.exit(1)
+
+
+def _crash(exc: Exception) -> None:
+    """Last resort: a bug, not bad input. Still a message and an exit code, no traceback."""
+    text = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+    click.secho(f"FAILED: internal error ({type(exc).__name__}): {text}", fg="red", err=True)
+    sys.exit(2)
 
 
 @click.group(name="audit")
@@ -113,7 +123,7 @@ def export_cmd(directory: str, db_url: str, key_files: tuple[str, ...], vkeys: t
         if not vkeys:
             raise AuditError("give --vkey or --key so the export carries the log's public key")
         wit = {Verifier.from_vkey(v).name: v for v in witness_vkeys}
-        q: str | int = int(quorum) if quorum.isdigit() else quorum
+        q: str | int = int(quorum) if quorum.isascii() and quorum.isdigit() and len(quorum) < 7 else quorum
         policy = Policy.build(vkeys, wit, q)
         res = export(open_engine(db_url), directory, policy, outlet=outlet,
                      from_=_day(from_), to=_day(to))  # fmt: skip
@@ -129,7 +139,7 @@ def _day(value: object) -> date | None:
 
 
 @audit.command()
-@click.argument("index", type=int)
+@click.argument("index", type=click.IntRange(0, 2**63 - 2))
 @DB
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 def prove(index: int, db_url: str, output: str | None) -> None:
@@ -172,6 +182,10 @@ def verify_cmd(path: str, policy: str | None, previous: tuple[str, ...], strict:
         verify(path, policy, previous=previous, on_step=step, strict=strict)
     except AuditError as exc:
         _fail(exc)
+    except OSError as exc:
+        _fail(AuditError(f"cannot read {exc.filename or path}: {exc.strerror or exc}"))
+    except Exception as exc:  # noqa: BLE001  (the verifier never ends in a traceback)
+        _crash(exc)
     click.secho("verified", fg="green")
 
 

@@ -23,7 +23,7 @@ FIELDS = (
 # changes the bytes of existing entries). "rating": see docs/audit.md, "Ratings"; "queue":
 # docs/queue.md.
 OPTIONAL_FIELDS = ("rating", "queue")
-DIGEST_KINDS = ("material", "snapshot", "recording", "text", "evidence")
+DIGEST_KINDS = ("material", "snapshot", "recording", "text", "evidence", "photo", "signature")
 RATING_STAGES = ("before", "during", "after")
 RATING_CHANNELS = ("device", "qr", "call")
 RATING_OBJECTS = ("case", "outlet", "staff", "assist")
@@ -216,7 +216,7 @@ def _check_digests(ds: object) -> None:
         and isinstance(d["sha256"], str) and _SHA256.fullmatch(d["sha256"])
         for d in ds
     )  # fmt: skip
-    _check(ok, "digests", "must be a list of {kind: material|snapshot|recording|text|evidence, sha256: hex}")
+    _check(ok, "digests", "must be a list of {kind: " + "|".join(DIGEST_KINDS) + ", sha256: hex}")
 
 
 def _strings(obj: Any) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 
@@ -24,7 +25,12 @@ from .errors import FormatError, KeyFileError
 ALG_ED25519 = 0x01
 ALG_COSIGNATURE_V1 = 0x04
 DASH = "\u2014 "
+# Bounds, as golang.org/x/mod/sumdb/note bounds them: Open refuses a note with more than 100
+# signature lines (signed-note: "MUST accept at least up to 16"); key IDs are uint32 written
+# as exactly 8 hex digits; an Ed25519 signature is 64 bytes (cosignature/v1: 8 + 64).
 MAX_SIGNATURES = 100
+MAX_NOTE_BYTES = 1_000_000  # as Go's tlog.ParseTree bounds a tree note
+_HEX_ID = re.compile(r"[0-9a-fA-F]{8}")
 
 
 def key_id(name: str, alg: int, public_key: bytes) -> int:
@@ -33,9 +39,21 @@ def key_id(name: str, alg: int, public_key: bytes) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def _check_name(name: str) -> None:
+def valid_name(name: str) -> bool:
+    """signed-note §Format: key names are non-empty UTF-8 without Unicode spaces or '+'
+    (Go: ``isValidName``)."""
     if not name or any(c.isspace() or c == "+" for c in name):
-        raise KeyFileError(f"invalid key name {name!r}: must be non-empty, no spaces or '+'")
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (e.g. a non-UTF-8 byte read opaquely)
+        return False
+    return True
+
+
+def _check_name(name: str) -> None:
+    if not valid_name(name):
+        raise KeyFileError(f"invalid key name {name!r}: must be non-empty UTF-8, no spaces or '+'")
 
 
 @dataclass(frozen=True)
@@ -54,12 +72,14 @@ class Verifier:
             raise KeyFileError(f"malformed verifier key {vkey!r}")
         name, hex_id, b64 = parts
         _check_name(name)
+        if not _HEX_ID.fullmatch(hex_id):
+            raise KeyFileError(f"malformed verifier key {vkey!r}: key ID is not 8 hex digits")
         try:
             raw = base64.b64decode(b64, validate=True)
-            kid = int(hex_id, 16)
         except (binascii.Error, ValueError) as exc:
             raise KeyFileError(f"malformed verifier key {vkey!r}") from exc
-        if len(hex_id) != 8 or len(raw) != 33 or raw[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
+        kid = int(hex_id, 16)
+        if len(raw) != 33 or raw[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
             raise KeyFileError(f"unsupported verifier key {vkey!r} (Ed25519 types 0x01/0x04 only)")
         if key_id(name, raw[0], raw[1:]) != kid:
             raise KeyFileError(f"verifier key {vkey!r}: key ID does not match the key")
@@ -71,6 +91,8 @@ class Verifier:
         return f"{self.name}+{self.key_id:08x}+{b64}"
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
+        if len(sig) != 64:  # RFC 8032 §5.1.6: an Ed25519 signature is 64 bytes
+            return False
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(sig, msg)
         except InvalidSignature:
@@ -106,11 +128,13 @@ class Signer:
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise KeyFileError("malformed signer key (expected PRIVATE+KEY+<name>+<id>+<key>)")
         name, hex_id, b64 = parts[2:]
+        if not _HEX_ID.fullmatch(hex_id):
+            raise KeyFileError("malformed signer key: key ID is not 8 hex digits")
         try:
             raw = base64.b64decode(b64, validate=True)
-            kid = int(hex_id, 16)
         except (binascii.Error, ValueError) as exc:
             raise KeyFileError("malformed signer key") from exc
+        kid = int(hex_id, 16)
         if len(raw) != 33:
             raise KeyFileError("malformed signer key: wrong key length")
         signer = cls(name, raw[1:], raw[0])
@@ -171,7 +195,13 @@ def _check_text(text: str) -> None:
 
 
 def parse_note(data: bytes) -> Note:
-    """Split a signed note into text and signature lines (C2SP signed-note §Format)."""
+    """Split a signed note into text and signature lines (C2SP signed-note §Format).
+
+    Raises :class:`FormatError` for anything malformed, with the same bounds as Go's
+    ``note.Open``: at most :data:`MAX_SIGNATURES` lines, valid key names, at least a 4-byte
+    key ID and one signature byte per line."""
+    if len(data) > MAX_NOTE_BYTES:
+        raise FormatError(f"note is larger than {MAX_NOTE_BYTES} bytes")
     try:
         s = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -186,23 +216,24 @@ def parse_note(data: bytes) -> Note:
         raise FormatError("note has no blank line before its signatures")
     text, sig_block = s[: cut + 1], s[cut + 2 :]
     sigs = []
-    for line in sig_block.splitlines():
+    lines = sig_block.split("\n")[:-1]  # the block ends with "\n" (checked above)
+    if len(lines) > MAX_SIGNATURES:
+        raise FormatError(f"note has more than {MAX_SIGNATURES} signatures")
+    for line in lines:
         if not line.startswith(DASH):
             raise FormatError(f"malformed signature line {line[:60]!r}")
         name, sep, b64 = line[len(DASH) :].partition(" ")
-        if not sep or not name or "+" in name or " " in b64:
+        if not sep or not valid_name(name) or " " in b64:
             raise FormatError(f"malformed signature line {line[:60]!r}")
         try:
             raw = base64.b64decode(b64, validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
             raise FormatError(f"signature of {name} is not valid base64") from exc
         if len(raw) < 5:
             raise FormatError(f"signature of {name} is too short")
         sigs.append(NoteSignature(name, int.from_bytes(raw[:4], "big"), raw[4:]))
     if not sigs:
         raise FormatError("note has no signatures")
-    if len(sigs) > MAX_SIGNATURES:
-        raise FormatError("note has too many signatures")
     return Note(text, tuple(sigs))
 
 

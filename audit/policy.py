@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from .errors import KeyFileError, PolicyError
 from .note import ALG_COSIGNATURE_V1, ALG_ED25519, Verifier
 
+# tlog-policy §Implementation limits: "at least up to 32 logs, 32 witnesses, and 32 groups".
+MAX_ITEMS = 1024  # of each kind
+MAX_POLICY_BYTES = 1_000_000
+
 
 @dataclass(frozen=True)
 class Group:
@@ -50,15 +54,21 @@ class Policy:
 
     @classmethod
     def parse(cls, text: str | bytes) -> Policy:
-        """Parse a policy file (C2SP tlog-policy §Policy file syntax and structure)."""
+        """Parse a policy file (C2SP tlog-policy §Policy file syntax and structure).
+
+        §Character set: octets with the high bit set are opaque (UTF-8 recommended, not
+        required), so bytes are decoded with ``surrogateescape``: a comment in GBK is fine,
+        and names stay distinct octet strings. Raises :class:`PolicyError` with the line."""
         if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="strict")
+            if len(text) > MAX_POLICY_BYTES:
+                raise PolicyError(f"policy file is larger than {MAX_POLICY_BYTES} bytes")
+            text = text.decode("utf-8", errors="surrogateescape")
         p = cls()
         quorum_seen = False
         seen_keys: set[bytes] = set()
         for n, raw in enumerate(text.split("\n"), start=1):
             if any(ord(c) < 0x20 and c != "\t" for c in raw) or "\x7f" in raw:
-                raise PolicyError(f"policy line {n}: control character")
+                raise PolicyError(f"policy line {n}: control character (only tab and newline are allowed)")
             words = raw.replace("\t", " ").split(" ")
             words = [w for w in words if w]
             if not words or words[0].startswith("#"):
@@ -93,9 +103,10 @@ class Policy:
                     for m in members:
                         p._check_defined(m, f"policy line {n}", allow_none=False)
                     k = {"any": 1, "all": len(members)}.get(k_word)
-                    if k is None:
-                        if not k_word.isdigit() or not 1 <= int(k_word) <= len(members):
-                            raise PolicyError(f"policy line {n}: bad threshold {k_word!r}")
+                    if k is None:  # "decimal … 1 <= k <= n"; ASCII digits only, bounded
+                        if not (k_word.isascii() and k_word.isdigit() and len(k_word) <= 6
+                                and 1 <= int(k_word) <= len(members)):
+                            raise PolicyError(f"policy line {n}: bad threshold {k_word[:20]!r}")
                         k = int(k_word)
                     p.groups[name] = Group(k, members)
                 elif kind == "quorum" and len(args) == 1:
@@ -107,6 +118,8 @@ class Policy:
                     raise PolicyError(f"policy line {n}: cannot parse {raw.strip()[:80]!r}")
             except KeyFileError as exc:
                 raise PolicyError(f"policy line {n}: {exc}") from exc
+            if max(len(p.logs), len(p.witnesses), len(p.groups)) > MAX_ITEMS:
+                raise PolicyError(f"policy line {n}: more than {MAX_ITEMS} logs, witnesses or groups")
         if not quorum_seen:
             raise PolicyError("policy has no quorum line")
         return p

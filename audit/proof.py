@@ -19,7 +19,10 @@ from .log import latest_checkpoint
 from .models import entries
 
 HEADER = "c2sp.org/tlog-proof@v1"
-_INDEX = re.compile(r"index (0|[1-9][0-9]*)")
+_INDEX = re.compile(r"index (0|[1-9][0-9]{0,18})")
+MAX_INDEX = 2**63 - 2  # an index is below the tree size, itself below 2**63
+MAX_HASHES = 63  # an inclusion proof in a tree of fewer than 2**63 leaves
+MAX_EXTRA = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class TlogProof:
 
     @classmethod
     def parse(cls, data: bytes, where: str = "proof") -> TlogProof:
+        """C2SP tlog-proof §Format. Raises :class:`FormatError` (index below 2**63, at most
+        63 proof hashes of 32 bytes, standard padded base64)."""
         head, sep, checkpoint = data.partition(b"\n\n")
         if not sep:
             raise FormatError(f"{where}: no blank line before the checkpoint")
@@ -56,8 +61,12 @@ class TlogProof:
             if len(lines) <= pos or not _INDEX.fullmatch(lines[pos]):
                 raise FormatError(f"{where}: missing 'index <n>' line")
             index = int(lines[pos][6:])
+            if index > MAX_INDEX:
+                raise FormatError(f"{where}: index is not below 2^63 - 1")
+            if len(lines) - pos - 1 > MAX_HASHES:
+                raise FormatError(f"{where}: more than {MAX_HASHES} proof hashes")
             hashes = [base64.b64decode(x, validate=True) for x in lines[pos + 1 :]]
-        except binascii.Error:
+        except (binascii.Error, ValueError):
             raise FormatError(f"{where}: invalid base64") from None
         if any(len(h) != 32 for h in hashes):
             raise FormatError(f"{where}: a proof hash is not 32 bytes")

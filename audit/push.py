@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BACKOFF_BASE = 5.0
 BACKOFF_MAX = 900.0
+
+_SIZE_BODY = re.compile(rb"(0|[1-9][0-9]{0,18})\n")
 
 
 @dataclass(frozen=True)
@@ -140,10 +143,11 @@ def _push_one(
         if resp.status_code == 409 and resp.headers.get("content-type", "").startswith(
             "text/x.tlog.size"
         ):
-            try:
-                old = int(resp.text.strip())
-            except ValueError:
-                raise WitnessError("409 with an unparsable size") from None
+            # tlog-witness: "the tree size of the latest cosigned checkpoint in decimal,
+            # followed by a newline" — ASCII, no leading zeros, below 2**63.
+            if not _SIZE_BODY.fullmatch(resp.content):
+                raise WitnessError(f"409 with an unparsable size {resp.content[:40]!r}")
+            old = int(resp.content)
             continue  # retry once from the size the witness last saw
         raise WitnessError(f"HTTP {resp.status_code}: {resp.text.strip()[:200]}")
     raise WitnessError("witness keeps answering 409 Conflict")

@@ -25,6 +25,8 @@ from .errors import (
     EvidenceError,
     FormatError,
     InclusionError,
+    KeyFileError,
+    PolicyError,
     TruncatedLogError,
     VerificationError,
 )
@@ -43,10 +45,18 @@ class _Entries:
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     p = Path(path)
-    if p.name.endswith(".vkey"):  # as /audit/keys serves it: a vkey first on each line
-        lines = (line.split("#", 1)[0].split() for line in p.read_text().splitlines())
-        return Policy.build([words[0] for words in lines if words], quorum="none")
-    return Policy.parse(p.read_bytes())
+    try:
+        if p.name.endswith(".vkey"):  # as /audit/keys serves it: a vkey first on each line
+            text = p.read_bytes().decode("ascii")
+            lines = (line.split("#", 1)[0].split() for line in text.splitlines())
+            return Policy.build([words[0] for words in lines if words], quorum="none")
+        return Policy.parse(p.read_bytes())
+    except OSError as exc:
+        raise PolicyError(f"{p}: cannot read the policy ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"{p}: a vkey file must be ASCII") from None
+    except KeyFileError as exc:
+        raise PolicyError(f"{p}: {exc}") from None
 
 
 def verify(
@@ -206,6 +216,8 @@ def _verify_filtered(d: Path, opened: OpenedCheckpoint) -> _Entries:
     for n, line in enumerate(_lines(d / "entries.jsonl"), start=1):
         if n > len(indexes):
             raise EntryInsertedError(f"entries.jsonl line {n}: not listed in indexes")
+        if not (indexes[n - 1].isascii() and indexes[n - 1].isdigit() and len(indexes[n - 1]) < 20):
+            raise FormatError(f"indexes line {n}: {indexes[n - 1][:30]!r} is not a decimal index")
         idx = int(indexes[n - 1])
         if idx <= last or idx >= cp.size:
             raise EntriesReorderedError(f"indexes line {n}: index {idx} out of order or range")
@@ -303,7 +315,11 @@ def _verify_evidence(d: Path, ents: _Entries) -> int:
     manifest = d / "manifest"
     listed: set[str] = set()
     if manifest.exists():
-        for n, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            listing = manifest.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            raise FormatError("manifest is unreadable or not UTF-8") from None
+        for n, line in enumerate(listing, start=1):
             digest, sep, rel = line.partition("  ")
             if not sep or len(digest) != 64 or not rel.startswith("evidence/") or ".." in rel:
                 raise FormatError(f"manifest line {n}: expected '<sha256>  evidence/<path>'")
@@ -336,7 +352,11 @@ def _verify_proof_file(p: Path, policy_arg: object, step: Step) -> None:
     # 1. Load the trust policy (C2SP tlog-policy).
     policy = _policy(p, policy_arg, step)  # type: ignore[arg-type]
     # 2. Parse the proof (C2SP tlog-proof §Format).
-    proof = TlogProof.parse(p.read_bytes(), p.name)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"{p.name}: cannot read ({exc.strerror or exc})") from None
+    proof = TlogProof.parse(data, p.name)
     # 3.-7. Open the embedded checkpoint under the policy (signature, body, quorum).
     opened = open_checkpoint(proof.checkpoint, policy, f"{p.name}: checkpoint")
     cp = opened.checkpoint

@@ -1,5 +1,10 @@
 """A C2SP tlog-witness server (Starlette app factory) with its own Ed25519 cosigner key
-and its own state in a small SQLite file."""
+and its own state in a small SQLite file.
+
+Follows c2sp.org/tlog-witness as of C2SP commit 95978ca (2026-07-06, "clarify size zero
+and size match handling"): a checkpoint of the size the witness last cosigned but with a
+different root, a size-0 checkpoint whose root is not the empty tree's, and a non-empty
+proof from size 0 are all 422 (no longer 409)."""
 
 from __future__ import annotations
 
@@ -26,9 +31,10 @@ from .keys import load_signer
 from .note import ALG_COSIGNATURE_V1, ALG_ED25519, Signer, Verifier, cosign, parse_note
 
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024
-MAX_PROOF_LINES = 63
-_OLD = re.compile(r"old (0|[1-9][0-9]*)")
+MAX_BODY = 64 * 1024  # bytes of one add-checkpoint request, counted while reading
+MAX_PROOF_LINES = 63  # tlog-witness: "The client MUST NOT send more than 63 proof lines"
+MAX_SIZE = 2**63 - 1  # tree sizes are below 2**63 (Go: tlog.ParseTree, strconv.ParseInt)
+_OLD = re.compile(r"old (0|[1-9][0-9]{0,18})")
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class Witness:
         # 4. Old size must not exceed the checkpoint size: 400.
         if old > cp.size:
             return Answer(400, b"old size is larger than the checkpoint size\n")
-        # 5.-7. Check against the recorded state and record the new size atomically.
+        # 5.-8. Check against the recorded state and record the new size atomically.
         db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -113,13 +119,20 @@ class Witness:
                 "SELECT size, root FROM witness_logs WHERE origin = ?", (cp.origin,)
             ).fetchone()
             seen_size, seen_root = (row[0], bytes(row[1])) if row else (0, merkle.EMPTY_ROOT)
+            # 5. Old size must be the size last cosigned (0 if never): 409 with that size.
             if old != seen_size:
                 db.execute("ROLLBACK")
                 return Answer(409, f"{seen_size}\n".encode(), "text/x.tlog.size")
-            if old == cp.size and row is not None and seen_root != cp.root:
+            # 6. A size-0 checkpoint must have the empty tree's root (RFC 6962 §2.1): 422.
+            if cp.size == 0 and cp.root != merkle.EMPTY_ROOT:
+                db.execute("ROLLBACK")
+                return Answer(422, b"a checkpoint of size 0 must have the empty tree's root\n")
+            # 7. Same size, different root: 422 (since 2026-07-06; was 409).
+            if old == cp.size and seen_root != cp.root:
                 db.execute("ROLLBACK")
                 log.warning("witness: %s signed two roots for size %d", cp.origin, cp.size)
-                return Answer(409, f"{seen_size}\n".encode(), "text/x.tlog.size")
+                return Answer(422, b"checkpoint has the size last cosigned but a different root\n")
+            # 8. From size 0 the proof must be empty; otherwise it must verify: 422.
             try:
                 merkle.verify_consistency(old, cp.size, proof, seen_root, cp.root)
             except ConsistencyError as exc:
@@ -134,8 +147,11 @@ class Witness:
             db.execute("COMMIT")
         finally:
             db.close()
-        # 8. Cosign (tlog-cosignature/v1) and answer with the signature line.
-        sig = cosign(self.signer, note.text, int(self.clock()))
+        # 9. Cosign (tlog-cosignature/v1; the timestamp MUST NOT be zero) and answer.
+        timestamp = int(self.clock())
+        if not 0 < timestamp <= MAX_SIZE:
+            return Answer(500, b"witness clock is not a positive POSIX time below 2^63\n")
+        sig = cosign(self.signer, note.text, timestamp)
         return Answer(200, sig.line().encode())
 
 
@@ -170,8 +186,13 @@ def create_app(witness: Witness, prefix: str = "") -> Starlette:
     """The witness HTTP app: ``POST {prefix}/add-checkpoint``."""
 
     async def add_checkpoint(request: Request) -> Response:
-        body = await request.body()
-        ans = await anyio.to_thread.run_sync(witness.add_checkpoint, body)
+        body = bytearray()
+        async for chunk in request.stream():  # bounded while reading, not after
+            body += chunk
+            if len(body) > MAX_BODY:
+                return Response(b"request body too large\n", 413,
+                                headers={"content-type": "text/plain; charset=utf-8"})
+        ans = await anyio.to_thread.run_sync(witness.add_checkpoint, bytes(body))
         # Headers set directly: Starlette would append "; charset" to a text/ media type.
         return Response(ans.body, ans.status, headers={"content-type": ans.content_type})
 

@@ -9,14 +9,16 @@ domains when it is None). Anything else raises :class:`CaseNotFound` — never t
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or_, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -175,9 +177,24 @@ def case_action(
         yield Frame(act, ref, local_day(now))
 
 
+CASE_NUMBER_LENGTH = 48  # Case.number column
+SERIAL_DIGITS = (4, 6)  # the convention's 4 digits; up to 6 where the column has room
+
+
+def serial_capacity(implementation_code: str) -> int:
+    """How many cases of one matter one day can number: the convention writes the daily
+    serial with 4 digits (DOMAIN.md: code + YYYYMMDD + 4-digit serial); past 9,999 the serial
+    simply grows, up to 6 digits (999,999) when the code leaves room in the 48-character
+    number (31- and 33-character implementation codes both do)."""
+    room = CASE_NUMBER_LENGTH - len(implementation_code) - 8
+    return 10 ** max(SERIAL_DIGITS[0], min(SERIAL_DIGITS[1], room)) - 1
+
+
 def next_case_number(session: Session, implementation_code: str, day: date) -> str:
-    """Allocate ``code + YYYYMMDD + 4-digit serial`` with one atomic upsert: safe under
-    concurrent transactions on both SQLite and PostgreSQL."""
+    """Allocate ``code + YYYYMMDD + serial`` (serial 0001…9999, then 10000… up to
+    :func:`serial_capacity`) with one atomic upsert: safe under concurrent transactions on
+    both SQLite and PostgreSQL. Numbers are unambiguous because a matter's code has a fixed
+    length. Raises :class:`InvalidInput` past the capacity (nothing is allocated then)."""
     key = day.strftime("%Y%m%d")
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -191,9 +208,10 @@ def next_case_number(session: Session, implementation_code: str, day: date) -> s
         .returning(table.c.last)
     )
     serial = int(session.connection().execute(stmt).scalar_one())
-    if serial > 9999:
-        raise InvalidInput("该事项今日办件编号已用完")
-    return f"{implementation_code}{key}{serial:04d}"
+    capacity = serial_capacity(implementation_code)
+    if serial > capacity:
+        raise InvalidInput(f"该事项今日的办件编号已用完（每日最多 {capacity:,} 件），请明日再办理或联系中心管理员")
+    return f"{implementation_code}{key}{serial:0{SERIAL_DIGITS[0]}d}"
 
 
 def new_check_code() -> str:
@@ -285,3 +303,64 @@ def review_queue(session: Session, actor: Staff, *, page: int = 1, per_page: int
         session, actor, col(Case.state).in_(REVIEW_STATES),
         limit=per_page, offset=(max(page, 1) - 1) * per_page, order=[col(Case.forwarded_at)],
     )
+
+
+# --- search ------------------------------------------------------------------------------
+SEARCH_MIN = 2
+_ID_RE = re.compile(r"^[0-9A-Z]{18}$")
+_PHONE_CHARS = (" ", "-", "(", ")", "+")
+
+
+@dataclass(frozen=True)
+class CaseSearch:
+    """One page of search results and how the query was read (no PII kept beyond the call)."""
+
+    rows: list[CaseRow]
+    total: int
+    page: int
+    per_page: int
+    matched_by: str  # "id_number" / "phone_or_number" / "text"
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def search_cases(
+    session: Session, actor: Staff, query: str, *, page: int = 1, per_page: int = 20
+) -> CaseSearch:
+    """Cases visible to ``actor`` (their outlet, AB角 cover included) matching ``query``: an
+    18-character ID number (the applicant's or the agent's, as stored: upper case, no
+    spaces), a phone number (digits compared without spaces, dashes, brackets or a
+    leading +86) or part of the case number, else part of the case number or applicant name.
+
+    Input is NFKC-normalised first (full-width digits and letters as typed on Chinese IMEs).
+    Raises :class:`InvalidInput` for a query shorter than 2 characters."""
+    q = unicodedata.normalize("NFKC", query or "").strip()
+    if len(q) < SEARCH_MIN:
+        raise InvalidInput(f"请至少输入 {SEARCH_MIN} 个字符", field="q", errors={"q": "查询内容过短"})
+    compact = re.sub(r"[\s\-()+]", "", q).upper()
+    phone = cast(ColumnElement[str], col(Applicant.phone))
+    for ch in _PHONE_CHARS:
+        phone = func.replace(phone, ch, "")
+    if _ID_RE.match(compact):
+        cond: ColumnElement[bool] = or_(col(Applicant.id_number) == compact,
+                                        col(Case.agent_id_number) == compact)
+        how = "id_number"
+    elif compact.isdigit() and len(compact) >= 7:
+        digits = compact.removeprefix("86") if len(compact) == 13 else compact
+        cond = or_(phone == digits, col(Case.number).contains(compact, autoescape=True))
+        how = "phone_or_number"
+    else:
+        cond = or_(col(Case.number).contains(compact, autoescape=True),
+                   col(Applicant.name).contains(q, autoescape=True))
+        how = "text"
+    page = max(page, 1)
+    total = session.exec(
+        select(func.count()).select_from(Case)
+        .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
+        .join(Applicant, col(Applicant.id) == Case.applicant_id)
+        .where(visibility(session, actor), cond)
+    ).one()
+    rows = _rows(session, actor, cond, limit=per_page, offset=(page - 1) * per_page)
+    return CaseSearch(rows, int(total), page, per_page, how)

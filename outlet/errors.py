@@ -79,3 +79,26 @@ class GuardFailed(IllegalTransition):
     """The state allows the action but a condition is not met (e.g. materials missing)."""
 
     code = "guard_failed"
+
+
+class ServiceNotFound(CaseError):
+    """No such service record or home visit for this user (another outlet's: never leaked)."""
+
+    status_code = 404
+    message = "未找到该服务记录"
+
+
+class NotOwner(IllegalTransition):
+    """首问负责: only the staff member who owns the enquiry may close or hand it over."""
+
+    code = "not_owner"
+    status_code = 403
+    message = "该服务由首问责任人负责，您不能办结或转交"
+
+
+class NotAssigned(IllegalTransition):
+    """上门办: only the block agent the visit is assigned to works it (audited refusal)."""
+
+    code = "not_assigned"
+    status_code = 403
+    message = "该上门服务已指派给其他网格员"

@@ -2,7 +2,8 @@
 
 Uploads are streamed to a temporary file in the store (stopping as soon as the size limit
 is passed), typed by their first bytes — never by the file name or the client's
-content-type — and renamed into place atomically after an fsync.
+content-type — checked (:mod:`outlet.file_checks`: no active PDF content, no image
+bombs) and renamed into place atomically after an fsync.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from outlet.errors import FileNotFound, UploadRejected
+from outlet.file_checks import check_content
 
 CHUNK = 64 * 1024
 
@@ -96,6 +98,7 @@ class FileStore:
         fh.flush()
         os.fsync(fh.fileno())
         fh.close()
+        check_content(tmp, ctype)  # active PDF content, decompression bombs
         sha = digest.hexdigest()
         final = self.path_for(sha)
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -22,11 +22,11 @@ from outlet.cases import Frame, case_action, materials_of, new_check_code, next_
 from outlet.clock import local_day
 from outlet.errors import GuardFailed, IllegalTransition, InvalidIdNumber, InvalidInput
 from outlet.files import FileStore
-from outlet.ids import validate_id, validate_resident_id
+from outlet.ids import FULLWIDTH_TO_ASCII, validate_id, validate_person_id
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, Notice
 from outlet.notices import issue, one_time_items
 from partners.authorize import authorize
-from partners.delegation import delegated_action
+from partners.delegation import authorize_or_record, delegated_action
 from partners.errors import RoleLacksAction
 from partners.models import Matter, MatterVersion, Outlet, Staff, utcnow
 
@@ -39,6 +39,26 @@ MATERIAL_STATUS_LABELS = {
     "deferred": "容缺后补",
 }
 PHONE_RE = re.compile(r"^[0-9+\-() ]{7,20}$")
+NAME_FIELDS = ("applicant_name", "legal_representative", "agent_name")
+# Invisible or unassigned characters make one name look like another (张三 vs 张\u200b三):
+# controls, format characters (zero-width, bidi overrides), surrogates, private use, unassigned.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def clean_name(value: str) -> str:
+    """A person's or organisation's name as stored: NFC (one code point sequence per
+    character, as typed by any input method), runs of spaces collapsed to one. Raises
+    ``ValueError`` with a Chinese message for invisible or unassigned characters."""
+    text = " ".join(unicodedata.normalize("NFC", value).split())
+    if any(unicodedata.category(c) in _INVISIBLE for c in text):
+        raise ValueError("名称中含有不可见或无法显示的字符，请重新输入")
+    return text
+
+
+def clean_phone(value: str) -> str:
+    """Full-width digits and ``＋－（）`` (Chinese IME) become ASCII; the format is checked
+    by :data:`PHONE_RE` afterwards."""
+    return value.translate(FULLWIDTH_TO_ASCII).strip()
 
 
 @dataclass
@@ -65,6 +85,12 @@ class NewCase:
         errors: dict[str, str] = {}
         stripped: dict[str, Any] = {k: str(v).strip() for k, v in vars(self).items() if isinstance(v, str)}
         d = replace(self, **stripped)
+        for field in NAME_FIELDS:
+            try:
+                setattr(d, field, clean_name(getattr(d, field)))
+            except ValueError as e:
+                errors[field] = str(e)
+        d.phone, d.agent_phone = clean_phone(d.phone), clean_phone(d.agent_phone)
         if not d.matter_id:
             errors["matter_id"] = "请选择要办理的事项"
         if d.applicant_kind not in ("person", "enterprise"):
@@ -85,7 +111,7 @@ class NewCase:
             if not d.agent_name:
                 errors["agent_name"] = "请填写代理人姓名"
             try:
-                d.agent_id_number = validate_resident_id(d.agent_id_number)
+                d.agent_id_number = validate_person_id(d.agent_id_number)
             except InvalidIdNumber as e:
                 errors["agent_id_number"] = "代理人" + e.message
             if d.agent_phone and not PHONE_RE.match(d.agent_phone):
@@ -107,6 +133,24 @@ def _checklist(version: MatterVersion, needs_poa: bool) -> list[CaseMaterial]:
     if needs_poa and not any("委托" in m.name for m in items):
         items.append(CaseMaterial(case_id=0, key=POA_KEY, name=POA_NAME, necessity="必要"))
     return items
+
+
+def check_matter(engine: Engine, actor: Staff, matter_id: int | None, *,
+                 at: datetime | None = None) -> Matter:
+    """A teller chose ``matter_id`` to take in: the matter when the actor's outlet may take
+    it in now; otherwise the typed refusal (``GrantExpired``, ``NotDelegated`` …), recorded
+    in the audit log as any refused delegated action is. Nothing else is written."""
+    if not matter_id:
+        raise InvalidInput("请选择要办理的事项", field="matter_id", errors={"matter_id": "请选择要办理的事项"})
+    if actor.outlet_id is None:
+        raise RoleLacksAction("仅网点工作人员可以新建办件")
+    with Session(engine, expire_on_commit=False) as s:
+        matter = s.get(Matter, matter_id)
+        outlet = s.get(Outlet, actor.outlet_id)
+    if matter is None or outlet is None:
+        raise InvalidInput("所选事项不存在", field="matter_id", errors={"matter_id": "所选事项不存在"})
+    authorize_or_record(engine, actor, "case.create", matter=matter, outlet=outlet, at=at)
+    return matter
 
 
 def create_case(

@@ -141,3 +141,24 @@ class HolidayOverride(SQLModel, table=True):
     day: date = Field(primary_key=True)
     is_workday: bool
     name: str = Field(default="", max_length=64)
+
+
+class CasePromise(SQLModel, table=True):
+    """告知承诺制: the applicant's signed promise replacing named certificates of a case,
+    and the center's later check (核查) of that promise (属实 / 不属实)."""
+
+    __tablename__ = "case_promise"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="service_case.id", unique=True)
+    number: str = Field(unique=True, max_length=64)  # 告知承诺书 number
+    materials: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    signed_at: NaiveDatetime = Field(default_factory=utcnow)
+    taken_by: int = Field(foreign_key="staff.id")
+    check_result: str | None = Field(default=None, max_length=8)  # 属实 / 不属实
+    check_note: str | None = Field(default=None, max_length=500)
+    checked_by: int | None = Field(default=None, foreign_key="staff.id")
+    checked_at: NaiveDatetime | None = None
+    revoked_at: NaiveDatetime | None = None
+    revoked_by: int | None = Field(default=None, foreign_key="staff.id")
+    revoke_reason: str | None = Field(default=None, max_length=500)

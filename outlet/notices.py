@@ -17,6 +17,7 @@ NOTICE_KINDS = {
     "refusal": ("不予受理通知书", "BY"),
     "rongque": ("容缺受理告知书", "RQ"),
     "correction": ("补正告知书", "BZ"),
+    "promise": ("告知承诺书", "CN"),
 }
 PROBLEM_LABELS = {"missing": "未提交", "defective": "需补正", "pending": "未提交", "deferred": "容缺后补"}
 

@@ -32,8 +32,9 @@ STATE_LABELS = {
     "rejected": "办结·不予许可",
     "delivered": "已出件",
     "withdrawn": "已撤回",
+    "revoked": "已撤销（承诺不实）",
 }
-TERMINAL = frozenset({"refused", "delivered", "withdrawn"})
+TERMINAL = frozenset({"refused", "delivered", "withdrawn", "revoked"})
 COMPLETED = frozenset({"approved", "rejected", "delivered"})
 # States in which a deadline is running (shown in due-soon / overdue lists).
 OPEN = frozenset({"accepted", "rongque", "forwarded", "under_review", "correction"})
@@ -177,6 +178,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("accepted", "case.complete_onsite", "rejected", guard_onsite),
     Transition("approved", "case.deliver", "delivered"),
     Transition("rejected", "case.deliver", "delivered"),
+    # 告知承诺制: a decision built on a promise found 不属实 is revoked (outlet/promise.py)
+    Transition("approved", "case.revoke", "revoked", guard_reason),
+    Transition("delivered", "case.revoke", "revoked", guard_reason),
     *(
         Transition(s, "case.withdraw", "withdrawn", guard_reason)
         for s in ("draft", "accepted", "rongque", "forwarded", "correction")
@@ -193,6 +197,7 @@ OUTLET_ACTIONS = (
     "case.complete_onsite", "case.deliver", "case.withdraw",
 )
 CENTER_ACTIONS = ("case.review_claim", "case.approve", "case.reject", "case.request_correction")
+# case.revoke is offered by the 告知承诺 panel only (it needs a promise checked 不属实).
 
 
 def find(state: str, action: str, target: str | None = None) -> Transition:

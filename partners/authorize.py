@@ -127,6 +127,22 @@ ACTIONS: dict[str, ActionRule] = {
     "assist.consent": ActionRule(
         EXPERT | OUTLET_STAFF, None, False, "记录录像授权同意", domain_bound=True
     ),
+    # --- service records (outlet/services): opening needs the kind's scope (咨询 / 帮办 /
+    # 代办, passed as ``scope=``); later steps, like 出件, never strand an applicant ---
+    "service.open": ActionRule(OUTLET_STAFF, (Scope.consult.value,), True, "登记服务（咨询/帮办/陪办/代办）"),
+    "service.handover": ActionRule(OUTLET_STAFF, None, False, "转交服务（首问负责）"),
+    "service.close": ActionRule(OUTLET_STAFF, None, False, "办结服务记录"),
+    "service.entrust": ActionRule(OUTLET_STAFF, (Scope.agent.value,), True, "签订代办委托书并受理"),
+    "service.suspend": ActionRule(OUTLET_STAFF, None, False, "代办中止"),
+    "service.terminate": ActionRule(OUTLET_STAFF, None, False, "代办终止"),
+    "service.deliver": ActionRule(OUTLET_STAFF, None, False, "代办办结送达"),
+    "visit.request": ActionRule(OUTLET_STAFF | ADMIN, (Scope.assist.value,), True, "登记上门服务需求"),
+    "visit.arrive": ActionRule(OUTLET_STAFF, None, False, "上门服务到达"),
+    "visit.complete": ActionRule(OUTLET_STAFF, None, False, "上门服务办结"),
+    # --- 告知承诺制 (outlet/promise.py) ---
+    "case.promise": ActionRule(OUTLET_STAFF, INTAKE, True, "签署告知承诺书"),
+    "case.promise_check": ActionRule(REVIEWER, None, False, "告知承诺核查", domain_bound=True),
+    "case.revoke": ActionRule(REVIEWER, None, False, "撤销审批决定", domain_bound=True),
     # --- paired devices: 评价器, kiosks, hall displays (outlet/devices.py) ---
     "device.pair": ActionRule(LEAD, None, False, "配对终端设备"),
     "device.revoke": ActionRule(LEAD, None, False, "停用终端设备"),

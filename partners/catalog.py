@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
 from partners.authorize import as_utc_naive, local_day
@@ -257,6 +257,8 @@ def _validate_materials(raw: Any, used_keys: set[str]) -> tuple[list[dict[str, A
                 "note": str(item.get("note") or "").strip(),
             }
         )
+        if _bool(item.get("promise")):  # 告知承诺制: a signed promise may replace it
+            out[-1]["promise"] = True
     if all(m["necessity"] != "必要" for m in out):
         return [], "至少应有一项必要材料"
     return out, None
@@ -362,6 +364,17 @@ class DelegatedMatter:
     grant_ids: tuple[int, ...]
 
 
+def matches_query(q: str) -> ColumnElement[bool]:
+    """Matter (joined with its current version) whose name contains ``q``, whose codes
+    contain it (upper case) or whose domain is ``q``."""
+    return or_(
+        col(MatterVersion.name).like(f"%{q}%"),
+        col(Matter.implementation_code).like(f"%{q.upper()}%"),
+        col(Matter.basic_code).like(f"%{q.upper()}%"),
+        col(MatterVersion.domain) == q,
+    )
+
+
 def delegated_matters(
     session: Session, outlet: Outlet, at: datetime, query: str = "", *, scope: str | None = None
 ) -> list[DelegatedMatter]:
@@ -394,15 +407,7 @@ def delegated_matters(
     )
     q = query.strip()
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(
-            or_(
-                col(MatterVersion.name).like(like),
-                col(Matter.implementation_code).like(f"%{q.upper()}%"),
-                col(Matter.basic_code).like(f"%{q.upper()}%"),
-                col(MatterVersion.domain) == q,
-            )
-        )
+        stmt = stmt.where(matches_query(q))
     partner = session.get(Partner, outlet.partner_id)
     if not outlet.active or partner is None or not partner.active:
         return []

@@ -115,8 +115,10 @@ def delegated_action(
     subject: str | None = None,
     matter_version: MatterVersion | None = None,
     at: datetime | None = None,
+    scope: str | None = None,
 ) -> Iterator[ActionContext]:
-    """Authorize ``action`` and yield a context whose session is inside one transaction."""
+    """Authorize ``action`` and yield a context whose session is inside one transaction.
+    ``scope`` overrides the scope the action requires (see ``authorize``)."""
     now = at or utcnow()
     assert actor.id is not None
     session = Session(engine, expire_on_commit=False)
@@ -132,7 +134,7 @@ def delegated_action(
     with _audited(engine, ctx, outlet):
         if matter is not None:
             ctx.set_matter(matter, matter_version.version if matter_version else None)
-        ctx.grant = authorize(session, actor, action, matter, outlet, now)
+        ctx.grant = authorize(session, actor, action, matter, outlet, now, scope=scope)
         ctx.grant_id = ctx.grant.id if ctx.grant else None
         yield ctx
 
@@ -187,3 +189,33 @@ def _record_refusal(engine: Engine, ctx: ActionContext, refusal: ActionRefused) 
         ctx.extra, ctx.on_recorded = {}, []
         ctx.state = (ctx.state[0], ctx.state[0])  # nothing changed
         audit.record(session, ctx.entry({"result": "refused", "reason": refusal.code}))
+
+
+def authorize_or_record(
+    engine: Engine,
+    actor: Staff,
+    action: str,
+    *,
+    matter: Matter | None = None,
+    outlet: Outlet | None = None,
+    at: datetime | None = None,
+) -> Grant | None:
+    """``authorize`` for an attempt that changes nothing when allowed (a teller choosing a
+    matter to take in): returns the grant in force (or None), or records the refusal in the
+    audit log exactly as :func:`delegated_action` does — its own transaction, outcome
+    "refused" with the refusal's code, time ``at`` — and re-raises it."""
+    now = at or utcnow()
+    assert actor.id is not None
+    with Session(engine, expire_on_commit=False) as session:
+        ctx = ActionContext(session=session, actor_id=actor.id, role=acting_role(actor, action),
+                            action=action, at=now)
+        if outlet is not None:
+            ctx.set_outlet(session, outlet)
+        if matter is not None:
+            ctx.set_matter(matter)
+        try:
+            return authorize(session, actor, action, matter, outlet, now)
+        except ActionRefused as exc:
+            refusal = exc
+    _record_refusal(engine, ctx, refusal)
+    raise refusal

@@ -33,12 +33,16 @@ class Page(Generic[T]):
         return self.page < self.pages
 
 
+MAX_PAGE = 100_000  # far past any real list; keeps OFFSET within what databases accept
+
+
 def clamp_page(value: Any) -> int:
-    """A page number from a query string: junk and values below 1 mean page 1."""
-    try:
-        return max(1, int(str(value)))
-    except (TypeError, ValueError):
+    """A page number from a query string: junk (also non-ASCII digits) and values below 1
+    mean page 1, values above :data:`MAX_PAGE` mean that page."""
+    text = str(value if value is not None else "").strip()
+    if not (text.isascii() and text.isdigit()):
         return 1
+    return min(max(1, int(text[:7])), MAX_PAGE)
 
 
 def paginate(session: Session, stmt: Any, page: int, per_page: int = PER_PAGE) -> Page[Any]:

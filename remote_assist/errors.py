@@ -4,6 +4,8 @@ message (shown to the user) and an HTTP-ish ``status_code``. Refusals decided by
 
 from __future__ import annotations
 
+from partners.errors import ActionRefused
+
 
 class AssistError(Exception):
     """Base of every error raised by ``remote_assist``."""
@@ -24,11 +26,25 @@ class NotFound(AssistError):
     message = "未找到该视频帮办记录"
 
 
+class NotOffered(ActionRefused, AssistError):
+    """The request is not (yet) in this expert's queue: another domain, or not escalated to
+    their level. Audited as a refusal."""
+
+    code = "not_offered"
+    status_code = 403
+    message = "该请求尚未转到您的层级或不属于您的业务领域"
+
+
 class NotParticipant(AssistError):
     """Only the two assigned participants may join a call or act in it."""
 
     status_code = 403
     message = "您不是本次视频通话的参与人，不能加入"
+
+
+class ChatTooFast(AssistError):
+    status_code = 429
+    message = "消息发送过于频繁，请稍后再发"
 
 
 class SessionClosed(AssistError):

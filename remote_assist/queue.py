@@ -23,7 +23,7 @@ from partners.delegation import delegated_action
 from partners.models import Matter, MatterVersion, Outlet, Staff, utcnow
 from remote_assist.actions import assist_action
 from remote_assist.config import AssistConfig
-from remote_assist.errors import AlreadyTaken, InvalidInput, NotFound
+from remote_assist.errors import AlreadyTaken, InvalidInput, NotFound, NotOffered
 from remote_assist.models import (
     KIND_LABELS,
     LEVELS,
@@ -238,8 +238,8 @@ def accept(engine: Engine, expert: Staff, request_id: int, *, now: datetime | No
         req = s.exec(select(AssistRequest).where(AssistRequest.id == request_id).with_for_update()).one()
         if req.status not in OPEN_STATUSES:
             raise AlreadyTaken()
-        if expert.domain and expert.domain != req.domain:
-            raise NotFound()
+        if not offered_to(expert, req, now, cfg):  # the same rule as the expert's queue page
+            raise NotOffered()
         mine = s.exec(select(AssistSession).where(
             AssistSession.expert_id == expert.id, AssistSession.state == "active")).first()
         if mine is not None:

@@ -8,10 +8,12 @@ of the same outlet and other experts.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -20,7 +22,7 @@ from outlet.states import MATERIAL_STATES, require_state
 from partners.models import Staff, utcnow
 from remote_assist.actions import assist_action
 from remote_assist.config import AssistConfig
-from remote_assist.errors import InvalidInput, NotFound, NotParticipant, SessionClosed
+from remote_assist.errors import ChatTooFast, InvalidInput, NotFound, NotParticipant, SessionClosed
 from remote_assist.models import (
     AssistConsent,
     AssistMark,
@@ -31,6 +33,8 @@ from remote_assist.models import (
 
 CONSENTER_ROLES = ("申请人", "代理人", "法定代表人")
 MAX_CHAT = 1000
+CHAT_BURST = 5  # lines per participant …
+CHAT_WINDOW = 10  # … per this many seconds
 
 
 def role_in(call: AssistSession, user_id: int | None) -> str | None:
@@ -107,13 +111,30 @@ def abandoned(engine: Engine, now: datetime, cfg: AssistConfig, connected: set[i
         ]
 
 
+def clean_chat(text: str) -> str:
+    """One line of chat: control and format characters (NUL, escapes, bidi overrides,
+    zero-width marks) removed, whitespace runs collapsed, at most :data:`MAX_CHAT` chars."""
+    kept = "".join(" " if ch.isspace() else ch for ch in str(text)
+                   if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf"))
+    return " ".join(kept.split())[:MAX_CHAT]
+
+
 def add_chat(engine: Engine, session_id: int, sender_id: int, text: str,
              now: datetime | None = None) -> AssistMessage | None:
-    text = " ".join(str(text).split())[:MAX_CHAT]
+    """Store one chat line (None when nothing is left after cleaning). Raises
+    :class:`ChatTooFast` past :data:`CHAT_BURST` lines per :data:`CHAT_WINDOW` seconds from
+    one participant (counted in the database, so it holds across app processes)."""
+    text = clean_chat(text)
     if not text:
         return None
-    msg = AssistMessage(session_id=session_id, sender_id=sender_id, text=text, at=now or utcnow())
+    now = now or utcnow()
+    msg = AssistMessage(session_id=session_id, sender_id=sender_id, text=text, at=now)
     with Session(engine, expire_on_commit=False) as s, s.begin():
+        recent = s.exec(select(func.count()).select_from(AssistMessage).where(
+            AssistMessage.session_id == session_id, AssistMessage.sender_id == sender_id,
+            col(AssistMessage.at) > now - timedelta(seconds=CHAT_WINDOW))).one()
+        if recent >= CHAT_BURST:
+            raise ChatTooFast()
         s.add(msg)
     return msg
 

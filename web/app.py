@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from outlet.events import Hub, singleton
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
+from web.inputs import InputGuardMiddleware
 from web.routes import (
     admin,
     assist,
@@ -30,6 +32,10 @@ from web.routes import (
     ratings,
     ratings_public,
     review,
+    services,
+    services_figures,
+    services_promise,
+    services_visits,
 )
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings
@@ -42,11 +48,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    private_data_dir(settings)  # before any key, database or upload is written
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.files_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         app.state.engine = engine
         app.state.audit_log = audit_log = open_audit_log(settings)
@@ -68,6 +73,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def csrf_rejected(request):  # type: ignore[no-untyped-def]
         return errors.render_error(request, 403, "页面已过期或请求来源无效，请刷新页面后重试。")
 
+    async def input_refused(request, status, message):  # type: ignore[no-untyped-def]
+        return errors.render_error(request, status, message)
+
+    max_body = settings.max_upload_bytes + 1024 * 1024  # an upload plus its form fields
     middleware = [
         Middleware(SecurityHeadersMiddleware, https=settings.https),
         Middleware(GZipMiddleware, minimum_size=1024),
@@ -79,9 +88,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             same_site="strict",
             https_only=settings.https,
         ),
+        Middleware(InputGuardMiddleware, max_body=max_body, on_refuse=input_refused),
         Middleware(
             CSRFMiddleware,
-            max_body=settings.max_upload_bytes + 1024 * 1024,
+            max_body=max_body,
             on_reject=csrf_rejected,
         ),
     ]
@@ -97,6 +107,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/admin", routes=admin.routes, name="admin"),
         Mount("/assist", routes=assist.routes, name="assist"),
         Mount("/audit", routes=audit_ui.routes, name="audit"),
+        Mount("/services", routes=services.routes_with(
+            services_visits.routes + services_promise.routes + services_figures.routes), name="services"),
         Mount("/devices", routes=devices.routes, name="devices"),
         Mount("/ratings", routes=ratings.routes, name="ratings"),
         Mount("/rate", routes=ratings_public.routes, name="rate"),
@@ -143,6 +155,17 @@ async def _favicon(request):  # type: ignore[no-untyped-def]
 
     return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
                         headers={"Cache-Control": "public, max-age=86400"})
+
+
+def private_data_dir(settings: Settings) -> None:
+    """Everything this process creates is private to its user (0600 files, 0700 dirs):
+    the database, keys, scans, recordings, exports (GB/T 22239-2019 8.1.4.8 个人信息保护).
+    The umask covers files made later by SQLite, the file store and the exporters; the
+    chmod fixes a data directory made by an older version."""
+    os.umask(0o077)
+    for path in (settings.data_dir, settings.files_dir, settings.data_dir / "keys"):
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
 
 
 def open_audit_log(settings: Settings) -> audit.Checkpointer:

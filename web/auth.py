@@ -102,7 +102,9 @@ def home_for(user: Staff) -> str:
     roles = user.role_set
     if user.must_change_password:
         return PASSWORD_PAGE
-    if roles & {"teller", "block_agent", "outlet_lead"}:
+    if "outlet_lead" in roles:
+        return "/cases/outlet"  # the outlet's overview, not a teller's desk
+    if roles & {"teller", "block_agent"}:
         return "/cases/"
     if "reviewer" in roles:
         return "/review/"

@@ -26,11 +26,11 @@ def main(ctx: click.Context) -> None:
 def prepare() -> Settings:
     """First-start work shared by serve, migrate and demo: data dir, schema, keys. Runs once,
     before any worker starts, so several workers never race to create them."""
-    from web.app import ensure_audit_key
+    from web.app import ensure_audit_key, private_data_dir
     from web.migrate import upgrade
 
     settings = Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings)  # before the database file exists: created 0600
     settings.files_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     ensure_audit_key(settings)
@@ -61,31 +61,37 @@ main.add_command(audit_cli.witness)
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="App processes (uvicorn workers); more than 1 needs PostgreSQL.")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TLS private key (PEM): serve HTTPS, which phones need for camera and GPS.")
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TLS certificate chain (PEM), with --ssl-keyfile.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (costs throughput; the audit log records every action).")
-def serve(host: str, port: int, workers: int, access_log: bool) -> None:
-    """Migrate the database, create missing keys, then serve the web app."""
+def serve(host: str, port: int, workers: int, ssl_keyfile: str | None, ssl_certfile: str | None,
+          access_log: bool) -> None:
+    """Migrate the database, create missing keys, then serve the web app (HTTPS with
+    --ssl-keyfile/--ssl-certfile)."""
     import uvicorn
 
     from web.app import create_app
 
-    settings = Settings.from_env()
-    if workers > 1 and settings.is_sqlite:
+    if bool(ssl_keyfile) != bool(ssl_certfile):
+        raise click.UsageError("--ssl-keyfile 和 --ssl-certfile 须同时提供")
+    if workers > 1 and Settings.from_env().is_sqlite:
         raise click.UsageError(
             "--workers > 1 需要 PostgreSQL：SQLite 只支持一个应用进程。请设置 "
             "SERVICEPOINT_DATABASE_URL=postgresql+psycopg://… 或去掉 --workers。"
             " (SQLite serves one app process; set a PostgreSQL SERVICEPOINT_DATABASE_URL.)")
     settings = prepare()
-    trusted = settings.trusted_proxies or None
-    click.echo(f"servicepoint: serving on http://{host}:{port} with {workers} worker(s) "
+    scheme = "https" if ssl_certfile else "http"
+    click.echo(f"servicepoint: serving on {scheme}://{host}:{port} with {workers} worker(s) "
                f"(data: {settings.data_dir})")
+    options = {"host": host, "port": port, "log_level": "info", "proxy_headers": False,
+               "ssl_keyfile": ssl_keyfile, "ssl_certfile": ssl_certfile, "access_log": access_log}
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted, access_log=access_log)
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     else:  # each worker builds its app from the same environment
-        uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="info", proxy_headers=bool(trusted), forwarded_allow_ips=trusted,
-                    access_log=access_log)
+        uvicorn.run("web.app:create_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -112,6 +118,9 @@ def demo() -> None:
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
         pad_token = seed_demo_ratings(engine)
+        from outlet.services.demo import seed_demo_services
+
+        seed_demo_services(engine, settings.pseudonym_key(), settings.files_dir)
         links = seed_demo_queue(engine, settings.pseudonym_key())
         devices_file.touch(mode=0o600)
         devices_file.write_text("".join(f"{label}\t{path}\n" for label, path in links), encoding="utf-8")
@@ -125,7 +134,7 @@ def demo() -> None:
         click.echo("演示终端配对链接（在取号机/叫号屏浏览器中打开一次）：")
         for row in devices_file.read_text(encoding="utf-8").splitlines():
             label, _tab, path = row.partition("\t")
-            click.echo(f"  {label}: http://127.0.0.1:8000{path}")
+            click.echo(f"  {label}: {settings.public_url}{path}")
 
 
 def demo_logins_text() -> str:
@@ -191,7 +200,7 @@ def reset_password_cmd(username: str) -> None:
                 raise click.ClickException(f"账号 {username} 不存在")
             reset_password(session, staff, password, actor=None)
             audit.record(session, {  # audited like the web reset; actor 0 = the server's CLI
-                "time": utcnow(), "actor": {"id": 0, "role": "server_cli"},
+                "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": 0, "role": "server_cli"},
                 "action": "security.password.reset", "outcome": {"result": "done"},
                 "state": {"from": f"staff:{staff.id}", "to": "password_reset"},
             })

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from outlet.errors import CaseError
 from partners.errors import ActionRefused, PartnersError
 from remote_assist.errors import AssistError
+from web.refusals import record_refusal
 from web.security import add_security_headers
 from web.throttle import Throttled
 
@@ -33,6 +34,9 @@ HTTP_MESSAGES = {
 
 
 def render_error(request: Request, status: int, message: str) -> Response:
+    """The error page or #flash fragment. Every 403/404 shown to a logged-in user passes
+    here and is audited (:mod:`web.refusals`, one entry per actor × route × minute)."""
+    record_refusal(request, status)
     templates = request.app.state.templates
     is_htmx = request.headers.get("HX-Request") == "true"
     template = "_error.html" if is_htmx else "error.html"

@@ -8,6 +8,7 @@ import outlet.events.models  # noqa: F401
 import outlet.models  # noqa: F401
 import outlet.queue.models  # noqa: F401
 import outlet.ratings.models  # noqa: F401
+import outlet.services.models  # noqa: F401
 import partners.logins  # noqa: F401
 import partners.models  # noqa: F401
 import remote_assist.models  # noqa: F401

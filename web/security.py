@@ -17,7 +17,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
@@ -52,6 +52,22 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(self), microphone=(self), display-capture=(self), geolocation=()",
 }
+
+
+INLINE_UPLOADS = frozenset({"image/jpeg", "image/png"})
+
+
+def upload_headers(content_type: str, fallback: str, original: str = "", *, download: bool = False) -> dict[str, str]:
+    """Headers for an uploaded file or evidence image: never cached, served as an attachment
+    unless it is an image (content-sniffed JPEG/PNG, rendered by the browser as a picture and
+    in the app's own ``<img>``); PDFs and anything else always download."""
+    disposition = "inline" if content_type in INLINE_UPLOADS and not download else "attachment"
+    name = f'filename="{fallback}"' + (f"; filename*=UTF-8''{quote(original)}" if original else "")
+    return {
+        "Content-Disposition": f"{disposition}; {name}",
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+    }
 
 
 def csrf_token(session: MutableMapping[str, Any]) -> str:

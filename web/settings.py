@@ -54,8 +54,8 @@ class Settings:
     turn_secret: str = ""
     turn_ttl_seconds: int = 600
     https: bool = False
-    trusted_proxies: str = ""  # proxies whose X-Forwarded-* count (uvicorn forwarded_allow_ips, throttle)
-    public_url: str = ""  # base of every printed link and QR code
+    trusted_proxies: str = ""  # addresses/CIDRs whose X-Forwarded-For is believed
+    public_url: str = "http://127.0.0.1:8000"  # base of every printed link and QR code
     # remote help (remote_assist.config.AssistConfig reads these)
     assist_escalate_seconds: float = 120.0
     assist_expire_seconds: float = 3600.0
@@ -95,7 +95,7 @@ class Settings:
             turn_ttl_seconds=int(_env("TURN_TTL", "600") or 600),
             https=_flag(_env("HTTPS")),
             trusted_proxies=_env("TRUSTED_PROXIES", "") or "",
-            public_url=(_env("PUBLIC_URL", "") or "").rstrip("/"),
+            public_url=(_env("PUBLIC_URL", "") or "http://127.0.0.1:8000").rstrip("/"),
             assist_escalate_seconds=float(_env("ASSIST_ESCALATE_SECONDS", "120") or 120),
             assist_expire_seconds=float(_env("ASSIST_EXPIRE_SECONDS", "3600") or 3600),
             assist_abandon_seconds=float(_env("ASSIST_ABANDON_SECONDS", "90") or 90),
@@ -115,6 +115,11 @@ class Settings:
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
         """Parsed ``trusted_proxies`` (empty: the peer address is the client)."""
         return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in self.trusted_proxies.split(",") if v.strip())
+
+    def public_link(self, path: str) -> str:
+        """An absolute link for print and QR codes: ``SERVICEPOINT_PUBLIC_URL`` + ``path``,
+        never the request's Host header (a forged Host would otherwise be printed)."""
+        return self.public_url + path
 
     @property
     def is_sqlite(self) -> bool:

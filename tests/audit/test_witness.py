@@ -61,13 +61,68 @@ def test_witness_409_when_old_size_differs_with_its_size_as_body(
     assert w.seen(ORIGIN)[0] == 4
 
 
-def test_witness_409_for_a_different_root_at_the_same_size(
+def test_witness_422_for_a_different_root_at_the_same_size(
+    setup: tuple[TestClient, Witness], log_signer: Signer
+) -> None:
+    # c2sp.org/tlog-witness since C2SP 95978ca (2026-07-06): "If the old size matches the
+    # checkpoint size, the witness MUST check that the root hashes are also identical. If
+    # they don't match, the witness MUST respond with a 422" (it was 409 before).
+    client, w = setup
+    post(client, add_checkpoint_body(0, [], signed(log_signer, 4)))
+    status, text, ctype = post(client, add_checkpoint_body(4, [], signed(log_signer, 4, b"\x09" * 32)))
+    assert status == 422 and "different root" in text and ctype != "text/x.tlog.size"
+    assert w.seen(ORIGIN) == (4, TREE.root(4))  # not recorded, not cosigned
+
+
+def test_witness_same_size_same_root_is_cosigned_again(
     setup: tuple[TestClient, Witness], log_signer: Signer
 ) -> None:
     client, _ = setup
     post(client, add_checkpoint_body(0, [], signed(log_signer, 4)))
-    status, text, _ = post(client, add_checkpoint_body(4, [], signed(log_signer, 4, b"\x09" * 32)))
-    assert (status, text) == (409, "4\n")
+    assert post(client, add_checkpoint_body(4, [], signed(log_signer, 4)))[0] == 200
+
+
+def test_witness_422_for_a_size_zero_checkpoint_without_the_empty_root(
+    setup: tuple[TestClient, Witness], log_signer: Signer
+) -> None:
+    # tlog-witness (2026-07-06): "A checkpoint of size zero MUST have the root hash of the
+    # empty tree, which RFC 6962, Section 2.1 defines as the hash of the empty string".
+    client, w = setup
+    assert post(client, add_checkpoint_body(0, [], signed(log_signer, 0, b"\x07" * 32)))[0] == 422
+    assert post(client, add_checkpoint_body(0, [], signed(log_signer, 0, merkle.EMPTY_ROOT)))[0] == 200
+    assert w.seen(ORIGIN) == (0, merkle.EMPTY_ROOT)
+
+
+def test_witness_422_for_a_proof_from_size_zero(
+    setup: tuple[TestClient, Witness], log_signer: Signer
+) -> None:
+    # tlog-witness: "If the proof is not empty when the old size is zero … 422".
+    client, w = setup
+    assert post(client, add_checkpoint_body(0, [TREE.root(1)], signed(log_signer, 4)))[0] == 422
+    assert w.seen(ORIGIN)[0] == 0
+
+
+def test_witness_bounds_sizes_and_proof_lines(
+    setup: tuple[TestClient, Witness], log_signer: Signer
+) -> None:
+    client, _ = setup
+    # Sizes are below 2**63 (Go: tlog.ParseTree uses strconv.ParseInt(…, 64)).
+    huge = Checkpoint(ORIGIN, 2**64, TREE.root(4)).sign([log_signer])
+    assert post(client, add_checkpoint_body(0, [], huge))[0] == 400
+    assert post(client, b"old 9223372036854775808\n\n" + signed(log_signer, 4))[0] == 400
+    # "The client MUST NOT send more than 63 consistency proof lines."
+    assert post(client, add_checkpoint_body(4, [TREE.root(1)] * 64, signed(log_signer, 9)))[0] == 400
+
+
+def test_witness_refuses_an_oversized_body_while_reading(setup: tuple[TestClient, Witness]) -> None:
+    client, _ = setup
+
+    def chunks():  # chunked, no Content-Length
+        for _ in range(1000):
+            yield b"x" * 1024
+
+    r = client.post("/add-checkpoint", content=chunks())
+    assert r.status_code == 413
 
 
 def test_witness_422_when_the_consistency_proof_fails(

@@ -92,6 +92,10 @@ def test_assist_browser_inspection_end_to_end(browser: Any, assist_server: dict[
     expert.wait_for_selector("#assist-queue")
     teller.goto(f"/assist/new?case={case.id}")
     assert teller.locator("#assist-checklist li").count() == 7  # shown before the inspection starts
+    for radio in teller.locator("input[name=kind]").all():  # each sits on its label's line
+        box, label = radio.bounding_box(), radio.locator("xpath=..").bounding_box()
+        assert box and label and box["width"] < 30, box
+        assert label["y"] <= box["y"] + box["height"] / 2 <= label["y"] + label["height"] < box["y"] + 3 * box["height"]
     teller.click("#assist-submit")
     teller.wait_for_url("**/assist/requests/*")
     rid = teller.url.rsplit("/", 1)[1]

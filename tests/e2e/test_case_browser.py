@@ -111,3 +111,8 @@ def test_reviewer_approves_and_teller_sees_completed(page_for, scan) -> None:  #
 
     teller.goto(f"/cases/{number}")
     assert "办结" in teller.locator("#case-number ~ .badge.state").first.inner_text()
+
+    lead = page_for("lead1")  # lands on the outlet's overview, not the teller's desk
+    lead.wait_for_selector("#outlet-figures")
+    assert lead.locator(f'#outlet-table tr[data-case="{number}"]').count() == 1
+    shot(lead, "outlet-overview")

@@ -91,6 +91,8 @@ class World:
     def drive(self, state: str, matter: Matter | None = None, actor: Staff | None = None) -> str:
         """A fresh case brought to ``state`` through the real service functions."""
         teller = actor or self.teller_a
+        if state == "revoked":
+            return self._drive_revoked(matter or self.committed, teller)
         number = self.new_case(teller, matter).number
         e = self.engine
         if state == "draft":
@@ -127,6 +129,27 @@ class World:
             return number
         decisions.deliver(e, teller, number, at=AT)
         assert state == "delivered", state
+        return number
+
+
+    def _drive_revoked(self, matter: Matter, teller: Staff) -> str:
+        """告知承诺: m2 replaced by a promise, approved, checked 不属实, decision revoked."""
+        from outlet import promise
+
+        with Session(self.engine) as s, s.begin():
+            v = s.exec(select(MatterVersion).where(MatterVersion.matter_id == matter.id)).one()
+            v.materials = [{**m, "promise": True} if m["key"] == "m2" else m for m in v.materials]
+            s.add(v)
+        number = self.new_case(teller, matter).number
+        promise.sign_promise(self.engine, teller, number, ["m2"], at=AT)
+        self.receive(number, *[k for k, m in self.materials(number).items() if m.status != "received"],
+                     actor=teller)
+        decisions.accept(self.engine, teller, number, at=AT)
+        decisions.forward(self.engine, teller, number, at=AT)
+        review.claim(self.engine, self.reviewer, number, at=AT)
+        review.approve(self.engine, self.reviewer, number, at=AT)
+        promise.check_promise(self.engine, self.reviewer, number, result="不属实", note="不实", at=AT)
+        promise.revoke(self.engine, self.reviewer, number, reason="承诺不实", at=AT)
         return number
 
 

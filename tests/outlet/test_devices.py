@@ -81,7 +81,8 @@ def test_device_web_pairing_link_is_shown_once_and_sets_the_cookie(client: TestC
     assert link not in client.get("/devices/").text  # shown once only
 
     pad = TestClient(client.app, base_url="http://testserver")
-    activated = pad.get(link, follow_redirects=False)
+    assert link.startswith("http://127.0.0.1:8000/")  # SERVICEPOINT_PUBLIC_URL, not the Host header
+    activated = pad.get(link.removeprefix("http://127.0.0.1:8000"), follow_redirects=False)
     assert activated.status_code == 303 and activated.headers["location"] == "/rate/pad"
     assert pad.cookies.get("sp_device")
     assert pad.get("/devices/paired").status_code == 200

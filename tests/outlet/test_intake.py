@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from outlet import decisions, intake
@@ -154,3 +157,59 @@ def test_materials_are_frozen_after_acceptance(world: World) -> None:
     with pytest.raises(IllegalTransition) as exc:
         intake.mark_material(world.engine, world.teller_a, number, "m1", "missing", at=AT)
     assert "已受理" in exc.value.message
+
+
+# --- per-field Unicode: normalise what means the same, refuse what hides ------------------
+
+def _form(**kw: str) -> intake.NewCase:
+    data = intake.NewCase(matter_id=1, applicant_name="张三", id_number=PERSON_ID, phone="13800138000")
+    for k, v in kw.items():
+        setattr(data, k, v)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("张三", "张三"), ("  张\u3000\u3000三 ", "张 三"), ("Jose\u0301", "José"),  # NFD → NFC
+     ("Anne  Marie", "Anne Marie")],
+)
+def test_names_are_stored_in_one_form(typed: str, stored: str) -> None:
+    assert _form(applicant_name=typed).validate().applicant_name == stored
+
+
+@pytest.mark.parametrize("typed", ["张\u200b三", "张三\u202e", "张\x07三", "\ue000张三", "张\ufeff三"])
+def test_names_with_invisible_characters_are_refused(typed: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        _form(applicant_name=typed).validate()
+    assert "不可见" in exc.value.errors["applicant_name"]
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("１３８００１３８０００", "13800138000"),
+                                               ("＋８６ １３８００１３８０００", "+86 13800138000"),
+                                               ("（０５３２）８８８８８８８８", "(0532)88888888")])
+def test_full_width_phone_numbers_are_stored_in_ascii(typed: str, stored: str) -> None:
+    assert _form(phone=typed).validate().phone == stored
+
+
+def test_superscript_phone_digit_is_refused_not_guessed() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        _form(phone="1380013800²").validate()
+    assert exc.value.errors["phone"] == "联系电话格式不正确"
+
+
+FIELDS = ["applicant_name", "id_number", "phone", "legal_representative", "agent_name",
+          "agent_id_number", "agent_phone", "applicant_kind", "service_mode"]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(field=st.sampled_from(FIELDS), text=st.text(max_size=40))
+def test_new_case_form_on_random_unicode_only_raises_invalid_input(field: str, text: str) -> None:
+    try:
+        d = _form(**{field: text}).validate()
+    except InvalidInput as exc:
+        assert exc.errors and all(exc.errors.values())
+        return
+    for name in ("applicant_name", "legal_representative", "agent_name"):
+        value = getattr(d, name)
+        assert value == unicodedata.normalize("NFC", value) and "\x00" not in value
+    assert d.id_number.isascii() and d.phone.isascii()

@@ -51,6 +51,8 @@ EXPECTED = {
     ("correction", "case.withdraw"): "withdrawn",
     ("approved", "case.deliver"): "delivered",
     ("rejected", "case.deliver"): "delivered",
+    ("approved", "case.revoke"): "revoked",
+    ("delivered", "case.revoke"): "revoked",
 }
 
 # Cases in these states never reached the center (drive() withdraws from draft).
@@ -109,4 +111,5 @@ def test_find_names_state_and_action_in_chinese() -> None:
 
 def test_allowed_actions_lists_each_action_once() -> None:
     assert states.allowed_actions("accepted") == ["case.forward", "case.complete_onsite", "case.withdraw"]
-    assert states.allowed_actions("delivered") == []
+    assert states.allowed_actions("delivered") == ["case.revoke"]  # 告知承诺 不属实 only
+    assert states.allowed_actions("revoked") == []

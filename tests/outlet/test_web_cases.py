@@ -66,6 +66,42 @@ def test_new_case_invalid_id_keeps_input_and_shows_reason(world: World, client: 
     assert page.select_one("#f-applicant_name")["value"] == "张三"
 
 
+@pytest.mark.parametrize(
+    ("typed", "label"),
+    [
+        ("810000199003071237", "港澳居民居住证（香港）"),  # issue 8; 国办发〔2018〕81号: 810000
+        ("830000199003071230", "台湾居民居住证"),
+        ("911840199003071236", "外国人永久居留身份证"),  # 2023 版永居证: 9 + 11 + 840
+        ("１１０１０５１９４９１２３１００２ｘ", "居民身份证"),  # full-width: normalised
+    ],
+)
+def test_new_case_accepts_every_id_kind_and_names_it(world: World, client: TestClient, typed: str,
+                                                      label: str) -> None:
+    login(client, "teller.a")
+    number = new_case(client, world, id_number=typed)
+    page = soup(client.get(f"/cases/{number}").text)
+    assert page.select_one("#applicant-id-kind").text == label
+
+
+def test_new_case_superscript_digit_is_a_message_not_a_500(world: World, client: TestClient) -> None:
+    # Issue 8: "110105199003071²39 answers HTTP 500".
+    login(client, "teller.a")
+    r = client.post("/cases/new", data={"matter_id": str(world.committed.id), "applicant_kind": "person",
+                                        "applicant_name": "张三", "id_number": "110105199003071²39"})
+    assert r.status_code == 422
+    page = soup(r.text)
+    assert "只能包含数字和字母" in page.select_one("#err-id_number").text
+    assert page.select_one("#f-id_number")["value"] == "110105199003071²39"
+
+
+def test_same_person_typed_two_ways_has_one_pseudonym(world: World, client: TestClient) -> None:
+    login(client, "teller.a")
+    new_case(client, world, id_number=PERSON_ID)
+    new_case(client, world, id_number="１１０１０５ １９４９１２３１ ００２ｘ")
+    subjects = {e["subject"] for e in audit_rows(world.engine, "case.create")}
+    assert len(subjects) == 1
+
+
 def test_expired_grant_refused_with_message_and_audited(world: World, client: TestClient) -> None:
     login(client, "teller.a")
     r = client.post("/cases/new", data={"matter_id": str(world.expired.id), "applicant_kind": "person",
@@ -105,14 +141,20 @@ def test_intake_path_notice_upload_accept_receipt_status(world: World, client: T
     r = client.post(f"/cases/{number}/materials/m2/upload", files={"file": ("申请表.pdf", PDF, "application/pdf")},
                     headers=HX)
     assert r.status_code == 200
+    pdf = client.get(soup(r.text).select_one("#material-m2 a.file")["href"])
+    assert pdf.headers["content-disposition"].startswith("attachment")  # a PDF never opens inline
+    assert pdf.headers["cache-control"] == "private, no-store"
     assert soup(r.text).select_one("#material-m2")["data-status"] == "received"
     r = client.post(f"/cases/{number}/actions/accept", follow_redirects=False)  # plain form: PRG
     assert r.status_code == 303
     page = soup(client.get(r.headers["location"]).text)
     assert "已受理" in page.select_one("#case-flash").text
     receipt_link = page.select_one('#case-notices li[data-kind="receipt"] a')
-    receipt = soup(client.get(receipt_link["href"]).text)
+    receipt = soup(client.get(receipt_link["href"], headers={"Host": "evil.example"}).text)
     assert receipt.select_one("#receipt-qr svg") is not None
+    # printed links come from SERVICEPOINT_PUBLIC_URL, never from a (forged) Host header
+    assert f"http://127.0.0.1:8000/status/{number}" in receipt.get_text()
+    assert "evil.example" not in str(receipt)
     code = receipt.select_one("#check-code").text
     assert re.fullmatch(r"\d{6}", code)
 

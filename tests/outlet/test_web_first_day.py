@@ -202,3 +202,24 @@ def test_demo_case_history_matches_its_facts(demo, settings, client: TestClient)
         if "受理时间" in facts:
             accepted = next(h for h in history if "→ 已受理" in h)
             assert accepted.startswith(facts["受理时间"]), (number, accepted, facts["受理时间"])
+
+
+def test_case_numbers_in_tables_are_compact_distinct_and_copyable(world: World, client: TestClient) -> None:
+    """Case numbers (≈44 characters) used to wrap in every table: the table shows a short
+    form on one line; the full number is the link, the title and the copy button's value."""
+    numbers = [world.new_case(at=AT).number, world.new_case(matter=world.instant, at=AT).number]
+    assert numbers[0][-12:] == numbers[1][-12:]  # same day, both serial 0001
+    login(client, "teller.a")
+    page = soup(client.get("/cases/").text)
+    shorts = []
+    for number in numbers:
+        cell = page.select_one(f'#recent-table tr[data-case="{number}"] .case-no')
+        assert cell["title"] == number and cell.select_one("a")["href"] == f"/cases/{number}"
+        assert cell.select_one("button.copy")["data-copy"] == number
+        assert cell.select_one(".sr-only").get_text() == number
+        short = cell.select_one(".case-no-short").get_text()
+        assert len(short) <= 26 and short.endswith(number[-12:])
+        shorts.append(short)
+    assert shorts[0] != shorts[1]
+    [script] = [s["src"] for s in page.select("script[src]") if "/static/js/copy.js" in s["src"]]
+    assert client.get(script).status_code == 200

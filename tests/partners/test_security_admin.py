@@ -160,3 +160,21 @@ def test_security_admin_sees_and_ends_a_users_sessions(
     assert teller.get("/cases/", follow_redirects=False).headers["location"].startswith("/login")
     assert soup(sec.get(f"/admin/staff/{target}")).select("#sessions tbody tr[data-session]") == []
     assert [e["state"]["to"] for e in audit_entries(demo, "security.sessions.end")] == ["sessions_ended:1"]
+
+
+def test_cli_reset_password_needs_no_second_person_and_is_audited(
+    fast_hashes: None, demo: Engine, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    monkeypatch.setenv("SERVICEPOINT_DATA", str(settings.data_dir))
+    monkeypatch.setenv("SERVICEPOINT_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(main, ["reset-password", "auditor"], input="cli-chosen-pass9\n")
+    assert result.exit_code == 0, result.output
+    with Session(demo) as s, s.begin():
+        staff = accounts.authenticate(s, "auditor", "cli-chosen-pass9")
+        assert staff.must_change_password
+    (entry,) = audit_entries(demo, "security.password.reset")
+    assert entry["actor"] == {"id": 0, "role": "server_cli"}

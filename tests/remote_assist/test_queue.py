@@ -197,3 +197,34 @@ def test_sweep_times_out_abandoned_calls(demo: Engine, food_case: Case, settings
     with Session(demo) as s:
         stored = s.get(AssistSession, call.id)
         assert stored is not None and (stored.state, stored.end_reason) == ("timed_out", "timeout")
+
+
+def test_city_expert_cannot_accept_before_escalation_and_the_refusal_is_audited(
+    demo: Engine, food_case: Case
+) -> None:
+    t0 = utcnow()
+    req = queue.create_request(demo, staff(demo, "teller2"), kind="help", case_id=food_case.id, now=t0)
+    city = staff(demo, "expert2")  # city level: offered only after two escalation steps
+    with pytest.raises(ActionRefused) as refused:
+        queue.accept(demo, city, req.id, now=t0 + timedelta(seconds=5), cfg=CFG)
+    assert refused.value.code == "not_offered"
+    assert audit_entries(demo, "assist.accept")[-1]["outcome"] == {"result": "refused", "reason": "not_offered"}
+    call = queue.accept(demo, city, req.id, now=t0 + timedelta(seconds=121), cfg=CFG)
+    assert call.expert_id == city.id
+
+
+def test_chat_strips_control_characters_and_limits_each_participant(demo: Engine, food_case: Case) -> None:
+    from remote_assist.errors import ChatTooFast
+
+    t0 = utcnow()
+    req = queue.create_request(demo, staff(demo, "teller2"), kind="help", case_id=food_case.id, now=t0)
+    expert, teller = staff(demo, "expert1"), staff(demo, "teller2")
+    call = queue.accept(demo, expert, req.id, now=t0)
+    msg = sessions.add_chat(demo, call.id, expert.id, "请\x00出示\x1b[31m身份证\u202e\u200b 正面\n谢谢", now=t0)
+    assert msg is not None and msg.text == "请出示[31m身份证 正面 谢谢"
+    for n in range(1, sessions.CHAT_BURST):
+        sessions.add_chat(demo, call.id, expert.id, f"第{n}条", now=t0 + timedelta(seconds=n))
+    with pytest.raises(ChatTooFast):
+        sessions.add_chat(demo, call.id, expert.id, "太快了", now=t0 + timedelta(seconds=5))
+    assert sessions.add_chat(demo, call.id, teller.id, "另一方不受影响", now=t0 + timedelta(seconds=5))
+    assert sessions.add_chat(demo, call.id, expert.id, "稍后可以", now=t0 + timedelta(seconds=12))

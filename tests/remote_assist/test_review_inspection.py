@@ -12,9 +12,12 @@ from starlette.testclient import TestClient
 from outlet import decisions, intake, review
 from outlet.models import Case, CaseMaterial
 from remote_assist import inspections
+from remote_assist.models import AssistSnapshot
 from tests.conftest import login
+from tests.outlet.samples import JPEG
 from tests.remote_assist.conftest import staff
 from tests.remote_assist.test_inspections import add_recording, open_inspection, record_all
+from web.settings import Settings
 
 
 def soup(html: str) -> BeautifulSoup:
@@ -41,7 +44,9 @@ def test_review_page_says_inspection_still_required(demo: Engine, food_case: Cas
     assert "primary" not in page.select_one("#action-approve button")["class"]
 
 
-def test_review_page_shows_the_inspection_record(demo: Engine, food_case: Case, client: TestClient) -> None:
+def test_review_page_shows_the_inspection_record(
+    demo: Engine, food_case: Case, client: TestClient, settings: Settings
+) -> None:
     forward(demo, food_case)
     sid = open_inspection(demo, food_case)
     snaps = record_all(demo, sid)
@@ -58,3 +63,10 @@ def test_review_page_shows_the_inspection_record(demo: Engine, food_case: Case, 
     shown = {int(a["href"].rsplit("/", 1)[1]) for a in section.select("#inspection-points a[href^='/assist/snapshots/']")}
     assert shown == set(snaps)
     assert "primary" in page.select_one("#action-approve button")["class"]
+    with Session(demo) as s:
+        sha = s.get(AssistSnapshot, min(snaps)).sha256  # type: ignore[union-attr]
+    blob = settings.files_dir / sha[:2] / sha[2:]
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(JPEG)
+    image = client.get(f"/assist/snapshots/{min(snaps)}")  # evidence: never cached
+    assert image.status_code == 200 and image.headers["cache-control"] == "private, no-store"

@@ -5,6 +5,7 @@ material marks, stats."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -219,7 +220,12 @@ def test_assist_walk_in_help_needs_no_recording(client: TestClient, engine: Engi
                     follow_redirects=False)
     assert r.status_code == 303
     rid = int(r.headers["location"].rsplit("/", 1)[1])
-    sid = accept(client, rid, expert="expert3")  # 社保 expert
+    with Session(engine) as s, s.begin():  # nobody at town level answered: now at district level
+        req = s.get(AssistRequest, rid)
+        assert req is not None
+        req.created_at -= timedelta(seconds=130)
+        s.add(req)
+    sid = accept(client, rid, expert="expert3")  # 社保 expert, district level
     page = soup(client.get(f"/assist/sessions/{sid}"))
     assert page.select_one("#assist-call")["data-record"] == "none"
     assert page.select_one("#consent-section") is None
@@ -236,3 +242,19 @@ def test_assist_case_fragment_is_scoped(client: TestClient, food_case: Case) -> 
     assert client.get(f"/assist/cases/{food_case.id}").status_code == 404
     login(client, "auditor")
     assert client.get(f"/assist/cases/{food_case.id}").status_code == 200
+
+
+def test_assist_case_fragment_follows_the_case_page_rules(
+    client: TestClient, demo: Engine, food_case: Case
+) -> None:
+    from remote_assist import queue
+    from tests.remote_assist.conftest import staff
+
+    for username in ("reviewer3", "expert2"):  # never forwarded, never asked for help
+        login(client, username)
+        assert client.get(f"/assist/cases/{food_case.id}").status_code == 404
+    queue.create_request(demo, staff(demo, "teller2"), kind="help", case_id=food_case.id)
+    login(client, "expert2")  # the case asked for remote help: experts of its domain see it
+    assert client.get(f"/assist/cases/{food_case.id}").status_code == 200
+    login(client, "reviewer3")  # still not forwarded to the center
+    assert client.get(f"/assist/cases/{food_case.id}").status_code == 404

@@ -304,7 +304,7 @@ routes: list[Any] = [
                 name=f"admin_{name}_new",
             ),
             Route(
-                f"/{name}/{{id:int}}",
+                f"/{name}/{{id:id}}",
                 form_endpoint(res),
                 methods=["GET", "POST"],
                 name=f"admin_{name}_edit",

@@ -27,6 +27,7 @@ from partners.authorize import local_day
 from partners.delegation import delegated_action
 from partners.models import utcnow
 from web.auth import requires_roles
+from web.params import int_param
 from web.routes.admin import ADMIN, actor_of, done, form_values, in_thread, render
 
 ACTION = "admin.calendar.edit"
@@ -41,10 +42,8 @@ def _default_year() -> int:
 
 
 def _year(raw: Any) -> int:
-    text = str(raw or "").strip()
-    if text.isdigit() and workdays.MIN_YEAR <= int(text) <= workdays.MAX_YEAR:
-        return int(text)
-    return _default_year()
+    year = int_param(raw, low=workdays.MIN_YEAR, high=workdays.MAX_YEAR)
+    return year if year is not None else _default_year()
 
 
 def _wants_fragment(request: Request) -> bool:

@@ -19,6 +19,7 @@ from partners.errors import InvalidFields, PartnersError
 from partners.models import Agreement, Matter, MatterVersion, Outlet, Partner, utcnow
 from partners.paging import paginate
 from web.auth import requires_roles
+from web.params import int_param
 from web.routes.admin import (
     ADMIN,
     actor_of,
@@ -33,7 +34,7 @@ from web.routes.admin import (
 )
 
 BLANK_MATERIAL_ROWS = 3
-MATERIAL_FIELDS = ("key", "name", "form", "copies", "necessity", "note")
+MATERIAL_FIELDS = ("key", "name", "form", "copies", "necessity", "note", "promise")
 
 
 def _catalog_choices() -> dict[str, Any]:
@@ -174,7 +175,7 @@ async def catalog_edit(request: Request) -> Response:
                 row,
                 values,
                 created_by=actor.id,
-                expected_version=int(expected) if expected.isdigit() else None,
+                expected_version=int_param(expected),
             )
             act.set_matter(row, version.version)
             act.state = (f"v{before}", f"v{version.version}")
@@ -255,7 +256,7 @@ async def grant_list(request: Request) -> Response:
 
 
 def _ints(form: FormData, name: str) -> list[int]:
-    return [int(v) for v in form.getlist(name) if isinstance(v, str) and v.isdigit()]
+    return [n for v in form.getlist(name) if (n := int_param(v)) is not None]
 
 
 def _day(raw: Any, field: str, errors: dict[str, str]) -> date:
@@ -294,15 +295,16 @@ async def grant_new(request: Request) -> Response:
         errors: dict[str, str] = {}
         start = _day(values.get("valid_from"), "valid_from", errors)
         end = _day(values.get("valid_to"), "valid_to", errors)
-        agreement = str(values.get("agreement_id", ""))
-        if not agreement.isdigit():
+        agreement = int_param(values.get("agreement_id"))
+        if agreement is None:
             errors["agreement_id"] = "请选择合作协议"
         if errors:
             raise InvalidFields(errors)
+        assert agreement is not None
         return grants.create_grant(
             request.app.state.engine,
             actor,
-            agreement_id=int(agreement),
+            agreement_id=agreement,
             matter_ids=values["matter_ids"],
             scopes=values["scopes"],
             outlet_ids=values["outlet_ids"],
@@ -350,16 +352,16 @@ async def grant_revoke(request: Request) -> Response:
 routes: list[Any] = [
     Route("/catalog", catalog_list, name="admin_catalog"),
     Route("/catalog/new", catalog_new, methods=["GET", "POST"], name="admin_catalog_new"),
-    Route("/catalog/{id:int}", catalog_view, name="admin_catalog_view"),
-    Route("/catalog/{id:int}/v/{version:int}", catalog_view, name="admin_catalog_version"),
+    Route("/catalog/{id:id}", catalog_view, name="admin_catalog_view"),
+    Route("/catalog/{id:id}/v/{version:id}", catalog_view, name="admin_catalog_version"),
     Route(
-        "/catalog/{id:int}/edit", catalog_edit, methods=["GET", "POST"], name="admin_catalog_edit"
+        "/catalog/{id:id}/edit", catalog_edit, methods=["GET", "POST"], name="admin_catalog_edit"
     ),
     Route(
-        "/catalog/{id:int}/active", catalog_active, methods=["POST"], name="admin_catalog_active"
+        "/catalog/{id:id}/active", catalog_active, methods=["POST"], name="admin_catalog_active"
     ),
     Route("/grants", grant_list, name="admin_grants"),
     Route("/grants/new", grant_new, methods=["GET", "POST"], name="admin_grants_new"),
-    Route("/grants/{id:int}", grant_view, name="admin_grant_view"),
-    Route("/grants/{id:int}/revoke", grant_revoke, methods=["POST"], name="admin_grant_revoke"),
+    Route("/grants/{id:id}", grant_view, name="admin_grant_view"),
+    Route("/grants/{id:id}/revoke", grant_revoke, methods=["POST"], name="admin_grant_revoke"),
 ]

@@ -26,6 +26,7 @@ from partners.errors import InvalidFields, PartnersError, RecordNotFound
 from partners.models import ROLE_LABELS, BackupAssignment, Outlet, Staff, utcnow
 from partners.paging import Page, paginate
 from web.auth import requires_roles
+from web.params import int_param
 from web.routes.admin import (
     actor_of,
     done,
@@ -81,7 +82,7 @@ def _staff_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "display_name": values.get("display_name", ""),
         "roles": values.get("roles", []),
-        "outlet_id": int(outlet) if str(outlet).isdigit() else None,
+        "outlet_id": int_param(outlet),
         "domain": values.get("domain") or None,
         "expert_level": values.get("expert_level") or None,
         "phone": values.get("phone", ""),
@@ -264,18 +265,19 @@ async def staff_backup(request: Request) -> Response:
         errors: dict[str, str] = {}
         start = _parse_day(values.get("backup_from", ""), "backup_from", errors)
         end = _parse_day(values.get("backup_to", ""), "backup_to", errors, optional=True)
-        backup = values.get("backup_id", "")
-        if not backup.isdigit():
+        backup = int_param(values.get("backup_id"))
+        if backup is None:
             errors["backup_id"] = "请选择 B 角人员"
         if errors or start is None:
             raise InvalidFields(errors or {"backup_from": "请填写开始日期"})
+        assert backup is not None
         assert staff.id is not None
         with delegated_action(request.app.state.engine, actor, "security.staff.edit") as act:
             try:
                 row = accounts.add_backup(
                     act.session,
                     holder_id=staff.id,
-                    backup_id=int(backup),
+                    backup_id=backup,
                     valid_from=start,
                     valid_to=end,
                     note=values.get("backup_note", ""),
@@ -328,17 +330,17 @@ def _parse_day(
 routes: list[Any] = [
     Route("/staff", staff_list, name="admin_staff"),
     Route("/staff/new", staff_new, methods=["GET", "POST"], name="admin_staff_new"),
-    Route("/staff/{id:int}", staff_edit, methods=["GET", "POST"], name="admin_staff_edit"),
+    Route("/staff/{id:id}", staff_edit, methods=["GET", "POST"], name="admin_staff_edit"),
     Route(
-        "/staff/{id:int}/password", staff_password, methods=["POST"], name="admin_staff_password"
+        "/staff/{id:id}/password", staff_password, methods=["POST"], name="admin_staff_password"
     ),
     Route(
-        "/staff/{id:int}/password/approve",
+        "/staff/{id:id}/password/approve",
         staff_password_approve,
         methods=["POST"],
         name="admin_staff_password_approve",
     ),
-    Route("/staff/{id:int}/sessions/end", staff_sessions_end, methods=["POST"], name="admin_staff_sessions_end"),
-    Route("/staff/{id:int}/backups", staff_backup, methods=["POST"], name="admin_staff_backup"),
-    Route("/backups/{id:int}/end", backup_end, methods=["POST"], name="admin_backup_end"),
+    Route("/staff/{id:id}/sessions/end", staff_sessions_end, methods=["POST"], name="admin_staff_sessions_end"),
+    Route("/staff/{id:id}/backups", staff_backup, methods=["POST"], name="admin_staff_backup"),
+    Route("/backups/{id:id}/end", backup_end, methods=["POST"], name="admin_backup_end"),
 ]

@@ -27,6 +27,7 @@ from remote_assist.models import KIND_LABELS, REQUEST_STATUS_LABELS, AssistCallb
 from remote_assist.models import LEVEL_LABELS as ASSIST_LEVELS
 from remote_assist.runtime import runtime_for
 from web.auth import current_user, requires_roles
+from web.params import int_param
 from web.routes import assist_rtc
 from web.routes.assist_panel import panel_context, render
 
@@ -46,13 +47,6 @@ def see_other(request: Request, url: str) -> Response:
     if request.headers.get("HX-Request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
 
 
 # --- home: the teller's requests or the expert's queue ------------------------------------
@@ -97,7 +91,7 @@ def _teller_home(request: Request, user: Staff, values: dict[str, Any] | None = 
 async def new_request(request: Request) -> Response:
     """From a case (``?case=<id>``): choose 视频帮办 or 远程勘验 and see the checklist."""
     user = me(request)
-    case_id = _int(request.query_params.get("case"))
+    case_id = int_param(request.query_params.get("case"))
     ctx = await run_in_threadpool(_new_context, request, user, case_id)
     return render(request, "assist/new.html", ctx)
 
@@ -118,7 +112,7 @@ async def create_request(request: Request) -> Response:
     user = me(request)
     form = await request.form()
     values = {k: str(form.get(k, "")) for k in ("kind", "case_id", "matter_id", "topic")}
-    case_id, matter_id = _int(values["case_id"]), _int(values["matter_id"])
+    case_id, matter_id = int_param(values["case_id"]), int_param(values["matter_id"])
     engine = request.app.state.engine
     try:
         req = await run_in_threadpool(lambda: queue.create_request(
@@ -250,11 +244,11 @@ routes: list[BaseRoute] = [
     Route("/", index, name="index"),
     Route("/new", new_request, name="new"),
     Route("/requests", create_request, methods=["POST"], name="create"),
-    Route("/requests/{rid:int}", request_page, name="request"),
-    Route("/requests/{rid:int}/cancel", cancel, methods=["POST"], name="cancel"),
-    Route("/requests/{rid:int}/callback", book_callback, methods=["POST"], name="callback"),
-    Route("/requests/{rid:int}/accept", accept, methods=["POST"], name="accept"),
-    Route("/sessions/{sid:int}", call_page, name="call"),
-    Route("/cases/{case_id:int}", case_fragment, name="case"),
+    Route("/requests/{rid:id}", request_page, name="request"),
+    Route("/requests/{rid:id}/cancel", cancel, methods=["POST"], name="cancel"),
+    Route("/requests/{rid:id}/callback", book_callback, methods=["POST"], name="callback"),
+    Route("/requests/{rid:id}/accept", accept, methods=["POST"], name="accept"),
+    Route("/sessions/{sid:id}", call_page, name="call"),
+    Route("/cases/{case_id:id}", case_fragment, name="case"),
     *assist_rtc.routes,
 ]

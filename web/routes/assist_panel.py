@@ -36,6 +36,7 @@ from remote_assist.models import (
 from remote_assist.runtime import runtime_for
 from web import errors
 from web.auth import current_user, requires_roles
+from web.params import int_param
 
 PARTICIPANTS = ("teller", "block_agent", "outlet_lead", "expert")
 
@@ -116,19 +117,12 @@ async def _act(request: Request, form_key: str, job: Any, *, notify: dict[str, A
     return await _panel(request, user, sid)
 
 
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
 @requires_roles(*PARTICIPANTS)
 async def consent(request: Request) -> Response:
     engine = request.app.state.engine
 
     async def job(user: Staff, sid: int, v: dict[str, str]) -> None:
-        days = _int_or_none(v.get("retention_days")) or 0
+        days = int_param(v.get("retention_days")) or 0
         await run_in_threadpool(lambda: sessions.record_consent(
             engine, user, sid, name=v.get("name", ""), role=v.get("role", ""),
             purpose=v.get("purpose", ""), retention_days=days, confirmed=v.get("confirmed") == "1"))
@@ -153,7 +147,7 @@ async def snapshot(request: Request) -> Response:
     runtime = runtime_for(request.app)
 
     async def job(user: Staff, sid: int, v: dict[str, str]) -> None:
-        await runtime.recordings.snapshot(user, sid, point_index=_int_or_none(v.get("point")),
+        await runtime.recordings.snapshot(user, sid, point_index=int_param(v.get("point")),
                                           note=v.get("note", ""))
 
     return await _act(request, "snapshot", job, notify={"type": "panel"})
@@ -165,7 +159,7 @@ async def record_point(request: Request) -> Response:
     idx = int(request.path_params["idx"])
 
     async def job(user: Staff, sid: int, v: dict[str, str]) -> None:
-        chosen = [int(x) for x in v.get("snapshot_ids", "").split(",") if x.isdigit()]
+        chosen = [n for x in v.get("snapshot_ids", "").split(",") if (n := int_param(x)) is not None]
         await run_in_threadpool(lambda: inspections.record_point(
             engine, user, sid, idx, result=v.get("result", ""), note=v.get("note", ""), snapshot_ids=chosen))
 
@@ -193,9 +187,9 @@ async def conclude(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/sessions/{sid:int}/consent", consent, methods=["POST"], name="consent"),
-    Route("/sessions/{sid:int}/materials/{mid:int}", mark_material, methods=["POST"], name="mark"),
-    Route("/sessions/{sid:int}/snapshots", snapshot, methods=["POST"], name="snapshot"),
-    Route("/sessions/{sid:int}/points/{idx:int}", record_point, methods=["POST"], name="point"),
-    Route("/sessions/{sid:int}/conclude", conclude, methods=["POST"], name="conclude"),
+    Route("/sessions/{sid:id}/consent", consent, methods=["POST"], name="consent"),
+    Route("/sessions/{sid:id}/materials/{mid:id}", mark_material, methods=["POST"], name="mark"),
+    Route("/sessions/{sid:id}/snapshots", snapshot, methods=["POST"], name="snapshot"),
+    Route("/sessions/{sid:id}/points/{idx:id}", record_point, methods=["POST"], name="point"),
+    Route("/sessions/{sid:id}/conclude", conclude, methods=["POST"], name="conclude"),
 ]

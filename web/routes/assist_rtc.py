@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from outlet.models import Case, CaseFile
 from partners.authorize import covered_outlets
-from partners.models import Staff, utcnow
+from partners.models import MatterVersion, Staff, utcnow
 from remote_assist import sessions
 from remote_assist.errors import AssistError, NotFound
 from remote_assist.models import AssistRequest, AssistSession, AssistSnapshot
@@ -39,6 +39,7 @@ from remote_assist.turn import ice_config
 from web import errors
 from web.auth import current_user, requires_roles
 from web.routes import assist_panel
+from web.security import upload_headers
 
 PARTICIPANTS = ("teller", "block_agent", "outlet_lead", "expert")
 
@@ -120,7 +121,11 @@ async def call_socket(ws: WebSocket) -> None:
                 break
             if kind == "chat":
                 text = str(message.get("text", ""))
-                saved = await run_in_threadpool(sessions.add_chat, engine, sid, user.id or 0, text)
+                try:
+                    saved = await run_in_threadpool(sessions.add_chat, engine, sid, user.id or 0, text)
+                except AssistError as exc:  # ChatTooFast: tell the sender only
+                    await peer.send({"type": "error", "message": exc.message})
+                    continue
                 if saved is not None:
                     await runtime.calls.relay(sid, role, {"type": "chat", "text": saved.text,
                                                           "at": saved.at.isoformat() + "Z"})
@@ -240,17 +245,24 @@ async def stats(request: Request) -> Response:
 
 
 def may_see_case(session: Session, user: Staff, case: Case) -> bool:
-    """Outlet staff of the case's outlet (or its AB角 backup), center reviewers, experts and
-    auditors (domain-bound staff only in their domain)."""
+    """The same rules as the case pages: outlet staff of the case's outlet (or its AB角
+    backup); reviewers only once the case was forwarded to the center; experts only cases
+    that asked for remote help; auditors all (read-only). Domain-bound staff only in
+    their domain."""
     if user.outlet_id is not None:
         return case.outlet_id == user.outlet_id or case.outlet_id in covered_outlets(session, user, utcnow())
-    if user.role_set & {"reviewer", "expert", "auditor"}:
-        if user.domain and "auditor" not in user.role_set:
-            from partners.models import MatterVersion
-
-            version = session.get(MatterVersion, case.matter_version_id)
-            return version is not None and version.domain == user.domain
+    roles = user.role_set
+    if "auditor" in roles:
         return True
+    if user.domain:
+        version = session.get(MatterVersion, case.matter_version_id)
+        if version is None or version.domain != user.domain:
+            return False
+    if "reviewer" in roles and case.forwarded_at is not None:
+        return True
+    if "expert" in roles:
+        asked = session.exec(select(AssistRequest.id).where(AssistRequest.case_id == case.id)).first()
+        return asked is not None
     return False
 
 
@@ -278,9 +290,9 @@ async def snapshot_image(request: Request) -> Response:
         snap = await run_in_threadpool(load)
     except AssistError as exc:
         return errors.render_error(request, exc.status_code, exc.message)
+    # evidence of a person's home or documents: never kept by a shared counter PC's browser
     return FileResponse(runtime.store.path_for(snap.sha256), media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=3600",
-                                 "Content-Disposition": f'inline; filename="snapshot-{snap.id}.jpg"'})
+                        headers=upload_headers("image/jpeg", f"snapshot-{snap.id}.jpg"))
 
 
 @requires_roles(*PARTICIPANTS)
@@ -299,17 +311,17 @@ async def case_file(request: Request) -> Response:
     except AssistError as exc:
         return errors.render_error(request, exc.status_code, exc.message)
     return FileResponse(runtime_for(request.app).store.path_for(cf.sha256), media_type=cf.content_type,
-                        headers={"Cache-Control": "private, no-store", "Content-Disposition": "inline"})
+                        headers=upload_headers(cf.content_type, f"material-{cf.id}", cf.original_name))
 
 
 routes: list[BaseRoute] = [
-    WebSocketRoute("/sessions/{sid:int}/ws", call_socket, name="call_ws"),
+    WebSocketRoute("/sessions/{sid:id}/ws", call_socket, name="call_ws"),
     WebSocketRoute("/events", event_socket, name="events_ws"),
-    Route("/sessions/{sid:int}/ice", ice, name="ice"),
-    Route("/sessions/{sid:int}/recorder", recorder_offer, methods=["POST"], name="recorder"),
-    Route("/sessions/{sid:int}/hangup", hangup, methods=["POST"], name="hangup"),
-    Route("/sessions/{sid:int}/stats", stats, methods=["POST"], name="stats"),
-    Route("/sessions/{sid:int}/files/{fid:int}", case_file, name="case_file"),
-    Route("/snapshots/{snap_id:int}", snapshot_image, name="snapshot_image"),
+    Route("/sessions/{sid:id}/ice", ice, name="ice"),
+    Route("/sessions/{sid:id}/recorder", recorder_offer, methods=["POST"], name="recorder"),
+    Route("/sessions/{sid:id}/hangup", hangup, methods=["POST"], name="hangup"),
+    Route("/sessions/{sid:id}/stats", stats, methods=["POST"], name="stats"),
+    Route("/sessions/{sid:id}/files/{fid:id}", case_file, name="case_file"),
+    Route("/snapshots/{snap_id:id}", snapshot_image, name="snapshot_image"),
     *assist_panel.routes,
 ]

@@ -22,6 +22,7 @@ from partners.delegation import delegated_action
 from partners.models import Outlet, Staff
 from web import errors
 from web.auth import current_user, requires_roles
+from web.params import MAX_INDEX, int_param
 from web.routes import audit_views as views
 from web.routes.audit_export import ARCHIVES, ExportJobs
 
@@ -215,7 +216,7 @@ async def verify(request: Request) -> Response:
 async def checkpoints(request: Request) -> Response:
     log_ = audit_log(request)
     raw = request.query_params.get("before", "")
-    before = int(raw) if raw.isdigit() and len(raw) < 12 else None
+    before = int_param(raw, high=MAX_INDEX)
 
     def load() -> dict[str, Any]:
         vkeys = log_.vkeys()
@@ -350,9 +351,9 @@ async def export_download(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/", search, name="search"),
     Route("/keys", keys, name="keys"),
-    Route("/entries/{index:int}", entry, name="entry"),
-    Route("/entries/{index:int}/proof", proof, name="proof"),
-    Route("/entries/{index:int}/verify", verify, methods=["POST"], name="verify"),
+    Route("/entries/{index:index}", entry, name="entry"),
+    Route("/entries/{index:index}/proof", proof, name="proof"),
+    Route("/entries/{index:index}/verify", verify, methods=["POST"], name="verify"),
     Route("/checkpoints", checkpoints, name="checkpoints"),
     Route("/exports", exports, methods=["GET", "POST"], name="exports"),
     Route("/exports/{job}", export_page, name="export"),

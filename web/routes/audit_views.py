@@ -18,6 +18,7 @@ from outlet.states import STATE_LABELS
 from partners.authorize import ACTIONS
 from partners.errors import ActionRefused
 from partners.models import ROLE_LABELS, Matter, MatterVersion, Outlet, Partner, Staff
+from web.params import MAX_INDEX, int_param
 from web.routes.audit_export import utc_range
 from web.templating import LOCAL_TZ
 
@@ -108,8 +109,8 @@ def parse_search(params: Any, session: Session) -> SearchQuery:
         if q.values[name]:
             q.kwargs[name] = q.values[name]
     actor = q.values["actor"]
-    if actor.isdigit():
-        q.kwargs["actor"] = int(actor)
+    if (actor_id := int_param(actor, high=MAX_INDEX)) is not None:
+        q.kwargs["actor"] = actor_id
     elif actor:
         found = session.exec(select(Staff.id).where(Staff.username == actor)).first()
         if found is None:
@@ -132,8 +133,8 @@ def parse_search(params: Any, session: Session) -> SearchQuery:
     if end is not None:
         q.kwargs["date_to"] = end
     after = str(params.get("after_index", "") or "")
-    if after.isdigit() and len(after) < 19:
-        q.after = int(after)
+    if (after_index := int_param(after, high=MAX_INDEX)) is not None:
+        q.after = after_index
     return q
 
 

@@ -24,16 +24,18 @@ from outlet.cases import events_of, files_of, load_case, materials_of, notices_o
 from outlet.clock import local_day
 from outlet.errors import CaseError, CaseNotFound, FileNotFound
 from outlet.files import KINDS, FileStore
-from outlet.ids import mask_id
+from outlet.ids import id_kind, mask_id
 from outlet.intake import MATERIAL_STATUS_LABELS
 from outlet.models import CaseFile, CaseMaterial, Notice
 from outlet.notices import NOTICE_KINDS, one_time_items, qr_svg
 from outlet.workdays import DEADLINE_LABELS, ESTIMATED_NOTE, WorkCalendar
 from partners.errors import ActionRefused
 from partners.models import Staff, utcnow
+from partners.paging import clamp_page
 from remote_assist import inspections
 from web import errors
 from web.auth import current_user, requires_roles
+from web.security import upload_headers
 
 APPLICANT_KINDS = {"person": "自然人", "enterprise": "企业法人"}
 
@@ -53,14 +55,14 @@ def render(request: Request, name: str, ctx: dict[str, Any], *, status_code: int
     ctx.setdefault("deadline_labels", DEADLINE_LABELS)
     ctx.setdefault("estimated_note", ESTIMATED_NOTE)
     ctx.setdefault("mask_id", mask_id)
+    ctx.setdefault("id_kind", id_kind)
     return request.app.state.templates.TemplateResponse(
         request, name, ctx, status_code=status_code, headers={"Vary": "HX-Request"}
     )
 
 
 def page_param(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return max(int(raw), 1) if raw.isdigit() and len(raw) < 6 else 1
+    return clamp_page(request.query_params.get("page", "1"))
 
 
 def fail(request: Request, status: int, message: str) -> Response:
@@ -93,8 +95,9 @@ def case_context(engine: Engine, actor: Staff, number: str, side: str) -> dict[s
         missing = [m for m in mats if m.necessity in states.REQUIRED and m.status != "received"]
         can_notice = (side == "cases" and case.state in states.NOTICE_STATES
                       and bool(one_time_items(mats)))
-        gate = inspections.inspection_gate_reason(s, case)
-        inspection = inspections.inspection_record(s, case.id) if side == "review" else None
+        review_side = side == "review"  # the teller side loads remote help lazily (/assist/cases/…)
+        gate = inspections.inspection_gate_reason(s, case) if review_side else None
+        inspection = inspections.inspection_record(s, case.id) if review_side else None
         return {
             "side": side, "base": f"/{side}/{case.number}", "ref": ref, "case": case,
             "version": version, "applicant": ref.applicant, "outlet": ref.outlet,
@@ -204,9 +207,10 @@ async def notice_response(request: Request, side: str) -> Response:
         ctx = await run_in_threadpool(load)
     except CaseNotFound as exc:
         return fail(request, 404, exc.message)
-    status_url = str(request.base_url).rstrip("/") + f"/status/{quote(number)}"
+    settings = request.app.state.settings
+    status_url = settings.public_link(f"/status/{quote(number)}")
     ctx.update(status_url=status_url, qr=qr_svg(status_url) if ctx["notice"].kind in ("receipt", "rongque") else None)
-    rate_url = str(request.base_url).rstrip("/") + f"/rate/{quote(number)}"  # 好差评
+    rate_url = settings.public_link(f"/rate/{quote(number)}")  # 好差评
     ctx.update(rate_url=rate_url, rate_qr=qr_svg(rate_url) if ctx["qr"] else None)
     return render(request, "cases/notice.html", ctx)
 
@@ -229,15 +233,9 @@ async def file_response(request: Request, side: str) -> Response:
         path, cf = await run_in_threadpool(load)
     except (CaseNotFound, FileNotFound) as exc:
         return fail(request, 404, exc.message)
-    disposition = "attachment" if request.query_params.get("download") else "inline"
     ext = KINDS.get(cf.content_type, ("", (".bin",)))[1][0]
-    fallback = f"material-{cf.id}{ext}"
-    headers = {
-        "Content-Disposition": f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(cf.original_name)}",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-store",
-        "Content-Security-Policy": "default-src 'none'; img-src 'self'; object-src 'self'",
-    }
+    headers = upload_headers(cf.content_type, f"material-{cf.id}{ext}", cf.original_name,
+                             download=bool(request.query_params.get("download")))
     return FileResponse(path, media_type=cf.content_type, headers=headers)
 
 

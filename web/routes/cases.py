@@ -19,15 +19,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from outlet import decisions, intake
-from outlet.cases import home_lists
+from outlet.cases import home_lists, recent_cases, search_cases
 from outlet.clock import local_day
-from outlet.errors import CaseError, UploadRejected
+from outlet.errors import CaseError, InvalidInput, UploadRejected
 from outlet.files import FileStore, read_chunks
 from outlet.intake import NewCase
+from outlet.overview import outlet_overview
+from outlet.states import STATE_LABELS
+from partners.availability import refused_matters
 from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
 from web.auth import requires_roles
+from web.params import MAX_INDEX, int_param
 from web.routes import case_views as views
 from web.routes.case_views import actor_of, render
 
@@ -37,7 +41,12 @@ SIDE = "cases"
 
 @requires_roles(*OUTLET)
 async def home(request: Request) -> Response:
-    """Teller home: today's cases, overdue (red) and due-soon (yellow), new case search."""
+    """Teller home: today's cases, overdue (red) and due-soon (yellow), new case search,
+    case search."""
+    return await _home(request)
+
+
+async def _home(request: Request, extra: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     actor = actor_of(request)
     today = local_day(utcnow())
     page = views.page_param(request)
@@ -48,27 +57,101 @@ async def home(request: Request) -> Response:
             return {"today": today, "outlet": outlet, "page": page,
                     **home_lists(s, actor, today, page=page, per_page=20)}
 
-    return render(request, "cases/home.html", await run_in_threadpool(load))
+    return render(request, "cases/home.html", {**await run_in_threadpool(load), **(extra or {})},
+                  status_code=status_code)
 
 
-def _matters(request: Request, query: str) -> list[Any]:
+@requires_roles(*OUTLET)
+async def search(request: Request) -> Response:
+    """POST ``q`` (and ``page``): this outlet's cases by case number, applicant name, ID
+    number or phone. POST keeps ID and phone numbers out of URLs, histories and access logs.
+    htmx gets the ``#case-search`` fragment, a plain form the home page with the results."""
+    form = await request.form()
+    query = str(form.get("q", "") or "")[:60]
+    raw_page = str(form.get("page", "") or "")
+    page = int(raw_page) if raw_page.isdigit() and len(raw_page) < 5 else 1
     actor = actor_of(request)
+
+    def load() -> dict[str, Any]:
+        with Session(request.app.state.engine) as s:
+            try:
+                result = search_cases(s, actor, query, page=page)
+            except InvalidInput as exc:
+                return {"search": None, "search_q": query, "search_error": exc.message}
+            return {"search": result, "search_q": query, "search_error": None}
+
+    ctx = await run_in_threadpool(load)
+    status = 422 if ctx["search_error"] else 200
+    if views.is_htmx(request):
+        return render(request, "cases/_case_search.html", ctx, status_code=status)
+    return await _home(request, extra=ctx, status_code=status)
+
+
+@requires_roles("outlet_lead")
+async def overview(request: Request) -> Response:
+    """The outlet lead's overview: staff on duty, cases by state (all of them, paginated),
+    overdue and due-soon counts."""
+    actor = actor_of(request)
+    today = local_day(utcnow())
+    page = views.page_param(request)
+    state = request.query_params.get("state") or None
+    state = state if state in STATE_LABELS else None
+    per_page = 20
+
+    def load() -> dict[str, Any]:
+        with Session(request.app.state.engine) as s:
+            ov = outlet_overview(s, actor, today)
+            total = ov.by_state.get(state, 0) if state else ov.total
+            return {"overview": ov, "state": state, "page": page,
+                    "pages": max(1, -(-total // per_page)),
+                    "rows": recent_cases(s, actor, state=state, page=page, per_page=per_page)}
+
+    return render(request, "cases/outlet.html", await run_in_threadpool(load))
+
+
+def _found(request: Request, query: str) -> dict[str, Any]:
+    """The matters this outlet may take in now and, with their reason, those it may not."""
+    actor = actor_of(request)
+    now = utcnow()
     with Session(request.app.state.engine) as s:
         outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
-        return delegated_matters(s, outlet, utcnow(), query) if outlet else []
+        if outlet is None:
+            return {"matters": [], "refused": [], "q": query}
+        matters = delegated_matters(s, outlet, now, query)
+        refused = refused_matters(s, outlet, now, query, exclude=[d.matter.id for d in matters if d.matter.id])
+        return {"matters": matters, "refused": refused, "q": query}
 
 
 @requires_roles(*OUTLET)
 async def new(request: Request) -> Response:
-    """Search this outlet's delegated matters; with ``matter_id`` show the intake form."""
+    """Search this outlet's matters (those it may not take in shown with the reason); with
+    ``matter_id`` show the intake form."""
     query = request.query_params.get("q", "").strip()[:60]
-    matters = await run_in_threadpool(_matters, request, query)
+    found = await run_in_threadpool(_found, request, query)
     if request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "matter-results":
-        return render(request, "cases/_matter_results.html", {"matters": matters, "q": query})
-    chosen = _chosen(matters, request.query_params.get("matter_id"))
+        return render(request, "cases/_matter_results.html", found)
+    chosen = _chosen(found["matters"], request.query_params.get("matter_id"))
     return render(request, "cases/new.html", {
-        "matters": matters, "q": query, "chosen": chosen, "values": {}, "errors": {}, "error": None,
+        **found, "chosen": chosen, "values": {}, "errors": {}, "error": None,
     })
+
+
+@requires_roles(*OUTLET)
+async def attempt(request: Request) -> Response:
+    """POST: the teller chose a matter in the search. Allowed → the intake form; refused →
+    the search with the reason, the refused attempt being in the audit log."""
+    form = await request.form()
+    raw = str(form.get("matter_id", "") or "").strip()
+    matter_id = int(raw) if raw.isdigit() and len(raw) < 10 else None
+    try:
+        await run_in_threadpool(intake.check_matter, request.app.state.engine, actor_of(request), matter_id)
+    except (ActionRefused, CaseError) as exc:
+        found = await run_in_threadpool(_found, request, "")
+        audited = "（本次办理尝试已记入审计日志）" if isinstance(exc, ActionRefused) else ""
+        return render(request, "cases/new.html", {
+            **found, "chosen": None, "values": {}, "errors": {}, "error": exc.message + audited,
+        }, status_code=404 if raw and matter_id is None else exc.status_code)
+    return views.see_other(request, f"/cases/new?matter_id={matter_id}")
 
 
 def _chosen(matters: list[Any], matter_id: str | None) -> Any:
@@ -88,7 +171,7 @@ async def create(request: Request) -> Response:
     values = {k: str(form.get(k, "") or "") for k in (*NEW_FIELDS, "matter_id")}
     values["service_mode"] = values["service_mode"] or "收件受理"
     raw_id = values["matter_id"]
-    data = NewCase(matter_id=int(raw_id) if raw_id.isdigit() else None,
+    data = NewCase(matter_id=int_param(raw_id),
                    **{k: values[k] for k in NEW_FIELDS})
     actor = actor_of(request)
     key = request.app.state.pseudonym_key
@@ -96,9 +179,9 @@ async def create(request: Request) -> Response:
         case = await run_in_threadpool(intake.create_case, request.app.state.engine, actor, data,
                                        pseudonym_key=key)
     except (ActionRefused, CaseError) as exc:
-        matters = await run_in_threadpool(_matters, request, "")
+        found = await run_in_threadpool(_found, request, "")
         return render(request, "cases/new.html", {
-            "matters": matters, "q": "", "chosen": _chosen(matters, raw_id), "values": values,
+            **found, "chosen": _chosen(found["matters"], raw_id), "values": values,
             "errors": getattr(exc, "errors", {}) or {}, "error": exc.message,
         }, status_code=exc.status_code)
     return views.see_other(request, f"/cases/{case.number}")
@@ -156,8 +239,8 @@ async def material(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     number, key = request.path_params["number"], request.path_params["key"]
     settings = request.app.state.settings
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > settings.max_upload_bytes + 64 * 1024:
+    length = int_param(request.headers.get("content-length"), high=MAX_INDEX) or 0
+    if length > settings.max_upload_bytes + 64 * 1024:
         exc = UploadRejected(f"文件超过大小上限（{settings.max_upload_bytes // (1024 * 1024)} MB）",
                              status_code=413)
         return await views.case_failure(request, SIDE, exc, FormData(), f"material-{key}")
@@ -200,13 +283,16 @@ action = views.action_endpoint(SIDE, OUTLET, ACTIONS)
 
 routes = [
     Route("/", home, name="home"),
+    Route("/search", search, methods=["POST"], name="search"),
+    Route("/outlet", overview, name="overview"),
     Route("/new", new, name="new"),
     Route("/new", create, methods=["POST"], name="create"),
+    Route("/new/attempt", attempt, methods=["POST"], name="attempt"),
     Route("/{number}", case_page, name="case"),
     Route("/{number}/actions/{action}", action, methods=["POST"], name="action"),
     Route("/{number}/materials/{key}", material, methods=["POST"], name="material"),
     Route("/{number}/materials/{key}/upload", upload, methods=["POST"], name="upload"),
     Route("/{number}/notices/{notice}", notice, name="notice"),
-    Route("/{number}/files/{file_id:int}", file, name="file"),
+    Route("/{number}/files/{file_id:id}", file, name="file"),
     Route("/{number}/reveal", reveal, methods=["POST"], name="reveal"),
 ]

@@ -18,6 +18,7 @@ from outlet.devices import KINDS, Device, DeviceRefused
 from outlet.notices import qr_svg
 from partners.models import Outlet, Staff
 from web.auth import requires_roles
+from web.params import int_param
 from web.routes.case_views import actor_of, render
 
 COOKIE = "sp_device"
@@ -63,11 +64,12 @@ async def index(request: Request) -> Response:
         device, token = await run_in_threadpool(
             lambda: devices.pair(request.app.state.engine, actor_of(request), kind=values["kind"],
                                  label=values["label"], counter=values["counter"],
-                                 staff_id=int(raw_staff) if raw_staff.isdigit() else None))
+                                 staff_id=int_param(raw_staff)))
     except devices.DeviceInputError as exc:
         ctx = await run_in_threadpool(_context, request, values=values, error=exc.message)
         return render(request, "devices/index.html", ctx, status_code=exc.status_code)
-    link = str(request.url_for("devices:activate", token=token))
+    path = request.url_for("devices:activate", token=token).path
+    link = request.app.state.settings.public_link(path)
     ctx = await run_in_threadpool(_context, request, paired={"device": device, "link": link,
                                                               "qr": qr_svg(link, scale=4)})
     return render(request, "devices/index.html", ctx, status_code=201)
@@ -115,7 +117,7 @@ async def paired(request: Request) -> Response:
 
 routes = [
     Route("/", index, methods=["GET", "POST"], name="index"),
-    Route("/{device_id:int}/revoke", revoke, methods=["POST"], name="revoke"),
+    Route("/{device_id:id}/revoke", revoke, methods=["POST"], name="revoke"),
     Route("/activate/{token}", activate, name="activate"),
     Route("/paired", paired, name="paired"),
 ]

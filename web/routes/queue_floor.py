@@ -94,7 +94,7 @@ def _ticket_context(request: Request, code: str) -> dict[str, Any]:
         pos = board.position(s, code)
     if pos is None:
         raise QueueError("未找到该号票", code="not_found")
-    url = str(request.url_for("queue:ticket", code=code))
+    url = f"{request.app.state.settings.public_url}/queue/t/{code}"  # printed: never from the request
     return {"pos": pos, "code": code, "url": url, "qr": qr_svg(url, scale=3),
             "priority_labels": tickets.PRIORITY_LABELS}
 

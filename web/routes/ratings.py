@@ -161,9 +161,9 @@ async def rate_assist(request: Request) -> Response:
 routes = [
     Route("/", home, name="home"),
     Route("/due", due_orders, name="due"),
-    Route("/orders/{order_id:int}", order_page, name="order"),
-    Route("/orders/{order_id:int}/{step}", order_step, methods=["POST"], name="order_step"),
-    Route("/{rating_id:int}/appeal", appeal, methods=["POST"], name="appeal"),
-    Route("/assist/{session_id:int}", rate_assist, methods=["GET", "POST"], name="assist"),
+    Route("/orders/{order_id:id}", order_page, name="order"),
+    Route("/orders/{order_id:id}/{step}", order_step, methods=["POST"], name="order_step"),
+    Route("/{rating_id:id}/appeal", appeal, methods=["POST"], name="appeal"),
+    Route("/assist/{session_id:id}", rate_assist, methods=["GET", "POST"], name="assist"),
     Mount("/center", routes=ratings_center.routes, name="center"),
 ]

@@ -18,6 +18,7 @@ from outlet.ratings import workorders as wo
 from outlet.ratings.rules import EXCLUDE_CATEGORIES, RatingError, current_reasons, policy
 from partners.models import Outlet, Partner, utcnow
 from web.auth import requires_roles
+from web.params import int_param
 from web.routes.case_views import actor_of, page_param, render, see_other
 from web.routes.ratings_public import labels
 
@@ -28,8 +29,7 @@ def _filters(request: Request) -> dict[str, Any]:
     q = request.query_params
 
     def num(key: str) -> int | None:
-        raw = q.get(key, "")
-        return int(raw) if raw.isdigit() and len(raw) < 9 else None
+        return int_param(q.get(key))
 
     state = q.get("state", "")
     return {"outlet_id": num("outlet"), "partner_id": num("partner"),
@@ -104,6 +104,6 @@ async def edit_settings(request: Request) -> Response:
 
 routes = [
     Route("/", center, name="index"),
-    Route("/appeals/{appeal_id:int}", decide, methods=["POST"], name="decide"),
+    Route("/appeals/{appeal_id:id}", decide, methods=["POST"], name="decide"),
     Route("/settings", edit_settings, methods=["GET", "POST"], name="settings"),
 ]

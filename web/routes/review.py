@@ -79,6 +79,6 @@ routes = [
     Route("/{number}", case_page, name="case"),
     Route("/{number}/actions/{action}", action, methods=["POST"], name="action"),
     Route("/{number}/notices/{notice}", notice, name="notice"),
-    Route("/{number}/files/{file_id:int}", file, name="file"),
+    Route("/{number}/files/{file_id:id}", file, name="file"),
     Route("/{number}/reveal", reveal, methods=["POST"], name="reveal"),
 ]

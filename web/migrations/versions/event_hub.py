@@ -1,7 +1,7 @@
 """event hub
 
 Revision ID: event_hub
-Revises: sessions_security
+Revises: services
 Create Date: 2026-11-30 02:05:20.157867
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = 'event_hub'
-down_revision = 'sessions_security'
+down_revision = 'services'
 branch_labels = None
 depends_on = None
 

@@ -276,6 +276,7 @@
         break;
       case "restart-request": if (role === "expert") restartIce(); break;
       case "chat": addChat(msg.text, false); break;
+      case "error": setStatus(msg.message); break;
       case "mute": setStatus(msg.muted ? "对方已静音" : "对方已取消静音"); break;
       case "screen": setStatus(msg.on ? "对方正在共享屏幕" : "对方已停止共享屏幕"); break;
       case "recording": setRecording(msg.state); break;

@@ -1,0 +1,152 @@
+"""代办 under a power of attorney, with the forms of the local 帮办代办 standards
+(DB14/T 2233-2020, DB3205/T 1077-2023): 委托书 + 受理单 → (中止单 → 续办委托书) →
+终止单 or 办结单. Each form is a dated, numbered step, printable on A4; the applicant stays
+the legal applicant, and 代办 is free of charge.
+
+States: open → entrusted (委托书, 受理单) ⇄ suspended (中止单 / 续办委托书);
+entrusted | suspended → terminated (终止单); entrusted → delivered (办结单).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from outlet.clock import local_day
+from outlet.errors import IllegalTransition, InvalidInput
+from outlet.services.models import ServiceRecord, ServiceStep
+from outlet.services.records import (
+    STATE_LABELS,
+    ServiceFrame,
+    _require_owner,
+    link_case,
+    service_action,
+)
+from partners.models import Staff
+
+FORMS = {
+    "entrust": ("委托书", "WT"),
+    "accept": ("受理单", "SL"),
+    "resume": ("续办委托书", "XB"),
+    "suspend": ("中止单", "ZZ"),
+    "terminate": ("终止单", "ZJ"),
+    "deliver": ("办结单", "BJ"),
+}
+# action → (allowed source states, target state)
+MOVES = {
+    "service.entrust": (("open", "suspended"), "entrusted"),
+    "service.suspend": (("entrusted",), "suspended"),
+    "service.terminate": (("entrusted", "suspended"), "terminated"),
+    "service.deliver": (("entrusted",), "delivered"),
+}
+
+
+def _fail(errors: dict[str, str]) -> None:
+    if errors:
+        raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)), errors=errors)
+
+
+def _begin(f: ServiceFrame, actor: Staff, action: str) -> str:
+    if f.record.kind != "代办":
+        raise IllegalTransition("只有代办服务使用委托书等代办表单")
+    _require_owner(f, actor, "办理")
+    sources, target = MOVES[action]
+    if f.record.state not in sources:
+        raise IllegalTransition(
+            f"代办当前状态为「{STATE_LABELS.get(f.record.state, f.record.state)}」，不能执行该操作")
+    return target
+
+
+def _form(f: ServiceFrame, action: str, form: str, data: dict[str, str], note: str) -> ServiceStep:
+    assert f.record.id is not None
+    count = len(f.session.exec(
+        select(ServiceStep.id).where(ServiceStep.record_id == f.record.id, ServiceStep.form == form)
+    ).all())
+    number = f"{f.record.number}-{FORMS[form][1]}{count + 1}"
+    return f.step(action, note=note[:500], form=form, form_number=number, data=data)
+
+
+def entrust(
+    engine: Engine, actor: Staff, number: str, *, matters: str, valid_until: date | None,
+    case_number: str = "", at: datetime | None = None,
+) -> ServiceRecord:
+    """Sign the 委托书 (who entrusts whom with what, valid until) and issue the 受理单; from
+    "suspended" it is the 续办委托书. Needs the 代办 scope in a grant in force. ``case_number``
+    links the case this 代办 created or continues."""
+    matters = (matters or "").strip()
+    errors = {}
+    if not matters:
+        errors["matters"] = "请写明委托办理的事项和权限"
+    if valid_until is None:
+        errors["valid_until"] = "请填写委托有效期"
+    _fail(errors)
+    assert valid_until is not None
+    with service_action(engine, actor, number, "service.entrust", at=at, scope="代办") as f:
+        target = _begin(f, actor, "service.entrust")
+        if valid_until < local_day(f.act.at):
+            _fail({"valid_until": "委托有效期不能早于今天"})
+        if case_number.strip():
+            link_case(f, case_number)
+        data = {"matters": matters[:500], "valid_until": valid_until.isoformat(),
+                "agent": actor.display_name}
+        if f.record.state == "suspended":
+            _form(f, "service.entrust", "resume", data, f"续办：{matters}")
+        else:
+            _form(f, "service.entrust", "entrust", data, f"委托：{matters}")
+            _form(f, "service.entrust", "accept", data, "代办受理")
+        f.move(target)
+    return f.record
+
+
+def suspend(engine: Engine, actor: Staff, number: str, *, reason: str,
+            at: datetime | None = None) -> ServiceRecord:
+    """中止单: the 代办 pauses (e.g. the applicant must fetch a document); reason required."""
+    return _with_reason(engine, actor, number, "service.suspend", "suspend", reason, at)
+
+
+def terminate(engine: Engine, actor: Staff, number: str, *, reason: str,
+              at: datetime | None = None) -> ServiceRecord:
+    """终止单: the 代办 ends without result (withdrawn, not eligible …); reason required."""
+    return _with_reason(engine, actor, number, "service.terminate", "terminate", reason, at)
+
+
+def _with_reason(engine: Engine, actor: Staff, number: str, action: str, form: str,
+                 reason: str, at: datetime | None) -> ServiceRecord:
+    reason = (reason or "").strip()
+    _fail({"reason": "请填写原因"} if not reason else {})
+    with service_action(engine, actor, number, action, at=at) as f:
+        target = _begin(f, actor, action)
+        _form(f, action, form, {"reason": reason[:500]}, reason)
+        f.move(target)
+        if target == "terminated":
+            f.record.outcome, f.record.outcome_note, f.record.ended_at = "not_done", reason[:500], f.act.at
+    return f.record
+
+
+def deliver(engine: Engine, actor: Staff, number: str, *, items: str, received_by: str,
+            at: datetime | None = None) -> ServiceRecord:
+    """办结单: what was handed back to the applicant, and who signed for it."""
+    items, received_by = (items or "").strip(), (received_by or "").strip()
+    errors = {}
+    if not items:
+        errors["items"] = "请列明交还申请人的证照、材料或结果"
+    if not received_by:
+        errors["received_by"] = "请填写签收人"
+    _fail(errors)
+    with service_action(engine, actor, number, "service.deliver", at=at) as f:
+        target = _begin(f, actor, "service.deliver")
+        _form(f, "service.deliver", "deliver", {"items": items[:500], "received_by": received_by[:64]},
+              f"送达：{items}")
+        f.move(target)
+        f.record.outcome, f.record.ended_at = "done", f.act.at
+    return f.record
+
+
+def form_step(engine: Engine, record_id: int, form_number: str) -> ServiceStep | None:
+    from sqlmodel import Session
+
+    with Session(engine) as s:
+        return s.exec(select(ServiceStep).where(
+            ServiceStep.record_id == record_id, col(ServiceStep.form_number) == form_number)).first()

@@ -1,0 +1,96 @@
+"""上门办 on a phone-sized Chromium (mobile emulation, fake geolocation) against a real
+server: agent1 queues a visit, arrives, goes offline, photographs a document, collects a
+signature drawn with the mouse, completes (queued: 待同步 1), comes back online and syncs.
+The visit's service record and its audit entry exist exactly once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from partners.demo import DEMO_PASSWORD
+from tests.e2e.conftest import shot
+from tests.outlet.services.conftest import png
+
+pytestmark = pytest.mark.e2e
+
+
+def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ctx = browser.new_context(  # type: ignore[attr-defined]
+        base_url=live_server, locale="zh-CN", viewport={"width": 360, "height": 740}, is_mobile=True,
+        has_touch=True, device_scale_factor=2, permissions=["geolocation"],
+        geolocation={"latitude": 35.8901, "longitude": 120.0903, "accuracy": 25},
+    )
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(15_000)
+        page.goto("/login")
+        page.fill("input[name=username]", "agent1")
+        page.fill("input[name=password]", DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+
+        page.goto("/services/visits/")
+        form = page.locator("#new-visit-form")
+        form.locator("input[name=contact_name]").fill("浏览器测试老人")
+        form.locator("input[name=address]").fill("海韵路 12 号 5 单元 202")
+        form.locator("select[name=reason]").select_option("残疾")
+        form.locator("select[name=assignee_id]").select_option(label="李秀兰")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#flash .ok")
+
+        page.goto("/services/visits/today")
+        page.locator(".visit-card", has_text="浏览器测试老人").click()
+        page.wait_for_selector("#arrive-button")
+        number = page.locator("#phone-visit").get_attribute("data-visit")
+        page.click("#arrive-button")
+        page.wait_for_selector("#visit-msg.ok")
+        assert "到达" in page.locator("#visit-msg").inner_text()
+
+        ctx.set_offline(True)
+        photo = tmp_path / "document.png"
+        photo.write_bytes(png(32, 24))
+        page.set_input_files("#photo-input", str(photo))
+        page.wait_for_selector("#photo-list img")
+        page.locator("#signature-pad").scroll_into_view_if_needed()
+        box = page.locator("#signature-pad").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + 20, box["y"] + 30)
+        page.mouse.down()
+        for i in range(1, 12):
+            page.mouse.move(box["x"] + 20 + i * 20, box["y"] + 30 + (i % 3) * 25)
+        page.mouse.up()
+        page.click("#complete-button")
+        page.locator("#outbox-count", has_text="待同步 1").wait_for()
+        shot(page, "visit-offline")
+
+        ctx.set_offline(False)
+        page.click("#sync-button")
+        page.locator("#outbox-count", has_text="待同步 0").wait_for()
+        page.wait_for_selector("#visit-msg.ok")
+        assert "已办结" in page.locator("#visit-msg").inner_text()
+    finally:
+        ctx.close()
+
+    from outlet.services.models import HomeVisit, ServiceRecord
+    from web.db import make_engine
+
+    engine = make_engine(f"sqlite:///{os.environ['SERVICEPOINT_E2E_DATA']}/servicepoint.db")
+    try:
+        with Session(engine) as s:
+            visit = s.exec(select(HomeVisit).where(HomeVisit.number == number)).one()
+            assert visit.state == "done" and visit.arrive_position and visit.arrive_position["accuracy"] == 25
+            assert visit.left_phone_at is not None and visit.left_at is not None
+            records = s.exec(select(ServiceRecord).where(ServiceRecord.visit_id == visit.id)).all()
+            assert len(records) == 1
+            import audit
+            page_ = audit.search_entries(s, action="visit.complete", case=number, limit=10)
+            done = [e.entry for e in page_.entries if e.entry["outcome"]["result"] == "done"]
+            assert len(done) == 1
+            kinds = sorted(d["kind"] for d in done[0]["digests"])
+            assert kinds == ["photo", "signature"]
+    finally:
+        engine.dispose()

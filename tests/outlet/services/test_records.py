@@ -1,0 +1,142 @@
+"""Service records: scopes × kinds (allowed, refused and recorded), 首问负责 handover rules,
+and every 代办 form's state transitions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlmodel import Session, select
+
+from outlet.errors import IllegalTransition, InvalidInput, NotOwner
+from outlet.services import daiban, records
+from outlet.services.models import ServiceRecord, ServiceStep
+from outlet.services.records import NewService
+from partners.errors import ScopeNotGranted
+from tests.outlet.conftest import AT, KEY, PERSON_ID, World, audit_rows, build_world
+from tests.outlet.services.conftest import ServiceWorld
+
+
+def _open(w: World, kind: str, actor=None, matter=True, **kw):  # type: ignore[no-untyped-def]
+    data = NewService(kind=kind, matter_id=w.committed.id if matter else None, topic="如何办理参保登记",
+                      **kw)
+    return records.open_service(w.engine, actor or w.teller_a, data, pseudonym_key=KEY, at=AT)
+
+
+@pytest.mark.parametrize(("kind", "matter"), [("咨询", False), ("咨询", True), ("帮办", True), ("陪办", True)])
+def test_open_allowed_when_the_grant_carries_the_kinds_scope(sw: ServiceWorld, kind: str, matter: bool) -> None:
+    record = _open(sw.w, kind, matter=matter)
+    assert record.state == "open" and record.owner_id == sw.w.teller_a.id
+    [entry] = audit_rows(sw.w.engine, "service.open")
+    assert entry["outcome"] == {"result": "done"} and entry["case"] == record.number
+    assert entry["state"] == {"from": None, "to": "open"}
+
+
+@pytest.mark.parametrize("kind", ["咨询", "帮办", "陪办"])
+def test_open_refused_without_the_scope_and_the_refusal_recorded(engine, kind: str) -> None:  # type: ignore[no-untyped-def]
+    w = build_world(engine)  # grants carry 收件受理/代办/即办 only
+    with pytest.raises(ScopeNotGranted):
+        _open(w, kind)
+    [entry] = audit_rows(engine, "service.open")
+    assert entry["outcome"] == {"result": "refused", "reason": "scope_not_granted"}
+    with Session(engine) as s:
+        assert s.exec(select(ServiceRecord)).all() == []
+
+
+def test_daiban_needs_the_daiban_scope_and_an_applicant(sw: ServiceWorld) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        _open(sw.w, "代办")
+    assert "applicant_name" in exc.value.errors
+    record = _open(sw.w, "代办", applicant_name="张三", id_number=PERSON_ID)
+    [entry] = audit_rows(sw.w.engine, "service.open")
+    assert entry["subject"].startswith("hmac-sha256:") and PERSON_ID not in str(entry)
+    # outlet B's grant has 代办 but no 咨询: 代办 allowed, 咨询 refused
+    b = records.open_service(sw.w.engine, sw.w.teller_b, NewService(
+        kind="代办", matter_id=sw.w.committed.id, topic="代办参保", applicant_name="李四",
+        id_number=PERSON_ID), pseudonym_key=KEY, at=AT)
+    assert b.kind == "代办" and record.kind == "代办"
+    with pytest.raises(ScopeNotGranted):
+        _open(sw.w, "咨询", actor=sw.w.teller_b, matter=False)
+
+
+def test_first_asked_owns_the_enquiry_until_handed_over_with_a_note(sw: ServiceWorld) -> None:
+    w = sw.w
+    record = _open(w, "咨询", matter=False)
+    with pytest.raises(NotOwner):
+        records.close(w.engine, sw.teller_a2, record.number, outcome="answered", at=AT)
+    assert audit_rows(w.engine, "service.close")[-1]["outcome"] == {"result": "refused", "reason": "not_owner"}
+    with pytest.raises(InvalidInput) as exc:
+        records.handover(w.engine, w.teller_a, record.number, to_staff_id=sw.teller_a2.id, note=" ", at=AT)
+    assert "note" in exc.value.errors
+    with pytest.raises(InvalidInput):  # another outlet's teller is not a colleague
+        records.handover(w.engine, w.teller_a, record.number, to_staff_id=w.teller_b.id, note="请跟进", at=AT)
+    records.handover(w.engine, w.teller_a, record.number, to_staff_id=sw.teller_a2.id,
+                     note="已解释参保条件，待确认缴费档次", at=AT)
+    with pytest.raises(NotOwner):  # the first owner handed it over: no longer theirs
+        records.close(w.engine, w.teller_a, record.number, outcome="answered", at=AT)
+    done = records.close(w.engine, sw.teller_a2, record.number, outcome="answered", at=AT)
+    assert done.state == "closed" and done.outcome == "answered" and done.ended_at == AT
+    with pytest.raises(IllegalTransition):
+        records.close(w.engine, sw.teller_a2, record.number, outcome="answered", at=AT)
+    actions = [e["action"] for e in audit_rows(w.engine, case=record.number) if e["outcome"]["result"] == "done"]
+    assert actions == ["service.open", "service.handover", "service.close"]
+
+
+def test_close_requires_a_reason_for_not_done_and_handed_over(sw: ServiceWorld) -> None:
+    record = _open(sw.w, "帮办", channel="爱山东APP")
+    for outcome in ("not_done", "handed_over"):
+        with pytest.raises(InvalidInput) as exc:
+            records.close(sw.w.engine, sw.w.teller_a, record.number, outcome=outcome, at=AT)
+        assert "note" in exc.value.errors
+    closed = records.close(sw.w.engine, sw.w.teller_a, record.number, outcome="not_done",
+                           note="系统维护，改日再办", at=AT)
+    assert closed.outcome_note == "系统维护，改日再办"
+
+
+def _daiban(sw: ServiceWorld) -> str:
+    return _open(sw.w, "代办", applicant_name="张三", id_number=PERSON_ID).number
+
+
+def _forms(engine, number: str) -> list[str]:  # type: ignore[no-untyped-def]
+    with Session(engine) as s:
+        rec = s.exec(select(ServiceRecord).where(ServiceRecord.number == number)).one()
+        steps = s.exec(select(ServiceStep).where(ServiceStep.record_id == rec.id).order_by(ServiceStep.id)).all()
+        return [st.form for st in steps if st.form]
+
+
+def test_daiban_forms_entrust_suspend_resume_deliver(sw: ServiceWorld) -> None:
+    e, t = sw.w.engine, sw.w.teller_a
+    n = _daiban(sw)
+    with pytest.raises(IllegalTransition):  # nothing to deliver before the 委托书
+        daiban.deliver(e, t, n, items="社保卡", received_by="张三", at=AT)
+    with pytest.raises(InvalidInput):
+        daiban.entrust(e, t, n, matters="", valid_until=None, at=AT)
+    daiban.entrust(e, t, n, matters="代为申领社会保障卡", valid_until=date(2026, 12, 31), at=AT)
+    with pytest.raises(IllegalTransition):  # 代办 does not end through "close"
+        records.close(e, t, n, outcome="done", at=AT)
+    with pytest.raises(InvalidInput):
+        daiban.suspend(e, t, n, reason="", at=AT)
+    daiban.suspend(e, t, n, reason="申请人需补户口簿", at=AT)
+    with pytest.raises(IllegalTransition):
+        daiban.deliver(e, t, n, items="社保卡", received_by="张三", at=AT)
+    daiban.entrust(e, t, n, matters="继续代为申领", valid_until=date(2026, 12, 31), at=AT)
+    rec = daiban.deliver(e, t, n, items="社会保障卡 1 张", received_by="张三", at=AT)
+    assert rec.state == "delivered" and rec.outcome == "done"
+    assert _forms(e, n) == ["entrust", "accept", "suspend", "resume", "deliver"]
+    with pytest.raises(IllegalTransition):
+        daiban.terminate(e, t, n, reason="撤回", at=AT)
+    steps = [x["action"] for x in audit_rows(e, case=n) if x["outcome"]["result"] == "done"]
+    assert steps == ["service.open", "service.entrust", "service.suspend", "service.entrust", "service.deliver"]
+
+
+def test_daiban_terminate_from_suspended_and_entrust_needs_daiban_scope(sw: ServiceWorld) -> None:
+    e, t = sw.w.engine, sw.w.teller_a
+    n = _daiban(sw)
+    daiban.entrust(e, t, n, matters="代为申领", valid_until=date(2026, 12, 31), at=AT)
+    daiban.suspend(e, t, n, reason="等待材料", at=AT)
+    rec = daiban.terminate(e, t, n, reason="申请人撤回委托", at=AT)
+    assert rec.state == "terminated" and rec.outcome == "not_done"
+    assert _forms(e, n) == ["entrust", "accept", "suspend", "terminate"]
+    consult = _open(sw.w, "咨询", matter=False).number
+    with pytest.raises(IllegalTransition):
+        daiban.entrust(e, t, consult, matters="x", valid_until=date(2026, 12, 31), at=AT)

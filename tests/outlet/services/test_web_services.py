@@ -1,0 +1,153 @@
+"""The service pages through the real app: teller1 records a consultation and hands it over,
+lead1 closes it; agent1 requests, arrives and completes a home visit through the phone's
+submit endpoint (idempotent by client id); bad inputs answer clear messages."""
+
+from __future__ import annotations
+
+from bs4 import BeautifulSoup
+from sqlmodel import Session, select
+
+from outlet.services.models import HomeVisit, ServiceRecord, VisitSubmission
+from partners.models import Staff
+from tests.conftest import login
+from tests.outlet.conftest import audit_rows, second_client
+from tests.outlet.services.conftest import photo, png
+
+NOW = "2026-11-30T02:00:00Z"
+
+
+def _soup(r) -> BeautifulSoup:  # type: ignore[no-untyped-def]
+    return BeautifulSoup(r.text, "html.parser")
+
+
+def _staff_id(engine, username: str) -> int:  # type: ignore[no-untyped-def]
+    with Session(engine) as s:
+        return int(s.exec(select(Staff.id).where(Staff.username == username)).one())
+
+
+def test_teller_records_a_consultation_hands_it_over_and_the_lead_closes(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "teller1")
+    page = client.get("/services/")
+    assert page.status_code == 200 and _soup(page).select_one("#new-service-form")
+    bad = client.post("/services/new", data={"kind": "咨询", "topic": ""})
+    assert bad.status_code == 422 and _soup(bad).select_one("#err-topic")
+    r = client.post("/services/new", data={"kind": "咨询", "topic": "退休提取公积金要带什么"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    number = r.headers["location"].rsplit("/", 1)[1]
+    lead = _staff_id(demo, "lead1")
+    empty = client.post(f"/services/{number}/actions/handover", data={"to_staff_id": str(lead), "note": ""})
+    assert empty.status_code == 422 and _soup(empty).select_one("#err-note")
+    r = client.post(f"/services/{number}/actions/handover",
+                    data={"to_staff_id": str(lead), "note": "已说明材料，待确认离休证明"})
+    soup = _soup(r)
+    assert "刘建国" in soup.select_one("#service-owner").text
+    refused = client.post(f"/services/{number}/actions/close", data={"outcome": "answered"})
+    assert refused.status_code == 403 and "首问责任人" in _soup(refused).select_one("#service-error").text
+    with second_client(client) as other:
+        login(other, "lead1")
+        r = other.post(f"/services/{number}/actions/close", data={"outcome": "answered"})
+        assert "已解答" in _soup(r).select_one("#service-outcome").text
+    actions = [(e["action"], e["outcome"]["result"]) for e in audit_rows(demo, case=number)]
+    assert actions == [("service.open", "done"), ("service.handover", "done"),
+                       ("service.close", "refused"), ("service.close", "done")]
+
+
+def test_teller_without_daiban_scope_is_refused_and_it_is_recorded(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "teller1")  # 工商银行: grants carry 咨询/帮办 but no 代办
+    page = _soup(client.get("/services/"))
+    matter = page.select_one("#f-matter_id option[value!='']")["value"]
+    r = client.post("/services/new", data={"kind": "代办", "matter_id": matter, "topic": "代办社保卡",
+                                           "applicant_name": "张三", "id_number": "11010519491231002X"})
+    assert r.status_code == 403 and "代办" in _soup(r).select_one("#service-error").text
+    assert _soup(r).select_one("#f-applicant_name")["value"] == "张三"  # input kept
+    last = audit_rows(demo, "service.open")[-1]
+    assert last["outcome"] == {"result": "refused", "reason": "scope_not_granted"}
+
+
+def _visit(client, demo) -> str:  # type: ignore[no-untyped-def]
+    login(client, "agent1")
+    agent = _staff_id(demo, "agent1")
+    r = client.post("/services/visits/new", data={
+        "kind": "帮办", "contact_name": "王大爷", "address": "海韵路 12 号 3 单元 101", "reason": "年老",
+        "channel": "网格员", "assignee_id": str(agent), "preferred": "周三上午"}, follow_redirects=False)
+    assert r.status_code == 303
+    with Session(demo) as s:
+        return s.exec(select(HomeVisit.number)).one()
+
+
+def test_agent_completes_a_visit_and_a_resent_submission_changes_nothing(client, demo) -> None:  # type: ignore[no-untyped-def]
+    number = _visit(client, demo)
+    today = _soup(client.get("/services/visits/today"))
+    assert today.select_one(f'a[data-visit="{number}"]')
+    page = client.get(f"/services/visits/{number}")
+    assert "geolocation=(self)" in page.headers["permissions-policy"]
+    assert "geolocation=()" in client.get("/services/visits/today").headers["permissions-policy"]
+    url = f"/services/visits/{number}/submit"
+    from datetime import UTC, datetime
+    now = datetime.now(UTC).isoformat()
+    arrive = {"kind": "arrive", "client_id": "arrive-0001", "phone_time": now,
+              "arrive_lat": "35.8901", "arrive_lon": "120.0903", "arrive_accuracy": "15"}
+    a1 = client.post(url, data=arrive)
+    assert a1.status_code == 200 and a1.json()["state"] == "arrived"
+    a2 = client.post(url, data=arrive)
+    assert a2.status_code == 200 and a2.json()["replayed"] is True
+    done = {"kind": "complete", "client_id": "complete-0001", "phone_time": now, "outcome": "done",
+            "leave_no_gps": "室内无信号"}
+    files = [("photos", ("p.png", photo(), "image/png")), ("signature", ("s.png", png(), "image/png"))]
+    c1 = client.post(url, data=done, files=files)
+    assert c1.status_code == 200, c1.text
+    c2 = client.post(url, data=done, files=files)
+    assert c2.status_code == 200 and c2.json()["record"] == c1.json()["record"]
+    again = client.post(url, data={**done, "client_id": "complete-0002"}, files=files)
+    assert again.status_code == 409 and "已办结" in again.json()["error"]
+    with Session(demo) as s:
+        assert len(s.exec(select(ServiceRecord).where(ServiceRecord.home)).all()) == 1
+        assert len(s.exec(select(VisitSubmission)).all()) == 2
+    [entry] = [e for e in audit_rows(demo, "visit.complete") if e["outcome"]["result"] == "done"]
+    import hashlib
+    assert {"kind": "photo", "sha256": hashlib.sha256(photo()).hexdigest()} in entry["digests"]
+    assert {"kind": "signature", "sha256": hashlib.sha256(png()).hexdigest()} in entry["digests"]
+
+
+def test_bad_visit_inputs_get_clear_messages_and_nothing_is_recorded(client, demo) -> None:  # type: ignore[no-untyped-def]
+    number = _visit(client, demo)
+    url = f"/services/visits/{number}/submit"
+    from datetime import UTC, datetime
+    now = datetime.now(UTC).isoformat()
+    base = {"kind": "arrive", "client_id": "arrive-bad-1", "phone_time": now}
+    out = client.post(url, data={**base, "arrive_lat": "48.85", "arrive_lon": "2.35", "arrive_accuracy": "10"})
+    assert out.status_code == 422 and "不在中国境内" in out.json()["error"]
+    acc = client.post(url, data={**base, "arrive_lat": "35.89", "arrive_lon": "120.09", "arrive_accuracy": "90000"})
+    assert acc.status_code == 422 and "定位精度" in acc.json()["error"]
+    none = client.post(url, data=base)
+    assert none.status_code == 422 and "原因" in none.json()["error"]
+    ok = client.post(url, data={**base, "arrive_no_gps": "未授权定位"})
+    assert ok.status_code == 200
+    done = {"kind": "complete", "client_id": "complete-bad-1", "phone_time": now, "outcome": "done",
+            "leave_no_gps": "其他"}
+    pdf = client.post(url, data=done, files=[("photos", ("p.jpg", b"%PDF-1.4 not a photo", "image/jpeg")),
+                                             ("signature", ("s.png", png(), "image/png"))])
+    assert pdf.status_code == 415 and "不是图片" in pdf.json()["error"]
+    blank = client.post(url, data=done, files=[("signature", ("s.png", png(ink=False), "image/png"))])
+    assert blank.status_code == 422 and "签名为空" in blank.json()["error"]
+    with Session(demo) as s:
+        assert s.exec(select(HomeVisit)).one().state == "arrived"
+        assert s.exec(select(ServiceRecord).where(ServiceRecord.home)).all() == []
+
+
+def test_the_center_queues_a_visit_from_a_residents_call(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "admin")
+    page = _soup(client.get("/services/visits/"))
+    option = [o for o in page.select("#new-visit-form select[name=assignee_id] option") if "李秀兰" in o.text][0]
+    assert "海韵社区" in option.text
+    r = client.post("/services/visits/new", data={
+        "kind": "帮办", "contact_name": "来电居民", "address": "海韵路 30 号", "reason": "重病",
+        "channel": "中心来电", "assignee_id": option["value"]}, follow_redirects=False)
+    assert r.status_code == 303
+    with Session(demo) as s:
+        visit = s.exec(select(HomeVisit)).one()
+        agent = s.exec(select(Staff).where(Staff.username == "agent1")).one()
+        assert visit.outlet_id == agent.outlet_id and visit.channel == "中心来电"
+    [entry] = audit_rows(demo, "visit.request")
+    assert entry["actor"]["role"] == "admin" and entry["outcome"] == {"result": "done"}

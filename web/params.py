@@ -1,0 +1,67 @@
+"""Integer parameters, bounded at the boundary so no handler ever sees a number the database
+cannot hold (a 30-digit id must be a 404 or a form message, never an OverflowError).
+
+* Path parameters: ``{name:id}`` (row ids: ``INTEGER`` primary keys, at most 2**31 - 1 on
+  PostgreSQL) and ``{name:index}`` (audit leaf indexes: ``BIGINT``, at most 2**63 - 1). The
+  route regex itself admits only numbers in range, so anything longer or larger is no route
+  at all: 404. Registered when :mod:`web.routes` is imported, before any route is built.
+* Form and query values: :func:`int_param`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.convertors import Convertor, register_url_convertor
+
+MAX_ROW_ID = 2**31 - 1  # PostgreSQL INTEGER (SQLModel's int primary keys)
+MAX_INDEX = 2**63 - 1  # PostgreSQL BIGINT / SQLite INTEGER
+
+
+def bounded_digits(maximum: int) -> str:
+    """A regex matching exactly the decimal numbers 0…``maximum`` (ASCII digits; shorter
+    numbers may carry leading zeros)."""
+    top = str(maximum)
+    alternatives = [f"[0-9]{{1,{len(top) - 1}}}"] if len(top) > 1 else []
+    for i, digit in enumerate(top):
+        if digit != "0":
+            rest = len(top) - i - 1
+            alternatives.append(top[:i] + f"[0-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    alternatives.append(top)
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+class RowIdConvertor(Convertor[int]):
+    """Starlette's ``int`` convertor with the upper bound in the regex: row ids."""
+
+    maximum = MAX_ROW_ID
+    regex = bounded_digits(MAX_ROW_ID)
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        value = int(value)
+        assert 0 <= value <= self.maximum, "out of range"
+        return str(value)
+
+
+class IndexConvertor(RowIdConvertor):
+    """Audit leaf indexes (``BIGINT``)."""
+
+    maximum = MAX_INDEX
+    regex = bounded_digits(MAX_INDEX)
+
+
+register_url_convertor("id", RowIdConvertor())
+register_url_convertor("index", IndexConvertor())
+
+
+def int_param(value: Any, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None:
+    """An integer from a form or query value: ASCII digits only (``int()`` would also take
+    "١٢" or full-width digits, and raise on "²"), within ``low``…``high``; else ``None``."""
+    text = str(value if value is not None else "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(high)):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None

@@ -1,0 +1,163 @@
+"""上门办: the visit request queue (counter) and the block agent's phone pages, plus the
+endpoint the phone's outbox posts to. Mounted under ``/services/visits``.
+
+The phone pages are plain HTML + ``/static/js/visit.js`` (strict CSP). Only the visit page
+allows geolocation (its own Permissions-Policy); camera capture goes through a file input.
+``POST /services/visits/{number}/submit`` answers JSON and is idempotent by ``client_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from outlet.clock import local_day
+from outlet.errors import CaseError, ServiceNotFound
+from outlet.files import FileStore
+from outlet.services import visits
+from outlet.services.evidence import NO_GPS_REASONS
+from outlet.services.records import OUTCOMES
+from outlet.services.visits import (
+    VISIT_CHANNELS,
+    VISIT_KINDS,
+    VISIT_REASONS,
+    VISIT_STATES,
+    NewVisit,
+)
+from partners.catalog import delegated_matters
+from partners.errors import ActionRefused
+from partners.models import Outlet, Staff, utcnow
+from web.auth import requires_roles
+from web.routes.case_views import actor_of, fail, render
+from web.security import SECURITY_HEADERS
+
+OUTLET = ("teller", "block_agent", "outlet_lead")
+VISIT_FIELDS = ("kind", "contact_name", "contact_phone", "address", "reason", "reason_note",
+                "preferred", "matter_id", "channel", "assignee_id")
+# The visit page, and only it, may ask for the phone's position.
+GEO_POLICY = SECURITY_HEADERS["permissions-policy"].replace("geolocation=()", "geolocation=(self)")
+
+
+def _queue_context(request: Request) -> dict[str, Any]:
+    actor = actor_of(request)
+    with Session(request.app.state.engine) as s:
+        outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
+        queue = visits.visit_queue(s, actor, include_done_on=local_day(utcnow()))
+        names = {st.id: st.display_name for st in s.exec(select(Staff))}
+        return {
+            "outlet": outlet, "queue": queue, "names": names, "today": local_day(utcnow()),
+            "agents": [(a, None) for a in visits.block_agents(s, actor.outlet_id)] if actor.outlet_id
+            else visits.street_agents(s),
+            "center": actor.outlet_id is None,
+            "matters": delegated_matters(s, outlet, utcnow(), "") if outlet else [],
+            "visit_kinds": VISIT_KINDS, "visit_reasons": VISIT_REASONS, "visit_channels": VISIT_CHANNELS,
+            "visit_states": VISIT_STATES, "values": {}, "errors": {}, "error": None,
+        }
+
+
+@requires_roles(*OUTLET, "admin")
+async def queue(request: Request) -> Response:
+    ctx = await run_in_threadpool(_queue_context, request)
+    ctx["flash"] = request.session.pop("flash", None)
+    return render(request, "services/visits.html", ctx)
+
+
+@requires_roles(*OUTLET, "admin")
+async def create(request: Request) -> Response:
+    form = await request.form()
+    values = {k: str(form.get(k, "") or "").strip() for k in VISIT_FIELDS}
+    data = NewVisit(
+        kind=values["kind"], contact_name=values["contact_name"], address=values["address"],
+        reason=values["reason"], contact_phone=values["contact_phone"],
+        reason_note=values["reason_note"], preferred=values["preferred"],
+        matter_id=int(values["matter_id"]) if values["matter_id"].isdigit() else None,
+        channel=values["channel"] or "窗口",
+        assignee_id=int(values["assignee_id"]) if values["assignee_id"].isdigit() else None,
+    )
+    try:
+        visit = await run_in_threadpool(visits.request_visit, request.app.state.engine,
+                                        actor_of(request), data)
+    except (ActionRefused, CaseError) as exc:
+        ctx = await run_in_threadpool(_queue_context, request)
+        ctx.update(values=values, error=exc.message, errors=getattr(exc, "errors", {}) or {})
+        return render(request, "services/visits.html", ctx, status_code=exc.status_code)
+    request.session["flash"] = f"已登记上门服务 {visit.number}，请在 {visit.due_on.isoformat()} 前上门"
+    return RedirectResponse("/services/visits/", status_code=303)
+
+
+@requires_roles(*OUTLET)
+async def today(request: Request) -> Response:
+    """The block agent's phone: visits assigned to me, due first, and today's finished ones."""
+    actor = actor_of(request)
+
+    def load() -> dict[str, Any]:
+        with Session(request.app.state.engine) as s:
+            return {"visits": visits.visit_queue(s, actor, assignee_only=True,
+                                                 include_done_on=local_day(utcnow())),
+                    "today": local_day(utcnow()), "visit_states": VISIT_STATES}
+
+    return render(request, "services/phone_today.html", await run_in_threadpool(load))
+
+
+@requires_roles(*OUTLET, "admin")
+async def visit_page(request: Request) -> Response:
+    number = request.path_params["number"]
+    actor = actor_of(request)
+
+    def load() -> dict[str, Any]:
+        with Session(request.app.state.engine) as s:
+            v = visits.load_visit(s, actor, number)
+            return {"visit": v, "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
+                    "no_gps_reasons": NO_GPS_REASONS, "mine": v.assignee_id == actor.id,
+                    "today": local_day(utcnow()), "max_photos": visits.MAX_PHOTOS}
+
+    try:
+        ctx = await run_in_threadpool(load)
+    except ServiceNotFound as exc:
+        return fail(request, 404, exc.message)
+    response = render(request, "services/phone_visit.html", ctx)
+    response.headers["permissions-policy"] = GEO_POLICY
+    return response
+
+
+@requires_roles(*OUTLET)
+async def submit(request: Request) -> Response:
+    """One outbox submission (multipart): ``client_id``, ``kind`` (arrive / complete),
+    ``phone_time``, positions or no-GPS reasons, outcome, ``photos`` files, ``signature``."""
+    number = request.path_params["number"]
+    settings = request.app.state.settings
+    form = await request.form(max_files=visits.MAX_PHOTOS + 2, max_fields=30)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    photos: list[bytes] = []
+    for item in form.getlist("photos"):
+        if isinstance(item, UploadFile) and item.filename is not None:
+            photos.append(await item.read(settings.max_upload_bytes + 1))
+    sig = form.get("signature")
+    signature = await sig.read(settings.max_upload_bytes + 1) if isinstance(sig, UploadFile) else b""
+    try:
+        answer = await run_in_threadpool(
+            visits.submit, request.app.state.engine, actor_of(request), number,
+            fields.get("kind", ""), fields.get("client_id", ""), fields, photos=photos,
+            signature=signature, store=FileStore(settings.files_dir),
+            max_bytes=settings.max_upload_bytes,
+        )
+    except (ActionRefused, CaseError) as exc:
+        return JSONResponse({"ok": False, "error": exc.message,
+                             "errors": getattr(exc, "errors", {}) or {}},
+                            status_code=exc.status_code)
+    return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+routes = [
+    Route("/visits/", queue, name="visits"),
+    Route("/visits/new", create, methods=["POST"], name="visit_create"),
+    Route("/visits/today", today, name="visits_today"),
+    Route("/visits/{number}", visit_page, name="visit"),
+    Route("/visits/{number}/submit", submit, methods=["POST"], name="visit_submit"),
+]

@@ -147,7 +147,7 @@ class CSRFMiddleware:
                 return
             body_messages = [{"type": "http.request", "body": body, "more_body": False}]
             supplied = _token_from_body(headers.get("content-type", ""), body)
-        if not expected or not supplied or not hmac.compare_digest(str(expected), supplied):
+        if not expected or not supplied or not hmac.compare_digest(str(expected).encode(), supplied.encode()):
             await self._reject(scope, send, 403, "页面已过期或请求来源无效，请刷新页面后重试。")
             return
         if body_messages:

@@ -218,7 +218,7 @@ routes: list[BaseRoute] = [
     Route("/manage/lines", save_line, methods=["POST"], name="save_line"),
     Route("/manage/counters", save_counter, methods=["POST"], name="save_counter"),
     Route("/manage/defaults", defaults, methods=["POST"], name="defaults"),
-    Route("/manage/blocks/{block_id:int}/lift", lift_block, methods=["POST"], name="lift_block"),
+    Route("/manage/blocks/{block_id:id}/lift", lift_block, methods=["POST"], name="lift_block"),
     WebSocketRoute("/live", queue_live.panel_socket, name="live"),
     *queue_floor.routes,
     *queue_booking.routes,

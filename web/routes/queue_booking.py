@@ -117,5 +117,5 @@ async def cancel(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/book", outlets, name="book_outlets"),
     Route("/book/cancel", cancel, methods=["GET", "POST"], name="book_cancel"),
-    Route("/book/{outlet_id:int}", book, methods=["GET", "POST"], name="book"),
+    Route("/book/{outlet_id:id}", book, methods=["GET", "POST"], name="book"),
 ]

@@ -27,13 +27,15 @@ from .errors import FormatError
 BLOCK = 4 << 20  # bytes read (and hashed) at a time
 _HEAD, _TAIL = b'{"action":', b',"v":1}'
 _JOINT = _TAIL + b"\n" + _HEAD
+_KNOWN = frozenset(FIELDS) | frozenset(OPTIONAL_FIELDS)
 DIGEST = re.compile(rb'"sha256":"([0-9a-f]{64})"')
 
 
 def strict_check(line: bytes) -> None:
-    """Raise ValueError unless ``line`` is exactly the canonical JSON of a v1 entry."""
+    """Raise ValueError unless ``line`` is exactly the canonical JSON of a v1 entry
+    (its fields among ``FIELDS`` plus the optional ones, e.g. ``rating``)."""
     obj = json.loads(line)
-    if not isinstance(obj, dict) or obj.get("v") != 1 or not set(obj) <= {*FIELDS, *OPTIONAL_FIELDS}:
+    if not isinstance(obj, dict) or obj.get("v") != 1 or not set(obj) <= _KNOWN:
         raise ValueError("not a version 1 audit entry")
     if canonical_json(obj) != line:
         raise ValueError("not canonical JSON")

@@ -34,3 +34,15 @@ def test_entry_rating_step_reference_round_trips() -> None:
 def test_entry_rating_rejects_the_tampered_shape(bad: dict[str, Any]) -> None:
     with pytest.raises(EntryError, match="rating"):
         leaf_bytes({**BASE, "rating": bad})
+
+
+def test_strict_check_accepts_a_rating_entry_and_rejects_an_unknown_key() -> None:
+    """A single-entry proof (``.tlog-proof``) runs the strict per-line check: an entry that
+    carries the documented optional ``rating`` field is a canonical v1 entry; its tampered
+    twin with a key outside the schema is not."""
+    from audit.scan import strict_check
+
+    strict_check(leaf_bytes({**BASE, "rating": RATING}))
+    forged = leaf_bytes({**BASE, "rating": RATING}).replace(b'"rating"', b'"ratinh"')
+    with pytest.raises(ValueError, match="version 1"):
+        strict_check(forged)

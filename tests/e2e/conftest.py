@@ -54,10 +54,12 @@ def _cli() -> list[str]:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server started the way ``make run`` starts it, on a free port, with demo data."""
     data = tmp_path_factory.mktemp("live-var")
-    env = {**os.environ, "SERVICEPOINT_DATA": str(data), "SERVICEPOINT_CHECKPOINT_INTERVAL": "1"}
+    port = _free_port()
+    # printed links and QR codes point at this server, as SERVICEPOINT_PUBLIC_URL would in production
+    env = {**os.environ, "SERVICEPOINT_DATA": str(data), "SERVICEPOINT_CHECKPOINT_INTERVAL": "1",
+           "SERVICEPOINT_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     env.pop("SERVICEPOINT_DATABASE_URL", None)
     subprocess.run([*_cli(), "demo"], env=env, check=True, capture_output=True, timeout=120)
-    port = _free_port()
     log = open(data / "server.log", "wb")
     proc = subprocess.Popen([*_cli(), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

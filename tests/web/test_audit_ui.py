@@ -302,9 +302,10 @@ def test_entry_verify_action_names_the_failing_step(
     frag = soup(auditor.post("/audit/entries/0/verify", headers={"HX-Request": "true"}).text)
     assert frag.select_one("#verify-result .success") is None
     failed = frag.select_one("#verify-result li.step-failed")
-    assert failed["data-step"] == "2–7" and "UnknownKeyError" in failed.get_text()
+    assert failed["data-step"] == "2–7" and "第 2–7 步" in failed.get_text()
     assert [li["data-step"] for li in frag.select("li.step-ok")] == ["1"]
-    assert "UnknownKeyError" in frag.select_one("#verify-error").get_text()
+    error = frag.select_one("#verify-error").get_text()
+    assert "第 2–7 步" in error and "未通过" in error and "Error:" not in error
 
 
 def test_entry_not_covered_waits_for_the_server_and_auditor_cannot_sign(

@@ -184,7 +184,8 @@ def run_verify(engine: Any, log_: audit.Checkpointer, index: int) -> dict[str, A
             path.write_bytes(data)
             audit.verify(path, log_.policy(), on_step=messages.append)
     except audit.AuditError as exc:
-        error = f"{exc.__class__.__name__}: {exc}"
+        number, label = PROOF_STEPS[min(len(messages), len(PROOF_STEPS) - 1)]
+        error = f"第 {number} 步（{label}）未通过，记录或证明不可信。详情：{exc}"
     steps = []
     for i, (number, label) in enumerate(PROOF_STEPS):
         if i < len(messages):

@@ -152,3 +152,17 @@ def test_web_receipt_and_status_page_link_to_the_rating_page(rw: RatingWorld,
     receipt = soup(client.get(case.select_one('#case-notices li[data-kind="receipt"] a')["href"]).text)
     assert receipt.select_one("#receipt-rate-qr svg") is not None
     assert receipt.select_one("#receipt-rate-url").text.endswith(f"/rate/{number}")
+
+
+def test_web_order_steps_are_listed_in_the_order_they_happened(rw: RatingWorld, client: TestClient) -> None:
+    """The rater could not be reached before the 整改: the call-back recorded afterwards is
+    listed after it, and the real-name order still cannot be closed before it."""
+    order = rw.bad_order()
+    login(client, "lead.a")
+    base = f"/ratings/orders/{order.id}"
+    assert client.post(f"{base}/rectify", data={"kind": "rectify", "note": "增开窗口"},
+                       follow_redirects=False).status_code == 303
+    assert client.post(f"{base}/callback", data={"reached": "no", "note": "电话无人接听"},
+                       follow_redirects=False).status_code == 303
+    ids = [li["id"] for li in soup(client.get(base).text).select("#order-steps li")]
+    assert ids == ["step-opened", "step-rectify", "step-callback"]

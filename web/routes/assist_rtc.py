@@ -118,6 +118,10 @@ async def call_socket(ws: WebSocket) -> None:
             kind = message.get("type")
             if kind == "hangup":
                 await runtime.end_call(sid, by=user.id, reason="hangup")
+                # The hub delivers the end to the room after this socket has left it: tell
+                # the sender here and close its socket (the other side hears it through the hub).
+                await peer.send({"type": "hangup", "reason": "hangup"})
+                await peer.close(CLOSE_ENDED, "本次视频通话已结束")
                 break
             if kind == "chat":
                 text = str(message.get("text", ""))

@@ -38,7 +38,20 @@ def _crash(exc: Exception) -> None:
     sys.exit(2)
 
 
-@click.group(name="audit")
+class _Commands(click.Group):
+    """A command group whose file errors (a missing output folder, a file it may not read or
+    write) end in a precise message and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            what = exc.filename or ""
+            _fail(AuditError(f"cannot access {what}: {exc.strerror or exc}"))
+            return None
+
+
+@click.group(name="audit", cls=_Commands)
 def audit() -> None:
     """Transparency log: keys, checkpoints, export, proofs and offline verification."""
 
@@ -189,7 +202,7 @@ def verify_cmd(path: str, policy: str | None, previous: tuple[str, ...], strict:
     click.secho("verified", fg="green")
 
 
-@click.group(name="witness", invoke_without_command=True)
+@click.group(name="witness", cls=_Commands, invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8470, show_default=True, type=int)
 @click.option("--key", "key_file", envvar="SERVICEPOINT_WITNESS_KEY_FILE",

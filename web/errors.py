@@ -4,11 +4,12 @@ never a stack trace. htmx requests get a fragment for the page's #flash region."
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from outlet.errors import CaseError
 from partners.errors import ActionRefused, PartnersError
@@ -92,3 +93,15 @@ def exception_handlers() -> dict[Any, Any]:
         Exception: server_error,
     }
     return handlers
+
+
+MISSING_FILE = "该文件在存储中缺失（其 SHA-256 已登记在审计日志中），请联系系统管理员从备份恢复。"
+
+
+def stored_file(request: Request, path: Path, media_type: str, headers: dict[str, str]) -> Response:
+    """Serve a stored upload or evidence file; a file missing from the store (lost disk,
+    unrestored backup) is a clear 410 page and a logged error, never a 500."""
+    if not path.is_file():
+        log.error("stored file missing: %s", path.name)
+        return render_error(request, 410, MISSING_FILE)
+    return FileResponse(path, media_type=media_type, headers=headers)

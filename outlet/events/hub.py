@@ -214,8 +214,11 @@ class Hub:
     async def _dispatch(self) -> None:
         assert self._wake is not None
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # arrives as the wake fires (gh-86296), and close() would then wait forever.
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

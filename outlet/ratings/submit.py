@@ -82,7 +82,12 @@ def _check_stage(session: Session, target: Target, now: datetime) -> None:
         return
     if case.state in NOT_RATEABLE:
         raise RatingRefused("该办件未受理，不能评价", code="not_rateable")
-    if target.stage != "after" or target.object == "assist":  # assist: after the call
+    if target.object == "assist":  # assist: after the call
+        return
+    if target.stage != "after":
+        if case.state in COMPLETED:  # the service is over: only 办结后 is left to rate
+            raise RatingRefused(f"该办件已办结，不能再进行{STAGES[target.stage]}评价，请选择办结后评价",
+                                code="stage_passed")
         return
     if case.state not in COMPLETED or case.completed_at is None:
         raise RatingRefused("该办件尚未办结，不能进行办结后评价", code="not_completed")

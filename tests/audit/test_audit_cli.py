@@ -39,6 +39,10 @@ def test_cli_keygen_sign_export_prove_verify(tmp_path: Path, engine: Engine,
     assert r.exit_code == 0 and "1. ok  trust policy" in r.output and "verified" in r.output
     r = runner.invoke(audit, ["verify", str(tmp_path / "x" / "e2.tlog-proof")])
     assert r.exit_code == 0, r.output
+    # an output folder that does not exist: a precise message and exit 1, no traceback
+    r = runner.invoke(audit, ["prove", "2", "-o", str(tmp_path / "nowhere" / "e2.tlog-proof")], env=env)
+    assert r.exit_code == 1 and "FAILED: cannot access" in r.output and "nowhere" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
 def test_cli_verify_downloaded_proof_needs_the_keys_from_audit_keys(

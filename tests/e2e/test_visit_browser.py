@@ -43,8 +43,13 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
         page.wait_for_selector("#flash .ok")
 
         page.goto("/services/visits/today")
+        # a 360 px phone: the page fits its width and the top bar stays a few rows high
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert page.locator("header.topbar").bounding_box()["height"] < 180  # type: ignore[index]
+        shot(page, "agent-visits-today-360")
         page.locator(".visit-card", has_text="浏览器测试老人").click()
         page.wait_for_selector("#arrive-button")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
         number = page.locator("#phone-visit").get_attribute("data-visit")
         page.click("#arrive-button")
         page.wait_for_selector("#visit-msg.ok")

@@ -66,6 +66,8 @@ def test_review_page_shows_the_inspection_record(
     with Session(demo) as s:
         sha = s.get(AssistSnapshot, min(snaps)).sha256  # type: ignore[union-attr]
     blob = settings.files_dir / sha[:2] / sha[2:]
+    missing = client.get(f"/assist/snapshots/{min(snaps)}")  # a lost file: a clear page, not a 500
+    assert missing.status_code == 410 and "缺失" in soup(missing.text).get_text()
     blob.parent.mkdir(parents=True, exist_ok=True)
     blob.write_bytes(JPEG)
     image = client.get(f"/assist/snapshots/{min(snaps)}")  # evidence: never cached

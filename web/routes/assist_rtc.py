@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -118,6 +118,10 @@ async def call_socket(ws: WebSocket) -> None:
             kind = message.get("type")
             if kind == "hangup":
                 await runtime.end_call(sid, by=user.id, reason="hangup")
+                # The hub delivers the end to the room after this socket has left it: tell
+                # the sender here and close its socket (the other side hears it through the hub).
+                await peer.send({"type": "hangup", "reason": "hangup"})
+                await peer.close(CLOSE_ENDED, "本次视频通话已结束")
                 break
             if kind == "chat":
                 text = str(message.get("text", ""))
@@ -291,8 +295,8 @@ async def snapshot_image(request: Request) -> Response:
     except AssistError as exc:
         return errors.render_error(request, exc.status_code, exc.message)
     # evidence of a person's home or documents: never kept by a shared counter PC's browser
-    return FileResponse(runtime.store.path_for(snap.sha256), media_type="image/jpeg",
-                        headers=upload_headers("image/jpeg", f"snapshot-{snap.id}.jpg"))
+    return errors.stored_file(request, runtime.store.path_for(snap.sha256), "image/jpeg",
+                              upload_headers("image/jpeg", f"snapshot-{snap.id}.jpg"))
 
 
 @requires_roles(*PARTICIPANTS)
@@ -310,8 +314,8 @@ async def case_file(request: Request) -> Response:
         cf = await run_in_threadpool(load)
     except AssistError as exc:
         return errors.render_error(request, exc.status_code, exc.message)
-    return FileResponse(runtime_for(request.app).store.path_for(cf.sha256), media_type=cf.content_type,
-                        headers=upload_headers(cf.content_type, f"material-{cf.id}", cf.original_name))
+    return errors.stored_file(request, runtime_for(request.app).store.path_for(cf.sha256), cf.content_type,
+                              upload_headers(cf.content_type, f"material-{cf.id}", cf.original_name))
 
 
 routes: list[BaseRoute] = [

@@ -22,7 +22,7 @@ def dataset(rw: RatingWorld) -> RatingWorld:
     w = rw.w
     c1, c2, _c3 = w.drive("approved"), w.drive("approved"), w.drive("approved")  # completed Sep 28
     rw.qr(c1, 5, stage="after", dimensions={"efficiency": 4})  # good, c1 rated
-    rw.qr(c2, 3)  # 基本满意, c2 rated; c3 never rated → 未评价
+    rw.qr(c2, 3, stage="after")  # 基本满意, c2 rated; c3 never rated → 未评价
     r4 = rw.qr(w.drive("accepted"), 1)  # real-name 差评, worked to 销号 with 满意
     order = wo.record_callback(rw.engine, rw.lead, _order_id(rw, r4.id), reached=True,
                                note="已联系", at=EVE)
@@ -37,7 +37,7 @@ def dataset(rw: RatingWorld) -> RatingWorld:
                                staff_id=w.teller_a.id)
     submit.submit_device(rw.engine, pad, "during", RatingInput(level=2, nonce=_nonce()),
                          reasons_version=1, at=EVE)  # anonymous 差评, order left open
-    rw.qr(w.drive("approved", actor=w.teller_b), 4)  # outlet B: one completed case, rated 4
+    rw.qr(w.drive("approved", actor=w.teller_b), 4, stage="after")  # outlet B: one completed case, rated 4
     return rw
 
 

@@ -70,6 +70,20 @@ def test_submit_after_stage_of_an_uncompleted_case_is_refused(rw: RatingWorld) -
     assert _count(rw, Rating) == 0 and _count(rw, RatingWorkOrder) == 0
 
 
+@pytest.mark.parametrize("stage", ["before", "during"])
+def test_submit_before_or_during_stage_of_a_completed_case_is_refused_and_audited(
+    rw: RatingWorld, stage: str
+) -> None:
+    """办事前 / 办理中 rate a service that is still going on (GB/T 39734-2020 stages): once the
+    case is completed only 办结后 is left."""
+    number = rw.w.drive("approved")
+    with pytest.raises(RatingRefused, match="已办结"):
+        rw.qr(number, 2, stage=stage)
+    assert _count(rw, Rating) == 0 and _count(rw, RatingWorkOrder) == 0
+    refused = audit_rows(rw.engine, action="rating.submit")[-1]
+    assert refused["outcome"] == {"result": "refused", "reason": "stage_passed"}
+
+
 def test_submit_after_stage_window_is_five_working_days_across_the_holiday(rw: RatingWorld) -> None:
     # completed Monday Sep 28; 5 working days: Sep 29, 30, Oct 8, 9, 10 (make-up Saturday)
     late, in_time = rw.w.drive("approved"), rw.w.drive("approved")

@@ -76,7 +76,7 @@ def test_lead_sees_todays_services_counted_on_the_home_page(client, demo) -> Non
     client.post("/services/new", data={"kind": "咨询", "topic": "公积金提取"})
     with second_client(client) as lead:
         login(lead, "lead1")
-        assert _soup(lead.get("/cases/")).select_one("#service-figures-slot[hx-get='/services/figures']")
+        assert _soup(lead.get("/cases/outlet")).select_one("#service-figures-slot[hx-get='/services/figures']")
         fig = _soup(lead.get("/services/figures", headers=HX))
         assert fig.select_one("#figure-total").text == "2"
         assert fig.select_one("#figures-kind tr[data-kind=咨询] td.num").text == "2"

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+import sqlalchemy.exc
 
 from .errors import AuditError
 
@@ -48,6 +49,11 @@ class _Commands(click.Group):
         except OSError as exc:
             what = exc.filename or ""
             _fail(AuditError(f"cannot access {what}: {exc.strerror or exc}"))
+            return None
+        except sqlalchemy.exc.DBAPIError as exc:  # no database file, server down, no tables
+            reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+            _fail(AuditError(f"cannot use the log database ({reason}); run it where the "
+                             "server's data directory is, or give --db (SERVICEPOINT_DATABASE_URL)"))
             return None
 
 

@@ -93,7 +93,8 @@ def _policy(p: Path, policy: Policy | str | os.PathLike[str] | None, step: Step)
     base = p if p.is_dir() else p.parent
     for cand in (base / "policy", base.parent / "policy", base / "log.vkey"):
         if cand.is_file():
-            step(f"trust policy: {cand} (from the export itself; pass --policy to pin keys)")
+            where = "the export itself" if p.is_dir() else "the folder of the proof"
+            step(f"trust policy: {cand} (found in {where}, not pinned; pass --policy to pin keys)")
             return load_policy(cand)
     raise FormatError(
         f"{p}: no policy given and no policy or log.vkey file next to it; the log's public keys"

@@ -22,7 +22,7 @@ from outlet.cases import Frame, case_action, materials_of, new_check_code, next_
 from outlet.clock import local_day
 from outlet.errors import GuardFailed, IllegalTransition, InvalidIdNumber, InvalidInput
 from outlet.files import FileStore
-from outlet.ids import FULLWIDTH_TO_ASCII, validate_id, validate_person_id
+from outlet.ids import FULLWIDTH_TO_ASCII, IdKind, id_kind, validate_id, validate_person_id
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, Notice
 from outlet.notices import issue, one_time_items
 from partners.authorize import authorize
@@ -40,6 +40,12 @@ MATERIAL_STATUS_LABELS = {
 }
 PHONE_RE = re.compile(r"^[0-9+\-() ]{7,20}$")
 NAME_FIELDS = ("applicant_name", "legal_representative", "agent_name")
+# Longest value each name field may hold: the column it is stored in (characters).
+NAME_LIMITS = {
+    "applicant_name": Applicant.__table__.c.name.type.length,  # type: ignore[attr-defined]
+    "legal_representative": Applicant.__table__.c.legal_representative.type.length,  # type: ignore[attr-defined]
+    "agent_name": Case.__table__.c.agent_name.type.length,  # type: ignore[attr-defined]
+}
 # Invisible or unassigned characters make one name look like another (张三 vs 张\u200b三):
 # controls, format characters (zero-width, bidi overrides), surrogates, private use, unassigned.
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
@@ -90,6 +96,9 @@ class NewCase:
                 setattr(d, field, clean_name(getattr(d, field)))
             except ValueError as e:
                 errors[field] = str(e)
+            else:
+                if len(getattr(d, field)) > NAME_LIMITS[field]:
+                    errors[field] = f"名称过长：最多 {NAME_LIMITS[field]} 个字"
         d.phone, d.agent_phone = clean_phone(d.phone), clean_phone(d.agent_phone)
         if not d.matter_id:
             errors["matter_id"] = "请选择要办理的事项"
@@ -121,10 +130,28 @@ class NewCase:
         return d
 
 
-def _checklist(version: MatterVersion, needs_poa: bool) -> list[CaseMaterial]:
+RESIDENT_ID_MATERIAL = "居民身份证"
+
+
+def own_id_material(name: str, kind: IdKind | None) -> str:
+    """The checklist name of the applicant's own identity document. A catalog material that
+    starts with 居民身份证 (the applicant's, not a 代办人's or 监护人's) names the document
+    this applicant actually shows: 港澳台居民居住证 and the 外国人永久居留身份证 serve as
+    valid identity documents for public services (《港澳台居民居住证申领发放办法》,
+    国办发〔2018〕81号; 国家移民管理局 2023 年新版外国人永久居留身份证公告), so the checklist, the
+    一次性告知书 and the 受理回执 say what was received."""
+    if kind is None or kind.label == RESIDENT_ID_MATERIAL or kind.code == "uscc":
+        return name
+    if name.startswith(RESIDENT_ID_MATERIAL):
+        return kind.label + name[len(RESIDENT_ID_MATERIAL):]
+    return name
+
+
+def _checklist(version: MatterVersion, needs_poa: bool, kind: IdKind | None = None) -> list[CaseMaterial]:
     items = [
         CaseMaterial(
-            case_id=0, key=str(m.get("key") or f"m{i + 1}")[:16], name=str(m.get("name", ""))[:200],
+            case_id=0, key=str(m.get("key") or f"m{i + 1}")[:16],
+            name=own_id_material(str(m.get("name", "")), kind)[:200],
             necessity=str(m.get("necessity", "必要")), form=str(m.get("form", "纸质")),
             copies=int(m.get("copies", 1) or 1),
         )
@@ -200,7 +227,8 @@ def create_case(
         s.add(case)
         s.flush()
         assert case.id is not None
-        for m in _checklist(version, d.service_mode == "代办" or d.has_agent):
+        for m in _checklist(version, d.service_mode == "代办" or d.has_agent,
+                            id_kind(d.applicant_kind, d.id_number)):
             m.case_id = case.id
             s.add(m)
         s.add(CaseEvent(case_id=case.id, actor_id=actor.id, at=now, action="case.create", to_state="draft"))

@@ -368,9 +368,9 @@ def matches_query(q: str) -> ColumnElement[bool]:
     """Matter (joined with its current version) whose name contains ``q``, whose codes
     contain it (upper case) or whose domain is ``q``."""
     return or_(
-        col(MatterVersion.name).like(f"%{q}%"),
-        col(Matter.implementation_code).like(f"%{q.upper()}%"),
-        col(Matter.basic_code).like(f"%{q.upper()}%"),
+        col(MatterVersion.name).contains(q, autoescape=True),
+        col(Matter.implementation_code).contains(q.upper(), autoescape=True),
+        col(Matter.basic_code).contains(q.upper(), autoescape=True),
         col(MatterVersion.domain) == q,
     )
 

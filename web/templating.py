@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from partners.catalog import IMPLEMENTATION_CODE_LENGTHS
 from partners.models import ROLE_LABELS
 from web.security import csrf_token
 
@@ -32,6 +33,26 @@ def local_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def local_date(value: date | None) -> str:
     return value.strftime("%Y-%m-%d") if value else ""
+
+
+def case_no_parts(number: str) -> tuple[str, str]:
+    """Split a case number (implementation code + YYYYMMDD + serial of 4–6 digits,
+    outlet/cases.py) into ``(code, day + serial)`` for the compact display. The code is 31
+    or 33 characters (partners/catalog.py); where both splits would read as a date and a
+    serial, the 4-digit serial (the common case) wins. Anything else: ``(number, "")``."""
+    options = []
+    for code_len in IMPLEMENTATION_CODE_LENGTHS:
+        day, serial = number[code_len:code_len + 8], number[code_len + 8:]
+        if day.isdigit() and serial.isdigit() and 4 <= len(serial) <= 6:
+            try:
+                datetime.strptime(day, "%Y%m%d")
+            except ValueError:
+                continue
+            options.append((len(serial), code_len))
+    if not options:
+        return number, ""
+    code_len = min(options)[1]
+    return number[:code_len], number[code_len:]
 
 
 def _request_context(request: Request) -> dict[str, Any]:
@@ -65,6 +86,7 @@ def make_templates(static_url: Callable[[str], str] | None = None) -> Jinja2Temp
     env.globals["static"] = static_url or (lambda path: f"/static/{path}")
     env.filters["local_dt"] = local_dt
     env.filters["local_date"] = local_date
+    env.filters["case_no_parts"] = case_no_parts
     env.globals["role_labels"] = ROLE_LABELS
     env.auto_reload = False  # templates ship with the code: no stat() per render
     env.trim_blocks = True

@@ -45,6 +45,19 @@ def test_cli_keygen_sign_export_prove_verify(tmp_path: Path, engine: Engine,
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
+def test_cli_commands_without_a_log_database_end_with_a_message(tmp_path: Path) -> None:
+    """Run outside the data directory, `audit prove` used to print a 120-line SQLAlchemy
+    traceback (`unable to open database file`); every database command now fails cleanly."""
+    runner = CliRunner()
+    env = {"SERVICEPOINT_DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'servicepoint.db'}",
+           "SERVICEPOINT_AUDIT_KEY_FILE": str(tmp_path / "none.key")}
+    for args in (["prove", "5", "-o", str(tmp_path / "x.p")], ["sign"], ["export", str(tmp_path / "e")]):
+        r = runner.invoke(audit, args, env=env)
+        assert r.exit_code == 1, (args, r.output)
+        assert r.output.startswith("FAILED: "), (args, r.output)
+        assert "Traceback" not in r.output and (r.exception is None or isinstance(r.exception, SystemExit))
+
+
 def test_cli_verify_downloaded_proof_needs_the_keys_from_audit_keys(
         tmp_path: Path, engine: Engine, appender: Callable[..., list[int]]) -> None:  # fmt: skip
     """README: a proof downloaded alone is checked against keys pinned from /audit/keys; without

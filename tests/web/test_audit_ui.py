@@ -320,6 +320,7 @@ def test_entry_not_covered_waits_for_the_server_and_auditor_cannot_sign(
     assert not [b for b in page.select("button") if "签发" in b.get_text()]
     assert soup(auditor.get("/audit/checkpoints").text).select_one("#sign-now") is None
     assert auditor.get("/audit/entries/0/proof").status_code == 409
+    assert auditor.get("/audit/entries/9223372036854775807/proof").status_code == 404  # no such entry
     assert auditor.post("/audit/sign", follow_redirects=False).status_code in (404, 405)
     sign(app)
     page = soup(auditor.get("/audit/entries/0").text)

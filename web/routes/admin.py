@@ -140,7 +140,7 @@ class Resource:
     def stmt(self, q: str) -> Any:
         stmt = select(self.model).order_by(self.order)
         if q:
-            stmt = stmt.where(or_(*[col(c).contains(q) for c in self.search]))
+            stmt = stmt.where(or_(*[col(c).contains(q, autoescape=True) for c in self.search]))
         return stmt
 
 

@@ -96,8 +96,8 @@ async def catalog_list(request: Request) -> Response:
             )
             if q:
                 stmt = stmt.where(
-                    col(MatterVersion.name).contains(q)
-                    | col(Matter.implementation_code).contains(q.upper())
+                    col(MatterVersion.name).contains(q, autoescape=True)
+                    | col(Matter.implementation_code).contains(q.upper(), autoescape=True)
                     | (col(MatterVersion.domain) == q)
                 )
             return {"page": paginate(s, stmt, page_of(request)), "q": q, **_catalog_choices()}

@@ -62,7 +62,7 @@ async def staff_list(request: Request) -> Response:
             stmt = select(Staff).order_by(Staff.username)
             if q:
                 stmt = stmt.where(
-                    or_(col(Staff.username).contains(q), col(Staff.display_name).contains(q))
+                    or_(col(Staff.username).contains(q, autoescape=True), col(Staff.display_name).contains(q, autoescape=True))
                 )
             page: Page[Staff] = paginate(s, stmt, page_of(request))
             names = {o.id: o.name for o in s.exec(select(Outlet)).all()}

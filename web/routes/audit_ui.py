@@ -123,6 +123,11 @@ def _entry_context(request: Request, index: int) -> dict[str, Any]:
             "tree_size": size, "verify": None}  # fmt: skip
 
 
+def _entry_exists(request: Request, index: int) -> bool:
+    with Session(request.app.state.engine) as s:
+        return audit.get_entry(s, index) is not None
+
+
 async def _entry_or_404(request: Request) -> dict[str, Any] | Response:
     ctx = await run_in_threadpool(_entry_context, request, request.path_params["index"])
     if not ctx:
@@ -144,6 +149,8 @@ async def proof(request: Request) -> Response:
     try:
         data = await run_in_threadpool(audit.prove, request.app.state.engine, index)
     except audit.AuditError:
+        if not await run_in_threadpool(_entry_exists, request, index):
+            return errors.render_error(request, 404, "未找到该审计记录")
         return errors.render_error(
             request, 409, "该记录尚未被已签名的检查点覆盖，暂不能生成包含证明"
         )

@@ -14,10 +14,17 @@ from sqlmodel import Session, col, select
 
 import audit
 from outlet import errors as _outlet_errors  # noqa: F401  (registers refusal subclasses)
+from outlet.queue.bookings import STATE_LABELS as BOOKING_STATES
+from outlet.queue.tickets import STATE_LABELS as TICKET_STATES
+from outlet.ratings.workorders import STATE_LABELS as WORK_ORDER_STATES
+from outlet.services.records import STATE_LABELS as SERVICE_STATES
+from outlet.services.visits import VISIT_STATES
 from outlet.states import STATE_LABELS
 from partners.authorize import ACTIONS
 from partners.errors import ActionRefused
-from partners.models import ROLE_LABELS, Matter, MatterVersion, Outlet, Partner, Staff
+from partners.models import ROLE_LABELS as STAFF_ROLE_LABELS
+from partners.models import Matter, MatterVersion, Outlet, Partner, Staff
+from remote_assist.models import REQUEST_STATUS_LABELS, SESSION_STATE_LABELS
 from web.params import MAX_INDEX, int_param
 from web.routes.audit_export import utc_range
 from web.templating import LOCAL_TZ
@@ -45,17 +52,47 @@ def _refusal_labels() -> dict[str, str]:
 REASON_LABELS = _refusal_labels()
 
 
+# Entries written outside the authorization table (partners/authorize.ACTIONS): actions of
+# applicants at a kiosk or on their phone, the system's own jobs and refused reads.
+OTHER_ACTION_LABELS = {
+    "booking.create": "预约", "booking.cancel": "取消预约", "booking.no_show": "预约未到（爽约）",
+    "access.refused": "越权访问被拒绝",
+}
+# Actors that are not staff accounts.
+ROLE_LABELS = {**STAFF_ROLE_LABELS, "applicant": "办事群众", "device": "终端设备", "system": "系统"}
+# The states an entry's ``state`` field speaks of, per family (the action's first word).
+FAMILY_STATES: dict[str, dict[str, str]] = {
+    "case": STATE_LABELS,
+    "ticket": TICKET_STATES,
+    "booking": BOOKING_STATES,
+    "service": SERVICE_STATES,
+    "visit": VISIT_STATES,
+    "rating": {**WORK_ORDER_STATES, "pending": "申诉待审", "upheld": "申诉成立", "rejected": "申诉不成立"},
+    "assist": {**REQUEST_STATUS_LABELS, **SESSION_STATE_LABELS},
+    "queue": {"open": "开放", "closed": "关闭", "active": "启用", "stopped": "停用",
+              "signed_in": "已签到上岗", "signed_out": "已签退"},
+    "device": {"paired": "已配对", "revoked": "已停用"},
+}
+
+
 def action_label(action: str) -> str:
+    """The Chinese name of an entry's action; an unknown action is shown as it is."""
     rule = ACTIONS.get(action)
-    return rule.label if rule else action
+    return rule.label if rule else OTHER_ACTION_LABELS.get(action, action)
 
 
-def state_label(code: str | None) -> str:
-    """The Chinese name of a case state code (``under_review`` → 审核中); other state
-    strings in the log (e.g. ``calendar:2027-01-01:holiday``) are shown as they are."""
+def state_label(code: str | None, action: str = "case.") -> str:
+    """The Chinese name of a state code in the family of ``action`` (``case.forward``,
+    ``under_review`` → 审核中; ``ticket.call``, ``called`` → 已呼叫); a refused read's
+    ``count:N`` → ``N 次``; other strings (routes, ``calendar:2027-01-01:holiday``) as they are."""
     if not code:
         return ""
-    return STATE_LABELS.get(code, code)
+    family = FAMILY_STATES.get(action.split(".", 1)[0], STATE_LABELS)
+    if code in family:
+        return family[code]
+    if code.startswith("count:") and code[6:].isdigit():
+        return f"{code[6:]} 次"
+    return code
 
 
 def beijing(iso_or_dt: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -214,8 +251,8 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
         "reason_label": REASON_LABELS.get(reason or "", ""),
         "state_from": state.get("from"),
         "state_to": state.get("to"),
-        "state_from_label": state_label(state.get("from")),
-        "state_to_label": state_label(state.get("to")),
+        "state_from_label": state_label(state.get("from"), str(e.get("action", ""))),
+        "state_to_label": state_label(state.get("to"), str(e.get("action", ""))),
         "digests": [
             {
                 "kind": d.get("kind"),

@@ -119,7 +119,7 @@ def _found(request: Request, query: str) -> dict[str, Any]:
             return {"matters": [], "refused": [], "q": query}
         matters = delegated_matters(s, outlet, now, query)
         refused = refused_matters(s, outlet, now, query, exclude=[d.matter.id for d in matters if d.matter.id])
-        return {"matters": matters, "refused": refused, "q": query}
+        return {"matters": matters, "refused": refused, "q": query, "name_limits": intake.NAME_LIMITS}
 
 
 @requires_roles(*OUTLET)

@@ -13,7 +13,6 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from partners.catalog import IMPLEMENTATION_CODE_LENGTHS
 from partners.models import ROLE_LABELS
 from web.security import csrf_token
 
@@ -37,22 +36,20 @@ def local_date(value: date | None) -> str:
 
 def case_no_parts(number: str) -> tuple[str, str]:
     """Split a case number (implementation code + YYYYMMDD + serial of 4–6 digits,
-    outlet/cases.py) into ``(code, day + serial)`` for the compact display. The code is 31
-    or 33 characters (partners/catalog.py); where both splits would read as a date and a
-    serial, the 4-digit serial (the common case) wins. Anything else: ``(number, "")``."""
-    options = []
-    for code_len in IMPLEMENTATION_CODE_LENGTHS:
-        day, serial = number[code_len:code_len + 8], number[code_len + 8:]
-        if day.isdigit() and serial.isdigit() and 4 <= len(serial) <= 6:
-            try:
-                datetime.strptime(day, "%Y%m%d")
-            except ValueError:
-                continue
-            options.append((len(serial), code_len))
-    if not options:
-        return number, ""
-    code_len = min(options)[1]
-    return number[:code_len], number[code_len:]
+    outlet/cases.py) into ``(code, day + serial)`` for the compact display: the shortest
+    serial whose 8 digits before it read as a date of this century (two widths can never
+    both start with "20"). Anything else: ``(number, "")``."""
+    for width in range(4, 7):
+        cut = len(number) - width - 8
+        day, serial = number[cut:cut + 8], number[cut + 8:]
+        if cut <= 0 or not (day.isdigit() and serial.isdigit()) or not day.startswith("20"):
+            continue
+        try:
+            datetime.strptime(day, "%Y%m%d")
+        except ValueError:
+            continue
+        return number[:cut], number[cut:]
+    return number, ""
 
 
 def _request_context(request: Request) -> dict[str, Any]:

@@ -82,8 +82,7 @@ def test_wildcards_typed_into_the_matter_search_match_only_themselves(world: Wor
 
 
 def test_compact_case_number_splits_at_the_day_for_every_serial_width() -> None:
-    code31, code33 = "1" * 31, "2" * 33
-    for code in (code31, code33):
+    for code in ("1" * 30, "1" * 31, "2" * 33, "11370200MB2856000100011170000"):
         for serial in ("0001", "9999", "10000", "999999"):
             number = f"{code}20261208{serial}"
             assert case_no_parts(number) == (code, f"20261208{serial}"), number

@@ -306,10 +306,12 @@ def _entries(d: Path) -> Iterator[tuple[int, bytes]]:
 def stats(
     path: str | os.PathLike[str], policy: object = None, *, start: date | None = None,
     end: date | None = None, outlet: str | None = None, on_step: Callable[[str], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> StatsResult:
     """Verify the export directory ``path`` (raises the verifier's error) and recompute the
     headline figures for Beijing days ``start``..``end`` (default: the days of the first
-    and last entry) and outlet code ``outlet`` (default: all outlets)."""
+    and last entry) and outlet code ``outlet`` (default: all outlets). ``on_step`` gets
+    each passed verification step, ``on_progress`` the entries read so far (every 50,000)."""
     d = Path(path)
     if not d.is_dir():
         raise FormatError(f"{d}: audit stats needs an export directory")
@@ -331,6 +333,8 @@ def stats(
     n = 0
     for index, line in _entries(d):
         n += 1
+        if on_progress is not None and n % 50_000 == 0:
+            on_progress(n)
         wanted = [fam for marks, fam in routes if any(m in line for m in marks)]
         if not wanted:
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,6 +26,9 @@ from .errors import FormatError
 from .verify import verify
 
 CHINA = timedelta(hours=8)
+# The action of a canonical leaf (a quote inside a string value is escaped, so this byte
+# pattern can only be the "action" key itself).
+_ACTION = re.compile(rb'"action":"([a-z0-9_.]+)"')
 ACCEPT = ("case.accept", "case.accept_rongque")
 COMPLETE = ("case.approve", "case.reject", "case.complete_onsite")
 Value = int | float | None
@@ -192,7 +196,9 @@ class _Video:
         if not w.inside(e["time"]):
             return
         key = {"assist.request": "requests", "assist.accept": "answered",
-               "assist.conclude": "inspections"}[e["action"]]  # fmt: skip
+               "assist.conclude": "inspections"}.get(e["action"])  # fmt: skip
+        if key is None:
+            return
         self.n[key] = self.n.get(key, 0) + 1
         if key == "inspections" and e["state"]["to"] == "passed":
             self.n["passed"] = self.n.get("passed", 0) + 1
@@ -329,16 +335,23 @@ def stats(
         raise FormatError("--to is before --from")
     w = _Window(start, end)
     fams = [make() for make in FAMILIES]
-    routes = [(tuple(f'"action":"{p}'.encode() for p in fam.prefixes), fam) for fam in fams]
+    routes: dict[bytes, list[Any]] = {}  # action -> families that read it
     n = 0
     for index, line in _entries(d):
         n += 1
         if on_progress is not None and n % 50_000 == 0:
             on_progress(n)
-        wanted = [fam for marks, fam in routes if any(m in line for m in marks)]
+        m = _ACTION.search(line)
+        if m is None:
+            continue
+        action = m.group(1)
+        wanted = routes.get(action)
+        if wanted is None:
+            name = action.decode()
+            wanted = routes[action] = [f for f in fams if name.startswith(f.prefixes)]
         if not wanted:
             continue
-        e = json.loads(line)
+        e = json.loads(line.decode("utf-8"))
         if e["outcome"].get("result") != "done" or (outlet is not None and e["outlet"] != outlet):
             continue
         for fam in wanted:

@@ -13,7 +13,8 @@ prints:
 
     .venv/bin/python bench/figures_bench.py [--cases 200000] [--outlets 50] [--db URL] [--keep DIR]
 
-``--db postgresql+psycopg://…`` runs against PostgreSQL (an empty database).
+``--db postgresql+psycopg://…`` runs against PostgreSQL (an empty database); ``--pg`` starts a
+throwaway PostgreSQL server for the run (Debian's postgresql, as the tests do).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +195,7 @@ def generate(engine: Any, n_cases: int, n_outlets: int, seed: int = 13) -> int:
             events: list[tuple[str, datetime, Any, str | None, str | None, dict[str, Any] | None]] = []
 
             def step(action: str, t: datetime, actor: Any, frm: str | None, to: str | None,
-                     terms: dict[str, Any] | None = None) -> None:
+                     terms: dict[str, Any] | None = None, events: list[Any] = events) -> None:
                 events.append((action, t, actor, frm, to, terms))
 
             row: dict[str, Any] = dict(id=case_id, number=number, check_code="123456", outlet_id=o.id,
@@ -349,11 +351,18 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=200_000)
     ap.add_argument("--outlets", type=int, default=50)
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file in a temp folder)")
+    ap.add_argument("--pg", action="store_true", help="start a throwaway PostgreSQL (tests/pg_server.py) and use it")
     ap.add_argument("--keep", help="folder for the database and the export (default: temporary)")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="figures-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
+    pg = None
+    if args.pg:
+        from tests import pg_server
+
+        pg = pg_server.start()
+        args.db = pg.new_database()
     url = args.db or f"sqlite:///{tmp / 'figures.db'}"
     engine = make_engine(url)
     SQLModel.metadata.create_all(engine)
@@ -390,7 +399,7 @@ def main() -> None:
             cells = []
             for sc in scopes.values():
                 with Session(engine) as s:
-                    dt, _ = timed(lambda: fn(s, sc, period), args.repeat if pname == "30 days" else max(1, args.repeat // 2))
+                    dt, _ = timed(lambda fn=fn, s=s, sc=sc, period=period: fn(s, sc, period), args.repeat if pname == "30 days" else max(1, args.repeat // 2))
                 cells.append(f"{dt * 1000:>12.0f}")
             print(f"{what + ' · ' + pname:<34}{''.join(cells)}")
 
@@ -430,6 +439,9 @@ def main() -> None:
     print(f"  e.g. 按期办结率 {center['on_time_rate']:.4f}, 超期未办结 {center['overdue_open']}, "
           f"好评率 {center['good_rate']:.4f}, 等候P90 {center['wait_p90']:.0f} s")
     print(f"files kept in {tmp}" if args.keep else "")
+    engine.dispose()
+    if pg is not None:
+        pg.stop()
 
 
 if __name__ == "__main__":

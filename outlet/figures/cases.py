@@ -18,7 +18,18 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from outlet.figures.base import FigureDef, Number, Period, Scope, Value, avg, local_date, n_if, rate, sum_if
+from outlet.figures.base import (
+    FigureDef,
+    Number,
+    Period,
+    Scope,
+    Value,
+    avg,
+    local_date,
+    n_if,
+    rate,
+    sum_if,
+)
 from outlet.models import Case, CaseEvent
 from partners.models import MatterVersion, Outlet
 

@@ -159,6 +159,8 @@ def buckets(period: Period, by: str) -> list[Period]:
 def heatmap(session: Session, scope: Scope, period: Period) -> list[list[int]]:
     """Tickets issued per [weekday 0=Monday..6][hour 0..23], Beijing time."""
     at = col(Ticket.issued_at)
+    wd: Any
+    hr: Any
     if session.get_bind().dialect.name == "postgresql":
         local = at + literal_column("interval '8 hours'")
         wd, hr = func.extract("isodow", local) - 1, func.extract("hour", local)

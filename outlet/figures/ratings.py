@@ -117,6 +117,8 @@ def _completed(session: Session, scope: Scope, period: Period, by: str | None) -
 
     t0, t1 = period.utc
     rated = exists().where(col(Rating.case_id) == Case.id, col(Rating.excluded).is_(False))
+    key: Any
+    joins: list[tuple[Any, Any]]
     if by == "day":
         key, joins = local_date(session, col(Case.completed_at)), []
     elif by == "staff":

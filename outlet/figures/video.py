@@ -17,7 +17,18 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
-from outlet.figures.base import FigureDef, Number, Period, Scope, Value, avg, local_date, n_if, rate, sum_if
+from outlet.figures.base import (
+    FigureDef,
+    Number,
+    Period,
+    Scope,
+    Value,
+    avg,
+    local_date,
+    n_if,
+    rate,
+    sum_if,
+)
 from partners.models import Outlet
 from remote_assist.models import AssistInspection, AssistRequest, AssistSession
 

@@ -19,6 +19,7 @@ import web.models  # noqa: F401
 from audit import Checkpointer, export
 from audit.stats import stats
 from outlet import decisions, intake, review
+from outlet.errors import IllegalTransition
 from outlet.figures import FIGURES, Period, Scope, breakdown, drilldown_filter, headline, trend
 from tests.audit.helpers import fixed_signer
 from tests.outlet.conftest import AT, World, build_world
@@ -76,7 +77,7 @@ def build_cases(w: World) -> dict[str, str]:
     w.receive(other, "m1", "m2", "m3", actor=w.teller_b)
     decisions.accept(e, w.teller_b, other, at=AT)
     # a refused attempt counts nowhere
-    with pytest.raises(Exception):
+    with pytest.raises(IllegalTransition):
         decisions.accept(e, t, c1, at=AT)
     return n
 

@@ -13,13 +13,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 import web.models  # noqa: F401
-from web.db import make_engine
-
 from audit import Checkpointer, export
 from audit.stats import stats
 from outlet.figures import FIGURES, Period, Scope, headline
 from partners.models import Outlet
 from tests.audit.helpers import fixed_signer
+from web.db import make_engine
 
 ORIGIN = "audit.example.gov.cn/figures-demo"
 VERIFIABLE = [d.key for d in FIGURES if d.verifiable]

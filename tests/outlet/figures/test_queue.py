@@ -91,3 +91,17 @@ def test_audit_stats_equals_headline_with_the_queue(queued: Floor, tmp_path: Pat
         online = headline(s, Scope(outlet_ids=frozenset({queued.outlet_id})), Period(DAY, DAY))
     assert offline.figures == pytest.approx({k: online[k] for k in verifiable})
     assert offline.figures["tickets"] == 3
+
+
+def test_seconds_between_is_exact_to_the_microsecond(queued: Floor) -> None:
+    """SQLite's julianday() keeps milliseconds and rounds .9995 s up; the figures must not."""
+    from datetime import datetime
+
+    from sqlalchemy import DateTime, literal, select
+
+    from outlet.figures.base import seconds_between
+
+    a, b = datetime(2026, 9, 28, 2, 0, 0, 999_700), datetime(2026, 9, 28, 2, 7, 53, 950_924)
+    with Session(queued.engine) as s:
+        got = s.execute(select(seconds_between(s, literal(a, DateTime), literal(b, DateTime)))).scalar_one()
+    assert float(got) == pytest.approx((b - a).total_seconds(), abs=1e-6)

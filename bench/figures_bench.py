@@ -23,6 +23,7 @@ import argparse
 import math
 import random
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -354,6 +355,7 @@ def main() -> None:
     ap.add_argument("--pg", action="store_true", help="start a throwaway PostgreSQL (tests/pg_server.py) and use it")
     ap.add_argument("--keep", help="folder for the database and the export (default: temporary)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--generate-only", action="store_true", help="stop after generating (use with --keep)")
     args = ap.parse_args()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="figures-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -368,9 +370,11 @@ def main() -> None:
     SQLModel.metadata.create_all(engine)
     print(f"database: {engine.dialect.name}  ({url if args.db is None else engine.url.render_as_string()})")
 
+    with Session(engine) as s:
+        have = s.execute(text("SELECT count(*) FROM audit_entries")).scalar_one()
     t = time.perf_counter()
-    n_entries = generate(engine, args.cases, args.outlets)
-    gen = time.perf_counter() - t
+    n_entries = have or generate(engine, args.cases, args.outlets)  # --keep DIR: reuse its data
+    gen = time.perf_counter() - t if not have else float("nan")
     with Session(engine) as s:
         if engine.dialect.name == "sqlite":
             s.execute(text("ANALYZE"))
@@ -380,8 +384,10 @@ def main() -> None:
         cases = s.execute(text("SELECT count(*) FROM service_case")).scalar_one()
         tickets = s.execute(text("SELECT count(*) FROM queue_ticket")).scalar_one()
         ratings = s.execute(text("SELECT count(*) FROM rating")).scalar_one()
-    print(f"generated {cases:,} cases, {tickets:,} tickets, {ratings:,} ratings, {n_entries:,} audit entries "
-          f"in {gen:.1f} s ({n_entries / gen:,.0f} entries/s)\n")
+    print(f"{'reused' if have else 'generated'} {cases:,} cases, {tickets:,} tickets, {ratings:,} ratings, "
+          f"{n_entries:,} audit entries in {gen:.1f} s ({n_entries / gen:,.0f} entries/s)\n")
+    if args.generate_only:
+        return
 
     with Session(engine) as s:
         outlet_ids = [r[0] for r in s.execute(text("SELECT id FROM outlet ORDER BY id")).all()]
@@ -408,6 +414,7 @@ def main() -> None:
     log.sign_checkpoint(engine)
     sign_t = time.perf_counter() - t
     t = time.perf_counter()
+    shutil.rmtree(tmp / "export", ignore_errors=True)
     export(engine, tmp / "export", log.policy())
     export_t = time.perf_counter() - t
     t = time.perf_counter()

@@ -208,7 +208,7 @@ def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int
     t0, t1 = period.utc
     if key == "overdue_open":
         w = aliased(CaseEvent)
-        q = select(col(Case.id)).where(
+        q: Any = select(col(Case.id)).where(
             col(Case.accepted_at) < t1, col(Case.due_on) < period.end,
             (col(Case.completed_at).is_(None)) | (col(Case.completed_at) >= t1),
             ~exists().where(col(w.case_id) == Case.id, col(w.action) == "case.withdraw", col(w.at) < t1))

@@ -17,6 +17,10 @@ guarantee and pays that cost once per batch:
 - a unit returns only after the batch it belongs to has committed; if that COMMIT fails,
   every unit of the batch raises (none was acknowledged);
 - a batch commits when no other unit is waiting to join it, or at ``max_batch`` units;
+- a unit's Session fires ``after_commit`` when its savepoint is released, i.e. *before* the
+  batch's COMMIT; code that must run after the data is visible appends a callable to
+  ``session.info[AFTER_COMMIT]`` instead (run once the batch committed, dropped if the unit
+  rolled back);
 - SQLite: the batch's ``BEGIN IMMEDIATE`` holds the process' write lock, as one transaction
   did. PostgreSQL: the batch takes the append lock (``audit.store.APPEND_LOCK``) first, so
   batches of several processes queue on it before any unit runs and never hold each other's
@@ -26,9 +30,10 @@ guarantee and pays that cost once per batch:
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,11 +44,13 @@ from sqlalchemy.orm import Session
 from .store import APPEND_LOCK
 
 MAX_BATCH = 256  # units per COMMIT
+AFTER_COMMIT = "audit.group.after_commit"  # session.info key: callables run after the COMMIT
+log = logging.getLogger(__name__)
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 class _Batch:
-    __slots__ = ("conn", "units", "done", "error")
+    __slots__ = ("conn", "units", "done", "error", "after")
 
     def __init__(self, engine: Engine) -> None:
         self.conn: Connection = engine.connect()
@@ -57,6 +64,7 @@ class _Batch:
         self.units = 0
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self.after: list[Callable[[], None]] = []
 
 
 class GroupCommit:
@@ -89,9 +97,12 @@ class GroupCommit:
         outer: _Batch | None = getattr(self._local, "batch", None)
         if outer is not None:
             session = self._session(outer.conn, session_class)
+            inner: list[Callable[[], None]] = []
+            session.info[AFTER_COMMIT] = inner
             try:
                 with session.begin():
                     yield session
+                self._local.after += inner  # the outer unit's, if it does not roll back
             finally:
                 session.close()
             return
@@ -109,17 +120,20 @@ class GroupCommit:
                 raise
         failed = False
         session = self._session(batch.conn, session_class)
+        after: list[Callable[[], None]] = []
+        session.info[AFTER_COMMIT] = after
         try:
-            self._local.batch = batch
+            self._local.batch, self._local.after = batch, after
             try:
                 with session.begin():  # SAVEPOINT … RELEASE, or ROLLBACK TO on an exception
                     yield session
                 batch.units += 1
+                batch.after += after
             except BaseException:
                 failed = True
                 raise
             finally:
-                self._local.batch = None
+                self._local.batch = self._local.after = None
                 session.close()  # its objects stay loaded, detached, with this thread
         finally:
             committer = self._close_if_last(batch)
@@ -143,6 +157,11 @@ class GroupCommit:
         try:
             batch.conn.commit()
             self.batches += 1
+            for hook in batch.after:
+                try:
+                    hook()
+                except Exception:  # the batch is committed: a hook's failure is only logged
+                    log.exception("after-commit hook %r failed", hook)
         except BaseException as exc:
             batch.error = exc
             try:

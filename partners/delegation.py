@@ -177,8 +177,8 @@ def _audited(engine: Engine, ctx: ActionContext, outlet: Outlet | None) -> Itera
     the audit entry; returns after both are committed. An :class:`ActionRefused` rolls the
     unit back and is recorded in a unit of its own."""
     try:
-        with group_commit(engine).unit(Session) as session:
-            ctx.session = session
+        with group_commit(engine).unit(Session) as unit:
+            ctx.session = session = cast(Session, unit)  # an instance of sqlmodel's Session
             if outlet is not None:
                 ctx.set_outlet(session, outlet)
             yield
@@ -189,8 +189,8 @@ def _audited(engine: Engine, ctx: ActionContext, outlet: Outlet | None) -> Itera
 
 
 def _record_refusal(engine: Engine, ctx: ActionContext, refusal: ActionRefused) -> None:
-    with group_commit(engine).unit(Session) as session:
-        ctx.session = session
+    with group_commit(engine).unit(Session) as unit:
+        ctx.session = session = cast(Session, unit)
         ctx.digests = []
         ctx.extra, ctx.on_recorded = {}, []
         ctx.state = (ctx.state[0], ctx.state[0])  # nothing changed

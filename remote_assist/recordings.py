@@ -19,11 +19,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from outlet.events import Presence
+from outlet.files import FileStore
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from remote_assist.actions import assist_action
 from remote_assist.errors import ConsentRequired, InvalidInput, NotParticipant, RecordingUnavailable
-from outlet.files import FileStore
 from remote_assist.evidence import Stamp, encode_jpeg, stamp_jpeg
 from remote_assist.models import (
     AssistInspection,

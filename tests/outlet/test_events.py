@@ -80,9 +80,9 @@ def raise_in_txn() -> None:
 def test_hub_event_published_inside_a_group_commit_unit_is_woken_after_the_batch_commit(engine: Engine) -> None:
     """A delegated action's session is a group-commit unit: its own after_commit fires before
     the batch's COMMIT, so the hub must wake on the batch's commit instead (no poll here)."""
-    from audit.group import group_commit
-
     import sqlite3
+
+    from audit.group import group_commit
 
     visible_at_wake: list[int] = []
 

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from websockets.exceptions import ConnectionClosed
 
-from outlet.models import Case, CaseEvent
 from outlet.files import FileStore
+from outlet.models import Case, CaseEvent
 from remote_assist.evidence import jpeg_comment
 from remote_assist.loopback import CallPeer, Participant, RecorderFeed, first_frame
 from remote_assist.models import AssistRecording, AssistSnapshot

@@ -12,10 +12,10 @@ import av
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from outlet.files import FileStore
 from outlet.models import Case
 from partners.models import utcnow
 from remote_assist import queue
-from outlet.files import FileStore
 from remote_assist.evidence import encode_jpeg, jpeg_comment, stamp_jpeg
 from remote_assist.models import AssistRecording, AssistSession
 from remote_assist.recorder import RecordingWriter

@@ -160,11 +160,11 @@ ACTIONS: dict[str, ActionRule] = {
     # --- 好差评 (outlet/ratings): the applicant's QR and 评价器 ratings are unattended
     # actions (no staff login); the call channel and every 差评 step are delegated ---
     "rating.submit": ActionRule(OUTLET_STAFF, None, False, "提交评价"),
-    "rating.callback": ActionRule(LEAD, None, False, "差评核实回访"),
-    "rating.rectify": ActionRule(LEAD, None, False, "差评整改/解释说明"),
-    "rating.feedback": ActionRule(LEAD, None, False, "整改结果反馈"),
-    "rating.close": ActionRule(LEAD, None, False, "差评销号"),
-    "rating.appeal": ActionRule(OUTLET_STAFF, None, False, "差评申诉"),
+    "rating.callback": ActionRule(LEAD | REVIEWER, None, False, "差评核实回访"),
+    "rating.rectify": ActionRule(LEAD | REVIEWER, None, False, "差评整改/解释说明"),
+    "rating.feedback": ActionRule(LEAD | REVIEWER, None, False, "整改结果反馈"),
+    "rating.close": ActionRule(LEAD | REVIEWER, None, False, "差评销号"),
+    "rating.appeal": ActionRule(OUTLET_STAFF | EXPERT, None, False, "差评申诉"),
     "rating.appeal_decide": ActionRule(REVIEWER | ADMIN, None, False, "申诉复核"),
     "rating.escalate": ActionRule(ADMIN, None, False, "超期差评工单升级"),
     "admin.rating.edit": ActionRule(ADMIN, None, False, "维护评价原因清单与期限"),

@@ -79,14 +79,18 @@ class Rating(SQLModel, table=True):
 
 
 class RatingWorkOrder(SQLModel, table=True):
-    """整改工单 of one 差评: open → called_back → rectified → feedback → closed (销号)."""
+    """整改工单 of one 差评: open → called_back → rectified → feedback → closed (销号).
+
+    ``unit`` says who handles it: "outlet" (the outlet lead, the default) or "center" (a
+    差评 of a 视频帮办 / 远程勘验 expert: a center reviewer of the expert's domain)."""
 
     __tablename__ = "rating_work_order"
 
     id: int | None = Field(default=None, primary_key=True)
     rating_id: int = Field(foreign_key="rating.id", unique=True)
     outlet_id: int = Field(foreign_key="outlet.id", index=True)
-    owner_id: int | None = Field(default=None, foreign_key="staff.id")  # the outlet lead
+    unit: str = Field(default="outlet", max_length=8)  # outlet / center
+    owner_id: int | None = Field(default=None, foreign_key="staff.id")  # lead or center reviewer
     backup_id: int | None = Field(default=None, foreign_key="staff.id")  # their AB角
     state: str = Field(default="open", index=True, max_length=12)
     opened_at: NaiveDatetime = Field(default_factory=utcnow)
@@ -115,7 +119,8 @@ class RatingAppeal(SQLModel, table=True):
     rating_id: int = Field(foreign_key="rating.id", unique=True)
     staff_id: int = Field(foreign_key="staff.id", index=True)
     reason: str = Field(max_length=500)
-    evidence_sha256: str | None = Field(default=None, max_length=64)
+    evidence_sha256: str | None = Field(default=None, max_length=64)  # in the FileStore
+    evidence_type: str | None = Field(default=None, max_length=64)  # sniffed content type
     filed_at: NaiveDatetime = Field(default_factory=utcnow)
     decide_due: date
     state: str = Field(default="pending", index=True, max_length=12)

@@ -149,13 +149,35 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
     return rating
 
 
+def _center_owner(s: Session, expert_id: int | None) -> Staff | None:
+    """The center unit answering for an expert: an active reviewer of the expert's domain,
+    else one covering every domain, else a center admin (lowest id first: stable)."""
+    expert = s.get(Staff, expert_id) if expert_id else None
+    domain = expert.domain if expert else None
+    center = list(s.exec(select(Staff).where(col(Staff.outlet_id).is_(None), col(Staff.active))
+                         .order_by(col(Staff.id))).all())
+    reviewers = [st for st in center if "reviewer" in st.role_set]
+    for pick in ([r for r in reviewers if domain and r.domain == domain],
+                 [r for r in reviewers if not r.domain],
+                 [a for a in center if "admin" in a.role_set]):
+        if pick:
+            return pick[0]
+    return None
+
+
 def _open_work_order(s: Session, rating: Rating, now: datetime) -> RatingWorkOrder:
-    """Owner: the outlet's lead; alternate: the lead's AB角 backup in force today."""
+    """Owner: the outlet's lead — or, for a 差评 of a video-session expert, the expert's
+    center unit (:func:`_center_owner`, issue 11 §2); alternate: the owner's AB角 backup
+    in force today."""
     assert rating.id is not None
     pol, cal, today = policy(s), WorkCalendar.load(s), china_day(now)
-    owner = s.exec(select(Staff).where(Staff.outlet_id == rating.outlet_id, col(Staff.active),
-                                       col(Staff.roles).contains("outlet_lead"))
-                   .order_by(col(Staff.id))).first()
+    unit = "center" if rating.object == "assist" else "outlet"
+    if unit == "center":
+        owner = _center_owner(s, rating.staff_id)
+    else:
+        owner = s.exec(select(Staff).where(Staff.outlet_id == rating.outlet_id, col(Staff.active),
+                                           col(Staff.roles).contains("outlet_lead"))
+                       .order_by(col(Staff.id))).first()
     backup = None
     if owner is not None:
         backup = s.exec(select(BackupAssignment.backup_id).where(
@@ -163,8 +185,8 @@ def _open_work_order(s: Session, rating: Rating, now: datetime) -> RatingWorkOrd
             or_(col(BackupAssignment.valid_to).is_(None), col(BackupAssignment.valid_to) >= today),
         )).first()
     order = RatingWorkOrder(
-        rating_id=rating.id, outlet_id=rating.outlet_id, owner_id=owner.id if owner else None,
-        backup_id=backup, opened_at=now,
+        rating_id=rating.id, outlet_id=rating.outlet_id, unit=unit,
+        owner_id=owner.id if owner else None, backup_id=backup, opened_at=now,
         callback_due=cal.add_workdays(today, pol.callback_days).day,
         rectify_due=cal.add_workdays(today, pol.rectify_days).day,
     )

@@ -3,6 +3,8 @@ pages, the center's appeals and settings — messages in Chinese, input kept, ri
 
 from __future__ import annotations
 
+import hashlib
+
 from bs4 import BeautifulSoup
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
@@ -116,13 +118,28 @@ def test_web_center_decides_an_appeal_and_admin_edits_reasons(rw: RatingWorld,
     with second_client(client) as teller:
         login(teller, "teller.a")
         mine = soup(teller.get("/ratings/").text)
-        assert mine.select_one(f"form[action='/ratings/{rating.id}/appeal']") is not None
+        assert mine.select_one(f"a[href='/ratings/{rating.id}/appeal']") is not None
+        page = soup(teller.get(f"/ratings/{rating.id}/appeal").text)
+        assert page.select_one("#appeal-form input[type=file][name=evidence]") is not None
         r = teller.post(f"/ratings/{rating.id}/appeal", data={"reason": "申请人误触"},
-                        follow_redirects=False)
+                        files={"evidence": ("note.txt", b"just text", "text/plain")})
+        assert r.status_code == 415 and "仅支持 PDF、JPEG、PNG" in soup(r.text).select_one("#appeal-error").text
+        page = soup(r.text)
+        assert page.select_one("textarea[name=reason]").text == "申请人误触"  # input kept
+        assert "请重新选择文件" in page.select_one("#evidence-error").text
+        png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (8).to_bytes(4, "big") * 2 + b"\x08\x06\x00\x00\x00" + b"\x00" * 4
+        r = teller.post(f"/ratings/{rating.id}/appeal", data={"reason": "申请人误触"},
+                        files={"evidence": ("shot.png", png, "image/png")}, follow_redirects=False)
         assert r.status_code == 303
     login(client, "reviewer.sb")
     center = soup(client.get("/ratings/center/").text)
     form = center.select_one("#pending-appeals form")
+    proof = client.get(center.select_one("#pending-appeals a[id^=appeal-evidence]")["href"])
+    assert proof.status_code == 200 and proof.content == png
+    assert proof.headers["content-type"] == "image/png"
+    entry = audit_rows(rw.engine, action="rating.appeal")[-1]
+    assert entry["outcome"]["result"] == "done" and entry["digests"] == [
+        {"kind": "evidence", "sha256": hashlib.sha256(png).hexdigest()}]
     r = client.post(form["action"], data={"decision": "upheld", "category": "误评",
                                           "note": "核实为误评"}, follow_redirects=False)
     assert r.status_code == 303

@@ -128,3 +128,18 @@ class RatingAppeal(SQLModel, table=True):
     decided_at: NaiveDatetime | None = None
     category: str | None = Field(default=None, max_length=16)  # 误评 / 恶意差评
     decision_note: str | None = Field(default=None, max_length=500)
+
+
+class RatingPadLink(SQLModel, table=True):
+    """The case a teller linked to their counter's 评价器 (one per device, replaced by the
+    next link, removed by the rating that used it). ``token`` goes into the pad's form so
+    a rating is tied to exactly the case that was on screen when the applicant rated."""
+
+    __tablename__ = "rating_pad_link"
+
+    device_id: int = Field(primary_key=True, foreign_key="device.id",
+                           sa_column_kwargs={"autoincrement": False})
+    case_id: int = Field(foreign_key="service_case.id")
+    token: str = Field(max_length=32)
+    linked_by: int = Field(foreign_key="staff.id")
+    linked_at: NaiveDatetime = Field(default_factory=utcnow)

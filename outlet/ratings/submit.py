@@ -219,19 +219,45 @@ def submit_qr(engine: Engine, number: str, check_code: str, stage: str, data: Ra
 
 
 def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput, *,
-                  reasons_version: int, at: datetime | None = None) -> Rating:
-    """A rating at the 评价器: anonymous, of the staff member the device is paired with."""
-    if stage not in ("before", "during"):
-        raise RatingError("评价器只用于办事前或办理中评价", field="stage")
-    with Session(engine) as s:
+                  reasons_version: int, link_token: str = "",
+                  at: datetime | None = None) -> Rating:
+    """A rating at the 评价器. Without ``link_token``: anonymous, of the staff member the
+    device is paired with (stage 办事前 / 办理中). With the token of the case the teller
+    linked (:mod:`outlet.ratings.padlink`): a real-name rating of that case (办理中, or
+    办结后 for a completed case handed over at the counter), which uses the link up. A
+    token that is no longer the pad's link is refused (audited): the case changed."""
+    from outlet.ratings import padlink
+    from outlet.ratings.models import RatingPadLink
+
+    now = at or utcnow()
+    with Session(engine, expire_on_commit=False) as s:
         outlet = s.get(Outlet, device.outlet_id)
+        linked = padlink.current(s, device, at=now) if link_token else None
+        case = s.get(Case, linked.case_id) if linked and linked.token == link_token else None
+        matter = s.get(Matter, case.matter_id) if case else None
+        version = s.get(MatterVersion, case.matter_version_id) if case else None
+        applicant = s.get(Applicant, case.applicant_id) if case else None
     assert outlet is not None and device.id is not None
-    target = Target(outlet_id=device.outlet_id, object="staff", stage=stage, channel="device",
-                    real_name=False, staff_id=device.staff_id, device_id=device.id,
+    if case is None and stage not in ("before", "during"):
+        raise RatingError("评价器只用于办事前或办理中评价", field="stage")
+    if case is not None:
+        stage = "after" if case.state in COMPLETED else "during"
+    target = Target(outlet_id=device.outlet_id, object="case" if case else "staff", stage=stage,
+                    channel="device", real_name=case is not None, case=case,
+                    staff_id=device.staff_id, device_id=device.id,
                     reasons_version=reasons_version)
     with unattended_action(engine, actor_id=device.id, role="device", action="rating.submit",
-                           outlet=outlet, at=at) as ctx:
+                           outlet=outlet, case=case.number if case else None,
+                           subject=applicant.pseudonym if applicant else None, at=now) as ctx:
+        if link_token and case is None:
+            raise RatingRefused("窗口的办件已变更，请重新评价", code="link_changed")
+        if matter is not None and version is not None:
+            ctx.set_matter(matter, version.version)
         rating = _store(ctx, target, data)
+        if case is not None:  # the link is used up: the next applicant starts anonymous
+            row = ctx.session.get(RatingPadLink, device.id)
+            if row is not None and row.token == link_token:
+                ctx.session.delete(row)
     return rating
 
 

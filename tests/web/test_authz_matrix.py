@@ -144,6 +144,8 @@ RULES: dict[str, str] = {
     "GET /ratings/center/appeals/{appeal_id:id}/evidence": "RA",
     "GET,POST /ratings/center/settings": "A",
     "GET,POST /rate/pad": PUBLIC,
+    "WS /rate/pad/live": PUBLIC,
+    "POST /ratings/pad/link": "TBL",
     "GET,POST /rate/{number}": PUBLIC,
     "GET /cases/outlet": "L",
     "POST /cases/new/attempt": "TBL",

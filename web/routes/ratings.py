@@ -16,9 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from outlet.clock import local_day
-from outlet.errors import UploadRejected
+from outlet.errors import CaseNotFound, UploadRejected
 from outlet.files import ALLOWED_NOTE, FileStore, read_chunks
-from outlet.ratings import appeals, figures, submit, views
+from outlet.ratings import appeals, figures, padlink, submit, views
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import Rating, RatingAppeal
 from outlet.ratings.rules import (
@@ -33,7 +33,7 @@ from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
 from web.params import MAX_INDEX, int_param
 from web.routes import ratings_center
-from web.routes.case_views import actor_of, render, see_other
+from web.routes.case_views import actor_of, fail, render, see_other
 from web.routes.ratings_public import form_context, kept_values, labels
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
@@ -188,6 +188,23 @@ async def appeal(request: Request) -> Response:
 
 
 @requires_roles(*OUTLET)
+async def pad_link(request: Request) -> Response:
+    """The teller links the case being served to their counter's 评价器 (pushed to the pad
+    through the event hub); back to the case page with a note, or the reason it failed."""
+    form = await request.form()
+    number = str(form.get("case") or "")[:48]
+    try:
+        device = await run_in_threadpool(
+            lambda: padlink.link_case(request.app.state.engine, request.app.state.hub,
+                                      actor_of(request), number))
+    except (RatingError, CaseNotFound) as exc:
+        return fail(request, exc.status_code, exc.message)
+    request.session["flash"] = (f"已推送到评价器「{device.counter or device.label}」，"
+                                "请申请人在评价器上评价本办件")
+    return see_other(request, f"/cases/{number}")
+
+
+@requires_roles(*OUTLET)
 async def rate_assist(request: Request) -> Response:
     """After a video session: the applicant rates the expert on the teller's screen."""
     engine, actor = request.app.state.engine, actor_of(request)
@@ -215,6 +232,7 @@ routes = [
     Route("/orders/{order_id:id}", order_page, name="order"),
     Route("/orders/{order_id:id}/{step}", order_step, methods=["POST"], name="order_step"),
     Route("/{rating_id:id}/appeal", appeal, methods=["GET", "POST"], name="appeal"),
+    Route("/pad/link", pad_link, methods=["POST"], name="pad_link"),
     Route("/assist/{session_id:id}", rate_assist, methods=["GET", "POST"], name="assist"),
     Mount("/center", routes=ratings_center.routes, name="center"),
 ]

@@ -1,4 +1,5 @@
-"""好差评: work orders handled by the center unit (video-session experts); appeal evidence type
+"""好差评: work orders handled by the center unit (video-session experts); appeal evidence type;
+the case a teller links to the counter's 评价器
 
 Revision ID: ratings_center_unit
 Revises: queue
@@ -19,6 +20,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('rating_pad_link',
+    sa.Column('device_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('linked_by', sa.Integer(), nullable=False),
+    sa.Column('linked_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['service_case.id'], ),
+    sa.ForeignKeyConstraint(['device_id'], ['device.id'], ),
+    sa.ForeignKeyConstraint(['linked_by'], ['staff.id'], ),
+    sa.PrimaryKeyConstraint('device_id')
+    )
     with op.batch_alter_table('rating_work_order') as batch:
         batch.add_column(sa.Column('unit', sqlmodel.sql.sqltypes.AutoString(length=8),
                                    nullable=False, server_default='outlet'))
@@ -28,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('rating_pad_link')
     with op.batch_alter_table('rating_appeal') as batch:
         batch.drop_column('evidence_type')
     with op.batch_alter_table('rating_work_order') as batch:

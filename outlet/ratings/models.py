@@ -49,11 +49,19 @@ class Rating(SQLModel, table=True):
     replayed form. Excluded ratings (upheld appeal) stay on record, out of the figures."""
 
     __tablename__ = "rating"
-    __table_args__ = (Index("ix_rating_outlet_created", "outlet_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_rating_outlet_created", "outlet_id", "created_at"),
+        # The month's figures (outlet/ratings/figures.py) read only these columns: a range
+        # of this index answers them without visiting the (wide) rows; the second answers
+        # "has this case a kept rating" per completed case the same way.
+        Index("ix_rating_figures", "created_at", "outlet_id", "level", "excluded", "staff_id",
+              "efficiency", "competence", "attitude"),
+        Index("ix_rating_case_kept", "case_id", "excluded"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     outlet_id: int = Field(foreign_key="outlet.id")
-    case_id: int | None = Field(default=None, foreign_key="service_case.id", index=True)
+    case_id: int | None = Field(default=None, foreign_key="service_case.id")
     staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     assist_session_id: int | None = Field(default=None, foreign_key="assist_session.id")
     device_id: int | None = Field(default=None, foreign_key="device.id")

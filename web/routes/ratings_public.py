@@ -48,7 +48,7 @@ from partners.models import Staff
 from web import throttle
 from web.routes.case_views import render
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
-from web.routes.devices import COOKIE, request_device
+from web.routes.devices import COOKIE, request_token
 from web.routes.queue_live import CLOSE_FORBIDDEN, CLOSE_LAGGING
 
 PAD_RESET_SECONDS = 30
@@ -130,27 +130,34 @@ def _pad_context(engine: Any, device: Device) -> dict[str, Any]:
     return ctx
 
 
-async def rate_pad(request: Request) -> Response:
-    """The 评价器 page of the paired device (403 without a valid device token)."""
-    device = await request_device(request, "rating_pad")
-    engine = request.app.state.engine
-    ctx = await run_in_threadpool(_pad_context, engine, device)
-    if request.method == "GET":
-        return render(request, "ratings/pad.html", ctx)
-    form = await request.form()
+def _pad_request(engine: Any, token: str | None, form: Any | None) -> tuple[dict[str, Any], int]:
+    """Everything one 评价器 request needs, in one worker-thread hop (resolving the device,
+    the page context, and for a post the rating itself): each hop costs a thread switch,
+    which on a busy server is most of a rating's time (bench/ratings_bench.py)."""
+    device = devices.resolve(engine, token, kind="rating_pad")
+    ctx = _pad_context(engine, device)
+    if form is None:
+        return ctx, 200
     ctx["values"], ctx["picked"] = kept_values(form)
     ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
     stage = ctx["values"]["stage"] or "during"
     link = str(form.get("link") or "")[:64]
     try:
         data = parse_form(form, ctx["reasons"])
-        ctx["done"] = await run_in_threadpool(
-            lambda: submit.submit_device(engine, device, stage, data,
-                                         reasons_version=ctx["reasons_version"], link_token=link))
+        ctx["done"] = submit.submit_device(engine, device, stage, data,
+                                           reasons_version=ctx["reasons_version"], link_token=link)
     except (RatingError, RatingRefused) as exc:
         ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
-        return render(request, "ratings/pad.html", ctx, status_code=exc.status_code)
-    return render(request, "ratings/pad.html", ctx)
+        return ctx, exc.status_code
+    return ctx, 200
+
+
+async def rate_pad(request: Request) -> Response:
+    """The 评价器 page of the paired device (403 without a valid device token)."""
+    form = await request.form() if request.method == "POST" else None
+    ctx, status = await run_in_threadpool(_pad_request, request.app.state.engine,
+                                          request_token(request), form)
+    return render(request, "ratings/pad.html", ctx, status_code=status)
 
 
 async def pad_socket(ws: WebSocket) -> None:

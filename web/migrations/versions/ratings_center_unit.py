@@ -1,5 +1,5 @@
 """好差评: work orders handled by the center unit (video-session experts); appeal evidence type;
-the case a teller links to the counter's 评价器
+the case a teller links to the counter's 评价器; covering indexes for the month's rating figures
 
 Revision ID: ratings_center_unit
 Revises: queue
@@ -31,6 +31,12 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['linked_by'], ['staff.id'], ),
     sa.PrimaryKeyConstraint('device_id')
     )
+    op.drop_index('ix_rating_case_id', table_name='rating')
+    op.create_index('ix_rating_case_kept', 'rating', ['case_id', 'excluded'], unique=False)
+    op.create_index('ix_rating_figures', 'rating', ['created_at', 'outlet_id', 'level', 'excluded',
+                    'staff_id', 'efficiency', 'competence', 'attitude'], unique=False)
+    op.create_index('ix_service_case_completed', 'service_case',
+                    ['completed_at', 'outlet_id', 'created_by'], unique=False)
     with op.batch_alter_table('rating_work_order') as batch:
         batch.add_column(sa.Column('unit', sqlmodel.sql.sqltypes.AutoString(length=8),
                                    nullable=False, server_default='outlet'))
@@ -41,6 +47,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('rating_pad_link')
+    op.drop_index('ix_service_case_completed', table_name='service_case')
+    op.drop_index('ix_rating_figures', table_name='rating')
+    op.drop_index('ix_rating_case_kept', table_name='rating')
+    op.create_index('ix_rating_case_id', 'rating', ['case_id'], unique=False)
     with op.batch_alter_table('rating_appeal') as batch:
         batch.drop_column('evidence_type')
     with op.batch_alter_table('rating_work_order') as batch:

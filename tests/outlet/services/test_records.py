@@ -140,3 +140,26 @@ def test_daiban_terminate_from_suspended_and_entrust_needs_daiban_scope(sw: Serv
     consult = _open(sw.w, "咨询", matter=False).number
     with pytest.raises(IllegalTransition):
         daiban.entrust(e, t, consult, matters="x", valid_until=date(2026, 12, 31), at=AT)
+
+
+def test_service_applicant_is_checked_exactly_as_at_intake() -> None:
+    """One validator (outlet.intake.check_applicant) for cases and service records: the same
+    input gives the same normalised values and the same messages."""
+    from outlet.intake import NewCase
+
+    raw = {"applicant_name": "  张三 ", "id_number": "１１０１０５１９４９１２３１００２ｘ",
+           "phone": "１３８－００１３８０００"}
+    case = NewCase(matter_id=1, **raw).validate()
+    service = NewService(kind="咨询", topic="参保", **raw).validate()
+    assert (service.applicant_name, service.id_number, service.phone) == (
+        case.applicant_name, case.id_number, case.phone) == ("张三", "11010519491231002X", "138-00138000")
+    bad = {"applicant_name": "张\u200b三", "id_number": "110105194912310021", "phone": "abc"}
+    with pytest.raises(InvalidInput) as at_intake:
+        NewCase(matter_id=1, **bad).validate()
+    with pytest.raises(InvalidInput) as at_service:
+        NewService(kind="咨询", topic="参保", **bad).validate()
+    keys = ("applicant_name", "id_number", "phone")
+    assert {k: at_service.value.errors[k] for k in keys} == {k: at_intake.value.errors[k] for k in keys}
+    with pytest.raises(InvalidInput) as kind:
+        NewService(kind="咨询", topic="参保", applicant_kind="robot", **raw).validate()
+    assert kind.value.errors["applicant_kind"] == "请选择申请人类型"

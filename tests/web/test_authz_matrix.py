@@ -160,6 +160,7 @@ RULES: dict[str, str] = {
     "POST /services/promise/{number}/sign": "TBL",
     "POST /services/promise/{number}/check": "R",
     "POST /services/promise/{number}/revoke": "R",
+    "GET /services/visits/sw.js": PUBLIC,
     "GET /services/visits/": "TBLA",
     "POST /services/visits/new": "TBLA",
     "GET /services/visits/today": "TBL",

@@ -8,6 +8,7 @@ allows geolocation (its own Permissions-Policy); camera capture goes through a f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, select
@@ -154,7 +155,20 @@ async def submit(request: Request) -> Response:
     return JSONResponse(answer.body, status_code=answer.status_code)
 
 
+SW_FILE = Path(__file__).resolve().parent.parent / "static" / "js" / "visit-sw.js"
+
+
+async def service_worker(request: Request) -> Response:
+    """The phone pages' service worker (offline visit pages). Served here, not under
+    /static, because a worker controls only pages below its own path; revalidated on every
+    load so a new version takes over at once. Static code, no personal data: no login."""
+    body = await run_in_threadpool(SW_FILE.read_bytes)
+    return Response(body, media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/services/visits/"})
+
+
 routes = [
+    Route("/visits/sw.js", service_worker, name="visit_sw"),
     Route("/visits/", queue, name="visits"),
     Route("/visits/new", create, methods=["POST"], name="visit_create"),
     Route("/visits/today", today, name="visits_today"),

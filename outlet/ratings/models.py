@@ -44,8 +44,8 @@ class RatingPolicy(SQLModel, table=True):
 class Rating(SQLModel, table=True):
     """One rating. ``level`` is the overall satisfaction (整体满意度, required); the other
     dimensions are optional. ``text`` stays here (only its SHA-256 reaches the audit leaf);
-    ``contact_phone`` only for an anonymous rater who leaves one (masked in the UI, never
-    in the log). ``dedupe_key`` enforces one rating per case per stage; ``nonce`` refuses a
+    ``contact_phone`` only for an anonymous rater who leaves one (sealed at rest,
+    :mod:`outlet.pii`; masked in the UI, never in the log). ``dedupe_key`` enforces one rating per case per stage; ``nonce`` refuses a
     replayed form. Excluded ratings (upheld appeal) stay on record, out of the figures."""
 
     __tablename__ = "rating"
@@ -76,7 +76,7 @@ class Rating(SQLModel, table=True):
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     reasons_version: int
     text: str | None = Field(default=None, max_length=200)
-    contact_phone: str | None = Field(default=None, max_length=32)
+    contact_phone: str | None = Field(default=None, max_length=128)  # sealed (outlet/pii.py)
     real_name: bool = False
     dedupe_key: str | None = Field(default=None, unique=True, max_length=64)
     nonce: str | None = Field(default=None, unique=True, max_length=64)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from outlet import status
+from outlet import pii, status
 from outlet.clock import local_day
 from outlet.devices import Device
 from outlet.models import Applicant, Case
@@ -47,6 +47,7 @@ from partners.models import BackupAssignment, Matter, MatterVersion, Outlet, Sta
 from remote_assist.models import AssistRequest, AssistSession
 
 NOT_RATEABLE = frozenset({"draft", "refused", "withdrawn"})
+PHONE_COLUMN = "rating.contact_phone"  # sealed at rest (outlet/pii.py)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Target:
     assist_session_id: int | None = None
     entered_by: int | None = None
     reasons_version: int = 1
+    pii_key: bytes | None = None  # seals an anonymous rater's call-back number
 
     @property
     def dedupe_key(self) -> str | None:
@@ -114,6 +116,9 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
         raise RatingRefused(f"该办件的{STAGES[target.stage]}评价已提交，每个阶段只能评价一次，"
                             "已有评价不会被替换", code="already_rated")
     text = data.text or None
+    phone = (data.contact_phone or "") if not target.real_name else ""
+    if phone and target.pii_key is None:
+        raise ValueError("an anonymous rater's phone needs the pii key to be stored sealed")
     rating = Rating(
         outlet_id=target.outlet_id, case_id=target.case.id if target.case else None,
         staff_id=target.staff_id, assist_session_id=target.assist_session_id,
@@ -122,7 +127,7 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
         efficiency=data.dimensions.get("efficiency"), competence=data.dimensions.get("competence"),
         attitude=data.dimensions.get("attitude"), reasons=list(data.reasons),
         reasons_version=target.reasons_version, text=text,
-        contact_phone=(data.contact_phone or None) if not target.real_name else None,
+        contact_phone=pii.seal(target.pii_key or b"", phone, column=PHONE_COLUMN) if phone else None,
         real_name=target.real_name, dedupe_key=key, nonce=data.nonce, created_at=ctx.at,
     )
     s.add(rating)
@@ -219,13 +224,14 @@ def submit_qr(engine: Engine, number: str, check_code: str, stage: str, data: Ra
 
 
 def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput, *,
-                  reasons_version: int, link_token: str = "",
+                  reasons_version: int, link_token: str = "", pii_key: bytes | None = None,
                   at: datetime | None = None) -> Rating:
     """A rating at the 评价器. Without ``link_token``: anonymous, of the staff member the
     device is paired with (stage 办事前 / 办理中). With the token of the case the teller
     linked (:mod:`outlet.ratings.padlink`): a real-name rating of that case (办理中, or
     办结后 for a completed case handed over at the counter), which uses the link up. A
-    token that is no longer the pad's link is refused (audited): the case changed."""
+    token that is no longer the pad's link is refused (audited): the case changed. An
+    anonymous rater's phone is stored sealed with ``pii_key`` (ValueError without it)."""
     from outlet.ratings import padlink
     from outlet.ratings.models import RatingPadLink
 
@@ -245,7 +251,7 @@ def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput,
     target = Target(outlet_id=device.outlet_id, object="case" if case else "staff", stage=stage,
                     channel="device", real_name=case is not None, case=case,
                     staff_id=device.staff_id, device_id=device.id,
-                    reasons_version=reasons_version)
+                    reasons_version=reasons_version, pii_key=pii_key)
     with unattended_action(engine, actor_id=device.id, role="device", action="rating.submit",
                            outlet=outlet, case=case.number if case else None,
                            subject=applicant.pseudonym if applicant else None, at=now) as ctx:
@@ -262,7 +268,8 @@ def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput,
 
 
 def submit_call(engine: Engine, actor: Staff, assist_session_id: int, data: RatingInput, *,
-                reasons_version: int, at: datetime | None = None) -> Rating:
+                reasons_version: int, pii_key: bytes | None = None,
+                at: datetime | None = None) -> Rating:
     """The applicant's rating of the expert after a video session, entered on the teller's
     screen (turned towards the applicant). Only the session's teller, after it ended."""
     with Session(engine, expire_on_commit=False) as s:
@@ -279,7 +286,7 @@ def submit_call(engine: Engine, actor: Staff, assist_session_id: int, data: Rati
     target = Target(outlet_id=outlet.id or 0, object="assist", stage="after", channel="call",
                     real_name=case is not None, case=case, staff_id=session_row.expert_id,
                     assist_session_id=assist_session_id, entered_by=actor.id,
-                    reasons_version=reasons_version)
+                    reasons_version=reasons_version, pii_key=pii_key)
     with delegated_action(engine, actor, "rating.submit", outlet=outlet,
                           case=case.number if case else None,
                           subject=applicant.pseudonym if applicant else None, at=at) as ctx:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from outlet import pii
 from outlet.clock import local_day
 from outlet.errors import CaseNotFound, UploadRejected
 from outlet.files import ALLOWED_NOTE, FileStore, read_chunks
@@ -81,7 +82,7 @@ async def due_orders(request: Request) -> Response:
     return render(request, "ratings/_due_orders.html", ctx)
 
 
-def _order(engine: Any, actor: Staff, order_id: int) -> dict[str, Any]:
+def _order(engine: Any, actor: Staff, order_id: int, pii_key: bytes) -> dict[str, Any]:
     with Session(engine) as s:
         row = views.order_detail(s, actor, order_id, local_day(utcnow()))
         names = {k: (st.display_name if (st := s.get(Staff, v)) else "—") for k, v in (
@@ -91,7 +92,9 @@ def _order(engine: Any, actor: Staff, order_id: int) -> dict[str, Any]:
         appeal = s.exec(select(RatingAppeal).where(RatingAppeal.rating_id == row.rating.id)).first()
         can_act = wo.refusal_for(s, actor, row.order, row.rating) is None
     steps = {a.removeprefix("rating."): row.order.state in t for a, t in wo.TRANSITIONS.items()}
+    phone = pii.unseal(pii_key, row.rating.contact_phone, column=submit.PHONE_COLUMN)
     return {"row": row, "order": row.order, "rating": row.rating, "names": names,
+            "phone_masked": pii.mask_phone(phone),
             "reason_labels": reasons, "appeal": appeal, "steps": steps if can_act else {},
             "errors": {}, "error": None, "values": {}, **labels()}
 
@@ -99,7 +102,8 @@ def _order(engine: Any, actor: Staff, order_id: int) -> dict[str, Any]:
 @requires_roles(*OUTLET, "admin", "reviewer")
 async def order_page(request: Request) -> Response:
     ctx = await run_in_threadpool(_order, request.app.state.engine, actor_of(request),
-                                  request.path_params["order_id"])
+                                  request.path_params["order_id"],
+                                  request.app.state.settings.pii_key())
     return render(request, "ratings/order.html", ctx)
 
 
@@ -127,7 +131,8 @@ async def order_step(request: Request) -> Response:
     try:
         await run_in_threadpool(call, engine, actor, order_id, form)
     except (RatingError, RatingRefused) as exc:
-        ctx = await run_in_threadpool(_order, engine, actor, order_id)
+        ctx = await run_in_threadpool(_order, engine, actor, order_id,
+                                      request.app.state.settings.pii_key())
         ctx.update(error=exc.message, errors={step: exc.message},
                    values={k: str(v) for k, v in form.items() if isinstance(v, str)})
         return render(request, "ratings/order.html", ctx, status_code=exc.status_code)
@@ -219,7 +224,8 @@ async def rate_assist(request: Request) -> Response:
     try:
         data = parse_form(form, ctx["reasons"])
         ctx["done"] = await run_in_threadpool(lambda: submit.submit_call(
-            engine, actor, session_id, data, reasons_version=ctx["reasons_version"]))
+            engine, actor, session_id, data, reasons_version=ctx["reasons_version"],
+            pii_key=request.app.state.settings.pii_key()))
     except (RatingError, RatingRefused) as exc:
         ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
         return render(request, "ratings/rate_assist.html", ctx, status_code=exc.status_code)

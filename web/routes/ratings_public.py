@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from outlet import devices
+from outlet import devices, pii
 from outlet.devices import Device, DeviceRefused
 from outlet.events import SubscriptionLost
 from outlet.errors import CaseError, WrongCheckCode
@@ -55,9 +55,7 @@ PAD_RESET_SECONDS = 30
 PAD_IDLE_SECONDS = 120
 
 
-def mask_phone(phone: str | None) -> str:
-    """``139****1111``: a call-back number as the staff pages show it."""
-    return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) >= 7 else (phone or "")
+mask_phone = pii.mask_phone  # ``139****1111``: a call-back number as the staff pages show it
 
 
 def labels() -> dict[str, Any]:
@@ -130,7 +128,8 @@ def _pad_context(engine: Any, device: Device) -> dict[str, Any]:
     return ctx
 
 
-def _pad_request(engine: Any, token: str | None, form: Any | None) -> tuple[dict[str, Any], int]:
+def _pad_request(engine: Any, token: str | None, form: Any | None,
+                 pii_key: bytes) -> tuple[dict[str, Any], int]:
     """Everything one 评价器 request needs, in one worker-thread hop (resolving the device,
     the page context, and for a post the rating itself): each hop costs a thread switch,
     which on a busy server is most of a rating's time (bench/ratings_bench.py)."""
@@ -145,7 +144,8 @@ def _pad_request(engine: Any, token: str | None, form: Any | None) -> tuple[dict
     try:
         data = parse_form(form, ctx["reasons"])
         ctx["done"] = submit.submit_device(engine, device, stage, data,
-                                           reasons_version=ctx["reasons_version"], link_token=link)
+                                           reasons_version=ctx["reasons_version"], link_token=link,
+                                           pii_key=pii_key)
     except (RatingError, RatingRefused) as exc:
         ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
         return ctx, exc.status_code
@@ -156,7 +156,8 @@ async def rate_pad(request: Request) -> Response:
     """The 评价器 page of the paired device (403 without a valid device token)."""
     form = await request.form() if request.method == "POST" else None
     ctx, status = await run_in_threadpool(_pad_request, request.app.state.engine,
-                                          request_token(request), form)
+                                          request_token(request), form,
+                                          request.app.state.settings.pii_key())
     return render(request, "ratings/pad.html", ctx, status_code=status)
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from outlet import pii
 from outlet.clock import local_day
 from outlet.errors import CaseError, ServiceNotFound
 from outlet.files import FileStore
@@ -82,8 +83,9 @@ async def create(request: Request) -> Response:
         assignee_id=int(values["assignee_id"]) if values["assignee_id"].isdigit() else None,
     )
     try:
-        visit = await run_in_threadpool(visits.request_visit, request.app.state.engine,
-                                        actor_of(request), data)
+        visit = await run_in_threadpool(lambda: visits.request_visit(
+            request.app.state.engine, actor_of(request), data,
+            pii_key=request.app.state.settings.pii_key()))
     except (ActionRefused, CaseError) as exc:
         ctx = await run_in_threadpool(_queue_context, request)
         ctx.update(values=values, error=exc.message, errors=getattr(exc, "errors", {}) or {})
@@ -114,7 +116,9 @@ async def visit_page(request: Request) -> Response:
     def load() -> dict[str, Any]:
         with Session(request.app.state.engine) as s:
             v = visits.load_visit(s, actor, number)
-            return {"visit": v, "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
+            phone = visits.contact_phone(v, request.app.state.settings.pii_key())
+            mine = v.assignee_id == actor.id
+            return {"visit": v, "contact_phone": phone if mine else pii.mask_phone(phone), "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
                     "no_gps_reasons": NO_GPS_REASONS, "mine": v.assignee_id == actor.id,
                     "today": local_day(utcnow()), "max_photos": visits.MAX_PHOTOS}
 

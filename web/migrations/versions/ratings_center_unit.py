@@ -1,5 +1,6 @@
 """好差评: work orders handled by the center unit (video-session experts); appeal evidence type;
-the case a teller links to the counter's 评价器; covering indexes for the month's rating figures
+the case a teller links to the counter's 评价器; covering indexes for the month's rating figures;
+phone columns wide enough for sealed values (outlet/pii.py; existing clear values are read as is)
 
 Revision ID: ratings_center_unit
 Revises: queue
@@ -40,12 +41,24 @@ def upgrade() -> None:
     with op.batch_alter_table('rating_work_order') as batch:
         batch.add_column(sa.Column('unit', sqlmodel.sql.sqltypes.AutoString(length=8),
                                    nullable=False, server_default='outlet'))
+    with op.batch_alter_table('rating') as batch:
+        batch.alter_column('contact_phone', existing_type=sqlmodel.sql.sqltypes.AutoString(length=32),
+                           type_=sqlmodel.sql.sqltypes.AutoString(length=128), existing_nullable=True)
+    with op.batch_alter_table('home_visit') as batch:
+        batch.alter_column('contact_phone', existing_type=sqlmodel.sql.sqltypes.AutoString(length=32),
+                           type_=sqlmodel.sql.sqltypes.AutoString(length=128), existing_nullable=False)
     with op.batch_alter_table('rating_appeal') as batch:
         batch.add_column(sa.Column('evidence_type', sqlmodel.sql.sqltypes.AutoString(length=64),
                                    nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('home_visit') as batch:
+        batch.alter_column('contact_phone', type_=sqlmodel.sql.sqltypes.AutoString(length=32),
+                           existing_nullable=False)
+    with op.batch_alter_table('rating') as batch:
+        batch.alter_column('contact_phone', type_=sqlmodel.sql.sqltypes.AutoString(length=32),
+                           existing_nullable=True)
     op.drop_table('rating_pad_link')
     op.drop_index('ix_service_case_completed', table_name='service_case')
     op.drop_index('ix_rating_figures', table_name='rating')

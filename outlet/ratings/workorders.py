@@ -22,6 +22,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from audit.db import reader_of
 from outlet.models import Applicant, Case
 from outlet.ratings.models import Rating, RatingWorkOrder
 from outlet.ratings.rules import FEEDBACK_VIEWS, RatingError, RatingNotFound, RatingRefused
@@ -183,7 +184,7 @@ def escalate_overdue(engine: Engine, *, at: datetime | None = None) -> int:
     ``rating.escalate`` each, actor ``system``). Idempotent; returns how many."""
     now = at or utcnow()
     today = local_day(now)
-    with Session(engine) as s:
+    with Session(reader_of(engine)) as s:  # decides nothing: each order is re-checked locked
         ids = list(s.exec(select(RatingWorkOrder.id).where(
             overdue_condition(today), col(RatingWorkOrder.escalated_at).is_(None))).all())
     done = 0

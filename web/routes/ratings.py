@@ -32,6 +32,7 @@ from outlet.ratings.rules import (
 )
 from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
+from web.db import reader
 from web.params import MAX_INDEX, int_param
 from web.routes import ratings_center
 from web.routes.case_views import actor_of, fail, render, see_other
@@ -71,14 +72,14 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
 
 @requires_roles(*OUTLET, "expert")
 async def home(request: Request) -> Response:
-    ctx = await run_in_threadpool(_home, request.app.state.engine, actor_of(request))
+    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request))
     return render(request, "ratings/home.html", ctx)
 
 
 @requires_roles("outlet_lead")
 async def due_orders(request: Request) -> Response:
     """The lead's overdue / due-soon work orders (fragment for the 办件 home page)."""
-    ctx = await run_in_threadpool(_home, request.app.state.engine, actor_of(request))
+    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request))
     return render(request, "ratings/_due_orders.html", ctx)
 
 
@@ -101,7 +102,7 @@ def _order(engine: Any, actor: Staff, order_id: int, pii_key: bytes) -> dict[str
 
 @requires_roles(*OUTLET, "admin", "reviewer")
 async def order_page(request: Request) -> Response:
-    ctx = await run_in_threadpool(_order, request.app.state.engine, actor_of(request),
+    ctx = await run_in_threadpool(_order, reader(request.app.state), actor_of(request),
                                   request.path_params["order_id"],
                                   request.app.state.settings.pii_key())
     return render(request, "ratings/order.html", ctx)

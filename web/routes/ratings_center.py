@@ -21,6 +21,7 @@ from outlet.ratings.models import RatingAppeal
 from outlet.ratings.rules import EXCLUDE_CATEGORIES, RatingError, current_reasons, policy
 from partners.models import Outlet, Partner, utcnow
 from web.auth import requires_roles
+from web.db import reader
 from web.params import int_param
 from web.routes.case_views import actor_of, fail, page_param, render, see_other
 from web.routes.ratings_public import labels
@@ -47,7 +48,7 @@ def _center(request: Request) -> dict[str, Any]:
     today = local_day(utcnow())
     start, end = figures.month_bounds(today)
     flt, page = _filters(request), page_param(request)
-    with Session(engine) as s:
+    with Session(reader(request.app.state)) as s:  # pure reads: never queue behind writers
         outlets = list(s.exec(select(Outlet).order_by(col(Outlet.id))).all())
         per = figures.outlet_figures(s, start, end, as_of=today)
         return {

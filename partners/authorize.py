@@ -136,6 +136,8 @@ ACTIONS: dict[str, ActionRule] = {
     "service.suspend": ActionRule(OUTLET_STAFF, None, False, "代办中止"),
     "service.terminate": ActionRule(OUTLET_STAFF, None, False, "代办终止"),
     "service.deliver": ActionRule(OUTLET_STAFF, None, False, "代办办结送达"),
+    # the case itself is authorized by case.create with the 代办 scope (outlet/intake.py)
+    "service.case": ActionRule(OUTLET_STAFF, None, False, "代办新建办件"),
     "visit.request": ActionRule(OUTLET_STAFF | ADMIN, (Scope.assist.value,), True, "登记上门服务需求"),
     "visit.arrive": ActionRule(OUTLET_STAFF, None, False, "上门服务到达"),
     "visit.complete": ActionRule(OUTLET_STAFF, None, False, "上门服务办结"),

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from outlet import pii
 from outlet.clock import local_day
 from outlet.errors import CaseNotFound, UploadRejected
-from outlet.files import ALLOWED_NOTE, FileStore, read_chunks
+from outlet.files import ALLOWED_NOTE, read_chunks
 from outlet.ratings import appeals, figures, padlink, submit, views
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import Rating, RatingAppeal
@@ -177,7 +177,7 @@ async def appeal(request: Request) -> Response:
             raise RatingError("请填写申诉理由", field="reason")
         if isinstance(file, UploadFile) and file.filename:
             upload = file
-            stored = await run_in_threadpool(lambda: FileStore(settings.files_dir).save(
+            stored = await run_in_threadpool(lambda: settings.file_store().save(
                 read_chunks(upload.file), claimed_name=upload.filename or "",
                 max_bytes=settings.max_upload_bytes))
         await run_in_threadpool(lambda: appeals.file_appeal(

@@ -4,23 +4,25 @@ figures per outlet, and the admin's reason list and deadline editor."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from outlet.clock import local_day
 from outlet.errors import FileNotFound
-from outlet.files import KINDS, FileStore
+from outlet.files import KINDS
 from outlet.ratings import appeals, figures, settings, views
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import RatingAppeal
 from outlet.ratings.rules import EXCLUDE_CATEGORIES, RatingError, current_reasons, policy
 from partners.models import Outlet, Partner, utcnow
 from web.auth import requires_roles
+from web import errors
 from web.db import reader
 from web.params import int_param
 from web.routes.case_views import actor_of, fail, page_param, render, see_other
@@ -89,7 +91,7 @@ async def evidence(request: Request) -> Response:
             appeal = s.get(RatingAppeal, request.path_params["appeal_id"])
             if appeal is None or not appeal.evidence_sha256 or not appeal.evidence_type:
                 raise FileNotFound()
-            return str(FileStore(settings.files_dir).open(appeal.evidence_sha256)), appeal
+            return str(settings.file_store().open(appeal.evidence_sha256)), appeal
 
     try:
         path, appeal = await run_in_threadpool(load)
@@ -97,8 +99,8 @@ async def evidence(request: Request) -> Response:
         return fail(request, 404, exc.message)
     ctype = appeal.evidence_type or "application/octet-stream"
     ext = KINDS.get(ctype, ("", (".bin",)))[1][0]
-    return FileResponse(path, media_type=ctype,
-                        headers=upload_headers(ctype, f"appeal-{appeal.id}{ext}"))
+    return errors.stored_file(request, Path(path), ctype,
+                              upload_headers(ctype, f"appeal-{appeal.id}{ext}"))
 
 
 def _settings_ctx(engine: Any, **extra: Any) -> dict[str, Any]:

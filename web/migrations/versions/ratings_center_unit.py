@@ -3,7 +3,7 @@ the case a teller links to the counter's 评价器; covering indexes for the mon
 phone columns wide enough for sealed values (outlet/pii.py; existing clear values are read as is)
 
 Revision ID: ratings_center_unit
-Revises: queue
+Revises: figures
 Create Date: 2026-12-07 16:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = 'ratings_center_unit'
-down_revision = 'queue'
+down_revision = 'figures'
 branch_labels = None
 depends_on = None
 

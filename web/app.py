@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 import audit
 from outlet.events import Hub, singleton
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
-from web import auth, errors
+from web import auth, errors, live
 from web.db import make_engine
 from web.inputs import InputGuardMiddleware
 from web.routes import (
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.audit_log = audit_log = open_audit_log(settings)
         app.state.hub = hub = Hub(engine)  # live events, in-process or across processes
         await hub.start()
+        uninstall = live.install(hub)  # ended logins close their sockets in every process
         jobs = periodic_jobs(hub, audit_log, settings)
         try:
             async with assist_lifespan(app):  # remote help: recorders, signaling, sweeps
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for job in jobs:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
+            uninstall()
             await hub.close()
             engine.dispose()
 

@@ -193,6 +193,10 @@ def reset_password_cmd(username: str) -> None:
     password = getpass.getpass("新密码: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
+    from outlet.events import Hub
+    from web import live
+
+    uninstall = live.install(Hub(engine))  # the running app closes the user's sockets too
     try:
         with transaction(engine) as session:
             staff = session.exec(select(Staff).where(Staff.username == username)).first()
@@ -207,5 +211,6 @@ def reset_password_cmd(username: str) -> None:
     except PartnersError as err:
         raise click.ClickException(err.message) from err
     finally:
+        uninstall()
         engine.dispose()
     click.echo(f"已重置 {username} 的密码；本人下次登录须修改密码，原有登录已全部结束")

@@ -127,14 +127,24 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
-def password_problem(password: str, username: str = "") -> str | None:
-    """Why ``password`` is not acceptable (a Chinese message), or None."""
+PUBLISHED_MARK = "demo12345"  # the published demo password, letters and digits only
+
+
+def password_problem(password: str, username: str = "", *, demo_seed: bool = False) -> str | None:
+    """Why ``password`` is not acceptable (a Chinese message), or None. Refused: shorter than
+    :data:`MIN_PASSWORD_LENGTH`, containing the login name, in the common-password list, or
+    built on the published demo password (``demo-12345`` in any case or punctuation).
+    ``demo_seed`` lets only the demo seed use the demo password for its printed logins."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"密码至少 {MIN_PASSWORD_LENGTH} 位"
     if len(password) > 128:
         return "密码不能超过 128 位"
     if username and username.strip().lower() in password.lower():
         return "密码不能包含用户名"
+    if demo_seed:
+        return None
+    if PUBLISHED_MARK in re.sub(r"[^0-9a-z]", "", password.lower()):
+        return "这是公开的演示密码，不能使用"
     if password.lower() in common_passwords():
         return "该密码过于常见，请换一个"
     return None
@@ -199,13 +209,15 @@ def create_staff(
     phone: str = "",
     hasher: Callable[[str], str] | None = None,
     must_change_password: bool = True,
+    demo_seed: bool = False,
 ) -> Staff:
     """Validate and add a staff account (flushed, so it has an id). Raises InvalidFields.
 
     Someone else chose the password, so by default it must be changed at first login.
 
     The outlet is given by id or by code (the CLI uses codes). ``hasher`` replaces
-    :func:`hash_password` (the demo seed reuses one hash for its shared password)."""
+    :func:`hash_password` (the demo seed reuses one hash for its shared password, and passes
+    ``demo_seed`` to use the published demo password, refused everywhere else)."""
     username = username.strip()
     errors: dict[str, str] = {}
     if outlet_code:
@@ -228,7 +240,7 @@ def create_staff(
             display_name=display_name,
         )
     )
-    if (problem := password_problem(password, username)) is not None:
+    if (problem := password_problem(password, username, demo_seed=demo_seed)) is not None:
         errors["password"] = problem
     if errors:
         raise InvalidFields(errors)

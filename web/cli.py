@@ -107,7 +107,7 @@ def demo() -> None:
     from outlet.demo import seed_demo_cases
     from outlet.queue.demo import seed_demo_queue
     from outlet.ratings.demo import seed_demo_ratings
-    from partners.demo import seed_demo
+    from partners.demo import logins_still_demo, seed_demo
     from web.db import make_engine
 
     settings = prepare()
@@ -124,12 +124,13 @@ def demo() -> None:
         links = seed_demo_queue(engine, settings.pseudonym_key())
         devices_file.touch(mode=0o600)
         devices_file.write_text("".join(f"{label}\t{path}\n" for label, path in links), encoding="utf-8")
+    still_demo = logins_still_demo(engine)
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")
     if pad_token:  # shown once: the server keeps only its hash
         click.echo(f"teller1 窗口的评价器配对链接（仅显示一次）：/devices/activate/{pad_token}")
-    click.echo(demo_logins_text())
+    click.echo(demo_logins_text(still_demo))
     if devices_file.exists():  # paired demo devices: open a link on the kiosk / display
         click.echo("演示终端配对链接（在取号机/叫号屏浏览器中打开一次）：")
         for row in devices_file.read_text(encoding="utf-8").splitlines():
@@ -137,12 +138,19 @@ def demo() -> None:
             click.echo(f"  {label}: {settings.public_url}{path}")
 
 
-def demo_logins_text() -> str:
+def demo_logins_text(rows: list[tuple[str, str, str]] | None = None) -> str:
+    """The demo logins to print: ``rows`` (default all of ``DEMO_LOGINS``); only accounts
+    whose password is still the demo password should be passed (``logins_still_demo``)."""
     from partners.demo import DEMO_LOGINS, DEMO_PASSWORD
 
+    rows = DEMO_LOGINS if rows is None else rows
+    if not rows:
+        return "演示账号的密码均已修改，不再显示演示登录。"
     lines = ["演示账号（密码均为 %s）：" % DEMO_PASSWORD]
-    for username, role_label, where in DEMO_LOGINS:
+    for username, role_label, where in rows:
         lines.append(f"  {username:<10} {role_label}  {where}")
+    if len(rows) < len(DEMO_LOGINS):
+        lines.append(f"  （另有 {len(DEMO_LOGINS) - len(rows)} 个演示账号的密码已修改，不再显示）")
     return "\n".join(lines)
 
 

@@ -278,3 +278,9 @@ def test_common_password_list_is_shipped_and_lower_cased() -> None:
     assert len(common) > 1000 and "qwertyuiop" in common
     assert accounts.password_problem("QwertyUIOP") is not None
     assert accounts.password_problem("tide-lantern-42") is None
+
+
+@pytest.mark.parametrize("published", ["demo-12345", "Demo-12345", "DEMO_12345!", "my-demo-12345-x"])
+def test_the_published_demo_password_is_refused_everywhere_but_the_seed(published: str) -> None:
+    assert accounts.password_problem(published) == "这是公开的演示密码，不能使用"
+    assert accounts.password_problem("demo-12345", demo_seed=True) is None  # the seed's printed logins

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 import audit
 from outlet.events import Hub, singleton
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
-from web import auth, errors, live
+from web import auth, errors, live, refusals
 from web.db import make_engine
 from web.inputs import InputGuardMiddleware
 from web.routes import (
@@ -145,8 +145,12 @@ def periodic_jobs(hub: Hub, audit_log: audit.Checkpointer, settings: Settings) -
         await asyncio.to_thread(hub.prune, settings.event_keep_seconds)
         await asyncio.to_thread(hub.presence.forget_dead)
 
+    async def refusal_totals() -> None:  # the total of each finished minute of refused requests
+        await asyncio.to_thread(refusals.flush, engine)
+
     return [
         asyncio.create_task(singleton(engine, me, "audit.checkpoint", settings.checkpoint_interval, checkpoint)),
+        asyncio.create_task(singleton(engine, me, "access.refusal_totals", 60.0, refusal_totals)),
         asyncio.create_task(singleton(engine, me, "events.housekeeping", 60.0, housekeeping)),
     ]
 

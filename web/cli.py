@@ -165,7 +165,9 @@ def demo_logins_text(rows: list[tuple[str, str, str]] | None = None) -> str:
 @click.option("--level", default=None, type=click.Choice(["city", "district", "town"]))
 def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet_code: str | None,
                 domain: str | None, level: str | None) -> None:
-    """Create a staff account; the password is read from the terminal (or stdin)."""
+    """Create a staff account (audited as actor ``server_cli``; a duty account needs no second
+    person here: access to the server is the second factor). The password is read from the
+    terminal (or stdin)."""
     from partners.accounts import create_staff
     from partners.errors import PartnersError
     from web.db import make_engine, transaction
@@ -173,10 +175,18 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
     password = getpass.getpass("密码: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
+    import audit
+    from partners.models import utcnow
+
     try:
         with transaction(engine) as session:
             staff = create_staff(session, username=username, display_name=display_name, password=password,
                                  roles=list(roles), outlet_code=outlet_code, domain=domain, expert_level=level)
+            audit.record(session, {  # audited like the web's account creation; actor 0 = the server's CLI
+                "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": 0, "role": "server_cli"},
+                "action": "security.staff.edit", "outcome": {"result": "done"},
+                "state": {"from": None, "to": f"staff:{staff.id}"},
+            })
     except PartnersError as err:
         raise click.ClickException(err.message) from err
     finally:

@@ -86,6 +86,8 @@ def test_security_admin_creates_resets_and_assigns_backup_all_audited(
         "new_password2": "my-own-secret-9"}, follow_redirects=False)
     assert changed.status_code == 303 and changed.headers["location"] == "/cases/"
     assert teller.get("/cases/").status_code == 200
+    (own,) = audit_entries(demo, "security.password.change")  # one's own change is audited too
+    assert own["state"] == {"from": f"staff:{staff_id(demo, 'teller9')}", "to": "password_changed"}
 
 
 def test_password_change_refuses_weak_password_and_keeps_the_forced_state(
@@ -178,6 +180,25 @@ def test_cli_reset_password_needs_no_second_person_and_is_audited(
         assert staff.must_change_password
     (entry,) = audit_entries(demo, "security.password.reset")
     assert entry["actor"] == {"id": 0, "role": "server_cli"}
+
+
+def test_cli_create_user_of_a_duty_needs_no_second_person_and_is_audited(
+    fast_hashes: None, demo: Engine, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    monkeypatch.setenv("SERVICEPOINT_DATA", str(settings.data_dir))
+    monkeypatch.setenv("SERVICEPOINT_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(main, ["create-user", "--username", "auditor7", "--name", "审计七",
+                                       "--role", "auditor"], input="cli-chosen-pass9\n")
+    assert result.exit_code == 0, result.output
+    with Session(demo) as s:
+        staff = s.exec(select(Staff).where(Staff.username == "auditor7")).one()
+        assert staff.active and staff.pending_roles is None
+    (entry,) = audit_entries(demo, "security.staff.edit")
+    assert entry["actor"] == {"id": 0, "role": "server_cli"} and entry["state"]["to"] == f"staff:{staff.id}"
 
 
 def test_separation_refusals_are_audited_and_keep_the_form(sec: TestClient, demo: Engine) -> None:

@@ -49,7 +49,7 @@ REASON_LABELS = {
     "not_found": "超出本人权限范围，或编号不存在（猜测的编号）",
 }
 # Entries written by the web layer, not by a delegated action (no ActionRule).
-LOG_ONLY_ACTIONS = {"access.refused": "越权访问被拒绝"}
+LOG_ONLY_ACTIONS = {"access.refused": "越权访问被拒绝", "security.password.change": "修改本人密码"}
 REFUSED_ACCESS = "access.refused"
 
 

@@ -56,8 +56,8 @@ def install(hub: Hub) -> Callable[[], None]:
     engine = hub.engine
 
     def before_commit(session: OrmSession) -> None:
-        if session.get_bind() is not engine:
-            return
+        if logins.ENDED_KEY not in session.info or session.get_bind() is not engine:
+            return  # the common case costs one dict look-up
         ended: dict[int, list[str]] | None = session.info.pop(logins.ENDED_KEY, None)
         for staff_id, ids in (ended or {}).items():
             unique = sorted(set(ids))

@@ -11,8 +11,10 @@ takes effect at once in every app process. GB/T 22239-2019 8.1.4.1 (身份鉴别
 Account changes end all of a user's sessions in the same transaction as the change
 (:func:`end_all`, called from :mod:`partners.accounts`): password change or reset, role
 change, deactivation. Every end is also noted on the SQLAlchemy session
-(``session.info[ENDED_KEY]``: staff id → stored session ids) so that ``web.live`` can publish
-it on the event hub in the same transaction and close that login's WebSockets everywhere.
+(``session.info[ENDED_KEY]``: staff id → stored session ids) just before the flush, so that
+``web.live`` publishes it on the event hub from that flush — in the same transaction, and
+before the caller's audit entry (the lock order every publisher keeps on PostgreSQL: hub
+first, audit log second) — and closes that login's WebSockets everywhere.
 """
 
 from __future__ import annotations
@@ -145,8 +147,8 @@ def end(session: Session, session_id: str, reason: str, *, at: datetime | None =
         return False
     login.ended_at, login.ended_reason = at or utcnow(), reason
     session.add(login)
+    _note_ended(session, login.staff_id, [login.id])  # before the flush: see ENDED_KEY
     session.flush()
-    _note_ended(session, login.staff_id, [login.id])
     return True
 
 
@@ -159,8 +161,8 @@ def end_all(session: Session, staff_id: int, reason: str, *, at: datetime | None
     for login in rows:
         login.ended_at, login.ended_reason = now, reason
         session.add(login)
-    session.flush()
     _note_ended(session, staff_id, [r.id for r in rows])
+    session.flush()
     return len(rows)
 
 

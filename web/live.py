@@ -6,8 +6,8 @@ deactivation or an end by the security admin, every socket of that login must cl
 every app process. Two mechanisms, each enough on its own for correctness, together fast:
 
 1. **Push.** :mod:`partners.logins` notes every ended session on the SQLAlchemy session
-   (``session.info``); :func:`install` publishes them as one ``session.ended`` hub event in
-   the same transaction (so the event exists if and only if the end commits), and the hub
+   (``session.info``); :func:`install` publishes them as a ``session.ended`` hub event from
+   the flush that ends them, in the same transaction (so the event exists if and only if the end commits), and the hub
    delivers it to every process (in-process wake on SQLite, NOTIFY on PostgreSQL, the slow
    poll for the CLI). Revoking a device publishes ``device.revoked`` the same way.
 2. **Re-check.** Every socket re-checks its login on each message it receives and every
@@ -55,7 +55,10 @@ def install(hub: Hub) -> Callable[[], None]:
     user's sessions). Returns the function that removes the hook (the lifespan calls it)."""
     engine = hub.engine
 
-    def before_commit(session: OrmSession) -> None:
+    def after_flush(session: OrmSession, _context: Any) -> None:
+        # At the flush that ends the sessions, not at commit: the hub's lock is then taken
+        # before the audit log's (as queue steps do), so two such transactions on PostgreSQL
+        # never wait for each other's second lock.
         if logins.ENDED_KEY not in session.info or session.get_bind() is not engine:
             return  # the common case costs one dict look-up
         ended: dict[int, list[str]] | None = session.info.pop(logins.ENDED_KEY, None)
@@ -64,8 +67,8 @@ def install(hub: Hub) -> Callable[[], None]:
             hub.publish_in(session, SESSION_TOPIC,
                            {"staff": staff_id, "sessions": unique if len(unique) <= MAX_IDS else None})
 
-    event.listen(OrmSession, "before_commit", before_commit)
-    return lambda: event.remove(OrmSession, "before_commit", before_commit)
+    event.listen(OrmSession, "after_flush", after_flush)
+    return lambda: event.remove(OrmSession, "after_flush", after_flush)
 
 
 def _login_alive(engine: Any, session_id: str, idle: timedelta, slide: bool) -> bool:

@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket
 
 from outlet.events import Event, Hub
 from partners import logins
+from web.db import reader
 
 SESSION_TOPIC = "session.ended"
 DEVICE_TOPIC = "device.revoked"
@@ -71,11 +72,16 @@ def install(hub: Hub) -> Callable[[], None]:
     return lambda: event.remove(OrmSession, "after_flush", after_flush)
 
 
-def _login_alive(engine: Any, session_id: str, idle: timedelta, slide: bool) -> bool:
-    with Session(engine, expire_on_commit=False) as db, db.begin():
-        if slide:  # an active call is activity: moves last_seen like a request would
-            return logins.resolve_id(db, session_id, idle=idle) is not None
-        return logins.is_live(db, session_id, idle=idle)
+def _login_alive(state: Any, session_id: str, idle: timedelta, slide: bool) -> bool:
+    """Read on the read-only engine; write (at most once a minute) only for a sliding call."""
+    with Session(reader(state)) as db:
+        if not slide:
+            return logins.is_live(db, session_id, idle=idle)
+        current, pending = logins.look_up_id(db, session_id, idle=idle)
+    if pending is not None:  # an active call is activity: moves last_seen like a request would
+        with Session(state.engine) as db, db.begin():
+            logins.apply(db, pending)
+    return current is not None
 
 
 class Watch:
@@ -125,14 +131,14 @@ def login_watch(ws: WebSocket, *, slide: bool = False) -> Watch:
     """The watch of a staff socket; ``current_user(ws)`` must have been resolved."""
     login: logins.Current = ws.state.login
     staff_id, session_id = login.staff.id, login.session_id
-    engine = ws.app.state.engine
+    state = ws.app.state
     idle = timedelta(minutes=ws.app.state.settings.session_idle_minutes)
 
     def hit(ev: Event) -> bool:
         p = ev.payload
         return bool(p.get("staff") == staff_id and (p.get("sessions") is None or session_id in p["sessions"]))
 
-    return Watch(ws, SESSION_TOPIC, lambda: _login_alive(engine, session_id, idle, slide), hit,
+    return Watch(ws, SESSION_TOPIC, lambda: _login_alive(state, session_id, idle, slide), hit,
                  SESSION_ENDED_REASON)
 
 

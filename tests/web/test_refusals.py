@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
@@ -17,6 +18,16 @@ from outlet.models import Case
 from partners.models import Outlet, Staff, utcnow
 from tests.conftest import login
 from web import refusals as refusals_module
+
+
+NOW = (utcnow() + timedelta(days=1)).replace(second=30, microsecond=0)  # one minute, never flushed early
+
+
+@pytest.fixture(autouse=True)
+def fixed_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refusal of a test falls in one minute (a burst may not straddle two), one the
+    app's own periodic flush does not reach; the tests flush it themselves."""
+    monkeypatch.setattr(refusals_module, "utcnow", lambda: NOW)
 
 
 def refusals(engine: Engine) -> list[dict[str, Any]]:
@@ -46,10 +57,10 @@ def test_another_outlets_case_is_a_refusal_entry_naming_the_case_then_a_total(
     assert first["case"] == number
     assert first["outcome"] == {"result": "refused", "reason": "not_found"}
     # the minute's exact total, once the minute is over (the periodic job)
-    assert refusals_module.flush(demo, at=utcnow() + timedelta(minutes=1)) == 1
+    assert refusals_module.flush(demo, at=NOW + timedelta(minutes=1)) == 1
     assert [e["state"] for e in refusals(demo)] == [
         {"from": "GET:/cases/:number", "to": "count:1"}, {"from": "GET:/cases/:number", "to": "total:12"}]
-    assert refusals_module.flush(demo, at=utcnow() + timedelta(minutes=1)) == 0  # written once
+    assert refusals_module.flush(demo, at=NOW + timedelta(minutes=1)) == 0  # written once
     # an action on it is a separate route: its own entry at once
     client.post(f"/cases/{number}/actions/accept")
     last = refusals(demo)[-1]
@@ -60,7 +71,7 @@ def test_another_outlets_case_is_a_refusal_entry_naming_the_case_then_a_total(
 def test_a_single_refusal_has_no_total_entry(client: TestClient, demo: Engine) -> None:
     login(client, "teller1")
     assert client.get("/admin/grants").status_code == 403
-    assert refusals_module.flush(demo, at=utcnow() + timedelta(minutes=1)) == 0
+    assert refusals_module.flush(demo, at=NOW + timedelta(minutes=1)) == 0
     assert len(refusals(demo)) == 1
 
 
@@ -98,7 +109,7 @@ def test_the_auditor_filters_refused_access_and_reads_it_in_chinese(client: Test
     login(client, "teller1")
     for _ in range(3):
         assert client.get("/admin/grants").status_code == 403
-    refusals_module.flush(demo, at=utcnow() + timedelta(minutes=1))
+    refusals_module.flush(demo, at=NOW + timedelta(minutes=1))
     login(client, "auditor")
     page = BeautifulSoup(client.get("/audit/").text, "html.parser")
     link = page.select_one("#filter-refused-access")

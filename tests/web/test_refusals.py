@@ -19,7 +19,6 @@ from partners.models import Outlet, Staff, utcnow
 from tests.conftest import login
 from web import refusals as refusals_module
 
-
 NOW = (utcnow() + timedelta(days=1)).replace(second=30, microsecond=0)  # one minute, never flushed early
 
 

@@ -2,7 +2,7 @@
 audit log gets the first refusal at once and the minute's exact total afterwards
 
 Revision ID: refusal_tally
-Revises: queue
+Revises: figures
 Create Date: 2026-12-07 16:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision = 'refusal_tally'
-down_revision = 'queue'
+down_revision = 'figures'
 branch_labels = None
 depends_on = None
 

@@ -60,8 +60,11 @@ def install(hub: Hub) -> Callable[[], None]:
         # At the flush that ends the sessions, not at commit: the hub's lock is then taken
         # before the audit log's (as queue steps do), so two such transactions on PostgreSQL
         # never wait for each other's second lock.
-        if logins.ENDED_KEY not in session.info or session.get_bind() is not engine:
+        if logins.ENDED_KEY not in session.info:
             return  # the common case costs one dict look-up
+        bind = session.get_bind()  # the engine, or a group-commit batch's connection
+        if getattr(bind, "engine", bind) is not engine:
+            return
         ended: dict[int, list[str]] | None = session.info.pop(logins.ENDED_KEY, None)
         for staff_id, ids in (ended or {}).items():
             unique = sorted(set(ids))

@@ -3,7 +3,7 @@ the case a teller links to the counter's 评价器; covering indexes for the mon
 phone columns wide enough for sealed values (outlet/pii.py; existing clear values are read as is)
 
 Revision ID: ratings_center_unit
-Revises: figures
+Revises: staff_pending_roles
 Create Date: 2026-12-07 16:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = 'ratings_center_unit'
-down_revision = 'figures'
+down_revision = 'staff_pending_roles'
 branch_labels = None
 depends_on = None
 

@@ -49,15 +49,22 @@ def _refusal_labels() -> dict[str, str]:
     return labels
 
 
-REASON_LABELS = _refusal_labels()
+REASON_LABELS = {
+    **_refusal_labels(),
+    # access.refused (web/refusals.py): a page the role lacks, a record outside its scope
+    "forbidden": "岗位无权访问该页面或操作",
+    "not_found": "超出本人权限范围，或编号不存在（猜测的编号）",
+}
+# Entries written by the web layer, not by a delegated action (no ActionRule).
+LOG_ONLY_ACTIONS = {"access.refused": "越权访问被拒绝", "security.password.change": "修改本人密码"}
+REFUSED_ACCESS = "access.refused"
 
 
 # Entries written outside the authorization table (partners/authorize.ACTIONS): actions of
-# applicants at a kiosk or on their phone, the system's own jobs and refused reads.
-OTHER_ACTION_LABELS = {
+# applicants at a kiosk or on their phone and the system's own jobs.
+LOG_ONLY_ACTIONS.update({
     "booking.create": "预约", "booking.cancel": "取消预约", "booking.no_show": "预约未到（爽约）",
-    "access.refused": "越权访问被拒绝",
-}
+})
 # Actors that are not staff accounts.
 ROLE_LABELS = {**STAFF_ROLE_LABELS, "applicant": "办事群众", "device": "终端设备", "system": "系统"}
 # The states an entry's ``state`` field speaks of, per family (the action's first word).
@@ -78,20 +85,29 @@ FAMILY_STATES: dict[str, dict[str, str]] = {
 def action_label(action: str) -> str:
     """The Chinese name of an entry's action; an unknown action is shown as it is."""
     rule = ACTIONS.get(action)
-    return rule.label if rule else OTHER_ACTION_LABELS.get(action, action)
+    return rule.label if rule else LOG_ONLY_ACTIONS.get(action, action)
+
+
+def refusal_state_labels(state: dict[str, Any]) -> tuple[str, str]:
+    """``GET:/admin/staff/17`` / ``count:1`` / ``total:12`` of an access.refused entry in
+    words: what was requested, and how often in that minute."""
+    asked = str(state.get("from") or "")
+    method, _sep, path = asked.partition(":")
+    tally = str(state.get("to") or "")
+    kind, _sep, n = tally.partition(":")
+    count = {"count": f"本分钟首次（第 {n} 次）", "total": f"本分钟共 {n} 次"}.get(kind, tally)
+    return (f"请求 {method} {path}" if path else asked), count
 
 
 def state_label(code: str | None, action: str = "case.") -> str:
     """The Chinese name of a state code in the family of ``action`` (``case.forward``,
-    ``under_review`` → 审核中; ``ticket.call``, ``called`` → 已呼叫); a refused read's
-    ``count:N`` → ``N 次``; other strings (routes, ``calendar:2027-01-01:holiday``) as they are."""
+    ``under_review`` → 审核中; ``ticket.call``, ``called`` → 已呼叫); other strings
+    (``calendar:2027-01-01:holiday``; refused reads: :func:`refusal_state_labels`) as they are."""
     if not code:
         return ""
     family = FAMILY_STATES.get(action.split(".", 1)[0], STATE_LABELS)
     if code in family:
         return family[code]
-    if code.startswith("count:") and code[6:].isdigit():
-        return f"{code[6:]} 次"
     return code
 
 
@@ -226,6 +242,10 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
     state = e.get("state") or {}
     reason = outcome.get("reason")
     actor_id = actor.get("id")
+    action = str(e.get("action", ""))
+    row_state_labels = None
+    if action == REFUSED_ACCESS:
+        row_state_labels = refusal_state_labels(state)
     return {
         "index": view.index,
         "time": beijing(e.get("time")),
@@ -251,8 +271,8 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
         "reason_label": REASON_LABELS.get(reason or "", ""),
         "state_from": state.get("from"),
         "state_to": state.get("to"),
-        "state_from_label": state_label(state.get("from"), str(e.get("action", ""))),
-        "state_to_label": state_label(state.get("to"), str(e.get("action", ""))),
+        "state_from_label": row_state_labels[0] if row_state_labels else state_label(state.get("from"), action),
+        "state_to_label": row_state_labels[1] if row_state_labels else state_label(state.get("to"), action),
         "digests": [
             {
                 "kind": d.get("kind"),
@@ -346,5 +366,5 @@ def form_choices(session: Session) -> dict[str, Any]:
         "outlets": list(outlets),
         "partners": list(partners),
         "matters": list(matters),
-        "actions": [(code, rule.label) for code, rule in ACTIONS.items()],
+        "actions": [*((code, rule.label) for code, rule in ACTIONS.items()), *LOG_ONLY_ACTIONS.items()],
     }

@@ -89,20 +89,18 @@ def test_compact_case_number_splits_at_the_day_for_every_serial_width() -> None:
     assert case_no_parts("not-a-case-number") == ("not-a-case-number", "")
 
 
-def test_every_entry_of_the_demo_log_reads_in_chinese(settings, engine) -> None:  # type: ignore[no-untyped-def]
-    """Actions, actor roles and state changes of every family in the demo log (cases,
-    queue, bookings, ratings, services, visits, devices) have Chinese names."""
-    from outlet.demo import seed_demo_cases
-    from outlet.queue.demo import seed_demo_queue
-    from outlet.ratings.demo import seed_demo_ratings
-    from outlet.services.demo import seed_demo_services
-    from partners.demo import seed_demo
+def test_every_entry_of_the_demo_log_reads_in_chinese(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Actions, actor roles and state changes of every family in the log that `make run`
+    seeds (cases, queue, bookings, ratings, services, visits, devices) have Chinese names."""
+    from click.testing import CliRunner
 
-    seed_demo(engine)
-    seed_demo_cases(engine, settings.pseudonym_key())
-    seed_demo_ratings(engine)
-    seed_demo_services(engine, settings.pseudonym_key(), settings.files_dir)
-    seed_demo_queue(engine, settings.pseudonym_key())
+    from web.cli import main
+
+    monkeypatch.setenv("SERVICEPOINT_DATA", str(tmp_path / "var"))
+    monkeypatch.delenv("SERVICEPOINT_DATABASE_URL", raising=False)
+    r = CliRunner().invoke(main, ["demo"])
+    assert r.exit_code == 0, r.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'servicepoint.db'}")
     from audit import search_entries
 
     families = set()
@@ -133,3 +131,4 @@ def test_the_checklist_names_the_identity_document_the_applicant_shows(world: Wo
     assert label in names, names
     if label != "居民身份证":
         assert "居民身份证" not in names
+    engine.dispose()

@@ -48,6 +48,7 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     checkpoint_interval: float = 10.0
     event_keep_seconds: float = 3600.0
+    threads: int = 12  # worker threads for blocking work (SERVICEPOINT_THREADS)
     audit_origin: str = ""
     audit_key_file: Path = field(default=Path())
     audit_witnesses: str = ""
@@ -90,6 +91,7 @@ class Settings:
             max_upload_bytes=int(_env("MAX_UPLOAD_MB", "10") or 10) * 1024 * 1024,
             checkpoint_interval=float(_env("CHECKPOINT_INTERVAL", "10") or 10),
             event_keep_seconds=float(_env("EVENT_KEEP_SECONDS", "3600") or 3600),
+            threads=max(1, int(_env("THREADS", "12") or 12)),
             audit_origin=_env("AUDIT_ORIGIN") or f"{name}/audit",
             audit_key_file=Path(_env("AUDIT_KEY_FILE") or data_dir / "keys" / "audit.key"),
             audit_witnesses=_env("AUDIT_WITNESSES", "") or "",

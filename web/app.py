@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 
 import audit
 from outlet.events import Hub, singleton
+from outlet.queue import bookings
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
 from web.db import make_engine
@@ -143,9 +144,15 @@ def periodic_jobs(hub: Hub, audit_log: audit.Checkpointer, settings: Settings) -
         await asyncio.to_thread(hub.prune, settings.event_keep_seconds)
         await asyncio.to_thread(hub.presence.forget_dead)
 
+    key = settings.pseudonym_key()
+
+    async def no_shows() -> None:  # bookings not checked in by 15 min after the slot start
+        await asyncio.to_thread(bookings.sweep_no_shows, engine, pseudonym_key=key)
+
     return [
         asyncio.create_task(singleton(engine, me, "audit.checkpoint", settings.checkpoint_interval, checkpoint)),
         asyncio.create_task(singleton(engine, me, "events.housekeeping", 60.0, housekeeping)),
+        asyncio.create_task(singleton(engine, me, "queue.no_shows", bookings.SWEEP_SECONDS, no_shows)),
     ]
 
 

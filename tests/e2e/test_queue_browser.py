@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ def test_kiosk_self_print_reads_the_id_card_through_the_local_bridge(
         browser: Any, live_server: str, idcard_bridge: str) -> None:
     links = _device_links()
     outlet = "工商银行海川长江中路支行"
+    _open_all_day(outlet)
     number, check_code, id_number, receipt = _receipt_case()
     kiosk = _device_page(browser, live_server, links[f"{outlet} · 大厅取号机"], {"width": 1080, "height": 1920})
     violations: list[str] = []
@@ -181,3 +183,41 @@ def test_a_ticket_taken_at_the_kiosk_appears_on_a_counter_panel_pushed(
     # the count went up: refreshed by the push, no reload (the list itself shows the first 12)
     lead.wait_for_function("b => document.querySelector('#waiting-list h2').innerText !== b", arg=before)
     assert heading.inner_text() != before
+
+
+def test_a_booking_made_on_the_public_page_checks_in_at_the_kiosk(browser: Any, live_server: str) -> None:
+    links = _device_links()
+    outlet = "工商银行海川长江中路支行"
+    db = Path(os.environ["SERVICEPOINT_E2E_DATA"]) / "servicepoint.db"
+    with sqlite3.connect(db) as conn:  # slots need opening hours (other tests open it all day)
+        conn.execute("UPDATE outlet SET opening_hours = '周一至周五 9:00–17:00' WHERE name = ?", (outlet,))
+    phone = "13911112222"
+    ctx = browser.new_context(base_url=live_server, locale="zh-CN", viewport={"width": 390, "height": 844})
+    mobile = ctx.new_page()
+    mobile.set_default_timeout(15_000)
+    mobile.goto("/queue/book")
+    mobile.click(f"#book-outlets a:has-text('{outlet}')")
+    mobile.check("#book-slots input[name=slot]:not([disabled]) >> nth=0")
+    mobile.fill("input[name=name]", "赵小燕")
+    mobile.fill("input[name=phone]", phone)
+    mobile.click("#book-form button[type=submit]")
+    code = mobile.locator("#booking-code").inner_text().strip()
+    assert phone not in mobile.content() and "赵小燕" not in mobile.content()  # masked after entry
+    ctx.close()
+    # the day of the booking arrives: its slot starts now (bookable only from tomorrow, so the
+    # test moves the booking rather than the clock of a running server)
+    _open_all_day(outlet)  # tests run at any hour: the kiosk issues now
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("UPDATE queue_booking SET slot_start = ?, day = ? WHERE code = ?",
+                            (now.isoformat(sep=" "), (now + timedelta(hours=8)).date().isoformat(), code)).rowcount == 1
+    kiosk = _device_page(browser, live_server, links[f"{outlet} · 大厅取号机"], {"width": 1080, "height": 1920})
+    kiosk.click("#go-checkin")
+    kiosk.fill("input[name=phone]", phone[-4:])  # the phone's last 4 digits
+    kiosk.click("form.kiosk-form button[type=submit]")
+    number = kiosk.locator("#slip-number").inner_text().strip()
+    assert number.startswith("A")
+    with sqlite3.connect(db) as conn:
+        state, ticket = conn.execute("SELECT b.state, t.priority FROM queue_booking b JOIN queue_ticket t"
+                                     " ON t.id = b.ticket_id WHERE b.code = ?", (code,)).fetchone()
+    assert (state, ticket) == ("checked_in", "booked")

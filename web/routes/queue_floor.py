@@ -23,8 +23,8 @@ from outlet.devices import Device
 from outlet.errors import CaseError
 from outlet.notices import NOTICE_KINDS, qr_svg
 from outlet.queue import board, bookings, counters, selfprint, tickets
-from outlet.queue.errors import QueueError, QueueNotFound
-from outlet.queue.hours import hours_label, staffed_at
+from outlet.queue.errors import IssuingClosed, QueueError, QueueNotFound
+from outlet.queue.hours import hours_label, self_service_open, staffed_at
 from partners.models import Outlet, utcnow
 from web import throttle
 from web.routes import queue_live
@@ -57,6 +57,7 @@ def _kiosk_context(engine: Any, device: Device, **extra: Any) -> dict[str, Any]:
     waiting = {w["line"]: w["count"] for w in snapshot["waiting"]}
     ctx: dict[str, Any] = {
         "outlet": outlet, "lines": lines, "waiting": waiting, "staffed": staffed_at(outlet, utcnow()),
+        "self_service": self_service_open(outlet, utcnow()),
         "hours": hours_label(outlet), "priorities": {k: tickets.PRIORITY_LABELS[k] for k in tickets.WALK_IN_PRIORITIES},
         "error": None, "values": {}, "ratings": False,
     }
@@ -155,7 +156,7 @@ async def kiosk_checkin(request: Request) -> Response:
 async def kiosk_status(request: Request) -> Response:
     """办件查询 at the kiosk (needs no staff, so also at night): case number + check code →
     the public status (no personal data), printable."""
-    await request_device(request, "kiosk")
+    await self_service_device(request)
     if request.method == "GET":
         return render(request, "queue/kiosk_status.html", {"values": {}, "error": None, "found": None})
     form = await request.form()
@@ -183,6 +184,21 @@ def _bridge(request: Request) -> tuple[str, dict[str, str]]:
     return settings.idcard_bridge.strip(), {"content-security-policy": csp_with_connect(origin)}
 
 
+async def self_service_device(request: Request) -> Device:
+    """The kiosk behind ``request`` for a no-staff function; outside the outlet's hours only
+    where it has a 24-hour self-service area, else :class:`IssuingClosed` (409)."""
+    device = await request_device(request, "kiosk")
+
+    def load() -> Outlet | None:
+        with Session(request.app.state.engine) as s:
+            return s.get(Outlet, device.outlet_id)
+
+    outlet = await run_in_threadpool(load)
+    if outlet is None or not self_service_open(outlet, utcnow()):
+        raise IssuingClosed(f"当前为非营业时间（营业时间：{hours_label(outlet) if outlet else ''}），本网点夜间不提供自助服务")
+    return device
+
+
 def _headed(response: Response, headers: dict[str, str]) -> Response:
     response.headers.update(headers)
     return response
@@ -192,7 +208,7 @@ async def kiosk_print(request: Request) -> Response:
     """自助打印: case number + check code + the ID card of the applicant or agent (read by
     the ID-card reader or typed on the keypad) → the case's 受理回执 / 一次性告知书, each
     printable. Guesses are throttled (scope ``selfprint``); a lookup is audited."""
-    device = await request_device(request, "kiosk")
+    device = await self_service_device(request)
     bridge, headers = _bridge(request)
     ctx: dict[str, Any] = {"values": {}, "error": None, "docs": None, "bridge": bridge}
     if request.method == "GET":
@@ -227,7 +243,7 @@ def has_ratings(request: Request) -> bool:
 async def kiosk_rate(request: Request) -> Response:
     """评价 at the kiosk: the case number, then the 好差评 page of that case (which asks for
     the check code), kept under the kiosk's idle wipe."""
-    await request_device(request, "kiosk")
+    await self_service_device(request)
     if not has_ratings(request):
         return render(request, "error.html", {"status": 404, "message": "本终端未开通评价"}, status_code=404)
     number = (request.query_params.get("number") or "").strip()[:48]

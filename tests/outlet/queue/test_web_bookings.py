@@ -126,8 +126,11 @@ def test_no_shows_are_marked_by_the_periodic_job_in_one_process(demo: Engine, se
 
 
 def _kiosk(demo: Engine, client: TestClient, lead_name: str = "lead1") -> tuple[str, str]:
-    with Session(demo) as s:
+    with Session(demo, expire_on_commit=False) as s, s.begin():
         lead = s.exec(select(Staff).where(Staff.username == lead_name)).one()
+        outlet = s.get(Outlet, lead.outlet_id)
+        assert outlet is not None
+        outlet.opening_hours = ""  # no hours set: always staffed (tests run at any hour)
     _k, token = devices.pair(demo, lead, kind="kiosk", label="自助终端")
     page = _soup(client.get("/queue/kiosk/print", params={"t": token}).text)
     return token, page.select_one("input[name=csrf_token]")["value"]  # type: ignore[index,return-value]
@@ -198,3 +201,25 @@ def test_kiosk_links_to_the_rating_page_under_its_idle_wipe(demo: Engine, client
     assert rate.select_one("#rate-case")["data-home"] == "/queue/kiosk"  # type: ignore[index]
     assert rate.select_one("#rate-form")["action"] == f"/rate/{case.number}?from=kiosk"  # type: ignore[index]
     assert client.get("/queue/kiosk/rate", params={"t": "bogus"}).status_code == 403
+
+
+def test_outside_hours_the_24_hour_flag_decides_what_the_kiosk_offers(demo: Engine, client: TestClient) -> None:
+    token, _csrf = _kiosk(demo, client)
+    hour = (datetime.utcnow().hour + 8 + 12) % 24  # Beijing time, twelve hours from now
+    with Session(demo, expire_on_commit=False) as s, s.begin():
+        lead = s.exec(select(Staff).where(Staff.username == "lead1")).one()
+        outlet = s.get(Outlet, lead.outlet_id)
+        assert outlet is not None
+        outlet.opening_hours, outlet.self_service_24h = f"周一至周日 {hour}:00–{hour}:30", False
+    home = _soup(client.get("/queue/kiosk", params={"t": token}).text)
+    assert home.select_one("#closed-notice") is not None and home.select_one("#self-service") is None
+    for path in ("/queue/kiosk/status", "/queue/kiosk/print", "/queue/kiosk/rate"):
+        r = client.get(path, params={"t": token})
+        assert r.status_code == 409 and "夜间不提供自助服务" in r.text, path
+    with Session(demo) as s, s.begin():
+        outlet = s.get(Outlet, lead.outlet_id)
+        assert outlet is not None
+        outlet.self_service_24h = True
+    home = _soup(client.get("/queue/kiosk", params={"t": token}).text)
+    assert home.select_one("#take-ticket") is None and home.select_one("#go-print") is not None
+    assert client.get("/queue/kiosk/print", params={"t": token}).status_code == 200

@@ -21,16 +21,20 @@ FIELDS = (
 )  # fmt: skip
 # Optional fields: absent from a leaf unless the action carries them (so adding one never
 # changes the bytes of existing entries). "rating": see docs/audit.md, "Ratings"; "queue":
-# docs/queue.md.
-OPTIONAL_FIELDS = ("rating", "queue")
+# docs/queue.md; "terms": docs/audit.md, "Case terms".
+OPTIONAL_FIELDS = ("rating", "queue", "terms")
 DIGEST_KINDS = ("material", "snapshot", "recording", "text", "evidence", "photo", "signature")
 RATING_STAGES = ("before", "during", "after")
 RATING_CHANNELS = ("device", "qr", "call")
 RATING_OBJECTS = ("case", "outlet", "staff", "assist")
 RATING_DIMENSIONS = ("overall", "efficiency", "competence", "attitude")
+RATING_VIEWS = ("satisfied", "basic", "unsatisfied")  # 反馈: 满意 / 基本满意 / 不满意
 QUEUE_KEYS = frozenset({"line", "ticket", "counter", "priority", "arrived"})
 QUEUE_OPTIONAL = frozenset({"to_line", "to_counter", "recalls", "booking", "slot"})
+TERMS_DATES = frozenset({"received", "accepted", "due"})
+TERMS_COUNTS = frozenset({"workdays", "corrections"})
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
@@ -118,6 +122,8 @@ def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
         _check_rating(e["rating"])
     if "queue" in e:
         _check_queue(e["queue"])
+    if "terms" in e:
+        _check_terms(e["terms"])
     _check_pii(e)
     return e
 
@@ -172,10 +178,13 @@ def _level(x: object) -> bool:
 
 
 def _check_rating(r: object) -> None:
-    """``{"entry": <index of the rating.submit entry>}`` on the handling steps, or the full
-    rating on ``rating.submit`` (no free text, no phone: those stay out of leaves)."""
-    if isinstance(r, Mapping) and set(r) == {"entry"}:
+    """``{"entry": <index of the rating.submit entry>}`` on the handling steps (plus
+    ``"view"`` on ``rating.feedback``: the rater's view of the outcome), or the full rating on
+    ``rating.submit`` (no free text, no phone: those stay out of leaves)."""
+    if isinstance(r, Mapping) and set(r) in ({"entry"}, {"entry", "view"}):
         _check(_is_int(r["entry"]) and r["entry"] >= 0, "rating", "entry must be a log index")
+        _check(r.get("view", "satisfied") in RATING_VIEWS, "rating",
+               "view must be " + " | ".join(RATING_VIEWS))
         return
     keys = {"level", "stage", "channel", "dimensions", "reasons", "real_name", "object"}
     ok = (
@@ -210,6 +219,17 @@ def _check_queue(q: object) -> None:
            "integers and times (optionally to_line, to_counter, recalls, booking, slot)")
 
 
+def _check_terms(t: object) -> None:
+    """The dates and counts a case figure needs (docs/audit.md, "Case terms"): Beijing
+    calendar dates ``YYYY-MM-DD`` (received, accepted, due) and non-negative integers
+    (workdays: working days from acceptance to completion; corrections: 补正 rounds)."""
+    ok = (isinstance(t, Mapping) and bool(t) and set(t) <= TERMS_DATES | TERMS_COUNTS
+          and all(isinstance(t[k], str) and bool(_DATE.fullmatch(t[k])) for k in TERMS_DATES & set(t))
+          and all(_is_int(t[k]) and t[k] >= 0 for k in TERMS_COUNTS & set(t)))  # fmt: skip
+    _check(ok, "terms", "must be {received?, accepted?, due?: YYYY-MM-DD, workdays?, "
+           "corrections?: integers >= 0}")
+
+
 def _check_digests(ds: object) -> None:
     ok = isinstance(ds, list) and all(
         isinstance(d, Mapping) and set(d) == {"kind", "sha256"} and d["kind"] in DIGEST_KINDS
@@ -229,9 +249,24 @@ def _strings(obj: Any) -> list[str]:
     return []
 
 
+_PII_SKIP = frozenset({"subject", "digests", "time", "v"})
+
+
 def _check_pii(e: Mapping[str, Any]) -> None:
+    # One search over every field (fields joined by "\n", which no PII pattern spans and
+    # which is no letter or digit for the look-arounds): it matches iff some field does.
+    # Only then is each field searched alone, to name it.
+    fields = ["\x00".join(texts) for key, value in e.items()
+              if key not in _PII_SKIP and (texts := _strings(value))]
+    if fields and _PII.search("\n".join(fields)):
+        _name_pii_field(e)
+    if 10**14 <= abs(e["actor"]["id"]):
+        raise EntryError("entry 'actor.id' looks like an ID number, not a staff id")
+
+
+def _name_pii_field(e: Mapping[str, Any]) -> None:
     for key, value in e.items():
-        if key in ("subject", "digests", "time", "v"):
+        if key in _PII_SKIP:
             continue
         texts = _strings(value)
         if not texts:
@@ -240,5 +275,3 @@ def _check_pii(e: Mapping[str, Any]) -> None:
         if m:
             raise EntryError(f"entry {key!r} looks like it holds {_PII_NAMES[m.lastgroup or '']}; "
                              "store audit.pseudonym(key, value) instead")  # fmt: skip
-    if 10**14 <= abs(e["actor"]["id"]):
-        raise EntryError("entry 'actor.id' looks like an ID number, not a staff id")

@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from outlet.files import FileStore, open_store
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PREFIX = "SERVICEPOINT_"
 
@@ -46,6 +48,7 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     checkpoint_interval: float = 10.0
     event_keep_seconds: float = 3600.0
+    threads: int = 12  # worker threads for blocking work (SERVICEPOINT_THREADS)
     audit_origin: str = ""
     audit_key_file: Path = field(default=Path())
     audit_witnesses: str = ""
@@ -66,6 +69,8 @@ class Settings:
     assist_ice_relay_only: bool = False
     assist_rtc_hosts: tuple[str, ...] = ()
     secret_key_override: str | None = field(default=None, repr=False)
+    files_root: Path | None = None  # SERVICEPOINT_FILES_DIR; default <data_dir>/files
+    files_shared: bool = False  # SERVICEPOINT_FILES_SHARED: several hosts mount files_root
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -88,6 +93,7 @@ class Settings:
             max_upload_bytes=int(_env("MAX_UPLOAD_MB", "10") or 10) * 1024 * 1024,
             checkpoint_interval=float(_env("CHECKPOINT_INTERVAL", "10") or 10),
             event_keep_seconds=float(_env("EVENT_KEEP_SECONDS", "3600") or 3600),
+            threads=max(1, int(_env("THREADS", "12") or 12)),
             audit_origin=_env("AUDIT_ORIGIN") or f"{name}/audit",
             audit_key_file=Path(_env("AUDIT_KEY_FILE") or data_dir / "keys" / "audit.key"),
             audit_witnesses=_env("AUDIT_WITNESSES", "") or "",
@@ -106,13 +112,22 @@ class Settings:
             assist_ice_relay_only=_flag(_env("ASSIST_ICE_RELAY_ONLY")),
             assist_rtc_hosts=split(_env("ASSIST_RTC_HOSTS")),
             secret_key_override=_env("SECRET_KEY"),
+            files_root=Path(v).absolute() if (v := _env("FILES_DIR")) else None,
+            files_shared=_flag(_env("FILES_SHARED")),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
     @property
     def files_dir(self) -> Path:
-        return self.data_dir / "files"
+        """Root of the file store: ``SERVICEPOINT_FILES_DIR``, else ``<data_dir>/files``."""
+        return self.files_root or self.data_dir / "files"
+
+    def file_store(self) -> FileStore:
+        """The one file store (scans, photos, snapshots, recordings): the shared backend with
+        ``SERVICEPOINT_FILES_SHARED=1``, else the local directory. Raises
+        ``outlet.files.StoreUnavailable`` when the shared directory is missing."""
+        return open_store(self.files_dir, shared=self.files_shared)
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:

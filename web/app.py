@@ -20,7 +20,7 @@ import audit
 from outlet.events import Hub, singleton
 from outlet.queue import bookings
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
-from web import auth, errors
+from web import auth, errors, live, refusals
 from web.db import make_engine, make_reader
 from web.inputs import InputGuardMiddleware
 from web.routes import (
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.audit_log = audit_log = open_audit_log(settings)
         app.state.hub = hub = Hub(engine, reader=reader)  # live events, in-process or across processes
         await hub.start()
+        uninstall = live.install(hub)  # ended logins close their sockets in every process
         jobs = periodic_jobs(hub, audit_log, settings)
         try:
             async with assist_lifespan(app):  # remote help: recorders, signaling, sweeps
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for job in jobs:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
+            uninstall()
             await hub.close()
             if reader.pool is not engine.pool:
                 reader.dispose()
@@ -157,8 +159,12 @@ def periodic_jobs(hub: Hub, audit_log: audit.Checkpointer, settings: Settings) -
     async def no_shows() -> None:  # bookings not checked in by 15 min after the slot start
         await asyncio.to_thread(bookings.sweep_no_shows, engine, pseudonym_key=key)
 
+    async def refusal_totals() -> None:  # the total of each finished minute of refused requests
+        await asyncio.to_thread(refusals.flush, engine)
+
     return [
         asyncio.create_task(singleton(engine, me, "audit.checkpoint", settings.checkpoint_interval, checkpoint)),
+        asyncio.create_task(singleton(engine, me, "access.refusal_totals", 60.0, refusal_totals)),
         asyncio.create_task(singleton(engine, me, "events.housekeeping", 60.0, housekeeping)),
         asyncio.create_task(singleton(engine, me, "queue.no_shows", bookings.SWEEP_SECONDS, no_shows)),
     ]

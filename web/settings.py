@@ -45,6 +45,7 @@ class Settings:
     deployment_name: str = "servicepoint.local"
     session_idle_minutes: int = 30
     session_max_hours: int = 12
+    live_recheck_seconds: float = 30.0  # how often an open WebSocket re-checks its login
     max_upload_bytes: int = 10 * 1024 * 1024
     checkpoint_interval: float = 10.0
     event_keep_seconds: float = 3600.0
@@ -90,6 +91,7 @@ class Settings:
             database_url=db_url,
             deployment_name=name,
             session_idle_minutes=int(_env("SESSION_IDLE_MINUTES", "30") or 30),
+            live_recheck_seconds=float(_env("LIVE_RECHECK_SECONDS", "30") or 30),
             max_upload_bytes=int(_env("MAX_UPLOAD_MB", "10") or 10) * 1024 * 1024,
             checkpoint_interval=float(_env("CHECKPOINT_INTERVAL", "10") or 10),
             event_keep_seconds=float(_env("EVENT_KEEP_SECONDS", "3600") or 3600),

@@ -162,6 +162,11 @@ class Settings:
             return self.secret_key_override.encode()
         return _secret_file(self.data_dir / "keys" / "session.key")
 
+    def pii_key(self) -> bytes:
+        """Key sealing personal data shown again on pages (outlet/pii.py); separate from the
+        pseudonym key, so neither opens what the other protects."""
+        return _secret_file(self.data_dir / "keys" / "pii.key")
+
     def pseudonym_key(self) -> bytes:
         """Key for applicant pseudonyms in audit leaves (erasable without breaking proofs)."""
         return _secret_file(self.data_dir / "keys" / "pseudonym.key")

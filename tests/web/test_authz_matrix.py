@@ -186,6 +186,8 @@ RULES: dict[str, str] = {
     "POST /queue/kiosk/ticket": PUBLIC,
     "GET,POST /queue/kiosk/checkin": PUBLIC,
     "GET,POST /queue/kiosk/status": PUBLIC,
+    "GET,POST /queue/kiosk/print": PUBLIC,
+    "GET /queue/kiosk/rate": PUBLIC,
     "GET /queue/display": PUBLIC,
     "WS /queue/display/live": PUBLIC,
     "GET /queue/t/{code}": PUBLIC,

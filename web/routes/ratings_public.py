@@ -89,6 +89,7 @@ async def rate_case(request: Request) -> Response:
     engine = request.app.state.engine
     ctx = await run_in_threadpool(form_context, engine)
     ctx["number"] = number
+    ctx["kiosk"] = request.query_params.get("from") == "kiosk"  # opened from the 自助 kiosk: idle wipe
     if request.method == "GET":
         return render(request, "ratings/rate_case.html", ctx)
     form = await request.form()

@@ -42,9 +42,11 @@ from partners.models import (
     CENTER_ROLES,
     DUTY_ROLES,
     OUTLET_ROLES,
+    PARTNER_ROLES,
     ROLE_LABELS,
     BackupAssignment,
     Outlet,
+    Partner,
     Role,
     Staff,
     utcnow,
@@ -149,6 +151,7 @@ def _validate_staff(
     domain: str | None,
     expert_level: str | None,
     display_name: str,
+    partner_id: int | None = None,
 ) -> dict[str, str]:
     from partners.catalog import DOMAINS
 
@@ -165,6 +168,8 @@ def _validate_staff(
         errors["roles"] = "岗位无效：" + "、".join(sorted(role_set - known))
     elif role_set & OUTLET_ROLES and role_set & CENTER_ROLES:
         errors["roles"] = "网点岗位与中心岗位不能同时授予同一账号"
+    elif role_set & PARTNER_ROLES and len(role_set) > 1:
+        errors["roles"] = "合作方管理员不能兼任其他岗位"
     elif len(role_set & DUTY_ROLES) > 1:
         errors["roles"] = "三员分立：" + "、".join(
             ROLE_LABELS[r] for r in sorted(role_set & DUTY_ROLES)
@@ -174,8 +179,17 @@ def _validate_staff(
             errors["outlet_id"] = "网点岗位须选择所属网点"
         elif session.get(Outlet, outlet_id) is None:
             errors["outlet_id"] = "所选网点不存在"
+    elif outlet_id is not None and role_set & PARTNER_ROLES:
+        errors["outlet_id"] = "合作方管理员不属于某一网点，请选择所属合作机构"
     elif outlet_id is not None and role_set:
         errors["outlet_id"] = "中心岗位不属于任何网点"
+    if role_set & PARTNER_ROLES:
+        if partner_id is None:
+            errors["partner_id"] = "合作方管理员须选择所属合作机构"
+        elif session.get(Partner, partner_id) is None:
+            errors["partner_id"] = "所选合作机构不存在"
+    elif partner_id is not None:
+        errors["partner_id"] = "只有合作方管理员设置所属合作机构"
     if domain and domain not in DOMAINS:
         errors["domain"] = "业务领域无效"
     if "expert" in role_set and expert_level not in EXPERT_LEVELS:
@@ -194,6 +208,7 @@ def create_staff(
     roles: list[str] | set[str] | frozenset[str],
     outlet_id: int | None = None,
     outlet_code: str | None = None,
+    partner_id: int | None = None,
     domain: str | None = None,
     expert_level: str | None = None,
     phone: str = "",
@@ -204,7 +219,8 @@ def create_staff(
 
     Someone else chose the password, so by default it must be changed at first login.
 
-    The outlet is given by id or by code (the CLI uses codes). ``hasher`` replaces
+    The outlet is given by id or by code (the CLI uses codes); ``partner_id`` only for a
+    合作方管理员. ``hasher`` replaces
     :func:`hash_password` (the demo seed reuses one hash for its shared password)."""
     username = username.strip()
     errors: dict[str, str] = {}
@@ -226,6 +242,7 @@ def create_staff(
             domain=domain or None,
             expert_level=expert_level or None,
             display_name=display_name,
+            partner_id=partner_id,
         )
     )
     if (problem := password_problem(password, username)) is not None:
@@ -237,6 +254,7 @@ def create_staff(
         display_name=display_name.strip(),
         password_hash=(hasher or hash_password)(password),
         outlet_id=outlet_id,
+        partner_id=partner_id,
         roles=",".join(sorted(set(roles))),
         domain=domain or None,
         expert_level=expert_level or None,
@@ -249,8 +267,10 @@ def create_staff(
 
 
 def update_staff(session: Session, staff: Staff, **changes: Any) -> Staff:
-    """Change display_name, roles, outlet_id, domain, expert_level, phone or active."""
-    allowed = {"display_name", "roles", "outlet_id", "domain", "expert_level", "phone", "active"}
+    """Change display_name, roles, outlet_id, partner_id, domain, expert_level, phone or
+    active."""
+    allowed = {"display_name", "roles", "outlet_id", "partner_id", "domain", "expert_level",
+               "phone", "active"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"cannot change {sorted(unknown)}")
@@ -258,6 +278,7 @@ def update_staff(session: Session, staff: Staff, **changes: Any) -> Staff:
     merged = {
         "display_name": changes.get("display_name", staff.display_name),
         "outlet_id": changes.get("outlet_id", staff.outlet_id),
+        "partner_id": changes.get("partner_id", staff.partner_id),
         "domain": changes.get("domain", staff.domain) or None,
         "expert_level": changes.get("expert_level", staff.expert_level) or None,
     }
@@ -266,11 +287,13 @@ def update_staff(session: Session, staff: Staff, **changes: Any) -> Staff:
         raise InvalidFields(errors)
     new_roles = ",".join(sorted(set(roles)))
     deactivated = "active" in changes and staff.active and not changes["active"]
-    if staff.id is not None and (deactivated or new_roles != staff.roles):
+    moved = merged["partner_id"] != staff.partner_id  # another partner's figures: log in again
+    if staff.id is not None and (deactivated or moved or new_roles != staff.roles):
         logins.end_all(session, staff.id, "deactivated" if deactivated else "roles")
     staff.display_name = str(merged["display_name"]).strip()
     staff.roles = new_roles
     staff.outlet_id = merged["outlet_id"]
+    staff.partner_id = merged["partner_id"]
     staff.domain = merged["domain"]
     staff.expert_level = merged["expert_level"]
     if "phone" in changes:

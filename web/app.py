@@ -27,6 +27,8 @@ from web.routes import (
     audit_ui,
     cases,
     devices,
+    figures,
+    figures_rows,
     public,
     queue,
     ratings,
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/ratings", routes=ratings.routes, name="ratings"),
         Mount("/rate", routes=ratings_public.routes, name="rate"),
         Mount("/queue", routes=queue.routes, name="queue"),
+        Mount("/figures", routes=figures.routes + figures_rows.routes, name="figures"),
+        Mount("/reports", routes=figures.report_routes, name="reports"),
     ]
     app = Starlette(
         routes=routes,

@@ -202,6 +202,61 @@ def verify_cmd(path: str, policy: str | None, previous: tuple[str, ...], strict:
     click.secho("verified", fg="green")
 
 
+@audit.command(name="stats")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False),
+              envvar="SERVICEPOINT_AUDIT_POLICY",
+              help="Your C2SP tlog-policy (or a log.vkey file). Default: the export's own.")
+@click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]),
+              help="First day (Beijing date). Default: the day of the first entry.")
+@click.option("--to", "to", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day (Beijing date), inclusive. Default: the day of the last entry.")
+@click.option("--outlet", help="Only this outlet's figures (its code).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def stats_cmd(directory: str, policy: str | None, from_: object, to: object, outlet: str | None,
+              as_json: bool) -> None:  # fmt: skip
+    """Verify the export DIRECTORY, then recompute the headline figures from its entries."""
+    import json as _json
+
+    from .stats import LABELS, stats
+
+    steps: list[str] = []
+    try:
+        res = stats(directory, policy, start=_day(from_), end=_day(to), outlet=outlet,
+                    on_step=steps.append)  # fmt: skip
+    except AuditError as exc:
+        _fail(exc)
+        return
+    except Exception as exc:  # noqa: BLE001  (never a traceback)
+        _crash(exc)
+        return
+    if as_json:
+        click.echo(_json.dumps({"from": res.start.isoformat(), "to": res.end.isoformat(),
+                                "outlet": res.outlet, "entries": res.entries,
+                                "figures": res.figures}, ensure_ascii=False, indent=1))  # fmt: skip
+        return
+    for i, msg in enumerate(steps, 1):
+        click.echo(f"{i}. ok  {msg}")
+    click.secho("verified", fg="green")
+    click.echo(f"figures {res.start} … {res.end}, outlet {res.outlet or 'all'}, "
+               f"{res.entries} entries read")  # fmt: skip
+    for key, value in res.figures.items():
+        click.echo(f"{LABELS.get(key, key)}\t{key}\t{format_value(key, value)}")
+
+
+def format_value(key: str, value: object) -> str:
+    """A figure as the dashboards show it: ratios in %, "—" for no denominator."""
+    from .stats import RATIOS
+
+    if value is None:
+        return "—"
+    if key in RATIOS:
+        return f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
 @click.group(name="witness", cls=_Commands, invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8470, show_default=True, type=int)

@@ -21,8 +21,8 @@ FIELDS = (
 )  # fmt: skip
 # Optional fields: absent from a leaf unless the action carries them (so adding one never
 # changes the bytes of existing entries). "rating": see docs/audit.md, "Ratings"; "queue":
-# docs/queue.md.
-OPTIONAL_FIELDS = ("rating", "queue")
+# docs/queue.md; "terms": docs/audit.md, "Case terms".
+OPTIONAL_FIELDS = ("rating", "queue", "terms")
 DIGEST_KINDS = ("material", "snapshot", "recording", "text", "evidence", "photo", "signature")
 RATING_STAGES = ("before", "during", "after")
 RATING_CHANNELS = ("device", "qr", "call")
@@ -30,7 +30,10 @@ RATING_OBJECTS = ("case", "outlet", "staff", "assist")
 RATING_DIMENSIONS = ("overall", "efficiency", "competence", "attitude")
 QUEUE_KEYS = frozenset({"line", "ticket", "counter", "priority", "arrived"})
 QUEUE_OPTIONAL = frozenset({"to_line", "to_counter", "recalls", "booking", "slot"})
+TERMS_DATES = frozenset({"received", "accepted", "due"})
+TERMS_COUNTS = frozenset({"workdays", "corrections"})
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
@@ -118,6 +121,8 @@ def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
         _check_rating(e["rating"])
     if "queue" in e:
         _check_queue(e["queue"])
+    if "terms" in e:
+        _check_terms(e["terms"])
     _check_pii(e)
     return e
 
@@ -208,6 +213,17 @@ def _check_queue(q: object) -> None:
               and time_or_none(q["arrived"]) and time_or_none(q.get("slot")))  # fmt: skip
     _check(ok, "queue", "must be {line, ticket, counter, priority, arrived} with codes, "
            "integers and times (optionally to_line, to_counter, recalls, booking, slot)")
+
+
+def _check_terms(t: object) -> None:
+    """The dates and counts a case figure needs (docs/audit.md, "Case terms"): Beijing
+    calendar dates ``YYYY-MM-DD`` (received, accepted, due) and non-negative integers
+    (workdays: working days from acceptance to completion; corrections: 补正 rounds)."""
+    ok = (isinstance(t, Mapping) and bool(t) and set(t) <= TERMS_DATES | TERMS_COUNTS
+          and all(isinstance(t[k], str) and bool(_DATE.fullmatch(t[k])) for k in TERMS_DATES & set(t))
+          and all(_is_int(t[k]) and t[k] >= 0 for k in TERMS_COUNTS & set(t)))  # fmt: skip
+    _check(ok, "terms", "must be {received?, accepted?, due?: YYYY-MM-DD, workdays?, "
+           "corrections?: integers >= 0}")
 
 
 def _check_digests(ds: object) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from outlet import states
 from outlet.cases import Frame, case_action
+from outlet.clock import local_day
 from outlet.errors import InvalidInput
 from outlet.models import Case, CaseMaterial
 from outlet.notices import issue, received_items
@@ -26,10 +27,28 @@ def _due_dates(f: Frame) -> tuple[DueDate, DueDate]:
 
 def _set_accepted(f: Frame, committed: DueDate, statutory: DueDate) -> None:
     f.case.accepted_at = f.act.at
+    f.act.extra["terms"] = {"received": (f.case.received_on or f.today).isoformat(),
+                            "due": committed.day.isoformat()}
     f.case.due_on = committed.day
     f.case.statutory_due_on = statutory.day
     f.case.due_estimated = committed.estimated
     f.case.statutory_due_estimated = statutory.estimated
+
+
+def set_completed(f: Frame) -> None:
+    """办结 (approve, reject, on-site): completion time and Beijing date, working days since
+    acceptance (``WorkCalendar.workdays_between``), and the audit entry's ``terms`` — the
+    acceptance and committed dates, those working days and the 补正 rounds — so
+    ``audit stats`` can recompute 按期办结率 and handling time from the log alone."""
+    c = f.case
+    c.completed_at, c.completed_on = f.act.at, f.today
+    accepted = local_day(c.accepted_at) if c.accepted_at else f.today
+    c.handling_workdays = WorkCalendar.load(f.session).workdays_between(accepted, f.today)
+    terms: dict[str, object] = {"accepted": accepted.isoformat(), "workdays": c.handling_workdays,
+                                "corrections": c.corrections}
+    if c.due_on is not None:
+        terms["due"] = c.due_on.isoformat()
+    f.act.extra["terms"] = terms
 
 
 def _move(f: Frame, action: str, actor: Staff, *, target: str | None = None,
@@ -120,7 +139,7 @@ def complete_onsite(engine: Engine, actor: Staff, number: str, *, outcome: str =
             raise ScopeNotGranted("本网点未获「即办」授权，不能当场办结")
         _move(f, "case.complete_onsite", actor, target=outcome, outcome=outcome,
               reason=reason, note=reason.strip() or None)
-        f.case.completed_at = f.act.at
+        set_completed(f)
         f.case.review_comment = reason.strip() or None
     return f.case
 

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import NaiveDatetime
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from partners.models import utcnow
@@ -70,6 +70,11 @@ class Case(SQLModel, table=True):
     reviewer_id: int | None = Field(default=None, foreign_key="staff.id")
     review_comment: str | None = None
     completed_at: NaiveDatetime | None = None
+    # figures (outlet/figures/cases.py): Beijing completion date, working days from acceptance
+    # to completion, and 补正 rounds — the same values the completion's audit entry carries
+    completed_on: date | None = Field(default=None, index=True)
+    handling_workdays: int | None = None
+    corrections: int = 0
     delivered_at: NaiveDatetime | None = None
     withdrawn_reason: str | None = None
     revision: int = 0  # optimistic concurrency: bumped on every transition
@@ -123,6 +128,8 @@ class Notice(SQLModel, table=True):
 
 class CaseEvent(SQLModel, table=True):
     """Human-readable history of a case (the audit log is the authoritative record)."""
+
+    __table_args__ = (Index("ix_caseevent_action_at", "action", "at"),)  # figures by period
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="service_case.id", index=True)

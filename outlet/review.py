@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from outlet import states
 from outlet.cases import Frame, case_action
+from outlet.decisions import set_completed
 from outlet.errors import GuardFailed, InvalidInput
 from outlet.models import Case, CaseMaterial, Notice
 from outlet.notices import issue
@@ -44,7 +45,7 @@ def approve(engine: Engine, actor: Staff, number: str, *, comment: str = "",
     with case_action(engine, actor, number, "case.approve", at=at) as f:
         _own(f, actor)
         _move(f, "case.approve", actor, note=comment.strip() or None)
-        f.case.completed_at = f.act.at
+        set_completed(f)
         f.case.reviewer_id = actor.id
         f.case.review_comment = comment.strip() or None
     return f.case
@@ -57,7 +58,7 @@ def reject(engine: Engine, actor: Staff, number: str, *, reason: str,
     with case_action(engine, actor, number, "case.reject", at=at) as f:
         _own(f, actor)
         _move(f, "case.reject", actor, reason=reason, note=reason)
-        f.case.completed_at = f.act.at
+        set_completed(f)
         f.case.reviewer_id = actor.id
         f.case.review_comment = reason
     return f.case
@@ -92,6 +93,7 @@ def request_correction(
               note="；".join(f"{i['name']}：{i['reason']}" for i in notice_items) or None)
         f.case.reviewer_id = actor.id
         f.case.review_comment = reason or None
+        f.case.corrections += 1
         notice = issue(f.session, f.case, "correction", actor_id=actor.id or 0, at=f.act.at,
                        items=notice_items)
     return notice

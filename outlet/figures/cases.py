@@ -1,0 +1,179 @@
+"""Case figures (办件), from the case history (``CaseEvent``, one row per audited step, same
+time as its audit entry) joined with the case row.
+
+A step belongs to the period (Asia/Shanghai days, inclusive) in which it happened: received
+by its ``case.create``, accepted by its ``case.accept`` / ``case.accept_rongque``, completed by
+its ``case.approve`` / ``case.reject`` / ``case.complete_onsite`` (办结). Refused attempts are
+not steps (they leave no history row; the log records them with ``outcome: refused``). The
+committed date (承诺办结日期) is set at acceptance on the working-day calendar
+(``outlet.workdays``: weekends, the State Council holidays and the maintained overrides).
+``audit stats`` recomputes every figure here from the entries alone (``audit/stats.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from outlet.figures.base import FigureDef, Number, Period, Scope, Value, avg, local_date, n_if, rate, sum_if
+from outlet.models import Case, CaseEvent
+from partners.models import MatterVersion, Outlet
+
+ACCEPT = ("case.accept", "case.accept_rongque")
+COMPLETE = ("case.approve", "case.reject", "case.complete_onsite")
+STEPS = ("case.create", *ACCEPT, "case.refuse", "case.notice", "case.forward", *COMPLETE)
+F = "cases"
+
+
+def _d(key: str, label: str, unit: str, doc: str) -> FigureDef:
+    return FigureDef(key, label, F, unit, doc, "cases")
+
+
+DEFS: tuple[FigureDef, ...] = (
+    _d("received", "收件数", "count", "收件数 = cases created (case.create) in the period."),
+    _d("accepted", "受理数", "count",
+       "受理数 = case.accept + case.accept_rongque steps in the period."),
+    _d("refused", "不予受理数", "count", "不予受理数 = case.refuse steps in the period."),
+    _d("notices", "一次性告知数", "count",
+       "一次性告知数 = 一次性告知书 issued (case.notice) in the period."),
+    _d("rongque", "容缺受理数", "count", "容缺受理数 = case.accept_rongque steps in the period."),
+    _d("rongque_supplied_rate", "容缺补齐率", "ratio",
+       "容缺补齐率 = 容缺-accepted cases of the period whose deferred materials were all "
+       "supplied (case.supply moving 容缺 → 已受理) by the end of the period ÷ 容缺受理数."),
+    _d("forwarded", "转报数", "count", "转报数 = case.forward steps in the period (a 补正 "
+       "resubmission is not counted again)."),
+    _d("completed", "办结数", "count",
+       "办结数 = case.approve + case.reject + case.complete_onsite steps in the period."),
+    _d("instant_share", "即办件占比", "ratio",
+       "即办件占比 = cases completed on the spot (case.complete_onsite) ÷ 办结数."),
+    _d("on_time_rate", "按期办结率", "ratio",
+       "按期办结率 = cases completed on or before the committed date (Beijing completion "
+       "date ≤ 承诺办结日期) ÷ 办结数."),
+    _d("early_rate", "提前办结率", "ratio",
+       "提前办结率 = cases completed before the committed date ÷ 办结数."),
+    _d("completed_late", "超期办结数", "count",
+       "超期办结数 = cases completed in the period after their committed date."),
+    _d("overdue_open", "超期未办结数", "count",
+       "超期未办结数 = cases accepted by the end of the period, neither completed nor withdrawn "
+       "by then, whose committed date is before the period's last day (as of the last day; "
+       "for a period ending today: overdue and still open today)."),
+    _d("avg_handling_days", "平均办理时长（工作日）", "days",
+       "平均办理时长 = mean over the period's completed cases of the working days from the "
+       "acceptance date to the completion date (WorkCalendar.workdays_between: days in "
+       "(accepted, completed] that are working days; same day = 0)."),
+    _d("corrections_per_case", "平均补正次数", "ratio",
+       "平均补正次数 = 补正 requests (case.request_correction) of the period's completed cases "
+       "÷ 办结数."),
+)
+
+
+def _group(session: Session, by: str | None, ev: Any) -> tuple[Any, list[tuple[Any, Any]]]:
+    """(group expression, joins) for ``by``; joins are (entity, on-clause)."""
+    if by is None:
+        return None, []
+    if by == "outlet":
+        return col(Case.outlet_id), []
+    if by == "partner":
+        return col(Outlet.partner_id), [(Outlet, col(Outlet.id) == Case.outlet_id)]
+    if by == "matter":
+        return col(Case.matter_id), []
+    if by == "domain":
+        return col(MatterVersion.domain), [(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)]
+    if by == "staff":
+        return ev.actor_id, []
+    if by == "day":
+        return local_date(session, ev.at), []
+    raise ValueError(f"unknown grouping {by!r}")
+
+
+def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:
+    """Additive counts per group: two grouped aggregates (the period's steps; the cases open
+    and overdue at its end)."""
+    t0, t1 = period.utc
+    ev = CaseEvent.__table__.alias("ev")  # type: ignore[attr-defined]
+    key, joins = _group(session, by, ev.c)
+    act, done = ev.c.action, ev.c.action.in_(COMPLETE)
+    sup = aliased(CaseEvent)
+    supplied = exists().where(col(sup.case_id) == ev.c.case_id, col(sup.action) == "case.supply",
+                              col(sup.to_state) == "accepted", col(sup.at) < t1)
+    cols: list[Any] = [
+        n_if(act == "case.create"), n_if(act.in_(ACCEPT)), n_if(act == "case.refuse"),
+        n_if(act == "case.notice"), n_if(act == "case.accept_rongque"),
+        n_if(and_(act == "case.accept_rongque", supplied)), n_if(act == "case.forward"),
+        n_if(done), n_if(act == "case.complete_onsite"),
+        n_if(and_(done, col(Case.completed_on) <= col(Case.due_on))),
+        n_if(and_(done, col(Case.completed_on) < col(Case.due_on))),
+        n_if(and_(done, col(Case.completed_on) > col(Case.due_on))),
+        sum_if(and_(done, col(Case.handling_workdays).is_not(None)), col(Case.handling_workdays)),
+        n_if(and_(done, col(Case.handling_workdays).is_not(None))),
+        sum_if(done, col(Case.corrections)),
+    ]
+    names = ("received", "accepted", "refused", "notices", "rongque", "rongque_supplied",
+             "forwarded", "completed", "onsite", "on_time", "early", "completed_late",
+             "sum_workdays", "n_workdays", "sum_corrections")  # fmt: skip
+    q = select(*([key] if key is not None else []), *cols).select_from(ev).join(
+        Case, col(Case.id) == ev.c.case_id)
+    for entity, on in joins:
+        q = q.join(entity, on)
+    q = q.where(act.in_(STEPS), ev.c.at >= t0, ev.c.at < t1)
+    if scope.outlet_ids is not None:
+        q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(ev.c.actor_id == scope.staff_id)
+    if key is not None:
+        q = q.group_by(key)
+    out: dict[Any, dict[str, Number]] = {}
+    for row in session.execute(q).all():
+        g, vals = (row[0], row[1:]) if key is not None else (None, row)
+        out[g] = {n: int(v or 0) for n, v in zip(names, vals, strict=True)}
+    if by in (None, "outlet", "partner", "matter", "domain", "staff"):
+        for g, n in _overdue_open(session, scope, period, by).items():
+            out.setdefault(g, {})["overdue_open"] = n
+    return out
+
+
+def _overdue_open(session: Session, scope: Scope, period: Period, by: str | None) -> dict[Any, int]:
+    """Cases accepted before the period's end, not completed or withdrawn by then, with a
+    committed date before the period's last day. ``staff``: the staff member who accepted."""
+    _, t1 = period.utc
+    w = aliased(CaseEvent)
+    closed_by_withdraw = exists().where(col(w.case_id) == Case.id, col(w.action) == "case.withdraw",
+                                        col(w.at) < t1)
+    acc = CaseEvent.__table__.alias("acc")  # type: ignore[attr-defined]
+    key, joins = _group(session, by, acc.c) if by != "staff" else (acc.c.actor_id, [])
+    q = select(*([key] if key is not None else []), n_if(col(Case.id).is_not(None))).select_from(Case)
+    if by == "staff" or scope.staff_id is not None:
+        q = q.join(acc, and_(acc.c.case_id == Case.id, acc.c.action.in_(ACCEPT)))
+    for entity, on in joins:
+        q = q.join(entity, on)
+    q = q.where(col(Case.accepted_at) < t1, col(Case.due_on) < period.end,
+                (col(Case.completed_at).is_(None)) | (col(Case.completed_at) >= t1),
+                ~closed_by_withdraw)
+    if scope.outlet_ids is not None:
+        q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(acc.c.actor_id == scope.staff_id)
+    if key is not None:
+        q = q.group_by(key)
+        return {g: int(n) for g, n in session.execute(q).all()}
+    return {None: int(session.execute(q).scalar_one() or 0)}
+
+
+def derive(c: dict[str, Number]) -> dict[str, Value]:
+    """The figures of ``DEFS`` from one group's counts."""
+    g = c.get
+    done = g("completed", 0)
+    return {
+        "received": g("received", 0), "accepted": g("accepted", 0), "refused": g("refused", 0),
+        "notices": g("notices", 0), "rongque": g("rongque", 0),
+        "rongque_supplied_rate": rate(g("rongque_supplied", 0), g("rongque", 0)),
+        "forwarded": g("forwarded", 0), "completed": done,
+        "instant_share": rate(g("onsite", 0), done), "on_time_rate": rate(g("on_time", 0), done),
+        "early_rate": rate(g("early", 0), done), "completed_late": g("completed_late", 0),
+        "overdue_open": g("overdue_open", 0),
+        "avg_handling_days": avg(g("sum_workdays", 0), g("n_workdays", 0)),
+        "corrections_per_case": rate(g("sum_corrections", 0), done),
+    }  # fmt: skip

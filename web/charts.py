@@ -59,15 +59,19 @@ def line_chart(
     title: str,
     fmt: Callable[[Number], str] = str,
     ratio: bool = False,
+    integer: bool = False,
     width: int = 720,
     height: int = 220,
 ) -> Markup:
     """A daily trend line. ``points`` in date order; ``None`` leaves a gap. ``ratio``: the
-    axis runs 0–100 % (values 0..1). ``fmt`` formats a value for tooltips and the axis."""
+    axis runs 0–100 % (values 0..1); ``integer``: the axis steps are whole numbers (counts).
+    ``fmt`` formats a value for tooltips and the axis."""
     left, right, top, bottom = 56, 12, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for _d, v in points if v is not None]
     y_max = 1.0 if ratio else nice_max(max(values, default=0))
+    if integer:  # counts: four grid steps of whole numbers
+        y_max = 4.0 * math.ceil(y_max / 4)
     n = max(len(points) - 1, 1)
 
     def x(i: int) -> float:
@@ -78,12 +82,13 @@ def line_chart(
 
     body = []
     for k in range(5):  # grid lines and axis labels at 0, ¼ … top
-        v = y_max * k / 4
-        body.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_num(y(v))}" y2="{_num(y(v))}"/>')
-        body.append(f'<text class="axis" x="{left - 6}" y="{_num(y(v) + 4)}" text-anchor="end">{escape(fmt(v))}</text>')
+        tick = y_max * k / 4
+        body.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_num(y(tick))}" y2="{_num(y(tick))}"/>')
+        body.append(f'<text class="axis" x="{left - 6}" y="{_num(y(tick) + 4)}" text-anchor="end">{escape(fmt(tick))}</text>')
     step = max(1, math.ceil(len(points) / 8))
     for i, (day, _v) in enumerate(points):
-        if i % step == 0 or i == len(points) - 1:
+        last = i == len(points) - 1 and (i % step) * 2 >= step  # not on top of the one before
+        if i % step == 0 or last:
             body.append(f'<text class="axis" x="{_num(x(i))}" y="{height - 8}" text-anchor="middle">{day:%m-%d}</text>')
     segment: list[str] = []
     segments: list[list[str]] = []

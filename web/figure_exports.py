@@ -34,8 +34,9 @@ def display(unit: str, value: Any) -> str:
 
 
 def header(label: str, unit: str) -> str:
-    """A column header: the Chinese label with its unit, e.g. ``平均等待时长（秒）``."""
-    return label + UNIT_SUFFIX.get(unit, "")
+    """A column header: the Chinese label with its unit, e.g. ``平均等待时长（秒）`` (a label
+    that already names its unit in brackets is kept as it is)."""
+    return label if "（" in label else label + UNIT_SUFFIX.get(unit, "")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from outlet.clock import local_day
-from outlet.figures import FIGURES, FigureDef, Period, Scope, breakdown, headline, heatmap, trend
+from outlet.figures import (
+    FIGURES,
+    FigureDef,
+    Period,
+    Scope,
+    breakdown,
+    drilldown_filter,
+    headline,
+    heatmap,
+    trend,
+)
 from partners.authorize import FIGURE_ROLES, FigureView, figure_view
 from partners.errors import RoleLacksAction
 from partners.models import Matter, MatterVersion, Outlet, Partner, Staff, utcnow
@@ -42,6 +52,7 @@ MAX_DAYS = 366
 TREND_DAYS = 30
 BAR_LIMIT = 15  # bars drawn; the table under the chart lists every row
 BY_CHOICES = {"outlet": "按网点", "matter": "按事项"}
+FAMILY_LABELS = {"cases": "办件", "video": "视频帮办与远程勘验", "ratings": "好差评", "queue": "排队叫号"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -154,7 +165,7 @@ def resolve_scope(session: Session, actor: Staff, outlet_id: int | None) -> Seen
         stmt = stmt.where(col(Outlet.id).in_(view.outlet_ids))
     if view.staff_id is not None and view.outlet_ids is None:
         stmt = stmt.where(col(Outlet.id).in_([]))  # an expert has no outlets to pick
-    outlets = {int(i): str(n) for i, n in session.exec(stmt).all()}
+    outlets = {i: str(n) for i, n in session.exec(stmt).all() if i is not None}
     ids = view.outlet_ids
     if outlet_id is not None:
         if outlet_id not in outlets:
@@ -165,11 +176,13 @@ def resolve_scope(session: Session, actor: Staff, outlet_id: int | None) -> Seen
 
 # --- drill-down links ------------------------------------------------------------------------
 def rows_link(q: Query, key: str, *, period: Period | None = None, **narrow: Any) -> str:
-    """The list of rows behind figure ``key`` in this view (``/figures/rows``)."""
+    """The list of rows behind figure ``key`` in this view (:func:`drilldown_filter` names
+    the list; the period and the outlet/matter narrowing are added here)."""
+    where = drilldown_filter(key)
     period = period or q.period
-    params = {"key": key, "from": period.start.isoformat(), "to": period.end.isoformat(),
+    params = {**where["params"], "from": period.start.isoformat(), "to": period.end.isoformat(),
               "outlet": q.outlet_id, **narrow}
-    return "/figures/rows?" + urlencode({k: v for k, v in params.items() if v is not None})
+    return where["path"] + "?" + urlencode({k: v for k, v in params.items() if v is not None})
 
 
 # --- the dashboard ---------------------------------------------------------------------------
@@ -210,7 +223,7 @@ def group_labels(session: Session, by: str, groups: list[Any]) -> dict[Any, str]
             .where(col(Matter.id).in_(ids))).all()
     else:
         rows = []
-    names: dict[Any, str] = {i: str(n) for i, n in rows}
+    names: dict[Any, str] = {i: str(n) for i, n in rows if i is not None}
     return {g: names.get(g, "（未指定）" if g is None else str(g)) for g in groups}
 
 
@@ -221,7 +234,7 @@ def dashboard_context(session: Session, actor: Staff, q: Query, today: date) -> 
     defs = {f.key: f for f in FIGURES}
     families: dict[str, list[dict[str, Any]]] = {}
     for f in FIGURES:
-        families.setdefault(f.family, []).append({
+        families.setdefault(FAMILY_LABELS.get(f.family, f.family), []).append({
             "def": f, "value": now.get(f.key), "text": display(f.unit, now.get(f.key)),
             "before": display(f.unit, before.get(f.key)), "change": _change(f, now.get(f.key), before.get(f.key)),
             "href": rows_link(q, f.key),
@@ -246,7 +259,8 @@ def dashboard_context(session: Session, actor: Staff, q: Query, today: date) -> 
         "seen": seen, "scope_label": seen.view.label if q.outlet_id is None else seen.outlets[q.outlet_id],
         "families": families, "figure": figure, "figures": FIGURES, "display": display,
         "previous": previous(q.period),
-        "trend_svg": charts.line_chart(points, title=f"{figure.label} · 近 {TREND_DAYS} 天", fmt=fmt, ratio=ratio),
+        "trend_svg": charts.line_chart(points, title=f"{figure.label} · 近 {TREND_DAYS} 天", fmt=fmt, ratio=ratio,
+                                       integer=figure.unit == "count"),
         "trend_rows": trend_rows,
         "bar_svg": charts.bar_chart(bar_rows[:BAR_LIMIT], title=f"{figure.label} · {BY_CHOICES[by]}", fmt=fmt, ratio=ratio),
         "bar_rows": bar_rows,
@@ -279,16 +293,19 @@ def headline_columns() -> list[Column]:
 
 
 def outlet_rows(session: Session, scope: Scope, period: Period) -> list[list[Any]]:
-    """One row per outlet of ``scope`` with activity or in scope: code, name, partner, then
-    the headline figures (:data:`FIGURES` order) computed for that outlet alone."""
+    """One row per outlet of ``scope`` (every outlet for the whole center): code, name,
+    partner, then the headline figures (:data:`FIGURES` order) of that outlet alone — the
+    numbers the dashboard shows with ``?outlet=`` that outlet."""
     stmt = (select(Outlet, Partner).join(Partner, col(Partner.id) == Outlet.partner_id)
             .order_by(col(Outlet.code)))
     if scope.outlet_ids is not None:
         stmt = stmt.where(col(Outlet.id).in_(scope.outlet_ids))
     by_outlet = {r["group"]: r for r in breakdown(session, scope, period, "outlet")}
+    # an outlet with nothing in the period shows what the dashboard shows for it: 0 and "—"
+    quiet = headline(session, Scope(outlet_ids=frozenset(), staff_id=scope.staff_id), period)
     rows = []
     for outlet, partner in session.exec(stmt).all():
-        figures = by_outlet.get(outlet.id, {})
+        figures = by_outlet.get(outlet.id, quiet)
         rows.append([outlet.code, outlet.name, partner.name, *[figures.get(f.key) for f in FIGURES]])
     return rows
 
@@ -315,7 +332,7 @@ def workbook_sheets(session: Session, seen: Seen, q: Query) -> list[Sheet]:
     before = headline(session, seen.scope, previous(q.period))
     summary = Sheet("指标汇总", [Column("类别"), Column("指标"), Column("单位"), Column("本期", "number"),
                                  Column("上期", "number")],
-                    [[f.family, f.label, UNIT_NAMES.get(f.unit, f.unit), _pct(f, now.get(f.key)),
+                    [[FAMILY_LABELS.get(f.family, f.family), f.label, UNIT_NAMES.get(f.unit, f.unit), _pct(f, now.get(f.key)),
                       _pct(f, before.get(f.key))] for f in FIGURES])
     sheets = [summary]
     sheets.append(Sheet("按网点", SUMMARY_COLUMNS + headline_columns(), outlet_rows(session, seen.scope, q.period)))
@@ -438,6 +455,7 @@ async def monthly_report(request: Request) -> Response:
                     pages.append({"code": row[0], "name": row[1], "partner": row[2],
                                   "values": dict(zip([f.key for f in FIGURES], row[3:], strict=True))})
             return {"period": period, "seen": seen, "total": total, "pages": pages, "figures": FIGURES,
+                    "family_labels": FAMILY_LABELS,
                     "display": display, "month": period.start.strftime("%Y-%m"), "generated": utcnow(),
                     "scope_label": seen.view.label if outlet_id is None else seen.outlets[outlet_id]}
 

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from outlet.cases import is_outlet_user
 from outlet.clock import local_day
-from outlet.figures import FIGURES, Period, Scope, rows_behind
+from outlet.figures import FIGURES, Scope, rows_behind
 from outlet.models import Case
 from outlet.queue.models import QueueLine, Ticket
 from outlet.queue.tickets import STATE_LABELS as TICKET_STATES
@@ -49,17 +49,17 @@ def _matter_names(session: Session, ids: set[int]) -> dict[int, str]:
               & (col(MatterVersion.version) == Matter.current_version))
         .where(col(Matter.id).in_(ids))
     ).all()
-    return {int(i): str(n) for i, n in rows}
+    return {i: str(n) for i, n in rows if i is not None}
 
 
 def _outlet_names(session: Session, ids: set[int]) -> dict[int, str]:
     rows = session.exec(select(Outlet.id, Outlet.name).where(col(Outlet.id).in_(ids))).all() if ids else []
-    return {int(i): str(n) for i, n in rows}
+    return {i: str(n) for i, n in rows if i is not None}
 
 
 def _staff_names(session: Session, ids: set[int]) -> dict[int, str]:
     rows = session.exec(select(Staff.id, Staff.display_name).where(col(Staff.id).in_(ids))).all() if ids else []
-    return {int(i): str(n) for i, n in rows}
+    return {i: str(n) for i, n in rows if i is not None}
 
 
 def load_rows(session: Session, kind: str, ids: list[int], scope: Scope) -> list[dict[str, Any]]:

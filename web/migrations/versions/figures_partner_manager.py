@@ -2,7 +2,7 @@
 the figures of that partner's outlets.
 
 Revision ID: partner_manager
-Revises: queue
+Revises: figures
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'partner_manager'
-down_revision = 'queue'
+down_revision = 'figures'
 branch_labels = None
 depends_on = None
 

@@ -209,6 +209,7 @@ def create_staff(
     outlet_id: int | None = None,
     outlet_code: str | None = None,
     partner_id: int | None = None,
+    partner_code: str | None = None,
     domain: str | None = None,
     expert_level: str | None = None,
     phone: str = "",
@@ -219,8 +220,8 @@ def create_staff(
 
     Someone else chose the password, so by default it must be changed at first login.
 
-    The outlet is given by id or by code (the CLI uses codes); ``partner_id`` only for a
-    合作方管理员. ``hasher`` replaces
+    The outlet is given by id or by code (the CLI uses codes); the partner (id or code) only
+    for a 合作方管理员. ``hasher`` replaces
     :func:`hash_password` (the demo seed reuses one hash for its shared password)."""
     username = username.strip()
     errors: dict[str, str] = {}
@@ -230,6 +231,12 @@ def create_staff(
         ).first()
         if outlet_id is None:
             raise InvalidFields({"outlet_id": f"网点编码 {outlet_code} 不存在"})
+    if partner_code:
+        partner_id = session.exec(
+            select(Partner.id).where(Partner.code == partner_code.strip().upper())
+        ).first()
+        if partner_id is None:
+            raise InvalidFields({"partner_id": f"合作机构编码 {partner_code} 不存在"})
     if not USERNAME_RE.match(username):
         errors["username"] = "用户名须为 3–32 位小写字母、数字或 . _ -，以字母开头"
     elif session.exec(select(Staff.id).where(Staff.username == username)).first() is not None:

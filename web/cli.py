@@ -151,12 +151,13 @@ def demo_logins_text() -> str:
 @click.option("--name", "display_name", required=True, help="显示名称")
 @click.option("--role", "roles", multiple=True, required=True,
               type=click.Choice(["teller", "block_agent", "outlet_lead", "expert", "reviewer", "admin",
-                                    "security_admin", "auditor"]))
+                                    "security_admin", "auditor", "partner_manager"]))
 @click.option("--outlet", "outlet_code", default=None, help="Outlet code (outlet staff only).")
+@click.option("--partner", "partner_code", default=None, help="Partner code (partner_manager only).")
 @click.option("--domain", default=None, help="Domain for experts and reviewers, e.g. 社保.")
 @click.option("--level", default=None, type=click.Choice(["city", "district", "town"]))
 def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet_code: str | None,
-                domain: str | None, level: str | None) -> None:
+                partner_code: str | None, domain: str | None, level: str | None) -> None:
     """Create a staff account; the password is read from the terminal (or stdin)."""
     from partners.accounts import create_staff
     from partners.errors import PartnersError
@@ -168,7 +169,8 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
     try:
         with transaction(engine) as session:
             staff = create_staff(session, username=username, display_name=display_name, password=password,
-                                 roles=list(roles), outlet_code=outlet_code, domain=domain, expert_level=level)
+                                 roles=list(roles), outlet_code=outlet_code, partner_code=partner_code,
+                                 domain=domain, expert_level=level)
     except PartnersError as err:
         raise click.ClickException(err.message) from err
     finally:

@@ -28,6 +28,7 @@ RATING_STAGES = ("before", "during", "after")
 RATING_CHANNELS = ("device", "qr", "call")
 RATING_OBJECTS = ("case", "outlet", "staff", "assist")
 RATING_DIMENSIONS = ("overall", "efficiency", "competence", "attitude")
+RATING_VIEWS = ("satisfied", "basic", "unsatisfied")  # 反馈: 满意 / 基本满意 / 不满意
 QUEUE_KEYS = frozenset({"line", "ticket", "counter", "priority", "arrived"})
 QUEUE_OPTIONAL = frozenset({"to_line", "to_counter", "recalls", "booking", "slot"})
 TERMS_DATES = frozenset({"received", "accepted", "due"})
@@ -177,10 +178,13 @@ def _level(x: object) -> bool:
 
 
 def _check_rating(r: object) -> None:
-    """``{"entry": <index of the rating.submit entry>}`` on the handling steps, or the full
-    rating on ``rating.submit`` (no free text, no phone: those stay out of leaves)."""
-    if isinstance(r, Mapping) and set(r) == {"entry"}:
+    """``{"entry": <index of the rating.submit entry>}`` on the handling steps (plus
+    ``"view"`` on ``rating.feedback``: the rater's view of the outcome), or the full rating on
+    ``rating.submit`` (no free text, no phone: those stay out of leaves)."""
+    if isinstance(r, Mapping) and set(r) in ({"entry"}, {"entry", "view"}):
         _check(_is_int(r["entry"]) and r["entry"] >= 0, "rating", "entry must be a log index")
+        _check(r.get("view", "satisfied") in RATING_VIEWS, "rating",
+               "view must be " + " | ".join(RATING_VIEWS))
         return
     keys = {"level", "stage", "channel", "dimensions", "reasons", "real_name", "object"}
     ok = (

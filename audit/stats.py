@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,6 +26,9 @@ from .errors import FormatError
 from .verify import verify
 
 CHINA = timedelta(hours=8)
+# The action of a canonical leaf (a quote inside a string value is escaped, so this byte
+# pattern can only be the "action" key itself).
+_ACTION = re.compile(rb'"action":"([a-z0-9_.]+)"')
 ACCEPT = ("case.accept", "case.accept_rongque")
 COMPLETE = ("case.approve", "case.reject", "case.complete_onsite")
 Value = int | float | None
@@ -63,6 +67,8 @@ class _Window:
 class _Cases:
     """Case family (outlet/figures/cases.py)."""
 
+    prefixes = ("case.",)
+
     n: dict[str, int] = field(default_factory=dict)
     rongque: set[str] = field(default_factory=set)  # accepted 容缺 in the period
     supplied: set[str] = field(default_factory=set)  # 容缺 → 已受理 before the period's end
@@ -72,7 +78,7 @@ class _Cases:
     def bump(self, key: str, by: int = 1) -> None:
         self.n[key] = self.n.get(key, 0) + by
 
-    def add(self, e: dict[str, Any], w: _Window) -> None:
+    def add(self, index: int, e: dict[str, Any], w: _Window) -> None:
         action, time, case = e["action"], e["time"], e["case"]
         if time >= w.t1:
             return
@@ -125,7 +131,143 @@ class _Cases:
         }  # fmt: skip
 
 
-FAMILIES: dict[str, Callable[[], Any]] = {"case.": _Cases}
+@dataclass
+class _Ratings:
+    """好差评 family (outlet/figures/ratings.py). Exclusions, call-backs, closings and the
+    rater's view count whenever they happened (the dashboards show the current state)."""
+
+    prefixes = ("rating.", "case.approve", "case.reject", "case.complete_onsite")
+    given: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> rating, in period
+    completed: set[str] = field(default_factory=set)  # cases completed in the period
+    rated: set[int] = field(default_factory=set)  # indexes of ratings naming a case, any time
+    case_of: dict[int, str] = field(default_factory=dict)
+    excluded: set[int] = field(default_factory=set)
+    called: set[int] = field(default_factory=set)
+    closed: set[int] = field(default_factory=set)
+    view: dict[int, str] = field(default_factory=dict)
+
+    def add(self, index: int, e: dict[str, Any], w: _Window) -> None:
+        action, r = e["action"], e.get("rating") or {}
+        if action in COMPLETE:
+            if w.inside(e["time"]):
+                self.completed.add(e["case"])
+        elif action == "rating.submit":
+            if e["case"] is not None:
+                self.case_of[index] = e["case"]
+            if w.inside(e["time"]):
+                self.given[index] = {"level": r["level"], "real_name": r["real_name"],
+                                     "due": (e.get("terms") or {}).get("due")}  # fmt: skip
+        elif action == "rating.appeal_decide" and e["state"]["to"] == "upheld":
+            self.excluded.add(r["entry"])
+        elif action == "rating.callback":
+            self.called.add(r["entry"])
+        elif action == "rating.close":
+            self.closed.add(r["entry"])
+        elif action == "rating.feedback" and "view" in r:
+            self.view[r["entry"]] = r["view"]
+
+    def result(self, w: _Window) -> dict[str, Value]:
+        kept = {i: g for i, g in self.given.items() if i not in self.excluded}
+        bad = {i: g for i, g in kept.items() if g["level"] <= 2}
+        due = [i for i, g in bad.items()
+               if i in self.closed or (g["due"] and date.fromisoformat(g["due"]) <= w.end)]
+        real = [i for i, g in bad.items() if g["real_name"]]
+        views = [self.view[i] for i in bad if i in self.view]
+        rated_cases = {c for i, c in self.case_of.items() if i not in self.excluded}
+        return {
+            "ratings": len(kept),
+            "active_rate": _rate(len(self.completed & rated_cases), len(self.completed)),
+            "good_rate": _rate(sum(1 for g in kept.values() if g["level"] >= 4), len(kept)),
+            "bad": len(bad), "excluded": len(self.given) - len(kept),
+            "rectify_rate": _rate(sum(1 for i in due if i in self.closed), len(due)),
+            "callback_rate": _rate(sum(1 for i in real if i in self.called), len(real)),
+            "satisfaction_rate": _rate(sum(1 for v in views if v in ("satisfied", "basic")), len(views)),
+        }  # fmt: skip
+
+
+@dataclass
+class _Video:
+    """视频帮办 / 远程勘验 family (outlet/figures/video.py): the counts that are steps."""
+
+    prefixes = ("assist.request", "assist.accept", "assist.conclude")
+    n: dict[str, int] = field(default_factory=dict)
+
+    def add(self, index: int, e: dict[str, Any], w: _Window) -> None:
+        if not w.inside(e["time"]):
+            return
+        key = {"assist.request": "requests", "assist.accept": "answered",
+               "assist.conclude": "inspections"}.get(e["action"])  # fmt: skip
+        if key is None:
+            return
+        self.n[key] = self.n.get(key, 0) + 1
+        if key == "inspections" and e["state"]["to"] == "passed":
+            self.n["passed"] = self.n.get("passed", 0) + 1
+
+    def result(self, w: _Window) -> dict[str, Value]:
+        g = self.n.get
+        return {"assist_requests": g("requests", 0), "assist_answered": g("answered", 0),
+                "inspections": g("inspections", 0),
+                "inspection_pass_rate": _rate(g("passed", 0), g("inspections", 0))}  # fmt: skip
+
+
+def p90(values: list[float]) -> float | None:
+    """Nearest-rank 90th percentile: the ⌈0.9·n⌉-th smallest value; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[(9 * len(ordered) + 9) // 10 - 1]
+
+
+def _seconds(a: str, b: str) -> float:
+    return (datetime.fromisoformat(b[:-1]) - datetime.fromisoformat(a[:-1])).total_seconds()
+
+
+@dataclass
+class _Ticket:
+    arrived: str
+    first_call: str | None = None
+    service: float | None = None
+    no_show: bool = False
+    last: tuple[str, str] | None = None  # (step, time) of the previous step
+
+
+@dataclass
+class _Queue:
+    """Queue family (outlet/figures/queue.py): tickets rebuilt from their steps — the
+    outlet, ticket number and arrival time in each entry's ``queue`` field name the ticket."""
+
+    prefixes = ("ticket.", "booking.check_in")
+    tickets: dict[tuple[str, str, str], _Ticket] = field(default_factory=dict)
+
+    def add(self, index: int, e: dict[str, Any], w: _Window) -> None:
+        q = e.get("queue") or {}
+        if not q.get("ticket") or not q.get("arrived"):
+            return
+        if not (w.start <= local_day(q["arrived"]) <= w.end):
+            return
+        t = self.tickets.setdefault((e["outlet"], q["ticket"], q["arrived"]), _Ticket(q["arrived"]))
+        step, time = ("issue" if e["action"] == "booking.check_in" else e["action"][7:]), e["time"]
+        if step == "call" and t.first_call is None:
+            t.first_call = time
+        if step == "no_show":
+            t.no_show = True
+        if t.last is not None and t.last[0] == "serve" and step in ("hold", "transfer", "done"):
+            t.service = (t.service or 0.0) + _seconds(t.last[1], time)
+        t.last = (step, time)
+
+    def result(self, w: _Window) -> dict[str, Value]:
+        waits = [_seconds(t.arrived, t.first_call) for t in self.tickets.values() if t.first_call]
+        services = [t.service for t in self.tickets.values() if t.service is not None]
+        called = [t for t in self.tickets.values() if t.first_call]
+        return {
+            "tickets": len(self.tickets), "wait_avg": _rate(sum(waits), len(waits)),
+            "wait_p90": p90(waits), "service_avg": _rate(sum(services), len(services)),
+            "service_p90": p90(services),
+            "no_show_rate": _rate(sum(1 for t in called if t.no_show), len(called)),
+        }  # fmt: skip
+
+
+FAMILIES: tuple[Callable[[], Any], ...] = (_Cases, _Ratings, _Video, _Queue)
 # Labels as the dashboards print them (a test checks they equal outlet/figures' labels).
 LABELS = {
     "received": "收件数", "accepted": "受理数", "refused": "不予受理数", "notices": "一次性告知数",
@@ -133,8 +275,16 @@ LABELS = {
     "completed": "办结数", "instant_share": "即办件占比", "on_time_rate": "按期办结率",
     "early_rate": "提前办结率", "completed_late": "超期办结数", "overdue_open": "超期未办结数",
     "avg_handling_days": "平均办理时长（工作日）", "corrections_per_case": "平均补正次数",
+    "ratings": "评价数", "active_rate": "主动评价率", "good_rate": "好评率", "bad": "差评数",
+    "excluded": "申诉剔除数", "rectify_rate": "差评整改率", "callback_rate": "实名差评回访率",
+    "satisfaction_rate": "回访整改满意率", "assist_requests": "视频帮办请求数",
+    "assist_answered": "专家接听数", "inspections": "远程勘验数", "inspection_pass_rate": "勘验通过率",
+    "tickets": "取号数", "wait_avg": "平均等候时长", "wait_p90": "等候时长P90",
+    "service_avg": "平均窗口办理时长", "service_p90": "窗口办理时长P90", "no_show_rate": "过号率",
 }  # fmt: skip
-RATIOS = frozenset({"rongque_supplied_rate", "instant_share", "on_time_rate", "early_rate"})
+RATIOS = frozenset({"rongque_supplied_rate", "instant_share", "on_time_rate", "early_rate",
+                    "active_rate", "good_rate", "rectify_rate", "callback_rate",
+                    "satisfaction_rate", "inspection_pass_rate", "no_show_rate"})  # fmt: skip
 
 
 @dataclass
@@ -162,10 +312,12 @@ def _entries(d: Path) -> Iterator[tuple[int, bytes]]:
 def stats(
     path: str | os.PathLike[str], policy: object = None, *, start: date | None = None,
     end: date | None = None, outlet: str | None = None, on_step: Callable[[str], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> StatsResult:
     """Verify the export directory ``path`` (raises the verifier's error) and recompute the
     headline figures for Beijing days ``start``..``end`` (default: the days of the first
-    and last entry) and outlet code ``outlet`` (default: all outlets)."""
+    and last entry) and outlet code ``outlet`` (default: all outlets). ``on_step`` gets
+    each passed verification step, ``on_progress`` the entries read so far (every 50,000)."""
     d = Path(path)
     if not d.is_dir():
         raise FormatError(f"{d}: audit stats needs an export directory")
@@ -182,20 +334,29 @@ def stats(
     if end < start:
         raise FormatError("--to is before --from")
     w = _Window(start, end)
-    fams = {prefix: make() for prefix, make in FAMILIES.items()}
-    marks = tuple(f'"action":"{p}'.encode() for p in fams)
+    fams = [make() for make in FAMILIES]
+    routes: dict[bytes, list[Any]] = {}  # action -> families that read it
     n = 0
-    for _index, line in _entries(d):
+    for index, line in _entries(d):
         n += 1
-        if not any(m in line for m in marks):
+        if on_progress is not None and n % 50_000 == 0:
+            on_progress(n)
+        m = _ACTION.search(line)
+        if m is None:
             continue
-        e = json.loads(line)
+        action = m.group(1)
+        wanted = routes.get(action)
+        if wanted is None:
+            name = action.decode()
+            wanted = routes[action] = [f for f in fams if name.startswith(f.prefixes)]
+        if not wanted:
+            continue
+        e = json.loads(line.decode("utf-8"))
         if e["outcome"].get("result") != "done" or (outlet is not None and e["outlet"] != outlet):
             continue
-        for prefix, fam in fams.items():
-            if e["action"].startswith(prefix):
-                fam.add(e, w)
+        for fam in wanted:
+            fam.add(index, e, w)
     figures: dict[str, Value] = {}
-    for fam in fams.values():
+    for fam in fams:
         figures.update(fam.result(w))
     return StatsResult(start, end, outlet, n, figures)

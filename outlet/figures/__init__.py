@@ -49,6 +49,9 @@ def _week(g: Any) -> date:
 
 def _family_rows(fam: ModuleType, session: Session, scope: Scope, period: Period,
                  by: str | None) -> dict[Any, dict[str, Value]]:
+    if by in ("week", "month") and not getattr(fam, "ADDITIVE", True):
+        per = {b.start: fam.counts(session, scope, b, None).get(None) for b in fam.buckets(period, by)}
+        return {g: fam.derive(c) for g, c in per.items() if c}
     if by in ("week", "month", "day"):
         raw = {as_date(g): c for g, c in fam.counts(session, scope, period, "day").items()}
         if by == "week":

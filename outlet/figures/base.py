@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, case, cast, func
+from sqlalchemy import ColumnElement, Date, Integer, case, cast, func
 from sqlalchemy.sql.elements import literal_column
 from sqlmodel import Session
 
@@ -97,10 +97,21 @@ def local_date(session: Session, at: Any) -> Any:
 
 
 def seconds_between(session: Session, a: Any, b: Any) -> Any:
-    """SQL expression: ``b − a`` in seconds (float) for two naive timestamp columns."""
+    """SQL expression: ``b − a`` in seconds (float, exact to the microsecond) for two naive
+    timestamp columns. SQLite's julianday() keeps only milliseconds, so there whole seconds
+    come from strftime('%s') and the microseconds from the stored text
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, as SQLAlchemy writes it)."""
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", b - a)
-    return (func.julianday(b) - func.julianday(a)) * 86400.0
+
+    def micros(x: Any) -> Any:
+        return func.coalesce(cast(func.substr(x, 21, 6), Integer), 0)
+
+    def whole(x: Any) -> Any:  # the text up to the seconds: SQLite would round .9995 up
+        return cast(func.strftime("%s", func.substr(x, 1, 19)), Integer)
+
+    return whole(b) - whole(a) + (micros(b) - micros(a)) / 1_000_000.0
+
 
 
 def as_date(value: Any) -> date:

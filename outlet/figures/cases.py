@@ -14,11 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from outlet.figures.base import FigureDef, Number, Period, Scope, Value, avg, local_date, n_if, rate, sum_if
+from outlet.figures.base import (
+    FigureDef,
+    Number,
+    Period,
+    Scope,
+    Value,
+    avg,
+    local_date,
+    n_if,
+    rate,
+    sum_if,
+)
 from outlet.models import Case, CaseEvent
 from partners.models import MatterVersion, Outlet
 
@@ -177,3 +188,47 @@ def derive(c: dict[str, Number]) -> dict[str, Value]:
         "avg_handling_days": avg(g("sum_workdays", 0), g("n_workdays", 0)),
         "corrections_per_case": rate(g("sum_corrections", 0), done),
     }  # fmt: skip
+
+
+# The rows behind each figure: a count lists its own cases; a ratio or a mean lists the
+# cases of its denominator (the completed cases for 按期办结率, …).
+_ROWS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "received": (("case.create",), None), "accepted": (ACCEPT, None), "refused": (("case.refuse",), None),
+    "notices": (("case.notice",), None), "rongque": (("case.accept_rongque",), None),
+    "rongque_supplied_rate": (("case.accept_rongque",), None), "forwarded": (("case.forward",), None),
+    "completed": (COMPLETE, None), "instant_share": (COMPLETE, None), "on_time_rate": (COMPLETE, None),
+    "early_rate": (COMPLETE, None), "completed_late": (COMPLETE, "late"),
+    "avg_handling_days": (COMPLETE, None), "corrections_per_case": (COMPLETE, None),
+}  # fmt: skip
+
+
+def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
+         offset: int = 0) -> list[int]:
+    """Case ids behind figure ``key`` (newest step first); see ``_ROWS``."""
+    t0, t1 = period.utc
+    if key == "overdue_open":
+        w = aliased(CaseEvent)
+        q: Any = select(col(Case.id)).where(
+            col(Case.accepted_at) < t1, col(Case.due_on) < period.end,
+            (col(Case.completed_at).is_(None)) | (col(Case.completed_at) >= t1),
+            ~exists().where(col(w.case_id) == Case.id, col(w.action) == "case.withdraw", col(w.at) < t1))
+        if scope.outlet_ids is not None:
+            q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+        if scope.staff_id is not None:
+            acc = aliased(CaseEvent)
+            q = q.where(exists().where(col(acc.case_id) == Case.id, col(acc.action).in_(ACCEPT),
+                                       col(acc.actor_id) == scope.staff_id))
+        q = q.order_by(col(Case.due_on), col(Case.id)).limit(limit).offset(offset)
+        return [int(i) for i in session.execute(q).scalars().all()]
+    actions, extra = _ROWS[key]
+    ev = aliased(CaseEvent)
+    q = select(col(Case.id), func.max(col(ev.at))).join(ev, col(ev.case_id) == Case.id).where(
+        col(ev.action).in_(actions), col(ev.at) >= t0, col(ev.at) < t1)
+    if extra == "late":
+        q = q.where(col(Case.completed_on) > col(Case.due_on))
+    if scope.outlet_ids is not None:
+        q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(col(ev.actor_id) == scope.staff_id)
+    q = q.group_by(col(Case.id)).order_by(func.max(col(ev.at)).desc(), col(Case.id).desc())
+    return [int(i) for i, _at in session.execute(q.limit(limit).offset(offset)).all()]

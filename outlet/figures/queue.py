@@ -1,24 +1,175 @@
-"""Queue figures — see the family's DEFS (added in a following slice)."""
+"""Queue figures (排队叫号), from the append-only ticket events (``TicketEvent``), with the
+definitions of the lead's queue page (``outlet/queue/figures.py``):
+
+* a ticket belongs to its business day (Beijing date of issue);
+* **wait** = first ``call`` − issue, in seconds (a transfer does not restart it);
+* **service** = Σ of the ticket's serving spans: each ``serve`` until the next ``hold``,
+  ``transfer`` or ``done`` (time on hold is not service);
+* averages are means over the tickets that have the value; **P90** is the nearest-rank 90th
+  percentile (the ⌈0.9·n⌉-th smallest value);
+* **no-show rate** = tickets with a ``no_show`` step ÷ tickets called at least once.
+
+``staff``: the tickets that person called or served (``Ticket.staff_id``). Tickets have no
+matter: grouping by matter or domain gives nothing. Every ``ticket.*`` entry carries the
+ticket number and its arrival time, so ``audit stats`` rebuilds the same tickets and times.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy.sql.elements import literal_column
+from sqlmodel import Session, col
 
-from outlet.figures.base import FigureDef, Number, Period, Scope, Value
+from outlet.figures.base import FigureDef, Number, Period, Scope, Value, avg, rate, seconds_between
+from outlet.queue.models import Ticket, TicketEvent
+from partners.models import Outlet
 
 F = "queue"
-DEFS: tuple[FigureDef, ...] = ()
+ADDITIVE = False  # percentiles: a week is computed, not summed from its days
+
+
+def _d(key: str, label: str, unit: str, doc: str) -> FigureDef:
+    return FigureDef(key, label, F, unit, doc, "tickets")
+
+
+DEFS: tuple[FigureDef, ...] = (
+    _d("tickets", "取号数", "count", "取号数 = tickets issued on the period's business days."),
+    _d("wait_avg", "平均等候时长", "seconds", "平均等候时长 = mean of first call − issue (seconds)."),
+    _d("wait_p90", "等候时长P90", "seconds",
+       "等候时长P90 = nearest-rank 90th percentile of first call − issue (seconds)."),
+    _d("service_avg", "平均窗口办理时长", "seconds",
+       "平均窗口办理时长 = mean of the tickets' summed serving spans (serve → hold/transfer/done)."),
+    _d("service_p90", "窗口办理时长P90", "seconds",
+       "窗口办理时长P90 = nearest-rank 90th percentile of the summed serving spans."),
+    _d("no_show_rate", "过号率", "ratio",
+       "过号率 = tickets with a no_show step ÷ tickets called at least once."),
+)
+
+
+def _scoped(q: Any, scope: Scope, period: Period) -> Any:
+    q = q.where(col(Ticket.day) >= period.start, col(Ticket.day) <= period.end)
+    if scope.outlet_ids is not None:
+        q = q.where(col(Ticket.outlet_id).in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(col(Ticket.staff_id) == scope.staff_id)
+    return q
+
+
+def _key(by: str | None) -> tuple[Any, list[tuple[Any, Any]]]:
+    if by is None:
+        return literal_column("0"), []
+    if by == "outlet":
+        return col(Ticket.outlet_id), []
+    if by == "partner":
+        return col(Outlet.partner_id), [(Outlet, col(Outlet.id) == Ticket.outlet_id)]
+    if by == "staff":
+        return col(Ticket.staff_id), []
+    if by == "day":
+        return col(Ticket.day), []
+    raise ValueError(f"unknown grouping {by!r}")
+
+
+def per_ticket(session: Session, scope: Scope, period: Period, by: str | None) -> Any:
+    """Subquery: one row per ticket of the period — group key ``g``, ``wait`` and ``service``
+    (seconds or NULL), ``called`` and ``no_show`` (0/1)."""
+    ev = TicketEvent
+    nxt_at = func.lead(col(ev.at)).over(partition_by=col(ev.ticket_id), order_by=col(ev.id))
+    nxt_kind = func.lead(col(ev.kind)).over(partition_by=col(ev.ticket_id), order_by=col(ev.id))
+    key, joins = _key(by)
+    q = select(col(ev.ticket_id).label("tid"), col(ev.kind).label("kind"), col(ev.at).label("at"),
+               nxt_at.label("nxt_at"), nxt_kind.label("nxt_kind"), col(Ticket.issued_at).label("issued"),
+               key.label("g")).join(Ticket, col(Ticket.id) == ev.ticket_id)
+    for entity, on in joins:
+        q = q.join(entity, on)
+    steps = _scoped(q, scope, period).subquery("steps")
+    span = and_(steps.c.kind == "serve", steps.c.nxt_kind.in_(("hold", "transfer", "done")))
+    first_call = func.min(case((steps.c.kind == "call", steps.c.at)))
+    served = func.sum(case((span, seconds_between(session, steps.c.at, steps.c.nxt_at))))
+    return select(
+        steps.c.tid, func.min(steps.c.g).label("g"),
+        seconds_between(session, func.min(steps.c.issued), first_call).label("wait"),
+        served.label("service"),
+        func.max(case((steps.c.kind == "call", 1), else_=0)).label("called"),
+        func.max(case((steps.c.kind == "no_show", 1), else_=0)).label("no_show"),
+    ).group_by(steps.c.tid).subquery("tickets")
+
+
+def _p90(session: Session, t: Any, column: str) -> dict[Any, float]:
+    """Nearest-rank P90 of ``t.<column>`` per group: the row ranked ⌈0.9·n⌉ (integer
+    arithmetic: (9n + 9) div 10), with window functions on both databases."""
+    v = t.c[column]
+    ranked = select(t.c.g, v.label("v"),
+                    func.row_number().over(partition_by=t.c.g, order_by=v).label("rn"),
+                    func.count().over(partition_by=t.c.g).label("n")).where(v.is_not(None)).subquery()
+    want = (ranked.c.n * 9 + 9) // 10  # floor division on both databases
+    return {g: float(x) for g, x in session.execute(
+        select(ranked.c.g, ranked.c.v).where(ranked.c.rn == want)).all()}
 
 
 def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:
-    return {}
+    """Per group: tickets, sums and counts of wait and service, the P90s (not additive),
+    called and no-show counts."""
+    if by in ("matter", "domain"):
+        return {}
+    t = per_ticket(session, scope, period, by)
+    rows = session.execute(select(
+        t.c.g, func.count(), func.coalesce(func.sum(t.c.wait), 0), func.count(t.c.wait),
+        func.coalesce(func.sum(t.c.service), 0), func.count(t.c.service),
+        func.coalesce(func.sum(t.c.called), 0), func.coalesce(func.sum(t.c.no_show * t.c.called), 0),
+    ).group_by(t.c.g)).all()
+    p_wait, p_service = _p90(session, t, "wait"), _p90(session, t, "service")
+    out: dict[Any, dict[str, Number]] = {}
+    for g, n, sw, nw, ss, ns, called, no_show in rows:
+        key = None if by is None else g
+        out[key] = {"tickets": int(n), "sum_wait": float(sw), "n_wait": int(nw), "sum_service": float(ss),
+                    "n_service": int(ns), "called": int(called), "no_show": int(no_show)}
+        if g in p_wait:
+            out[key]["p90_wait"] = p_wait[g]
+        if g in p_service:
+            out[key]["p90_service"] = p_service[g]
+    return out
 
 
 def derive(c: dict[str, Number]) -> dict[str, Value]:
-    return {}
+    g = c.get
+    return {
+        "tickets": g("tickets", 0), "wait_avg": avg(g("sum_wait", 0), g("n_wait", 0)),
+        "wait_p90": g("p90_wait"), "service_avg": avg(g("sum_service", 0), g("n_service", 0)),
+        "service_p90": g("p90_service"), "no_show_rate": rate(g("no_show", 0), g("called", 0)),
+    }  # fmt: skip
+
+
+def buckets(period: Period, by: str) -> list[Period]:
+    """The weeks (Monday first) or months of ``period``, clipped to it."""
+    out: list[Period] = []
+    day = period.start
+    while day <= period.end:
+        if by == "week":
+            nxt = day - timedelta(days=day.weekday()) + timedelta(days=7)
+        else:
+            nxt = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+        out.append(Period(day, min(nxt - timedelta(days=1), period.end)))
+        day = nxt
+    return out
 
 
 def heatmap(session: Session, scope: Scope, period: Period) -> list[list[int]]:
-    return [[0] * 24 for _ in range(7)]
+    """Tickets issued per [weekday 0=Monday..6][hour 0..23], Beijing time."""
+    at = col(Ticket.issued_at)
+    wd: Any
+    hr: Any
+    if session.get_bind().dialect.name == "postgresql":
+        local = at + literal_column("interval '8 hours'")
+        wd, hr = func.extract("isodow", local) - 1, func.extract("hour", local)
+    else:
+        wd = (cast(func.strftime("%w", at, "+8 hours"), Integer) + 6) % 7
+        hr = cast(func.strftime("%H", at, "+8 hours"), Integer)
+    grid = [[0] * 24 for _ in range(7)]
+    q = _scoped(select(wd, hr, func.count()).select_from(Ticket), scope, period).group_by(wd, hr)
+    for w, h, n in session.execute(q).all():
+        grid[int(w)][int(h)] += int(n)
+    return grid
+

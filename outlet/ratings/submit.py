@@ -144,8 +144,9 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
 
     ctx.on_recorded.append(remember)
     if data.level <= BAD_MAX:
-        _open_work_order(s, rating, ctx.at)
+        order = _open_work_order(s, rating, ctx.at)
         ctx.state = (None, "open")
+        ctx.extra["terms"] = {"due": order.rectify_due.isoformat()}  # 差评整改率 from the log
     return rating
 
 

@@ -113,6 +113,9 @@ def record_rectification(engine: Engine, actor: Staff, order_id: int, *, kind: s
     return st.order
 
 
+VIEW_CODES = {"满意": "satisfied", "基本满意": "basic", "不满意": "unsatisfied"}
+
+
 def record_feedback(engine: Engine, actor: Staff, order_id: int, *, view: str, note: str = "",
                     at: datetime | None = None) -> RatingWorkOrder:
     """反馈: the rater was told the outcome; their view 满意 / 基本满意 / 不满意."""
@@ -121,6 +124,7 @@ def record_feedback(engine: Engine, actor: Staff, order_id: int, *, view: str, n
     text = _note(note, "反馈情况", required=False)
     with _step(engine, actor, order_id, "rating.feedback", at) as st:
         st.order.feedback_view, st.order.feedback_note = view, text or None
+        st.act.extra["rating"]["view"] = VIEW_CODES[view]  # the figures' 回访整改满意率
         st.order.feedback_at = st.act.at
     return st.order
 

@@ -5,6 +5,7 @@ the log's verifier keys so partners and auditors can pin them."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from web.auth import current_user, requires_roles
 from web.params import MAX_INDEX, int_param
 from web.routes import audit_views as views
 from web.routes.audit_export import ARCHIVES, ExportJobs
+from web.routes.audit_stats import StatsJobs
 
 PAGE_SIZE = 50
 CHECKPOINTS_PER_PAGE = 20
@@ -349,6 +351,107 @@ async def export_download(request: Request) -> Response:
     return FileResponse(path, media_type=ARCHIVES[fmt], filename=f"audit-export-{job.id}.{fmt}")
 
 
+# --- 统计核验 (recompute the figures from an export) ----------------------------------------
+def stats_jobs(request: Request) -> StatsJobs:
+    state = request.app.state
+    jobs = getattr(state, "audit_stats", None)
+    if jobs is None:
+        jobs = state.audit_stats = StatsJobs(Path(state.settings.data_dir) / "stats")
+    return jobs  # type: ignore[no-any-return]
+
+
+def _stats_context(request: Request, values: dict[str, str], errs: dict[str, str]) -> dict[str, Any]:
+    with Session(request.app.state.engine) as s:
+        choices = views.form_choices(s)
+    done = [j for j in export_jobs(request).recent(50) if j.phase == "done"]
+    return {"values": values, "errors": errs, "exports": done, "jobs": stats_jobs(request).recent(),
+            "outlets": choices["outlets"], "labels": views.FILTER_LABELS}  # fmt: skip
+
+
+@requires_roles("auditor")
+async def stats_page(request: Request) -> Response:
+    if request.method == "GET":
+        ctx = await run_in_threadpool(_stats_context, request, {"export": request.query_params.get("export", "")}, {})
+        return render(request, "audit/stats.html", ctx)
+    settings = request.app.state.settings
+    form = await request.form(max_files=1)
+    upload = form.get("archive")
+    has_upload = upload is not None and not isinstance(upload, str) and bool(upload.filename)
+    engine = request.app.state.engine
+    user = current_user(request)
+    assert user is not None and user.id is not None
+    user_id = user.id
+    policy = audit_log(request).policy()
+    exports_ = export_jobs(request)
+    tmp_upload: Path | None = None
+    if has_upload:  # spool the upload to a file of our own before the thread takes over
+        root = stats_jobs(request).root
+        await run_in_threadpool(root.mkdir, parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=root, suffix=".upload")
+        tmp_upload = Path(name)
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await upload.read(1 << 20):  # type: ignore[union-attr]
+                await run_in_threadpool(out.write, chunk)
+
+    def start() -> tuple[dict[str, str], dict[str, str], str | None]:
+        with Session(engine) as s:
+            values, errs, parsed = _export_form(s, form)
+        values["export"] = str(form.get("export", "") or "").strip()[:64]
+        export_dir: Path | None = None
+        if has_upload:
+            name = str(upload.filename)  # type: ignore[union-attr]
+            if not name.endswith((".tar.gz", ".tgz")):
+                errs["archive"] = "请上传 .tar.gz 格式的审计导出"
+            source = f"upload:{name[-120:]}"
+        else:
+            job = exports_.get(values["export"]) if values["export"] else None
+            if job is None or job.phase != "done":
+                errs["export"] = "请选择一个已完成的导出，或上传导出的 .tar.gz 文件"
+            else:
+                export_dir = exports_.dir_of(job.id)
+            source = f"export:{values['export']}"
+        if errs:
+            if tmp_upload is not None:
+                tmp_upload.unlink(missing_ok=True)
+            return values, errs, None
+        job_ = stats_jobs(request).start(
+            engine, export_dir, tmp_upload, user_id, source=source, outlet=parsed["outlet"],
+            date_from=parsed["from"], date_to=parsed["to"], policy=policy,
+            max_bytes=64 * settings.max_upload_bytes)  # fmt: skip
+        return values, errs, job_.id
+
+    values, errs, job_id = await run_in_threadpool(start)
+    if job_id is None:
+        ctx = await run_in_threadpool(_stats_context, request, values, errs)
+        return render(request, "audit/stats.html", ctx, status_code=422)
+    return see_other(request, f"/audit/stats/{job_id}")
+
+
+def _stats_job_context(request: Request) -> dict[str, Any] | None:
+    job = stats_jobs(request).get(request.path_params["job"])
+    if job is None:
+        return None
+    return {"job": job, "elapsed": views.duration(job.elapsed),
+            "started": views.beijing(datetime.fromtimestamp(job.started, UTC))}  # fmt: skip
+
+
+@requires_roles("auditor")
+async def stats_job_page(request: Request) -> Response:
+    ctx = await run_in_threadpool(_stats_job_context, request)
+    if ctx is None:
+        return errors.render_error(request, 404, "未找到该核验任务")
+    template = "audit/_stats_status.html" if is_htmx(request) else "audit/stats_job.html"
+    return render(request, template, ctx)
+
+
+@requires_roles("auditor")
+async def stats_job_status(request: Request) -> Response:
+    ctx = await run_in_threadpool(_stats_job_context, request)
+    if ctx is None:
+        return errors.render_error(request, 404, "未找到该核验任务")
+    return render(request, "audit/_stats_status.html", ctx)
+
+
 routes: list[BaseRoute] = [
     Route("/", search, name="search"),
     Route("/keys", keys, name="keys"),
@@ -360,4 +463,7 @@ routes: list[BaseRoute] = [
     Route("/exports/{job}", export_page, name="export"),
     Route("/exports/{job}/status", export_status, name="export_status"),
     Route("/exports/{job}/download/{fmt}", export_download, name="export_download"),
+    Route("/stats", stats_page, methods=["GET", "POST"], name="stats"),
+    Route("/stats/{job}", stats_job_page, name="stats_job"),
+    Route("/stats/{job}/status", stats_job_status, name="stats_job_status"),
 ]

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 import web.models  # noqa: F401
 from audit import Checkpointer, export
 from audit.stats import stats
 from outlet import decisions, intake, review
+from outlet.errors import IllegalTransition
 from outlet.figures import FIGURES, Period, Scope, breakdown, drilldown_filter, headline, trend
 from tests.audit.helpers import fixed_signer
 from tests.outlet.conftest import AT, World, build_world
@@ -76,7 +77,7 @@ def build_cases(w: World) -> dict[str, str]:
     w.receive(other, "m1", "m2", "m3", actor=w.teller_b)
     decisions.accept(e, w.teller_b, other, at=AT)
     # a refused attempt counts nowhere
-    with pytest.raises(Exception):
+    with pytest.raises(IllegalTransition):
         decisions.accept(e, t, c1, at=AT)
     return n
 
@@ -225,3 +226,33 @@ def test_audit_stats_cli_prints_figures_and_refuses_a_tampered_export(fig_world:
     entries.write_bytes(entries.read_bytes().replace(b'"case.refuse"', b'"case.accept"', 1))
     res = CliRunner().invoke(audit_cli, args)
     assert res.exit_code == 1 and "FAILED" in res.output and "受理数" not in res.output
+
+
+def test_rows_behind_a_case_figure(fig_world: World) -> None:
+    from outlet.figures import rows_behind
+    from outlet.models import Case
+
+    a = Scope(outlet_ids=frozenset({fig_world.outlet_a.id or 0}))
+    with Session(fig_world.engine) as s:
+        late = rows_behind(s, a, PERIOD, "completed_late")
+        overdue = rows_behind(s, a, PERIOD, "overdue_open")
+        received = rows_behind(s, a, PERIOD, "received", limit=5)
+        numbers = {c.id: c.number for c in s.exec(select(Case)).all()}
+    n = fig_world_numbers(fig_world)
+    assert [numbers[i] for i in late] == [n["c2"]]
+    assert sorted(numbers[i] for i in overdue) == sorted([n["c3"], n["c6"], n["c7"]])
+    assert len(received) == 5
+    assert drilldown_filter("on_time_rate")["list_kind"] == "cases"
+
+
+def fig_world_numbers(w: World) -> dict[str, str]:
+    """Case numbers of build_cases by name, found again from their histories."""
+    from outlet.models import Case, CaseEvent
+
+    with Session(w.engine) as s:
+        cases = s.exec(select(Case).where(Case.outlet_id == w.outlet_a.id).order_by(Case.id)).all()
+        corrected = {e.case_id for e in s.exec(select(CaseEvent).where(CaseEvent.action == "case.request_correction"))}
+    accepted_plain = [c for c in cases if c.state in ("accepted",) and c.rongque_deadline is None]
+    rongque = [c for c in cases if c.rongque_deadline is not None]
+    return {"c2": next(c.number for c in cases if c.id in corrected), "c3": accepted_plain[0].number,
+            "c6": rongque[0].number, "c7": rongque[1].number}

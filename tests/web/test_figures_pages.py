@@ -16,6 +16,8 @@ from starlette.testclient import TestClient
 
 from outlet.clock import local_day
 from outlet.demo import seed_demo_cases
+from outlet.queue.demo import seed_demo_queue
+from outlet.ratings.demo import seed_demo_ratings
 from outlet.figures import FIGURES, Period, Scope, headline, rows_behind
 from outlet.models import Case
 from partners.models import Outlet, Partner, Staff, utcnow
@@ -27,6 +29,8 @@ from web.settings import Settings
 @pytest.fixture
 def cases(demo: Engine, settings: Settings) -> Engine:
     seed_demo_cases(demo, settings.pseudonym_key())
+    seed_demo_ratings(demo)
+    seed_demo_queue(demo, settings.pseudonym_key())
     return demo
 
 
@@ -50,6 +54,12 @@ def _card(soup: BeautifulSoup, key: str):  # type: ignore[no-untyped-def]
     return soup.select_one(f'.figure-card[data-key="{key}"] a.figure-value')
 
 
+def _number(soup: BeautifulSoup, key: str) -> str:
+    """The number on a card, without its unit word."""
+    card = _card(soup, key)
+    return str(card.contents[0]).strip()
+
+
 def test_center_admin_sees_every_outlet_and_the_headline_matches_the_definitions(
     client: TestClient, cases: Engine
 ) -> None:
@@ -61,8 +71,10 @@ def test_center_admin_sees_every_outlet_and_the_headline_matches_the_definitions
         expected = headline(s, Scope(), Period(today - timedelta(days=29), today))
     assert len(soup.select('select[name="outlet"] option')) == len(outlets) + 1
     for f in FIGURES:
-        assert _card(soup, f.key).get_text() == display(f.unit, expected[f.key]), f.key
-    assert expected["received"] > 0  # the demo has cases: the test compares real numbers
+        assert _number(soup, f.key) == display(f.unit, expected[f.key]), f.key
+    assert _card(soup, "wait_avg").select_one(".unit").get_text().strip() == "秒"
+    assert expected["received"] > 0 and expected["tickets"] > 0  # the test compares real numbers
+    assert any(c["class"][0] != "heat-0" for c in soup.select("#chart-heat rect"))  # the demo's tickets
     for chart in ("#chart-trend svg", "#chart-bars svg", "#chart-heat svg"):
         assert soup.select_one(chart)["role"] == "img"
     assert soup.select("#chart-bars details table tbody tr")  # the chart's table twin
@@ -129,7 +141,7 @@ def test_outlet_lead_teller_and_expert_scopes(client: TestClient, cases: Engine)
     _switch(client, "teller1")
     soup = _soup(client.get("/figures/"))
     assert soup.h1.get_text() == "服务统计 · 张晓燕（本人）"
-    assert _card(soup, "received").get_text() == display("count", own["received"])
+    assert _number(soup, "received") == display("count", own["received"])
     for username in ("reviewer1", "secadmin", "auditor"):
         _switch(client, username)
         assert client.get("/figures/").status_code == 403

@@ -236,6 +236,7 @@ def dashboard_context(session: Session, actor: Staff, q: Query, today: date) -> 
     for f in FIGURES:
         families.setdefault(FAMILY_LABELS.get(f.family, f.family), []).append({
             "def": f, "value": now.get(f.key), "text": display(f.unit, now.get(f.key)),
+            "unit": "" if "（" in f.label or now.get(f.key) is None else UNIT_WORDS.get(f.unit, ""),
             "before": display(f.unit, before.get(f.key)), "change": _change(f, now.get(f.key), before.get(f.key)),
             "href": rows_link(q, f.key),
         })
@@ -245,7 +246,8 @@ def dashboard_context(session: Session, actor: Staff, q: Query, today: date) -> 
     points = trend(session, seen.scope, figure.key, trend_end, days=TREND_DAYS)
     trend_rows = [(d, v, rows_link(q, figure.key, period=Period(d, d))) for d, v in points]
     by = q.by or ("outlet" if len(seen.outlets) > 1 and q.outlet_id is None else "matter")
-    groups = breakdown(session, seen.scope, q.period, by)
+    quiet = quiet_values(session, seen.scope, q.period)
+    groups = [complete(r, quiet) for r in breakdown(session, seen.scope, q.period, by)]
     names = group_labels(session, by, [r["group"] for r in groups])
     bars = sorted(groups, key=lambda r: (r.get(figure.key) is None, -(r.get(figure.key) or 0)))
     narrowable = by == "outlet" or figure.list_kind in ("cases", "assist")
@@ -292,6 +294,18 @@ def headline_columns() -> list[Column]:
     return [Column(header(f.label, f.unit), f.unit) for f in FIGURES]
 
 
+def quiet_values(session: Session, scope: Scope, period: Period) -> dict[str, Any]:
+    """The figures of a group with nothing in the period (counts 0, ratios and averages
+    None): what the dashboard shows for an outlet without activity."""
+    return headline(session, Scope(outlet_ids=frozenset(), staff_id=scope.staff_id), period)
+
+
+def complete(row: dict[str, Any], quiet: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`breakdown` row with the figures of families that had nothing for the group
+    (None there) set as the dashboard shows them for that group alone (0 for counts)."""
+    return {**row, **{k: v for k, v in quiet.items() if row.get(k) is None}}
+
+
 def outlet_rows(session: Session, scope: Scope, period: Period) -> list[list[Any]]:
     """One row per outlet of ``scope`` (every outlet for the whole center): code, name,
     partner, then the headline figures (:data:`FIGURES` order) of that outlet alone — the
@@ -300,9 +314,8 @@ def outlet_rows(session: Session, scope: Scope, period: Period) -> list[list[Any
             .order_by(col(Outlet.code)))
     if scope.outlet_ids is not None:
         stmt = stmt.where(col(Outlet.id).in_(scope.outlet_ids))
-    by_outlet = {r["group"]: r for r in breakdown(session, scope, period, "outlet")}
-    # an outlet with nothing in the period shows what the dashboard shows for it: 0 and "—"
-    quiet = headline(session, Scope(outlet_ids=frozenset(), staff_id=scope.staff_id), period)
+    quiet = quiet_values(session, scope, period)
+    by_outlet = {r["group"]: complete(r, quiet) for r in breakdown(session, scope, period, "outlet")}
     rows = []
     for outlet, partner in session.exec(stmt).all():
         figures = by_outlet.get(outlet.id, quiet)
@@ -335,9 +348,10 @@ def workbook_sheets(session: Session, seen: Seen, q: Query) -> list[Sheet]:
                     [[FAMILY_LABELS.get(f.family, f.family), f.label, UNIT_NAMES.get(f.unit, f.unit), _pct(f, now.get(f.key)),
                       _pct(f, before.get(f.key))] for f in FIGURES])
     sheets = [summary]
+    quiet = quiet_values(session, seen.scope, q.period)
     sheets.append(Sheet("按网点", SUMMARY_COLUMNS + headline_columns(), outlet_rows(session, seen.scope, q.period)))
     for by, name, label in (("matter", "按事项", "事项"), ("day", "按日", "日期")):
-        rows = breakdown(session, seen.scope, q.period, by)
+        rows = [complete(r, quiet) for r in breakdown(session, seen.scope, q.period, by)]
         names = group_labels(session, by, [r["group"] for r in rows])
         sheets.append(Sheet(name, [Column(label), *headline_columns()],
                             [[names[r["group"]], *[r.get(f.key) for f in FIGURES]] for r in rows]))
@@ -348,6 +362,7 @@ def workbook_sheets(session: Session, seen: Seen, q: Query) -> list[Sheet]:
 
 
 UNIT_NAMES = {"count": "件/次", "ratio": "%", "days": "工作日", "seconds": "秒", "minutes": "分钟"}
+UNIT_WORDS = {"days": "工作日", "seconds": "秒", "minutes": "分钟"}
 
 
 def _pct(defn: FigureDef, value: Any) -> Any:

@@ -16,10 +16,10 @@ from starlette.testclient import TestClient
 
 from outlet.clock import local_day
 from outlet.demo import seed_demo_cases
-from outlet.queue.demo import seed_demo_queue
-from outlet.ratings.demo import seed_demo_ratings
 from outlet.figures import FIGURES, Period, Scope, headline, rows_behind
 from outlet.models import Case
+from outlet.queue.demo import seed_demo_queue
+from outlet.ratings.demo import seed_demo_ratings
 from partners.models import Outlet, Partner, Staff, utcnow
 from tests.conftest import login
 from web.figure_exports import display

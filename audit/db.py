@@ -1,10 +1,12 @@
-"""Engines for the CLI and tools, configured like the app's (WAL, BEGIN IMMEDIATE)."""
+"""Engines for the CLI and tools, configured like the app's (WAL, BEGIN IMMEDIATE), and
+the read-only engine pages read with (:func:`open_reader`: deferred BEGIN, no write lock)."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
 import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -134,6 +136,50 @@ def open_engine(url: str, *, serialize_writers: bool = True) -> Engine:
                 dbapi._release()
             raise
 
+    return engine
+
+
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def reader_of(engine: Engine) -> Engine:
+    """The read-only engine :func:`open_reader` made beside ``engine``, else ``engine``
+    itself. For reads that decide nothing (loading what a page shows, or what an action
+    will then authorize inside its own write transaction)."""
+    return _READERS.get(engine, engine)
+
+
+def open_reader(url: str, writer: Engine) -> Engine:
+    """A read-only engine beside ``writer`` (the engine :func:`open_engine` made for ``url``).
+
+    SQLite file: its own pool whose connections have ``PRAGMA query_only=ON`` and start
+    transactions with a plain (deferred) ``BEGIN``: a read sees one WAL snapshot, never
+    waits for the in-process write lock nor SQLite's, and any write attempted through it
+    fails (``attempt to write a readonly database``) instead of slipping past the single
+    write path. PostgreSQL: the writer's pool with ``READ ONLY`` transactions. An
+    in-memory SQLite database has one connection, so the writer itself is returned."""
+    if not url.startswith("sqlite"):
+        reader = writer.execution_options(postgresql_readonly=True)
+        _READERS[writer] = reader
+        return reader
+    if not _is_file_db(make_url(url)):
+        return writer
+    engine = create_engine(url, connect_args={"check_same_thread": False},
+                           pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        for pragma in ("query_only=ON", "foreign_keys=ON", "busy_timeout=30000"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.connection.dbapi_connection.execute("BEGIN")
+
+    _READERS[writer] = engine
     return engine
 
 

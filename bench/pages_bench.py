@@ -35,6 +35,9 @@ from urllib.parse import urlencode
 import httpx
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from partners.demo import DEMO_PASSWORD  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "wrk_form.lua"
 FORM = {"applicant_kind": "person", "applicant_name": "张三", "id_number": "11010519491231002X",
@@ -88,7 +91,7 @@ def login(url: str) -> dict[str, str]:
     c = httpx.Client(base_url=url, follow_redirects=True, timeout=30)
     token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
     assert token
-    r = c.post("/login", data={"username": "teller1", "password": "demo1234",
+    r = c.post("/login", data={"username": "teller1", "password": DEMO_PASSWORD,
                                "csrf_token": token.group(1)})  # fmt: skip
     home = c.get("/cases/").text
     number = re.search(r'href="/cases/([0-9A-Z-]{10,})"', home)

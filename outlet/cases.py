@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or_, true
@@ -23,11 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from audit.db import reader_of
 from outlet.clock import local_day, utc_bounds
 from outlet.errors import CaseNotFound, InvalidInput
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, CaseSerial, Notice
 from outlet.states import OPEN, GuardInput
-from outlet.workdays import WorkCalendar
+from outlet.workdays import DUE_SOON_DAYS, WorkCalendar
 from partners.authorize import covered_outlets
 from partners.delegation import ActionContext, delegated_action
 from partners.models import OUTLET_ROLES, Matter, MatterVersion, Outlet, Staff, utcnow
@@ -160,7 +161,7 @@ def case_action(
     expected_revision: int | None = None,
 ) -> Iterator[Frame]:
     """Load the case (scoped), authorize ``action`` and hold the case row locked."""
-    with Session(engine, expire_on_commit=False) as s:
+    with Session(reader_of(engine)) as s:  # a snapshot read; the write below locks the row
         ref = load_case(s, actor, number)
     now = at or utcnow()
     with delegated_action(
@@ -235,12 +236,17 @@ def _rows(
     session: Session, actor: Staff, *conditions: ColumnElement[bool], limit: int = 50,
     offset: int = 0, calendar: WorkCalendar | None = None, today: date | None = None,
     order: Sequence[SQLColumnExpression[Any]] | None = None,
-    visible: ColumnElement[bool] | None = None,
+    visible: ColumnElement[bool] | None = None, totals: list[int] | None = None,
 ) -> list[CaseRow]:
+    """One page of case rows. ``totals``: when given, the number of rows matching without
+    the limit is appended to it (a window count in the same query, 0 for an empty page)."""
     cal = calendar or WorkCalendar.load(session)
     day = today or local_day(utcnow())
+    columns: list[Any] = [Case, MatterVersion.name, Applicant.name, Outlet.name]
+    if totals is not None:
+        columns.append(func.count().over())
     stmt = (
-        select(Case, MatterVersion.name, Applicant.name, Outlet.name)
+        select(*columns)
         .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
         .join(Applicant, col(Applicant.id) == Case.applicant_id)
         .join(Outlet, col(Outlet.id) == Case.outlet_id)
@@ -250,18 +256,24 @@ def _rows(
         .limit(limit)
     )
     out = []
-    for case, matter_name, applicant_name, outlet_name in session.exec(stmt).all():
+    total = 0
+    for case, matter_name, applicant_name, outlet_name, *count in session.exec(stmt).all():
         status = cal.deadline_status(day, case.due_on) if case.state in OPEN else "ok"
         out.append(CaseRow(case, matter_name, applicant_name, outlet_name, status))
+        total = int(count[0]) if count else 0
+    if totals is not None:
+        totals.append(total)
     return out
 
 
-def today_cases(session: Session, actor: Staff, today: date, **shared: Any) -> list[CaseRow]:
-    """Cases created at ``actor``'s outlet on ``today`` (Beijing date). ``shared``:
-    ``calendar`` and ``visible`` computed once per request (see ``home_lists``)."""
+def today_cases(session: Session, actor: Staff, today: date, *, limit: int = 200,
+                **shared: Any) -> list[CaseRow]:
+    """Cases created at ``actor``'s outlet on ``today`` (Beijing date), newest first, at most
+    ``limit``. ``shared``: ``calendar`` and ``visible`` computed once per request (see
+    ``home_lists``), ``totals`` to learn how many there are in all."""
     start, end = utc_bounds(today)
     return _rows(session, actor, col(Case.created_at) >= start, col(Case.created_at) < end,
-                 today=today, limit=200, **shared)
+                 today=today, limit=limit, **shared)
 
 
 def deadline_cases(
@@ -270,9 +282,12 @@ def deadline_cases(
     """(overdue, due_soon) open cases visible to ``actor``, earliest deadline first."""
     if shared.get("calendar") is None:
         shared["calendar"] = WorkCalendar.load(session)
+    # Due on or before the last day still "due soon" (the day before the 3rd working day
+    # after today): the cases that are neither overdue nor due soon are never loaded.
+    cutoff = shared["calendar"].add_workdays(today, DUE_SOON_DAYS + 1).day - timedelta(days=1)
     rows = _rows(
         session, actor, col(Case.state).in_(OPEN), col(Case.due_on).is_not(None),
-        today=today, limit=500, order=[col(Case.due_on)], **shared,
+        col(Case.due_on) <= cutoff, today=today, limit=500, order=[col(Case.due_on)], **shared,
     )
     return ([r for r in rows if r.deadline == "overdue"], [r for r in rows if r.deadline == "due_soon"])
 
@@ -285,13 +300,19 @@ def recent_cases(
     return _rows(session, actor, cond, limit=per_page, offset=(max(page, 1) - 1) * per_page, **shared)
 
 
+HOME_TODAY = 20  # rows of today's cases on the teller home (the rest: 最近办件, paginated)
+
+
 def home_lists(session: Session, actor: Staff, today: date, *, page: int = 1,
-               per_page: int = 20) -> dict[str, list[CaseRow]]:
-    """The teller home's lists (today's, overdue, due soon, recent page) with the
-    calendar and the visible outlets (AB角 cover) read once for all of them."""
+               per_page: int = 20) -> dict[str, Any]:
+    """The teller home's lists (today's newest :data:`HOME_TODAY` and their count, overdue,
+    due soon, recent page) with the calendar and the visible outlets (AB角 cover) read once
+    for all of them."""
     shared: dict[str, Any] = {"calendar": WorkCalendar.load(session), "visible": visibility(session, actor)}
     overdue, soon = deadline_cases(session, actor, today, **shared)
-    return {"today_rows": today_cases(session, actor, today, **shared), "overdue": overdue,
+    totals: list[int] = []
+    today_rows = today_cases(session, actor, today, limit=HOME_TODAY, totals=totals, **shared)
+    return {"today_rows": today_rows, "today_total": totals[0], "overdue": overdue,
             "due_soon": soon, "recent": recent_cases(session, actor, page=page, per_page=per_page, **shared)}
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 import audit
+from audit.db import reader_of
 from outlet import states
 from outlet.cases import Frame, case_action, materials_of, new_check_code, next_case_number
 from outlet.clock import local_day
@@ -160,7 +161,7 @@ def create_case(
     d = data.validate()
     if actor.outlet_id is None:
         raise RoleLacksAction("仅网点工作人员可以新建办件")
-    with Session(engine, expire_on_commit=False) as s:
+    with Session(reader_of(engine)) as s:  # what to authorize; decided in the write below
         matter = s.get(Matter, d.matter_id)
         outlet = s.get(Outlet, actor.outlet_id)
         if matter is None or outlet is None:

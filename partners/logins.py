@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import NaiveDatetime
+from sqlalchemy import update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from partners.models import Staff, utcnow
@@ -79,13 +80,24 @@ class Current:
     expires_in: float  # seconds until the absolute lifetime ends
 
 
-def resolve(
-    session: Session, token: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
-) -> Current | None:
-    """The live session for ``token`` and its (active) staff member, or None.
+@dataclass(frozen=True)
+class Pending:
+    """A write :func:`look_up` decided on: end the session as expired, or move ``last_seen``."""
 
-    Moves ``last_seen`` when it is older than :data:`TOUCH_EVERY` seconds (or with ``touch``).
-    """
+    session_id: str
+    at: datetime
+    expire: bool
+
+
+def look_up(
+    session: Session, token: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
+) -> tuple[Current | None, Pending | None]:
+    """The live session for ``token`` and its (active) staff member, or None, reading only
+    (works on a read-only session), plus the write to make afterwards (:func:`apply`, in a
+    write transaction) or None: the end of a session found expired, or ``last_seen`` moved
+    when it is older than :data:`TOUCH_EVERY` seconds (or with ``touch``). So a request
+    writes at most once a minute per session; ``last_seen`` lags by less than that, and the
+    idle timeout may end a session up to :data:`TOUCH_EVERY` seconds early, never late."""
     now = at or utcnow()
     row = session.exec(
         select(LoginSession, Staff)
@@ -93,20 +105,41 @@ def resolve(
         .where(LoginSession.id == token_id(token))
     ).first()
     if row is None:
-        return None
+        return None, None
     login, staff = row
     if login.ended_at is not None or not staff.active:
-        return None
+        return None, None
     if now >= login.expires_at or now - login.last_seen >= idle:
-        login.ended_at, login.ended_reason = now, "expired"
-        session.add(login)
-        return None
-    if touch or (now - login.last_seen).total_seconds() >= TOUCH_EVERY:
-        login.last_seen = now
-        session.add(login)
-    idle_left = (login.last_seen + idle - now).total_seconds()
+        return None, Pending(login.id, now, expire=True)
+    pending = None
+    last_seen = login.last_seen
+    if touch or (now - last_seen).total_seconds() >= TOUCH_EVERY:
+        pending, last_seen = Pending(login.id, now, expire=False), now
+    idle_left = (last_seen + idle - now).total_seconds()
     expires_in = (login.expires_at - now).total_seconds()
-    return Current(staff, login.id, idle_left, expires_in)
+    return Current(staff, login.id, idle_left, expires_in), pending
+
+
+def apply(session: Session, pending: Pending) -> None:
+    """Write what :func:`look_up` decided, as one conditional UPDATE (a session ended
+    meanwhile stays ended; ``last_seen`` never moves backwards)."""
+    table = LoginSession.__table__  # type: ignore[attr-defined]
+    stmt = update(table).where(table.c.id == pending.session_id, table.c.ended_at.is_(None))
+    if pending.expire:
+        stmt = stmt.values(ended_at=pending.at, ended_reason="expired")
+    else:
+        stmt = stmt.where(table.c.last_seen < pending.at).values(last_seen=pending.at)
+    session.connection().execute(stmt)
+
+
+def resolve(
+    session: Session, token: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
+) -> Current | None:
+    """:func:`look_up` and :func:`apply` in one (write) session."""
+    current, pending = look_up(session, token, idle=idle, at=at, touch=touch)
+    if pending is not None:
+        apply(session, pending)
+    return current
 
 
 def end(session: Session, session_id: str, reason: str, *, at: datetime | None = None) -> bool:

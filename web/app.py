@@ -19,7 +19,7 @@ import audit
 from outlet.events import Hub, singleton
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors
-from web.db import make_engine
+from web.db import make_engine, make_reader
 from web.inputs import InputGuardMiddleware
 from web.routes import (
     admin,
@@ -55,9 +55,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        app.state.engine = engine
+        app.state.engine = engine  # every write (and a read that decides a write)
+        app.state.reader = reader = make_reader(settings.database_url, engine)  # pure reads
         app.state.audit_log = audit_log = open_audit_log(settings)
-        app.state.hub = hub = Hub(engine)  # live events, in-process or across processes
+        app.state.hub = hub = Hub(engine, reader=reader)  # live events, in-process or across processes
         await hub.start()
         jobs = periodic_jobs(hub, audit_log, settings)
         try:
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
             await hub.close()
+            if reader.pool is not engine.pool:
+                reader.dispose()
             engine.dispose()
 
     async def csrf_rejected(request):  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ from partners.accounts import LoginRefused, authenticate, change_password
 from partners.errors import InvalidFields
 from partners.models import Staff
 from web import throttle
+from web.db import reader
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 PASSWORD_PAGE = "/account/password"
@@ -47,8 +48,11 @@ def current_user(conn: HTTPConnection, *, touch: bool = False) -> Staff | None:
     token = session_data.get("sid")
     current = None
     if token:
-        with Session(conn.app.state.engine, expire_on_commit=False) as db, db.begin():
-            current = logins.resolve(db, str(token), idle=_idle(conn), touch=touch)
+        with Session(reader(conn.app.state)) as db:  # read-only: no write lock
+            current, pending = logins.look_up(db, str(token), idle=_idle(conn), touch=touch)
+        if pending is not None:  # at most once a minute per session, or the session ended
+            with Session(conn.app.state.engine) as db, db.begin():
+                logins.apply(db, pending)
         if current is None:
             session_data.pop("sid", None)
     conn.state.login = current

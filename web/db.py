@@ -1,7 +1,8 @@
 """Engine and session helpers shared by the app, the CLI and the tests.
 
 The SQLite engine set-up (WAL, synchronous=NORMAL, foreign keys, ``BEGIN IMMEDIATE`` for
-every transaction, one in-process writer queue) lives in ``audit.db`` because the audit
+every write transaction, one in-process writer queue; a read-only engine with deferred
+``BEGIN`` for reads) lives in ``audit.db`` because the audit
 package must stand alone; the app uses that same engine factory.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
-from audit.db import open_engine
+from audit.db import open_engine, open_reader, reader_of
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -22,6 +23,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         return open_engine(url)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_reader(url: str, writer: Engine) -> Engine:
+    """The read-only engine beside ``writer`` (see :func:`audit.db.open_reader`): pages and
+    other pure reads use it, so they never queue behind writers; every write keeps going
+    through ``writer`` (one write path, one transaction with its audit entry)."""
+    return open_reader(url, writer)
+
+
+def reader(state: Any) -> Engine:
+    """The read-only engine of an app's ``state`` (its writer before the app has started)."""
+    return getattr(state, "reader", None) or reader_of(state.engine)
 
 
 @contextmanager

@@ -124,11 +124,14 @@ class Subscription:
 class Hub:
     """One per process (``app.state.hub``), opened and closed by the lifespan.
 
-    ``engine`` is the app's engine; ``listen_url`` (PostgreSQL only, a psycopg conninfo)
+    ``engine`` is the app's engine, ``reader`` its read-only twin (``web.db.make_reader``)
+    for reading events; ``listen_url`` (PostgreSQL only, a psycopg conninfo)
     turns on the LISTEN/NOTIFY backend, else events are woken in-process."""
 
-    def __init__(self, engine: Engine, *, kind: str = "app", poll_seconds: float = 2.0) -> None:
+    def __init__(self, engine: Engine, *, kind: str = "app", poll_seconds: float = 2.0,
+                 reader: Engine | None = None) -> None:
         self.engine = engine
+        self.reader = reader or engine  # reading events never waits for writers
         self.kind = kind
         self.process_id = f"{socket.gethostname()[:20]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.poll_seconds = poll_seconds
@@ -197,7 +200,7 @@ class Hub:
         if "*" not in patterns:
             q = q.where(or_(*(_events.c.topic.startswith(p[:-1], autoescape=True) if p.endswith("*")
                               else _events.c.topic == p for p in patterns)))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(q.order_by(_events.c.seq).limit(limit)).all()
         return [Event(int(r.seq), r.topic, json.loads(r.payload)) for r in rows]
 

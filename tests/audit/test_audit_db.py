@@ -164,3 +164,56 @@ def test_many_writers_more_than_the_pool_get_consecutive_indexes(
     with eng.connect() as c:
         assert store.entry_count(c) == 160
     eng.dispose()
+
+
+# --- the read-only engine (open_reader) -------------------------------------------------
+
+
+def test_reader_reads_while_a_writer_holds_the_write_lock(served: Engine, tmp_path: Path) -> None:
+    """A read never queues behind the in-process write lock nor SQLite's: it sees the last
+    committed snapshot while a write transaction is open."""
+    reader = adb.open_reader(f"sqlite:///{tmp_path / 'a.db'}", served)
+    assert adb.reader_of(served) is reader
+    with Session(served) as s, s.begin():
+        record(s, make_entry(0))
+    writing, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with Session(served) as s, s.begin():
+            record(s, make_entry(1))
+            writing.set()
+            release.wait(30)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert writing.wait(30)
+        seen: list[int] = []
+        r = threading.Thread(target=lambda: seen.extend(_count(reader)))
+        r.start()
+        r.join(30)
+        assert not r.is_alive(), "the read waited for the writer"
+        assert seen == [1]  # the committed entry only
+    finally:
+        release.set()
+        t.join(30)
+    assert _count(reader) == [2]
+    reader.dispose()
+
+
+def _count(eng: Engine) -> list[int]:
+    with Session(eng) as s:
+        return [int(s.execute(text("SELECT count(*) FROM audit_entries")).scalar_one())]
+
+
+def test_reader_refuses_writes(served: Engine, tmp_path: Path) -> None:
+    reader = adb.open_reader(f"sqlite:///{tmp_path / 'a.db'}", served)
+    with pytest.raises(exc.OperationalError, match="readonly"):
+        with Session(reader) as s, s.begin():
+            record(s, make_entry(0))
+    assert _count(served) == [0]
+    reader.dispose()
+
+
+def test_reader_of_an_engine_without_one_is_the_engine(served: Engine) -> None:
+    assert adb.reader_of(served) is served

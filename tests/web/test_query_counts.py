@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
+from audit.db import reader_of
 from outlet.demo import seed_demo_cases
 from tests.conftest import csrf_from, login
 from web.app import create_app
@@ -20,16 +21,20 @@ from web.settings import Settings
 
 @contextmanager
 def counted(engine: Engine) -> Iterator[list[str]]:
+    """Statements run through ``engine`` and its read-only twin (``audit.db.reader_of``)."""
     seen: list[str] = []
 
     def on_execute(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         seen.append(statement)
 
-    event.listen(engine, "before_cursor_execute", on_execute)
+    engines = {engine, reader_of(engine)}
+    for eng in engines:
+        event.listen(eng, "before_cursor_execute", on_execute)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
+        for eng in engines:
+            event.remove(eng, "before_cursor_execute", on_execute)
 
 
 def _reads(stmts: list[str]) -> list[str]:
@@ -74,6 +79,15 @@ def _measure(client: TestClient, engine: Engine) -> None:
     with counted(engine) as home_again:  # one more case on the page: not one more query
         client.get("/cases/")
     assert len(home_again) == len(home), home_again
+    writes: list[str] = []  # pages only read: nothing on the writer (session touched < 60 s ago)
+    listener = lambda *args: writes.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        client.get("/cases/")
+        client.get(f"/cases/{number.group(1)}")
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert writes == []
     assert len(case_page) <= CASE_BUDGET, case_page
     assert len(create) <= CREATE_BUDGET, create
 

@@ -35,6 +35,7 @@ from partners.paging import clamp_page
 from remote_assist import inspections
 from web import errors
 from web.auth import current_user, requires_roles
+from web.db import reader
 from web.security import upload_headers
 
 APPLICANT_KINDS = {"person": "自然人", "enterprise": "企业法人"}
@@ -152,7 +153,7 @@ def _templates(side: str) -> tuple[str, str]:
 async def case_response(request: Request, side: str, **extra: Any) -> Response:
     number = request.path_params["number"]
     try:
-        ctx = await run_in_threadpool(case_context, request.app.state.engine, actor_of(request),
+        ctx = await run_in_threadpool(case_context, reader(request.app.state), actor_of(request),
                                       number, side)
     except CaseNotFound as exc:
         return fail(request, 404, exc.message)

@@ -31,6 +31,7 @@ from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
 from web.auth import requires_roles
+from web.db import reader
 from web.params import MAX_INDEX, int_param
 from web.routes import case_views as views
 from web.routes.case_views import actor_of, render
@@ -52,7 +53,7 @@ async def _home(request: Request, extra: dict[str, Any] | None = None, status_co
     page = views.page_param(request)
 
     def load() -> dict[str, Any]:
-        with Session(request.app.state.engine) as s:
+        with Session(reader(request.app.state)) as s:
             outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
             return {"today": today, "outlet": outlet, "page": page,
                     **home_lists(s, actor, today, page=page, per_page=20)}
@@ -73,7 +74,7 @@ async def search(request: Request) -> Response:
     actor = actor_of(request)
 
     def load() -> dict[str, Any]:
-        with Session(request.app.state.engine) as s:
+        with Session(reader(request.app.state)) as s:
             try:
                 result = search_cases(s, actor, query, page=page)
             except InvalidInput as exc:
@@ -99,7 +100,7 @@ async def overview(request: Request) -> Response:
     per_page = 20
 
     def load() -> dict[str, Any]:
-        with Session(request.app.state.engine) as s:
+        with Session(reader(request.app.state)) as s:
             ov = outlet_overview(s, actor, today)
             total = ov.by_state.get(state, 0) if state else ov.total
             return {"overview": ov, "state": state, "page": page,
@@ -113,7 +114,7 @@ def _found(request: Request, query: str) -> dict[str, Any]:
     """The matters this outlet may take in now and, with their reason, those it may not."""
     actor = actor_of(request)
     now = utcnow()
-    with Session(request.app.state.engine) as s:
+    with Session(reader(request.app.state)) as s:
         outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
         if outlet is None:
             return {"matters": [], "refused": [], "q": query}

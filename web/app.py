@@ -28,6 +28,7 @@ from web.routes import (
     cases,
     devices,
     figures,
+    figures_files,
     figures_rows,
     public,
     queue,
@@ -118,8 +119,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/ratings", routes=ratings.routes, name="ratings"),
         Mount("/rate", routes=ratings_public.routes, name="rate"),
         Mount("/queue", routes=queue.routes, name="queue"),
-        Mount("/figures", routes=figures.routes + figures_rows.routes, name="figures"),
-        Mount("/reports", routes=figures.report_routes, name="reports"),
+        Mount("/figures", routes=figures.routes + figures_files.routes + figures_rows.routes,
+              name="figures"),
+        Mount("/reports", routes=figures_files.report_routes, name="reports"),
     ]
     app = Starlette(
         routes=routes,

@@ -31,6 +31,7 @@ from outlet.states import STATE_LABELS as CASE_STATES
 from partners.models import Matter, MatterVersion, Outlet, Staff, utcnow
 from remote_assist.models import KIND_LABELS, REQUEST_STATUS_LABELS, AssistRequest
 from web.auth import requires_roles
+from web.db import reader
 from web.params import int_param
 from web.routes.case_views import actor_of, page_param, render
 from web.routes.figures import ROLES, BadPeriod, date_range, resolve_scope
@@ -128,7 +129,7 @@ async def rows_page(request: Request) -> Response:
     actor = actor_of(request)
 
     def load() -> dict[str, Any]:
-        with Session(request.app.state.engine) as s:
+        with Session(reader(request.app.state)) as s:
             seen = resolve_scope(s, actor, outlet_id)
             if matter_id is not None:
                 ids = _matter_filter(s, kind, rows_behind(s, seen.scope, period, key, limit=MATTER_SCAN), matter_id)

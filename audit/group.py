@@ -8,37 +8,63 @@ overhead, not the insert, bounds the rate (see ``bench/audit_bench.py``: the emp
 transaction ceiling). Batching the units that queue up meanwhile into one commit keeps the
 guarantee and pays that cost once per batch:
 
-- each unit runs alone on the batch's session (a mutex; on SQLite the process already
-  serialized writers, on PostgreSQL the append's advisory lock did from record() on);
-- a unit that raises rolls back to its savepoint: only its own changes are undone, the
-  batch goes on, and indexes stay consecutive (the next record() reads max(idx) again);
+- each unit runs alone on the batch's connection (a mutex), in a Session of its own bound to
+  that connection with ``join_transaction_mode="create_savepoint"``: its objects, its
+  flushes and its rollback are its own, as with a transaction of its own;
+- a unit that raises (also a failed flush, e.g. an IntegrityError) rolls back to its
+  savepoint: only its own changes are undone, the batch goes on, and indexes stay
+  consecutive (the next record() reads max(idx) again);
 - a unit returns only after the batch it belongs to has committed; if that COMMIT fails,
   every unit of the batch raises (none was acknowledged);
-- a batch commits when no other unit is waiting to join it, or at ``max_batch`` units.
+- a batch commits when no other unit is waiting to join it, or at ``max_batch`` units;
+- a unit's Session fires ``after_commit`` when its savepoint is released, i.e. *before* the
+  batch's COMMIT; code that must run after the data is visible appends a callable to
+  ``session.info[AFTER_COMMIT]`` instead (run once the batch committed, dropped if the unit
+  rolled back);
+- SQLite: the batch's ``BEGIN IMMEDIATE`` holds the process' write lock, as one transaction
+  did. PostgreSQL: the batch takes the append lock (``audit.store.APPEND_LOCK``) first, so
+  batches of several processes queue on it before any unit runs and never hold each other's
+  row or publish locks in a cycle; delegated actions are thus serialized across processes
+  for the whole action (before: from the append to the commit), and commit once per batch.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from .store import APPEND_LOCK
+
 MAX_BATCH = 256  # units per COMMIT
+AFTER_COMMIT = "audit.group.after_commit"  # session.info key: callables run after the COMMIT
+log = logging.getLogger(__name__)
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 class _Batch:
-    __slots__ = ("session", "units", "done", "error")
+    __slots__ = ("conn", "units", "done", "error", "after")
 
-    def __init__(self, engine: Engine, session_class: type[Session]) -> None:
-        self.session = session_class(engine, expire_on_commit=False)
-        self.session.begin()
+    def __init__(self, engine: Engine) -> None:
+        self.conn: Connection = engine.connect()
+        try:
+            self.conn.begin()  # SQLite: BEGIN IMMEDIATE, the write lock
+            if self.conn.dialect.name == "postgresql":
+                self.conn.execute(_PG_LOCK, {"k": APPEND_LOCK})
+        except BaseException:
+            self.conn.close()
+            raise
         self.units = 0
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self.after: list[Callable[[], None]] = []
 
 
 class GroupCommit:
@@ -49,27 +75,36 @@ class GroupCommit:
         self.engine = engine
         self.max_batch = max_batch
         self.session_class = session_class  # e.g. sqlmodel's Session, for the callers' API
-        self._mutex = threading.Lock()  # one unit at a time on the batch's session
+        self._mutex = threading.Lock()  # one unit at a time on the batch's connection
         self._count = threading.Lock()  # guards _waiting
         self._waiting = 0
         self._batch: _Batch | None = None
         self._local = threading.local()
-        self.batches = 0  # committed batches (figures for the benchmark)
+        self.batches = 0  # committed batches (figures for the benchmark, tests)
+        _fast_savepoints(engine)
+
+    def _session(self, conn: Connection, session_class: type[Session] | None) -> Session:
+        return (session_class or self.session_class)(bind=conn, join_transaction_mode="create_savepoint",
+                                  expire_on_commit=False)
 
     @contextmanager
-    def unit(self) -> Iterator[Session]:
+    def unit(self, session_class: type[Session] | None = None) -> Iterator[Session]:
         """A session inside this unit's savepoint. Leaving the block normally returns
         after the batch's COMMIT; an exception rolls back this unit only and propagates.
-        A unit opened inside another (same thread) is a nested savepoint of it."""
-        outer: Session | None = getattr(self._local, "session", None)
+        A unit opened inside another (same thread) is a nested savepoint of it. Raises
+        what the batch's BEGIN or COMMIT raised (then nothing of the unit was committed).
+        ``session_class`` overrides the group's (e.g. sqlmodel's Session)."""
+        outer: _Batch | None = getattr(self._local, "batch", None)
         if outer is not None:
-            nested = outer.begin_nested()
+            session = self._session(outer.conn, session_class)
+            inner: list[Callable[[], None]] = []
+            session.info[AFTER_COMMIT] = inner
             try:
-                yield outer
-            except BaseException:
-                nested.rollback()
-                raise
-            nested.commit()
+                with session.begin():
+                    yield session
+                self._local.after += inner  # the outer unit's, if it does not roll back
+            finally:
+                session.close()
             return
         with self._count:
             self._waiting += 1
@@ -78,34 +113,34 @@ class GroupCommit:
             self._waiting -= 1
         batch = self._batch
         if batch is None:
-            batch = self._batch = _Batch(self.engine, self.session_class)
-        failed: BaseException | None = None
-        session = batch.session
-        try:
-            _raw(session, "SAVEPOINT group_unit")
-            self._local.session = session
             try:
-                yield session
-                session.flush()  # this unit's changes belong to its savepoint, not the next one
-                _raw(session, "RELEASE SAVEPOINT group_unit")
+                batch = self._batch = _Batch(self.engine)
+            except BaseException:
+                self._mutex.release()
+                raise
+        failed = False
+        session = self._session(batch.conn, session_class)
+        after: list[Callable[[], None]] = []
+        session.info[AFTER_COMMIT] = after
+        try:
+            self._local.batch, self._local.after = batch, after
+            try:
+                with session.begin():  # SAVEPOINT … RELEASE, or ROLLBACK TO on an exception
+                    yield session
                 batch.units += 1
-            except BaseException as exc:
-                failed = exc
-                _raw(session, "ROLLBACK TO SAVEPOINT group_unit")
-                _raw(session, "RELEASE SAVEPOINT group_unit")
+                batch.after += after
+            except BaseException:
+                failed = True
                 raise
             finally:
-                self._local.session = None
-                # Each unit sees the database, not another unit's objects: its instances stay
-                # with its own thread (loaded, detached), as with a session of its own; an
-                # undone unit's objects are never flushed later.
-                session.expunge_all()
+                self._local.batch = self._local.after = None
+                session.close()  # its objects stay loaded, detached, with this thread
         finally:
             committer = self._close_if_last(batch)
             self._mutex.release()
             if committer:
                 self._commit(batch)
-        if failed is None:
+        if not failed:
             batch.done.wait()
             if batch.error is not None:
                 raise batch.error
@@ -120,27 +155,45 @@ class GroupCommit:
 
     def _commit(self, batch: _Batch) -> None:
         try:
-            batch.session.commit()
+            batch.conn.commit()
             self.batches += 1
+            for hook in batch.after:
+                try:
+                    hook()
+                except Exception:  # the batch is committed: a hook's failure is only logged
+                    log.exception("after-commit hook %r failed", hook)
         except BaseException as exc:
             batch.error = exc
-            batch.session.rollback()
+            try:
+                batch.conn.rollback()
+            except Exception:  # noqa: BLE001 - the COMMIT's error is the one to report
+                pass
         finally:
-            batch.session.close()
+            batch.conn.close()
             batch.done.set()
 
 
-def _raw(session: Session, sql: str) -> None:
-    """A savepoint statement straight on the DBAPI connection: SQLAlchemy's nested
-    transaction machinery costs more than the append itself. The ORM is kept in step by
-    flushing before RELEASE and expunging every unit's objects at its end."""
-    dbapi = session.connection().connection.dbapi_connection
-    assert dbapi is not None
-    cur = dbapi.cursor()
-    try:
-        cur.execute(sql)
-    finally:
-        cur.close()
+def _fast_savepoints(engine: Engine) -> None:
+    """Savepoint statements straight on the DBAPI cursor for this engine's dialect:
+    SQLAlchemy's statement machinery costs more than SQLite's savepoint itself. The SQL is
+    the same (``Dialect.do_savepoint`` etc. are SQLAlchemy's documented hooks)."""
+    dialect: Any = engine.dialect  # names are SQLAlchemy's own ("sa_savepoint_1"): no quoting
+    if getattr(dialect, "_group_fast_savepoints", False):
+        return
+
+    def run(conn: Connection, sql: str) -> None:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        cur = dbapi.cursor()
+        try:
+            cur.execute(sql)
+        finally:
+            cur.close()
+
+    dialect.do_savepoint = lambda conn, name: run(conn, f"SAVEPOINT {name}")
+    dialect.do_rollback_to_savepoint = lambda conn, name: run(conn, f"ROLLBACK TO SAVEPOINT {name}")
+    dialect.do_release_savepoint = lambda conn, name: run(conn, f"RELEASE SAVEPOINT {name}")
+    dialect._group_fast_savepoints = True
 
 
 _groups: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()

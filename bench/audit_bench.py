@@ -1,7 +1,7 @@
 """Audit log benchmark: prints numbers, asserts nothing (beyond the log being intact).
 
-    python bench/audit_bench.py [--entries 1000000] [--append 6400] [--runs 3]
-                                [--append-only] [--full] [--no-pg] [--dir DIR]
+    python bench/audit_bench.py [--entries 1000000] [--append 6400] [--pg-append N] [--runs 3]
+                                [--append-only] [--full] [--no-pg] [--no-sqlite] [--dir DIR]
 
 Append: 1, 8 and 64 writer threads on one engine from ``audit.db.open_engine`` (the app's
 engine), in three modes, on SQLite and on PostgreSQL, in the same run:
@@ -15,7 +15,9 @@ app's setting): a COMMIT is durable against a process kill, not against power lo
 ``--full`` uses synchronous=FULL (fsync per commit). PostgreSQL is a throw-away server with
 fsync=off (the test server), so its figures understate commit cost. Each run is repeated
 ``--runs`` times (the machine may be shared): every run and the median/range are printed,
-with the per-entry latency."""
+with the per-entry latency and the process CPU time per entry (all threads; on a machine
+shared with other work, entries/s follows the CPU this process gets, and 1 / CPU per entry
+is roughly the rate with one whole core for the GIL-bound Python part)."""
 
 from __future__ import annotations
 
@@ -85,10 +87,10 @@ MODES = {
 }
 
 
-def bench_append(eng: Engine, writers: int, total: int, mode: str) -> tuple[float, list[float]]:
-    """Entries/s and per-entry seconds (until acknowledged) for ``writers`` threads appending
-    ``total`` entries. ``mode``: "txn" one transaction each, "group" group commit, "floor"
-    empty transactions instead of record()."""
+def bench_append(eng: Engine, writers: int, total: int, mode: str) -> tuple[float, list[float], float]:
+    """Entries/s, per-entry seconds (until acknowledged) and process CPU seconds per entry for
+    ``writers`` threads appending ``total`` entries. ``mode``: "txn" one transaction each,
+    "group" group commit, "floor" empty transactions instead of record()."""
     per = total // writers
     lat: list[list[float]] = [[] for _ in range(writers)]
     clock = time.perf_counter
@@ -110,17 +112,17 @@ def bench_append(eng: Engine, writers: int, total: int, mode: str) -> tuple[floa
             mine.append(clock() - t)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(writers)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     if mode != "floor":  # every acknowledged entry is there, indexes consecutive from 0
         with eng.connect() as c:
             n = c.execute(select(func.count()).select_from(entries)).scalar()
             assert n == store.entry_count(c) == per * writers, (n, store.entry_count(c))
-    return per * writers / dt, [x for m in lat for x in m]
+    return per * writers / dt, [x for m in lat for x in m], cpu / (per * writers)
 
 
 def fresh_sqlite(tmp: Path, full: bool, name: str) -> Engine:
@@ -144,18 +146,21 @@ def append_runs(new_engine: Any, total: int, runs: int, mode: str) -> None:
     for w in (1, 8, 64):
         rates: list[float] = []
         lats: list[float] = []
+        cpus: list[float] = []
         for r in range(runs):
             eng = new_engine(f"append{w}-{mode}-{r}")
-            rate, lat = bench_append(eng, w, total, mode)
+            rate, lat, cpu = bench_append(eng, w, total, mode)
             eng.dispose()
             rates.append(rate)
             lats += lat
+            cpus.append(cpu)
         lats.sort()
         p50, p99, top = lats[len(lats) // 2], lats[int(len(lats) * 0.99)], lats[-1]
         print(f"{what:9} {w:>2} writer(s): median {statistics.median(rates):>7,.0f} {unit}  "
               f"range {min(rates):,.0f}-{max(rates):,.0f}  "
               f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}; "
-              f"p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms, max {top * 1e3:.0f} ms)",
+              f"p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms, max {top * 1e3:.0f} ms; "
+              f"cpu {statistics.median(cpus) * 1e6:.0f} us/entry)",
               flush=True)  # fmt: skip
 
 
@@ -200,6 +205,9 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="synchronous=FULL instead of NORMAL")
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL append runs")
+    ap.add_argument("--no-sqlite", action="store_true", help="skip the SQLite append runs")
+    ap.add_argument("--pg-append", type=int, default=None,
+                    help="entries per PostgreSQL append run (default: --append)")
     a = ap.parse_args()
     tmp = a.dir or Path(tempfile.mkdtemp(prefix="audit-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -210,7 +218,7 @@ def main() -> None:
     print(f"engine: {pragmas(tmp, a.full)}")
     print(f"append: {a.append:,} entries per run, {a.runs} run(s) per writer count; latency = "
           "until the entry is committed (acknowledged)")  # fmt: skip
-    for mode in ("txn", "group", "floor"):
+    for mode in () if a.no_sqlite else ("txn", "group", "floor"):
         print(f"-- SQLite, {MODES[mode][2]}", flush=True)
         append_runs(lambda name: fresh_sqlite(tmp, a.full, name), a.append, a.runs, mode)
     if not a.no_pg:
@@ -221,7 +229,7 @@ def main() -> None:
             try:
                 for mode in ("txn", "group", "floor"):
                     print(f"-- PostgreSQL (fsync=off), {MODES[mode][2]}", flush=True)
-                    append_runs(new_engine, a.append, a.runs, mode)
+                    append_runs(new_engine, a.pg_append or a.append, a.runs, mode)
             finally:
                 server.stop()
         else:

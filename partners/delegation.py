@@ -8,6 +8,11 @@
 On success the audit entry is appended inside the same transaction and both commit
 together. If the block (or ``authorize``) raises :class:`ActionRefused`, the transaction is
 rolled back and the refusal is recorded in a transaction of its own, then re-raised.
+
+Group commit (``audit.group``): the "transaction" of an action is a savepoint in a batch
+shared with the actions of other threads that queued up meanwhile; the ``with`` block
+returns only after the batch's COMMIT, and an exception undoes only its own action.
+``act.session`` is valid inside the block only.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 import audit
+from audit.group import group_commit
 from partners.authorize import authorize
 from partners.errors import ActionRefused
 from partners.models import Grant, Matter, MatterVersion, Outlet, Partner, Staff, utcnow
@@ -121,9 +127,8 @@ def delegated_action(
     ``scope`` overrides the scope the action requires (see ``authorize``)."""
     now = at or utcnow()
     assert actor.id is not None
-    session = Session(engine, expire_on_commit=False)
     ctx = ActionContext(
-        session=session,
+        session=_NO_SESSION,
         actor_id=actor.id,
         role=acting_role(actor, action),
         action=action,
@@ -134,7 +139,7 @@ def delegated_action(
     with _audited(engine, ctx, outlet):
         if matter is not None:
             ctx.set_matter(matter, matter_version.version if matter_version else None)
-        ctx.grant = authorize(session, actor, action, matter, outlet, now, scope=scope)
+        ctx.grant = authorize(ctx.session, actor, action, matter, outlet, now, scope=scope)
         ctx.grant_id = ctx.grant.id if ctx.grant else None
         yield ctx
 
@@ -157,34 +162,35 @@ def unattended_action(
     grant to consult. Change and audit entry commit together; an :class:`ActionRefused`
     raised in the block rolls back and is recorded as a refusal, exactly like
     :func:`delegated_action`."""
-    ctx = ActionContext(session=Session(engine, expire_on_commit=False), actor_id=actor_id,
+    ctx = ActionContext(session=_NO_SESSION, actor_id=actor_id,
                         role=role, action=action, at=at or utcnow(), case=case, subject=subject)
     with _audited(engine, ctx, outlet):
         yield ctx
 
 
+_NO_SESSION = cast(Session, None)  # until _audited opens the action's unit
+
+
 @contextmanager
 def _audited(engine: Engine, ctx: ActionContext, outlet: Outlet | None) -> Iterator[None]:
-    """One transaction on ``ctx.session``: the block's change, then the audit entry; an
-    :class:`ActionRefused` rolls back and is recorded in a transaction of its own."""
-    session = ctx.session
+    """One unit of the engine's group commit as ``ctx.session``: the block's change, then
+    the audit entry; returns after both are committed. An :class:`ActionRefused` rolls the
+    unit back and is recorded in a unit of its own."""
     try:
-        with session.begin():
+        with group_commit(engine).unit(Session) as unit:
+            ctx.session = session = cast(Session, unit)  # an instance of sqlmodel's Session
             if outlet is not None:
                 ctx.set_outlet(session, outlet)
             yield
             ctx.recorded(audit.record(session, ctx.entry({"result": "done"})))
     except ActionRefused as refusal:
-        session.close()
         _record_refusal(engine, ctx, refusal)
         raise
-    finally:
-        session.close()
 
 
 def _record_refusal(engine: Engine, ctx: ActionContext, refusal: ActionRefused) -> None:
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        ctx.session = session
+    with group_commit(engine).unit(Session) as unit:
+        ctx.session = session = cast(Session, unit)
         ctx.digests = []
         ctx.extra, ctx.on_recorded = {}, []
         ctx.state = (ctx.state[0], ctx.state[0])  # nothing changed

@@ -1,5 +1,6 @@
-"""Evidence files: content-addressed by SHA-256 under ``settings.files_dir`` (same layout as
-``outlet.files.FileStore``: ``ab/cdef…``), stamped with time and place before hashing.
+"""Evidence files (snapshots, recordings), stamped with time and place before hashing and kept
+in the app's one file store (``outlet.files.FileStore``: ``put_bytes``, ``put_file``,
+``work_dir`` for open recordings).
 
 Snapshots are JPEG stills encoded with PyAV's MJPEG encoder; the stamp (session, time in
 UTC and Beijing time, the outlet's coordinates) goes into a JPEG COM segment, so the hash
@@ -8,21 +9,15 @@ covers it. Recordings carry the same stamp in their Matroska tags.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import av
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,67 +42,6 @@ class Stamp:
         if self.latitude is None or self.longitude is None:
             return None
         return f"{self.latitude:+09.5f}{self.longitude:+010.5f}/"
-
-
-@dataclass(frozen=True)
-class Stored:
-    sha256: str
-    size: int
-
-
-class EvidenceStore:
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def path_for(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError("not a SHA-256 hex digest")
-        return self.root / sha256[:2] / sha256[2:]
-
-    @property
-    def work_dir(self) -> Path:
-        """Where open recordings are written before they are hashed and moved into place."""
-        path = self.root / "assist-work"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def put_bytes(self, data: bytes) -> Stored:
-        tmp_dir = self.work_dir
-        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="snap-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        return self.put_file(Path(name))
-
-    def put_file(self, path: Path) -> Stored:
-        """Hash ``path`` and move it into the store (the source is consumed)."""
-        digest, size = hashlib.sha256(), 0
-        with open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        sha = digest.hexdigest()
-        final = self.path_for(sha)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            path.unlink()
-        else:
-            shutil.move(str(path), final)
-            dir_fd = os.open(final.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        return Stored(sha, size)
-
-    def sha256_of(self, sha256: str) -> str:
-        """Re-hash a stored file (verification)."""
-        digest = hashlib.sha256()
-        with open(self.path_for(sha256), "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
 
 
 def encode_jpeg(frame: av.VideoFrame, quality: int = 4) -> bytes:

@@ -19,11 +19,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from outlet.events import Presence
+from outlet.files import FileStore
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from remote_assist.actions import assist_action
 from remote_assist.errors import ConsentRequired, InvalidInput, NotParticipant, RecordingUnavailable
-from remote_assist.evidence import EvidenceStore, Stamp, encode_jpeg, stamp_jpeg
+from remote_assist.evidence import Stamp, encode_jpeg, stamp_jpeg
 from remote_assist.models import (
     AssistInspection,
     AssistRecording,
@@ -49,7 +50,7 @@ def _stamp(session: Session, call: AssistSession, at: datetime) -> Stamp:
 
 
 class RecordingManager:
-    def __init__(self, engine: Engine, store: EvidenceStore, notify: Notify | None = None,
+    def __init__(self, engine: Engine, store: FileStore, notify: Notify | None = None,
                  server_ice: Callable[[], dict[str, Any] | None] | None = None) -> None:
         self.engine = engine
         self.store = store

@@ -17,7 +17,6 @@ from partners.models import utcnow
 from remote_assist import queue as assist_queue
 from remote_assist import sessions
 from remote_assist.config import AssistConfig
-from remote_assist.evidence import EvidenceStore
 from remote_assist.recordings import RecordingManager
 from remote_assist.rtc import restrict_host_addresses
 from remote_assist.signaling import CallHub, EventHub
@@ -36,7 +35,7 @@ class AssistRuntime:
         self._own_hub = hub is None
         self.calls = CallHub(self.hub, on_end=self._call_ended)
         self.events = EventHub(self.hub)
-        self.store = EvidenceStore(settings.files_dir)
+        self.store = settings.file_store()
         self.recordings = RecordingManager(engine, self.store, notify=self.calls.broadcast,
                                            server_ice=self.server_ice)
         self._sweeper: asyncio.Task[None] | None = None

@@ -172,9 +172,13 @@ def private_data_dir(settings: Settings) -> None:
     The umask covers files made later by SQLite, the file store and the exporters; the
     chmod fixes a data directory made by an older version."""
     os.umask(0o077)
-    for path in (settings.data_dir, settings.files_dir, settings.data_dir / "keys"):
+    own = [settings.data_dir, settings.data_dir / "keys"]
+    if not settings.files_shared:  # a shared store is mounted and owned by the operator
+        own.insert(1, settings.files_dir)
+    for path in own:
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)
+    settings.file_store()  # a shared store that is not mounted stops the start here
 
 
 def open_audit_log(settings: Settings) -> audit.Checkpointer:

@@ -26,12 +26,15 @@ def main(ctx: click.Context) -> None:
 def prepare() -> Settings:
     """First-start work shared by serve, migrate and demo: data dir, schema, keys. Runs once,
     before any worker starts, so several workers never race to create them."""
+    from outlet.files import StoreUnavailable
     from web.app import ensure_audit_key, private_data_dir
     from web.migrate import upgrade
 
     settings = Settings.from_env()
-    private_data_dir(settings)  # before the database file exists: created 0600
-    settings.files_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        private_data_dir(settings)  # before the database file exists: created 0600
+    except StoreUnavailable as exc:  # SERVICEPOINT_FILES_SHARED=1 but the directory is not there
+        raise click.ClickException(str(exc)) from exc
     upgrade(settings.database_url)
     ensure_audit_key(settings)
     settings.secret_key()  # session.key and pseudonym.key are created here, not by a worker

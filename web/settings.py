@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from outlet.files import FileStore, open_store
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PREFIX = "SERVICEPOINT_"
 
@@ -64,6 +66,8 @@ class Settings:
     assist_ice_relay_only: bool = False
     assist_rtc_hosts: tuple[str, ...] = ()
     secret_key_override: str | None = field(default=None, repr=False)
+    files_root: Path | None = None  # SERVICEPOINT_FILES_DIR; default <data_dir>/files
+    files_shared: bool = False  # SERVICEPOINT_FILES_SHARED: several hosts mount files_root
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -103,13 +107,22 @@ class Settings:
             assist_ice_relay_only=_flag(_env("ASSIST_ICE_RELAY_ONLY")),
             assist_rtc_hosts=split(_env("ASSIST_RTC_HOSTS")),
             secret_key_override=_env("SECRET_KEY"),
+            files_root=Path(v).absolute() if (v := _env("FILES_DIR")) else None,
+            files_shared=_flag(_env("FILES_SHARED")),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
     @property
     def files_dir(self) -> Path:
-        return self.data_dir / "files"
+        """Root of the file store: ``SERVICEPOINT_FILES_DIR``, else ``<data_dir>/files``."""
+        return self.files_root or self.data_dir / "files"
+
+    def file_store(self) -> FileStore:
+        """The one file store (scans, photos, snapshots, recordings): the shared backend with
+        ``SERVICEPOINT_FILES_SHARED=1``, else the local directory. Raises
+        ``outlet.files.StoreUnavailable`` when the shared directory is missing."""
+        return open_store(self.files_dir, shared=self.files_shared)
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:

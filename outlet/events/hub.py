@@ -34,6 +34,7 @@ from sqlalchemy import delete, event, func, insert, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from audit.group import AFTER_COMMIT
 from outlet.events.models import HubEvent
 from outlet.events.presence import HEARTBEAT_SECONDS, Presence
 from partners.models import utcnow
@@ -163,6 +164,8 @@ class Hub:
         if self.is_pg:  # delivered by PostgreSQL on commit, to every listening process
             note = json.dumps({"t": topic, "s": seq, "p": self.process_id}, ensure_ascii=False)
             conn.execute(_NOTIFY, {"c": CHANNEL, "m": note})
+        elif isinstance(db, Session) and (deferred := db.info.get(AFTER_COMMIT)) is not None:
+            deferred.append(self.wake)  # a group-commit unit: wake after the batch's COMMIT
         elif isinstance(db, Session):
             event.listen(db, "after_commit", lambda _s: self.wake(), once=True)
         else:

@@ -1,5 +1,6 @@
 """Crash safety: SIGKILL a process in the middle of concurrent appends and signing; every
-acknowledged append survives, indexes stay consecutive, the log stays consistent."""
+acknowledged append survives, indexes stay consecutive, the log stays consistent. Appends
+are one transaction each, or units of a group commit (acknowledged after the batch's COMMIT)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,13 @@ CHILD = textwrap.dedent(
     from audit.log import Checkpointer
     from audit.note import Signer
     from audit.store import record
+    from audit.group import GroupCommit
     from tests.audit.helpers import make_entry, ORIGIN
 
     import audit.db
     audit.db.CHECKPOINT_EVERY = 5  # out-of-lock WAL checkpoints all the time: kill amid them
     engine = open_engine(sys.argv[1])
+    group = GroupCommit(engine) if sys.argv[2] == "group" else None
     signer = Signer(ORIGIN, hashlib.sha256(b"crash log key").digest())
     out = sys.stdout
     lock = threading.Lock()
@@ -44,8 +47,12 @@ CHILD = textwrap.dedent(
     def writer(k):
         i = 0
         while True:
-            with Session(engine) as s, s.begin():
-                idx = record(s, make_entry(k * 1000000 + i))
+            if group is not None:
+                with group.unit() as s:
+                    idx = record(s, make_entry(k * 1000000 + i))
+            else:
+                with Session(engine) as s, s.begin():
+                    idx = record(s, make_entry(k * 1000000 + i))
             with lock:  # acknowledged only after COMMIT returned
                 out.write(f"{idx}\\n")
                 out.flush()
@@ -57,7 +64,7 @@ CHILD = textwrap.dedent(
             log.sign_checkpoint(engine)
             time.sleep(0.01)
 
-    for k in range(8):
+    for k in range(16 if group else 8):
         threading.Thread(target=writer, args=(k,), daemon=True).start()
     threading.Thread(target=signer_loop, daemon=True).start()
     time.sleep(60)
@@ -66,7 +73,8 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
-def test_crash_sigkill_during_appends_loses_no_acknowledged_entry(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["txn", "group"])
+def test_crash_sigkill_during_appends_loses_no_acknowledged_entry(tmp_path: Path, mode: str) -> None:
     url = f"sqlite:///{tmp_path / 'crash.db'}"
     engine = open_engine(url)
     create_tables(engine)
@@ -76,7 +84,7 @@ def test_crash_sigkill_during_appends_loses_no_acknowledged_entry(tmp_path: Path
     engine.dispose()
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, url], stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, url, mode], stdout=subprocess.PIPE,
                              env=env, cwd=ROOT)  # fmt: skip
     assert child.stdout is not None
     acked: list[int] = []

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from audit import record
-from audit.group import GroupCommit
+from audit.group import AFTER_COMMIT, GroupCommit
 from audit.models import create_tables, entries
 from tests.audit.helpers import make_entry
 
@@ -136,3 +136,19 @@ def test_group_many_writers_every_acknowledged_entry_is_stored(db: Engine) -> No
         t.join(60)
     stored = [i for i, _a in _stored(db)]
     assert sorted(acknowledged) == stored == list(range(320))
+
+
+def test_group_after_commit_hooks_run_once_committed_and_never_for_a_rolled_back_unit(db: Engine) -> None:
+    """A unit's Session sees after_commit at its savepoint's release, before the COMMIT; what
+    must see committed data (e.g. the event hub's wake-up) goes to info[AFTER_COMMIT]."""
+    group = GroupCommit(db)
+    seen: list[Any] = []
+    with group.unit() as s:
+        record(s, make_entry(0, action="case.create"))
+        s.info[AFTER_COMMIT].append(lambda: seen.append(_stored(db)))
+    with pytest.raises(LookupError):
+        with group.unit() as s:
+            record(s, make_entry(1, action="case.reject"))
+            s.info[AFTER_COMMIT].append(lambda: seen.append("rolled back"))
+            raise LookupError("undone")
+    assert seen == [[(0, "case.create")]]

@@ -77,6 +77,42 @@ def raise_in_txn() -> None:
     raise LookupError("the change failed")
 
 
+def test_hub_event_published_inside_a_group_commit_unit_is_woken_after_the_batch_commit(engine: Engine) -> None:
+    """A delegated action's session is a group-commit unit: its own after_commit fires before
+    the batch's COMMIT, so the hub must wake on the batch's commit instead (no poll here)."""
+    import sqlite3
+
+    from audit.group import group_commit
+
+    visible_at_wake: list[int] = []
+
+    async def scenario() -> list[Any]:
+        hub = Hub(engine, poll_seconds=3600)  # only the commit hook may wake it
+        wake = hub.wake
+
+        def checked_wake() -> None:  # what another connection sees when the hub is woken
+            with sqlite3.connect(str(engine.url.database)) as other:
+                visible_at_wake.append(other.execute("SELECT count(*) FROM hub_event").fetchone()[0])
+            wake()
+
+        hub.wake = checked_wake  # type: ignore[method-assign]
+        await hub.start()
+        try:
+            sub = hub.subscribe("queue.panel.*")
+
+            def action() -> None:
+                with group_commit(engine).unit(Session) as s:
+                    hub.publish_in(s, "queue.panel.1", {"n": 1})
+
+            await asyncio.to_thread(action)
+            return [ev.payload for ev in await take(sub, 1)]
+        finally:
+            await hub.close()
+
+    assert run(scenario()) == [{"n": 1}]
+    assert visible_at_wake and visible_at_wake[0] == 1  # woken once the event was committed
+
+
 def test_hub_subscriber_catches_up_from_a_sequence_then_goes_live(engine: Engine) -> None:
     async def scenario() -> tuple[list[Any], list[Any]]:
         hub = Hub(engine)

@@ -6,15 +6,59 @@ from pathlib import Path
 import pytest
 
 from outlet.errors import FileNotFound, UploadRejected
-from outlet.files import FileStore, sniff
+from outlet.files import FileStore, SharedFileStore, StoreUnavailable, open_store, sniff
 from tests.outlet.samples import EXE, JPEG, PDF, PNG
 
 LIMIT = 64 * 1024
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> FileStore:
-    return FileStore(tmp_path / "files")
+@pytest.fixture(params=["local", "shared"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> FileStore:
+    """Both backends of the one store interface pass every test of this module."""
+    if request.param == "shared":
+        (tmp_path / "files").mkdir()  # mounted by the operator, never created by the app
+    return open_store(tmp_path / "files", shared=request.param == "shared")
+
+
+def test_shared_store_refuses_a_missing_directory_and_never_creates_it(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="共享文件目录"):
+        SharedFileStore(tmp_path / "not-mounted")
+    assert not (tmp_path / "not-mounted").exists()
+
+
+def test_two_hosts_on_one_shared_directory_see_each_others_files(tmp_path: Path) -> None:
+    root = tmp_path / "mnt"
+    root.mkdir()
+    host_a, host_b = SharedFileStore(root), SharedFileStore(root)
+    scan = host_a.save_bytes(PDF, claimed_name="a.pdf", max_bytes=LIMIT)
+    snap = host_b.put_bytes(b"\xff\xd8\xff evidence")  # a snapshot, no upload checks
+    assert host_b.open(scan.sha256).read_bytes() == PDF
+    assert host_a.open(snap.sha256).read_bytes() == b"\xff\xd8\xff evidence"
+    assert host_a.sha256_of(snap.sha256) == snap.sha256 == hashlib.sha256(b"\xff\xd8\xff evidence").hexdigest()
+    # an open recording of host A is written inside the store, so host B can salvage it
+    fh, work = host_a.temp_file("rec-", host_a.work_dir)
+    fh.close()
+    assert work.parent == host_b.work_dir and host_a._host in work.name
+    blobs = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert blobs == sorted([f"{scan.sha256[:2]}/{scan.sha256[2:]}", f"{snap.sha256[:2]}/{snap.sha256[2:]}",
+                            work.relative_to(root).as_posix()])  # no temporary file left
+
+
+def test_settings_pick_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from web.settings import Settings
+
+    monkeypatch.delenv("SERVICEPOINT_FILES_DIR", raising=False)
+    monkeypatch.delenv("SERVICEPOINT_FILES_SHARED", raising=False)
+    local = Settings.from_env(data_dir=tmp_path / "var")
+    assert local.files_dir == tmp_path / "var" / "files" and type(local.file_store()) is FileStore
+    monkeypatch.setenv("SERVICEPOINT_FILES_DIR", str(tmp_path / "mnt"))
+    monkeypatch.setenv("SERVICEPOINT_FILES_SHARED", "1")
+    shared = Settings.from_env(data_dir=tmp_path / "var")
+    with pytest.raises(StoreUnavailable):
+        shared.file_store()
+    (tmp_path / "mnt").mkdir()
+    store = shared.file_store()
+    assert isinstance(store, SharedFileStore) and store.root == tmp_path / "mnt"
 
 
 @pytest.mark.parametrize(

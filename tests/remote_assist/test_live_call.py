@@ -16,8 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from websockets.exceptions import ConnectionClosed
 
+from outlet.files import FileStore
 from outlet.models import Case, CaseEvent
-from remote_assist.evidence import EvidenceStore, jpeg_comment
+from remote_assist.evidence import jpeg_comment
 from remote_assist.loopback import CallPeer, Participant, RecorderFeed, first_frame
 from remote_assist.models import AssistRecording, AssistSnapshot
 from remote_assist.recordings import probe
@@ -122,7 +123,7 @@ def test_live_inspection_records_snapshots_and_concludes(live: LiveServer, engin
     assert out["recorder_refused"] == 403
     assert out["hangup"]["type"] == "hangup"
 
-    store = EvidenceStore(settings.files_dir)
+    store = FileStore(settings.files_dir)
     with Session(engine) as s:
         rec = s.exec(select(AssistRecording).where(AssistRecording.session_id == sid)).one()
         snaps = s.exec(select(AssistSnapshot).where(AssistSnapshot.session_id == sid)
@@ -185,7 +186,7 @@ def test_live_shutdown_keeps_the_recording_as_partial(settings: Settings, engine
     with Session(engine) as s:
         rec = s.exec(select(AssistRecording).where(AssistRecording.session_id == sid)).one()
     assert rec.status == "partial" and rec.note and "服务停止" in rec.note
-    path = EvidenceStore(settings.files_dir).path_for(rec.sha256 or "")
+    path = FileStore(settings.files_dir).path_for(rec.sha256 or "")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == rec.sha256
     frames, _ = probe(path)  # type: ignore[misc]
     assert frames > 10

@@ -12,10 +12,11 @@ import av
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from outlet.files import FileStore
 from outlet.models import Case
 from partners.models import utcnow
 from remote_assist import queue
-from remote_assist.evidence import EvidenceStore, encode_jpeg, jpeg_comment, stamp_jpeg
+from remote_assist.evidence import encode_jpeg, jpeg_comment, stamp_jpeg
 from remote_assist.models import AssistRecording, AssistSession
 from remote_assist.recorder import RecordingWriter
 from remote_assist.recordings import RecordingManager, probe
@@ -82,7 +83,7 @@ def test_snapshot_jpeg_carries_the_stamp() -> None:
     assert (decoded.width, decoded.height) == (640, 480)
 
 
-def _open_recording(engine: Engine, case: Case, store: EvidenceStore, name: str) -> tuple[int, Path]:
+def _open_recording(engine: Engine, case: Case, store: FileStore, name: str) -> tuple[int, Path]:
     req = queue.create_request(engine, staff(engine, "teller2"), kind="inspection", case_id=case.id)
     call = queue.accept(engine, staff(engine, "expert1"), req.id)
     work = store.work_dir / name
@@ -93,7 +94,7 @@ def _open_recording(engine: Engine, case: Case, store: EvidenceStore, name: str)
 
 
 def test_recover_salvages_a_cut_off_recording(engine: Engine, settings: Settings, food_case: Case) -> None:
-    store = EvidenceStore(settings.files_dir)
+    store = FileStore(settings.files_dir)
     sid, work = _open_recording(engine, food_case, store, "crashed.mkv")
     write(work, seconds=4.0)
     data = work.read_bytes()
@@ -114,7 +115,7 @@ def test_recover_salvages_a_cut_off_recording(engine: Engine, settings: Settings
 
 
 def test_recover_records_an_unreadable_file_as_failed(engine: Engine, settings: Settings, food_case: Case) -> None:
-    store = EvidenceStore(settings.files_dir)
+    store = FileStore(settings.files_dir)
     sid, work = _open_recording(engine, food_case, store, "garbage.mkv")
     work.write_bytes(b"\x1aE\xdf\xa3 not really matroska")
     RecordingManager(engine, store).recover()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import stat
+import subprocess
 from pathlib import Path
 
 from sqlalchemy import text
@@ -36,3 +38,18 @@ def test_data_directory_files_are_0600_and_directories_0700(settings: Settings, 
         conn.execute(text("CREATE TABLE t (x INTEGER)"))
     db.dispose()
     assert mode(data / "new.db") == 0o600
+
+
+def test_start_refuses_a_shared_file_directory_that_is_not_mounted(tmp_path: Path) -> None:
+    from tests.web.test_crash_server import CLI
+
+    env = {**os.environ, "SERVICEPOINT_DATA": str(tmp_path / "var"),
+           "SERVICEPOINT_FILES_DIR": str(tmp_path / "mnt"), "SERVICEPOINT_FILES_SHARED": "1"}
+    env.pop("SERVICEPOINT_DATABASE_URL", None)
+    out = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "共享文件目录" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "mnt").exists()
+    (tmp_path / "mnt").mkdir()
+    out = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "var" / "files").exists()  # nothing stored beside the shared directory

@@ -35,8 +35,11 @@ class Cluster:
 
         self.tmp = tmp
         self.url = new_pg_database()
+        shared = tmp / "mnt-files"  # the files of both processes: the shared-directory backend
+        shared.mkdir()
         self.env = {**os.environ, "SERVICEPOINT_DATA": str(tmp / "var"), "SERVICEPOINT_DATABASE_URL": self.url,
-                    "SERVICEPOINT_CHECKPOINT_INTERVAL": "0.5"}
+                    "SERVICEPOINT_CHECKPOINT_INTERVAL": "0.5", "SERVICEPOINT_FILES_DIR": str(shared),
+                    "SERVICEPOINT_FILES_SHARED": "1"}
         subprocess.run([*CLI, "demo"], env=self.env, check=True, capture_output=True, timeout=300)
         self.ports = [_free_port(), _free_port()]
         self.procs = [_start(self.env, port, tmp / f"server-{i}.log") for i, port in enumerate(self.ports)]

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 import audit
+from outlet.files import FileStore
 from web.templating import LOCAL_TZ
 
 log = logging.getLogger("servicepoint")
@@ -257,7 +258,7 @@ def collect_evidence(
     for sha, kind in sorted(seen.items()):
         if not re.fullmatch(r"[0-9a-f]{64}", sha):
             continue
-        path = files_dir / sha[:2] / sha[2:]
+        path = FileStore(files_dir).path_for(sha)  # the store's layout, local or shared
         if path.is_file():
             found.append((f"{re.sub(r'[^a-z]', '', kind) or 'file'}/{sha}", path))
         else:

@@ -23,7 +23,7 @@ from outlet import decisions, states
 from outlet.cases import events_of, files_of, load_case, materials_of, notices_of
 from outlet.clock import local_day
 from outlet.errors import CaseError, CaseNotFound, FileNotFound
-from outlet.files import KINDS, FileStore
+from outlet.files import KINDS
 from outlet.ids import id_kind, mask_id
 from outlet.intake import MATERIAL_STATUS_LABELS
 from outlet.models import CaseFile, CaseMaterial, Notice
@@ -228,7 +228,7 @@ async def file_response(request: Request, side: str) -> Response:
             cf = s.get(CaseFile, file_id)
             if cf is None or cf.case_id != ref.case.id:
                 raise FileNotFound()
-            return str(FileStore(settings.files_dir).open(cf.sha256)), cf
+            return str(settings.file_store().open(cf.sha256)), cf
 
     try:
         path, cf = await run_in_threadpool(load)

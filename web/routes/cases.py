@@ -22,7 +22,7 @@ from outlet import decisions, intake
 from outlet.cases import home_lists, recent_cases, search_cases
 from outlet.clock import local_day
 from outlet.errors import CaseError, InvalidInput, UploadRejected
-from outlet.files import FileStore, read_chunks
+from outlet.files import read_chunks
 from outlet.intake import NewCase
 from outlet.overview import outlet_overview
 from outlet.states import STATE_LABELS
@@ -250,7 +250,7 @@ async def upload(request: Request) -> Response:
     try:
         if not isinstance(file, UploadFile) or not file.filename:
             raise UploadRejected("请选择要上传的文件", status_code=422)
-        store = FileStore(settings.files_dir)
+        store = settings.file_store()
         await run_in_threadpool(
             intake.upload_material, request.app.state.engine, actor_of(request), number, key,
             read_chunks(file.file), claimed_name=file.filename, store=store,

@@ -19,7 +19,6 @@ from starlette.routing import Route
 
 from outlet.clock import local_day
 from outlet.errors import CaseError, ServiceNotFound
-from outlet.files import FileStore
 from outlet.services import visits
 from outlet.services.evidence import NO_GPS_REASONS
 from outlet.services.records import OUTCOMES
@@ -144,7 +143,7 @@ async def submit(request: Request) -> Response:
         answer = await run_in_threadpool(
             visits.submit, request.app.state.engine, actor_of(request), number,
             fields.get("kind", ""), fields.get("client_id", ""), fields, photos=photos,
-            signature=signature, store=FileStore(settings.files_dir),
+            signature=signature, store=settings.file_store(),
             max_bytes=settings.max_upload_bytes,
         )
     except (ActionRefused, CaseError) as exc:

@@ -28,10 +28,46 @@ FIRST_FRAME = """document.addEventListener('DOMContentLoaded', () => {
   if (v) v.requestVideoFrameCallback(() => { window.__firstFrame = performance.timeOrigin + performance.now(); });
 });"""
 
+# With --phases: when each step of the set-up happened on each page (wall clock, ms).
+PHASES = """(function () {
+  window.__t = {};
+  var mark = function (k) { if (!(k in window.__t)) window.__t[k] = performance.timeOrigin + performance.now(); };
+  mark('page');
+  document.addEventListener('DOMContentLoaded', function () { mark('dom'); });
+  var WS = window.WebSocket;
+  window.WebSocket = function (url, p) {
+    var w = p === undefined ? new WS(url) : new WS(url, p);
+    if (/\\/ws$/.test(String(url))) {
+      w.addEventListener('open', function () { mark('ws open'); });
+      w.addEventListener('message', function (e) { try { mark('got ' + JSON.parse(e.data).type); } catch (x) {} });
+    }
+    return w;
+  };
+  window.WebSocket.prototype = WS.prototype;
+  var send = WS.prototype.send;
+  WS.prototype.send = function (d) { try { mark('sent ' + JSON.parse(d).type); } catch (x) {} return send.call(this, d); };
+  if (navigator.mediaDevices) {
+    var gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = function (c) { mark('camera asked'); return gum(c).then(function (s) { mark('camera open'); return s; }); };
+  }
+  var f = window.fetch;
+  window.fetch = function (u, o) { var r = f(u, o); if (/\\/ice$/.test(String(u))) r.then(function () { mark('ice servers'); }); return r; };
+  var PC = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (c) {
+    var p = new PC(c); mark('pc created');
+    p.addEventListener('icegatheringstatechange', function () { mark('gathering ' + p.iceGatheringState); });
+    p.addEventListener('connectionstatechange', function () { mark('pc ' + p.connectionState); });
+    p.addEventListener('track', function () { mark('track'); });
+    return p;
+  };
+  window.RTCPeerConnection.prototype = PC.prototype;
+})();"""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--calls", type=int, default=5)
+    ap.add_argument("--phases", action="store_true", help="print when each set-up step happened")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
     from sqlmodel import SQLModel
@@ -63,10 +99,12 @@ def main() -> None:
             teller = open_page(browser, server.url, "teller2")
             for page in (expert, teller):
                 page.context.add_init_script(FIRST_FRAME)
+                if a.phases:
+                    page.context.add_init_script(PHASES)
             print(f"call set-up bench: {a.calls} calls, relay-only through coturn, headless Chromium")
             for k in range(a.calls):
                 case = new_case(engine, settings)
-                one_call(expert, teller, case.id, times)
+                one_call(expert, teller, case.id, times, phases=a.phases)
                 print(f"  call {k + 1}: accept → first remote frame: expert "
                       f"{times['expert'][-1] * 1000:.0f} ms, teller {times['teller'][-1] * 1000:.0f} ms",
                       flush=True)  # fmt: skip
@@ -83,7 +121,8 @@ def main() -> None:
     print(f"  both sides: median {statistics.median(both) * 1000:.0f} ms (goal < 1000 ms)")
 
 
-def one_call(expert: Any, teller: Any, case_id: int | None, times: dict[str, list[float]]) -> None:
+def one_call(expert: Any, teller: Any, case_id: int | None, times: dict[str, list[float]],
+             phases: bool = False) -> None:
     expert.goto("/assist/")
     expert.wait_for_selector("#assist-queue")
     teller.goto(f"/assist/new?case={case_id}")
@@ -99,6 +138,11 @@ def one_call(expert: Any, teller: Any, case_id: int | None, times: dict[str, lis
     for name, page in (("expert", expert), ("teller", teller)):
         at = page.wait_for_function("() => window.__firstFrame", timeout=30_000).json_value()
         times[name].append((at - clicked) / 1000)
+    if phases:
+        for name, page in (("expert", expert), ("teller", teller)):
+            marks = page.evaluate("() => window.__t || {}")
+            steps = sorted((t - clicked, k) for k, t in marks.items())
+            print(f"    {name}: " + ", ".join(f"{k} {ms:.0f}" for ms, k in steps), flush=True)
     expert.click("#btn-hangup")
     teller.wait_for_selector("#call-ended", timeout=20_000)
     expert.wait_for_selector("#call-ended", timeout=20_000)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import NaiveDatetime
 from sqlalchemy.engine import Engine
@@ -23,6 +24,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from partners.delegation import delegated_action
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
+
+if TYPE_CHECKING:
+    from outlet.events import Hub
 
 KINDS = {"rating_pad": "评价器", "kiosk": "取号机", "hall_display": "叫号显示屏"}
 TOKEN_BYTES = 32
@@ -100,8 +104,11 @@ def pair(
     return device, token
 
 
-def revoke(engine: Engine, actor: Staff, device_id: int, *, at: datetime | None = None) -> Device:
-    """Revoke a device (its token stops working at once). Audited as ``device.revoke``."""
+def revoke(engine: Engine, actor: Staff, device_id: int, *, at: datetime | None = None,
+           hub: Hub | None = None) -> Device:
+    """Revoke a device (its token stops working at once). Audited as ``device.revoke``; with
+    ``hub``, ``device.revoked`` is published in the same transaction so that the device's
+    live connections (the hall display's socket) close in every process."""
     with Session(engine) as s:
         device = s.get(Device, device_id)
         outlet = s.get(Outlet, device.outlet_id) if device else None
@@ -115,6 +122,8 @@ def revoke(engine: Engine, actor: Staff, device_id: int, *, at: datetime | None 
         row.revoked_at, row.revoked_by = act.at, actor.id
         act.session.add(row)
         act.state = ("paired", "revoked")
+        if hub is not None:
+            hub.publish_in(act.session, "device.revoked", {"device": device_id})
     return row
 
 

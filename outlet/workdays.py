@@ -40,8 +40,8 @@ class WorkCalendar:
     @classmethod
     def load(cls, session: Session) -> WorkCalendar:
         """The maintained calendar from the database (a small table, read whole)."""
-        rows = session.exec(select(HolidayOverride)).all()
-        return cls({r.day: r.is_workday for r in rows})
+        rows = session.exec(select(HolidayOverride.day, HolidayOverride.is_workday)).all()
+        return cls({day: bool(is_workday) for day, is_workday in rows})  # columns: no ORM objects
 
     def year_published(self, year: int) -> bool:
         """True when the holiday schedule of ``year`` is known (package or maintained)."""

@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 
 from partners import logins
 from partners.errors import (
+    DutyRuleRefused,
     InvalidFields,
     LoginRefused,
     RecordNotFound,
@@ -64,6 +65,8 @@ __all__ = [
     "change_password",
     "reset_password",
     "approve_reset",
+    "needs_second_person_for_roles",
+    "decide_roles",
     "add_backup",
     "end_backup",
 ]
@@ -129,14 +132,24 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
-def password_problem(password: str, username: str = "") -> str | None:
-    """Why ``password`` is not acceptable (a Chinese message), or None."""
+PUBLISHED_MARK = "demo12345"  # the published demo password, letters and digits only
+
+
+def password_problem(password: str, username: str = "", *, demo_seed: bool = False) -> str | None:
+    """Why ``password`` is not acceptable (a Chinese message), or None. Refused: shorter than
+    :data:`MIN_PASSWORD_LENGTH`, containing the login name, in the common-password list, or
+    built on the published demo password (``demo-12345`` in any case or punctuation).
+    ``demo_seed`` lets only the demo seed use the demo password for its printed logins."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"密码至少 {MIN_PASSWORD_LENGTH} 位"
     if len(password) > 128:
         return "密码不能超过 128 位"
     if username and username.strip().lower() in password.lower():
         return "密码不能包含用户名"
+    if demo_seed:
+        return None
+    if PUBLISHED_MARK in re.sub(r"[^0-9a-z]", "", password.lower()):
+        return "这是公开的演示密码，不能使用"
     if password.lower() in common_passwords():
         return "该密码过于常见，请换一个"
     return None
@@ -199,6 +212,20 @@ def _validate_staff(
     return errors
 
 
+def _refuse(errors: dict[str, str], roles: list[str] | set[str] | frozenset[str]) -> None:
+    """Raise for ``errors``: a duty conflict is a refusal (audited), the rest form errors."""
+    if len(set(roles) & DUTY_ROLES) > 1:
+        raise DutyRuleRefused(errors=errors)
+    raise InvalidFields(errors)
+
+
+def needs_second_person_for_roles(actor: Staff | None, before: set[str] | frozenset[str],
+                                  after: set[str] | frozenset[str]) -> bool:
+    """Granting a duty role (admin, security admin, auditor) through the web needs a second
+    security admin; the server's CLI (``actor`` None) and the demo seed do not."""
+    return actor is not None and bool((set(after) - set(before)) & DUTY_ROLES)
+
+
 def create_staff(
     session: Session,
     *,
@@ -215,14 +242,20 @@ def create_staff(
     phone: str = "",
     hasher: Callable[[str], str] | None = None,
     must_change_password: bool = True,
+    demo_seed: bool = False,
+    actor: Staff | None = None,
 ) -> Staff:
     """Validate and add a staff account (flushed, so it has an id). Raises InvalidFields.
 
     Someone else chose the password, so by default it must be changed at first login.
 
+    An account with a duty role created by ``actor`` (the web) stays inactive until a second
+    security admin approves it (:func:`decide_roles`); the CLI passes no actor.
+
     The outlet is given by id or by code (the CLI uses codes); the partner (id or code) only
     for a 合作方管理员. ``hasher`` replaces
-    :func:`hash_password` (the demo seed reuses one hash for its shared password)."""
+    :func:`hash_password` (the demo seed reuses one hash for its shared password, and passes
+    ``demo_seed`` to use the published demo password, refused everywhere else)."""
     username = username.strip()
     errors: dict[str, str] = {}
     if outlet_code:
@@ -252,10 +285,11 @@ def create_staff(
             partner_id=partner_id,
         )
     )
-    if (problem := password_problem(password, username)) is not None:
+    if (problem := password_problem(password, username, demo_seed=demo_seed)) is not None:
         errors["password"] = problem
     if errors:
-        raise InvalidFields(errors)
+        _refuse(errors, roles)
+    pending = needs_second_person_for_roles(actor, set(), set(roles))
     staff = Staff(
         username=username,
         display_name=display_name.strip(),
@@ -267,15 +301,23 @@ def create_staff(
         expert_level=expert_level or None,
         phone=phone.strip(),
         must_change_password=must_change_password,
+        active=not pending,
     )
+    if pending:
+        assert actor is not None
+        staff.pending_roles, staff.pending_roles_by = staff.roles, actor.id
+        staff.pending_roles_at, staff.pending_activation = utcnow(), True
     session.add(staff)
     session.flush()
     return staff
 
 
-def update_staff(session: Session, staff: Staff, **changes: Any) -> Staff:
-    """Change display_name, roles, outlet_id, partner_id, domain, expert_level, phone or
-    active."""
+def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, **changes: Any) -> Staff:
+    """Change display_name, roles, outlet_id, partner_id, domain, expert_level, phone or active.
+
+    A new duty role given by ``actor`` (the web) is not applied: it waits in
+    ``pending_roles`` for a second security admin (:func:`decide_roles`); an account
+    created that way stays inactive until then. Raises InvalidFields, DutyRuleRefused."""
     allowed = {"display_name", "roles", "outlet_id", "partner_id", "domain", "expert_level",
                "phone", "active"}
     unknown = set(changes) - allowed
@@ -291,7 +333,17 @@ def update_staff(session: Session, staff: Staff, **changes: Any) -> Staff:
     }
     errors = _validate_staff(session, roles=roles, **merged)
     if errors:
-        raise InvalidFields(errors)
+        _refuse(errors, roles)
+    if staff.pending_activation:
+        changes["active"] = False  # activated only by the second person's approval
+        staff.pending_roles = ",".join(sorted(set(roles)))
+        if actor is not None:  # whoever shaped the request last may not approve it
+            staff.pending_roles_by, staff.pending_roles_at = actor.id, utcnow()
+    elif needs_second_person_for_roles(actor, staff.role_set, set(roles)):
+        assert actor is not None
+        staff.pending_roles, staff.pending_roles_by = ",".join(sorted(set(roles))), actor.id
+        staff.pending_roles_at = utcnow()
+        roles = staff.role_set  # unchanged until approved
     new_roles = ",".join(sorted(set(roles)))
     deactivated = "active" in changes and staff.active and not changes["active"]
     moved = merged["partner_id"] != staff.partner_id  # another partner's figures: log in again
@@ -370,6 +422,33 @@ def approve_reset(session: Session, staff: Staff, *, approver: Staff) -> None:
     if approver.id in (staff.pending_reset_by, staff.id):
         raise RoleLacksAction("双人复核：须由另一名安全管理员批准")
     _set_password(session, staff, staff.pending_password_hash, by_self=False)
+
+
+def decide_roles(session: Session, staff: Staff, *, approver: Staff, approve: bool) -> None:
+    """The second person approves (or refuses) a pending duty-role grant or new duty account:
+    not the requester, not the account's holder. Approval applies the roles (ending the
+    holder's sessions) and activates a new account. Raises RecordNotFound when nothing is
+    pending, DutyRuleRefused for one's own request or account."""
+    if staff.pending_roles is None:
+        raise RecordNotFound("没有待批准的岗位授予")
+    if approver.id in (staff.pending_roles_by, staff.id):
+        raise DutyRuleRefused("双人复核：须由另一名安全管理员批准", field="pending_roles")
+    roles = set(staff.pending_roles.split(","))
+    if approve:
+        errors = _validate_staff(session, roles=roles, outlet_id=staff.outlet_id, domain=staff.domain,
+                                 expert_level=staff.expert_level, display_name=staff.display_name)
+        if errors:
+            _refuse(errors, roles)
+        assert staff.id is not None
+        if staff.pending_activation:
+            staff.active = True
+        elif staff.role_set != roles:
+            logins.end_all(session, staff.id, "roles")
+        staff.roles = ",".join(sorted(roles))
+    staff.pending_roles = staff.pending_roles_by = staff.pending_roles_at = None
+    staff.pending_activation = False
+    session.add(staff)
+    session.flush()
 
 
 def add_backup(

@@ -37,6 +37,35 @@ DEMO_LOGINS: list[tuple[str, str, str]] = [
     (username, ROLE_LABELS["partner_manager"], _PARTNER_NAMES[code])
     for username, _name, code in data.PARTNER_STAFF
 ]
+
+
+def logins_still_demo(engine: Engine) -> list[tuple[str, str, str]]:
+    """The rows of :data:`DEMO_LOGINS` whose account still opens with :data:`DEMO_PASSWORD`
+    (active, not waiting for a forced change, hash verifies) — an account whose password was
+    changed or reset since the seed is not printed. One argon2 verification per distinct
+    hash (the seed shares one)."""
+    from partners.accounts import LoginRefused, verify_password
+
+    names = [row[0] for row in DEMO_LOGINS]
+    with Session(engine) as s:
+        rows = s.exec(select(Staff.username, Staff.password_hash, Staff.active, Staff.must_change_password)
+                      .where(Staff.username.in_(names))).all()  # type: ignore[attr-defined]
+    verified: dict[str, bool] = {}
+    still = set()
+    for username, password_hash, active, must_change in rows:
+        if not active or must_change:
+            continue
+        if password_hash not in verified:
+            try:
+                verify_password(password_hash, DEMO_PASSWORD)
+                verified[password_hash] = True
+            except LoginRefused:
+                verified[password_hash] = False
+        if verified[password_hash]:
+            still.add(username)
+    return [row for row in DEMO_LOGINS if row[0] in still]
+
+
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
@@ -163,6 +192,7 @@ def _staff(
             expert_level=level,
             hasher=hasher,
             must_change_password=False,  # printed demo logins: no forced change
+            demo_seed=password == DEMO_PASSWORD,
         )
         _user, label, where = next(row for row in DEMO_LOGINS if row[0] == username)
         logins.append((username, password, f"{label} · {where}"))

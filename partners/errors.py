@@ -81,6 +81,22 @@ class WrongDomain(RoleLacksAction):
     message = "该事项不属于您负责的业务领域"
 
 
+class DutyRuleRefused(ActionRefused):
+    """A separation-of-duties rule (三员分立) or the two-person rule said no: two duties on one
+    account, a security admin removing their own duty, approving one's own request. Audited
+    as a refusal (``delegated_action``) and shown on the form like a field error (422)."""
+
+    code = "duty_separation"
+    status_code = 422
+    message = "三员分立：该操作不被允许"
+
+    def __init__(self, message: str | None = None, *, field: str = "roles", errors: dict[str, str] | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message or (next(iter(errors.values())) if errors else None), code=code)
+        self.field = field
+        self.errors = dict(errors or {field: self.message})
+
+
 class InvalidFields(PartnersError):
     """Validation failed on one or more fields; ``errors`` maps field → Chinese message.
     ``message``/``field`` are the first error, so callers that show one message still can."""

@@ -10,7 +10,11 @@ takes effect at once in every app process. GB/T 22239-2019 8.1.4.1 (身份鉴别
 
 Account changes end all of a user's sessions in the same transaction as the change
 (:func:`end_all`, called from :mod:`partners.accounts`): password change or reset, role
-change, deactivation.
+change, deactivation. Every end is also noted on the SQLAlchemy session
+(``session.info[ENDED_KEY]``: staff id → stored session ids) just before the flush, so that
+``web.live`` publishes it on the event hub from that flush — in the same transaction, and
+before the caller's audit entry (the lock order every publisher keeps on PostgreSQL: hub
+first, audit log second) — and closes that login's WebSockets everywhere.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from partners.models import Staff, utcnow
 
 TOUCH_EVERY = 60  # seconds between writes of last_seen
+ENDED_KEY = "servicepoint.ended_logins"
 
 END_REASONS = {
     "logout": "用户退出",
@@ -98,11 +103,18 @@ def look_up(
     when it is older than :data:`TOUCH_EVERY` seconds (or with ``touch``). So a request
     writes at most once a minute per session; ``last_seen`` lags by less than that, and the
     idle timeout may end a session up to :data:`TOUCH_EVERY` seconds early, never late."""
+    return look_up_id(session, token_id(token), idle=idle, at=at, touch=touch)
+
+
+def look_up_id(
+    session: Session, session_id: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
+) -> tuple[Current | None, Pending | None]:
+    """:func:`look_up` by stored id (a live connection re-checking its login)."""
     now = at or utcnow()
     row = session.exec(
         select(LoginSession, Staff)
         .join(Staff, col(Staff.id) == LoginSession.staff_id)
-        .where(LoginSession.id == token_id(token))
+        .where(LoginSession.id == session_id)
     ).first()
     if row is None:
         return None, None
@@ -142,6 +154,25 @@ def resolve(
     return current
 
 
+def is_live(session: Session, session_id: str, *, idle: timedelta, at: datetime | None = None) -> bool:
+    """Whether the stored session is still valid, without counting this as activity."""
+    now = at or utcnow()
+    row = session.exec(
+        select(LoginSession.ended_at, LoginSession.expires_at, LoginSession.last_seen, Staff.active)
+        .join(Staff, col(Staff.id) == LoginSession.staff_id)
+        .where(LoginSession.id == session_id)
+    ).first()
+    if row is None:
+        return False
+    ended_at, expires_at, last_seen, active = row
+    return ended_at is None and bool(active) and now < expires_at and now - last_seen < idle
+
+
+def _note_ended(session: Session, staff_id: int, ids: list[str]) -> None:
+    if ids:
+        session.info.setdefault(ENDED_KEY, {}).setdefault(staff_id, []).extend(ids)
+
+
 def end(session: Session, session_id: str, reason: str, *, at: datetime | None = None) -> bool:
     """End one session (by stored id). True when it was live."""
     login = session.get(LoginSession, session_id)
@@ -149,6 +180,7 @@ def end(session: Session, session_id: str, reason: str, *, at: datetime | None =
         return False
     login.ended_at, login.ended_reason = at or utcnow(), reason
     session.add(login)
+    _note_ended(session, login.staff_id, [login.id])  # before the flush: see ENDED_KEY
     session.flush()
     return True
 
@@ -162,6 +194,7 @@ def end_all(session: Session, staff_id: int, reason: str, *, at: datetime | None
     for login in rows:
         login.ended_at, login.ended_reason = now, reason
         session.add(login)
+    _note_ended(session, staff_id, [r.id for r in rows])
     session.flush()
     return len(rows)
 

@@ -137,6 +137,12 @@ class Staff(SQLModel, table=True):
     pending_password_hash: str | None = Field(default=None, max_length=255)
     pending_reset_by: int | None = None
     pending_reset_at: NaiveDatetime | None = None
+    # a duty role (admin, security admin, auditor) granted through the web — a new account
+    # or a role change — waits for a second security admin too; a new account stays inactive
+    pending_roles: str | None = Field(default=None, max_length=128)
+    pending_roles_by: int | None = None
+    pending_roles_at: NaiveDatetime | None = None
+    pending_activation: bool = False
     created_at: NaiveDatetime = Field(default_factory=utcnow)
 
     @property

@@ -24,10 +24,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+import audit
 from partners import logins
 from partners.accounts import LoginRefused, authenticate, change_password
 from partners.errors import InvalidFields
-from partners.models import Staff
+from partners.models import Staff, utcnow
 from web import throttle
 from web.db import reader
 
@@ -225,6 +226,12 @@ async def password_page(request: Request) -> Response:
             assert row is not None
             change_password(db, row, current, new)  # ends every session of the user …
             _start_session(request, db, row)  # … and this browser continues in a new one
+            role = sorted(row.role_set)[0] if row.role_set else "none"
+            audit.record(db, {  # 8.1.4.3: a change of one's own credentials is a security event
+                "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": row.id, "role": role},
+                "action": "security.password.change", "outcome": {"result": "done"},
+                "state": {"from": f"staff:{row.id}", "to": "password_changed"},
+            })
 
     if not errors:
         try:

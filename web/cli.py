@@ -110,7 +110,7 @@ def demo() -> None:
     from outlet.demo import seed_demo_cases
     from outlet.queue.demo import seed_demo_queue
     from outlet.ratings.demo import seed_demo_ratings
-    from partners.demo import seed_demo
+    from partners.demo import logins_still_demo, seed_demo
     from web.db import make_engine
 
     settings = prepare()
@@ -127,12 +127,13 @@ def demo() -> None:
         links = seed_demo_queue(engine, settings.pseudonym_key())
         devices_file.touch(mode=0o600)
         devices_file.write_text("".join(f"{label}\t{path}\n" for label, path in links), encoding="utf-8")
+    still_demo = logins_still_demo(engine)
     engine.dispose()
     if logins:
         click.echo("已写入演示数据。")
     if pad_token:  # shown once: the server keeps only its hash
         click.echo(f"teller1 窗口的评价器配对链接（仅显示一次）：/devices/activate/{pad_token}")
-    click.echo(demo_logins_text())
+    click.echo(demo_logins_text(still_demo))
     if devices_file.exists():  # paired demo devices: open a link on the kiosk / display
         click.echo("演示终端配对链接（在取号机/叫号屏浏览器中打开一次）：")
         for row in devices_file.read_text(encoding="utf-8").splitlines():
@@ -140,12 +141,19 @@ def demo() -> None:
             click.echo(f"  {label}: {settings.public_url}{path}")
 
 
-def demo_logins_text() -> str:
+def demo_logins_text(rows: list[tuple[str, str, str]] | None = None) -> str:
+    """The demo logins to print: ``rows`` (default all of ``DEMO_LOGINS``); only accounts
+    whose password is still the demo password should be passed (``logins_still_demo``)."""
     from partners.demo import DEMO_LOGINS, DEMO_PASSWORD
 
+    rows = DEMO_LOGINS if rows is None else rows
+    if not rows:
+        return "演示账号的密码均已修改，不再显示演示登录。"
     lines = ["演示账号（密码均为 %s）：" % DEMO_PASSWORD]
-    for username, role_label, where in DEMO_LOGINS:
+    for username, role_label, where in rows:
         lines.append(f"  {username:<10} {role_label}  {where}")
+    if len(rows) < len(DEMO_LOGINS):
+        lines.append(f"  （另有 {len(DEMO_LOGINS) - len(rows)} 个演示账号的密码已修改，不再显示）")
     return "\n".join(lines)
 
 
@@ -161,7 +169,9 @@ def demo_logins_text() -> str:
 @click.option("--level", default=None, type=click.Choice(["city", "district", "town"]))
 def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet_code: str | None,
                 partner_code: str | None, domain: str | None, level: str | None) -> None:
-    """Create a staff account; the password is read from the terminal (or stdin)."""
+    """Create a staff account (audited as actor ``server_cli``; a duty account needs no second
+    person here: access to the server is the second factor). The password is read from the
+    terminal (or stdin)."""
     from partners.accounts import create_staff
     from partners.errors import PartnersError
     from web.db import make_engine, transaction
@@ -169,11 +179,19 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
     password = getpass.getpass("密码: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
+    import audit
+    from partners.models import utcnow
+
     try:
         with transaction(engine) as session:
             staff = create_staff(session, username=username, display_name=display_name, password=password,
                                  roles=list(roles), outlet_code=outlet_code, partner_code=partner_code,
                                  domain=domain, expert_level=level)
+            audit.record(session, {  # audited like the web's account creation; actor 0 = the server's CLI
+                "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": 0, "role": "server_cli"},
+                "action": "security.staff.edit", "outcome": {"result": "done"},
+                "state": {"from": None, "to": f"staff:{staff.id}"},
+            })
     except PartnersError as err:
         raise click.ClickException(err.message) from err
     finally:
@@ -198,6 +216,10 @@ def reset_password_cmd(username: str) -> None:
     password = getpass.getpass("新密码: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
+    from outlet.events import Hub
+    from web import live
+
+    uninstall = live.install(Hub(engine))  # the running app closes the user's sockets too
     try:
         with transaction(engine) as session:
             staff = session.exec(select(Staff).where(Staff.username == username)).first()
@@ -212,5 +234,6 @@ def reset_password_cmd(username: str) -> None:
     except PartnersError as err:
         raise click.ClickException(err.message) from err
     finally:
+        uninstall()
         engine.dispose()
     click.echo(f"已重置 {username} 的密码；本人下次登录须修改密码，原有登录已全部结束")

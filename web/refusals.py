@@ -4,14 +4,23 @@ covers important security events; the README promises refusals are audited).
 Delegated actions refused by ``partners.authorize`` or a domain rule are audited by
 ``delegated_action`` itself. This module covers the rest: a page or action a role lacks
 (403), and records outside the user's scope or guessed ids (404). So that a scanner cannot
-flood the log, refusals are counted per actor × route × minute (a :class:`ThrottleCounter`
-row under a hashed key, in the same transaction) and an entry is written only when that
-count reaches 1, 10, 100, 1000 …: the first refusal of each minute is always in the signed
-log, and the entry's ``state.to`` (``count:10``) says how far a burst went. Anonymous
-requests carry no actor and are not audited (the throttle and the server log cover them).
+flood the log, refusals are tallied per actor × route template × minute (a
+:class:`RefusalTally` row, counted in the same transaction as the entry):
+
+- the **first** refusal of each minute is an entry at once (``state.to = "count:1"``) that
+  names what was asked for: ``state.from`` is the request with its numeric ids filled in
+  (``GET:/admin/staff/17``) and ``case`` the case number of a case route — ids and case
+  numbers only: any other path value (a token, free text that might be personal data) stays
+  a ``:name`` placeholder;
+- when the minute is over and more than one refusal was counted, :func:`flush` (a periodic
+  job of one process) writes the minute's **total**: ``state = {"from": <route template>,
+  "to": "total:N"}`` — so the signed log holds the exact count of every burst.
+
+Anonymous requests carry no actor and are not audited (the throttle and the server log
+cover them).
 
 Entry: action ``access.refused``, outcome ``{"result": "refused", "reason": "forbidden" |
-"not_found"}``, ``state`` = ``{"from": "GET:/cases/:number", "to": "count:1"}``.
+"not_found"}``.
 """
 
 from __future__ import annotations
@@ -19,56 +28,136 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from pydantic import NaiveDatetime
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Field, Session, SQLModel, col, select
 from starlette.requests import Request
 
 import audit
 from partners.models import Staff, utcnow
-from web.throttle import ThrottleCounter
 
 REASONS = {403: "forbidden", 404: "not_found"}
+CASE_NUMBER = re.compile(r"[0-9A-Z]{20,48}")  # outlet.cases numbers (code + date + serial); never an ID number
 log = logging.getLogger("servicepoint")
+
+
+class RefusalTally(SQLModel, table=True):
+    """Refusals of one actor on one route template in one minute (until :func:`flush`)."""
+
+    __tablename__ = "refusal_tally"
+
+    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of actor, route, minute
+    actor_id: int
+    role: str = Field(max_length=32)
+    route: str = Field(max_length=64)
+    reason: str = Field(max_length=16)
+    minute: NaiveDatetime = Field(index=True)
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a refused request asked for: its route template, the request with numeric ids
+    filled in, and the case number of a case route (None otherwise)."""
+
+    route: str
+    asked: str
+    case: str | None = None
+
+
+def target_of(request: Request) -> Target:
+    """``GET:/cases/:number`` as template; ids (``:id`` convertors) filled in; a case number
+    only when it looks like one (never arbitrary text from the URL)."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    if not template:
+        return Target(f"{request.method}:unmatched"[:64], f"{request.method}:unmatched"[:64])
+    root = request.scope.get("root_path", "")
+    params = request.path_params
+    case = None
+
+    def fill(m: re.Match[str]) -> str:
+        nonlocal case
+        name = m.group(1)
+        value = params.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if name == "number" and isinstance(value, str) and CASE_NUMBER.fullmatch(value):
+            case = value
+        return ":" + name
+
+    plain = re.sub(r"\{(\w+)(:\w+)?\}", r":\1", root + template)
+    asked = re.sub(r"\{(\w+)(:\w+)?\}", fill, root + template)
+    route_text = f"{request.method}:{plain}"[:64]
+    asked_text = f"{request.method}:{asked}"
+    return Target(route_text, asked_text if len(asked_text) <= 64 else route_text, case)
 
 
 def route_of(request: Request) -> str:
     """``GET:/cases/:number`` — the route template, never the ids a user typed."""
-    route = request.scope.get("route")
-    template = getattr(route, "path", None)
-    path = (request.scope.get("root_path", "") + template) if template else "unmatched"
-    path = re.sub(r"\{(\w+)(:\w+)?\}", r":\1", path)
-    return f"{request.method}:{path}"[:64]
+    return target_of(request).route
 
 
-def record(engine: Engine, actor: Staff, route: str, status: int, *, at: datetime | None = None) -> int:
-    """Count one refusal; write the audit entry when the minute's count is 1, 10, 100 …
+def _entry(now: datetime, actor_id: int, role: str, reason: str, state: dict[str, str],
+           case: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "time": now.isoformat(timespec="microseconds") + "Z",
+        "actor": {"id": actor_id, "role": role}, "action": "access.refused",
+        "outcome": {"result": "refused", "reason": reason}, "state": state,
+    }
+    if case:
+        entry["case"] = case
+    return entry
+
+
+def record(engine: Engine, actor: Staff, target: Target | str, status: int, *, at: datetime | None = None) -> int:
+    """Count one refusal; the first of the actor × route × minute is an entry at once.
     Returns the minute's count so far."""
     now = at or utcnow()
+    if isinstance(target, str):
+        target = Target(target, target)
     minute = now.replace(second=0, microsecond=0)
     assert actor.id is not None
-    key = hashlib.sha256(f"refusal\x1f{actor.id}\x1f{route}\x1f{minute.isoformat()}".encode()).hexdigest()
+    key = hashlib.sha256(f"refusal\x1f{actor.id}\x1f{target.route}\x1f{minute.isoformat()}".encode()).hexdigest()
+    role = sorted(actor.role_set)[0] if actor.role_set else "none"
+    reason = REASONS.get(status, "refused")
     with Session(engine) as s, s.begin():
         insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-        s.execute(insert(ThrottleCounter).values(key=key, failures=0, last_failure=now)
+        s.execute(insert(RefusalTally).values(key=key, actor_id=actor.id, role=role, route=target.route,
+                                              reason=reason, minute=minute, count=0)
                   .on_conflict_do_nothing(index_elements=["key"]))
-        row = s.get(ThrottleCounter, key, with_for_update=True)
+        row = s.get(RefusalTally, key, with_for_update=True)
         assert row is not None
-        row.failures += 1
-        row.last_failure = now
+        row.count += 1
         s.add(row)
-        count = row.failures
-        if str(count).strip("0") == "1":  # 1, 10, 100, …
-            role = sorted(actor.role_set)[0] if actor.role_set else "none"
-            audit.record(s, {
-                "time": now.isoformat(timespec="microseconds") + "Z",
-                "actor": {"id": actor.id, "role": role}, "action": "access.refused",
-                "outcome": {"result": "refused", "reason": REASONS.get(status, "refused")},
-                "state": {"from": route, "to": f"count:{count}"},
-            })
+        count = row.count
+        if count == 1:
+            audit.record(s, _entry(now, actor.id, role, reason, {"from": target.asked, "to": "count:1"},
+                                   target.case))
         return count
+
+
+def flush(engine: Engine, *, at: datetime | None = None) -> int:
+    """Write the total of every finished minute that counted more than one refusal, and
+    forget finished minutes. Returns the number of total entries written."""
+    now = at or utcnow()
+    this_minute = now.replace(second=0, microsecond=0)
+    written = 0
+    with Session(engine) as s, s.begin():
+        rows = s.exec(select(RefusalTally).where(col(RefusalTally.minute) < this_minute)
+                      .order_by(col(RefusalTally.minute), col(RefusalTally.key)).with_for_update()).all()
+        for row in rows:
+            if row.count > 1:
+                audit.record(s, _entry(now, row.actor_id, row.role, row.reason,
+                                       {"from": row.route, "to": f"total:{row.count}"}))
+                written += 1
+            s.delete(row)
+    return written
 
 
 def record_refusal(request: Request, status: int) -> None:
@@ -82,6 +171,6 @@ def record_refusal(request: Request, status: int) -> None:
         user = current_user(request)
         if user is None:
             return
-        record(request.app.state.engine, user, route_of(request), status)
+        record(request.app.state.engine, user, target_of(request), status)
     except Exception:  # never turn a refusal into a 500; the server log keeps the cause
         log.exception("could not audit a refused request")

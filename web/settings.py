@@ -45,9 +45,11 @@ class Settings:
     deployment_name: str = "servicepoint.local"
     session_idle_minutes: int = 30
     session_max_hours: int = 12
+    live_recheck_seconds: float = 30.0  # how often an open WebSocket re-checks its login
     max_upload_bytes: int = 10 * 1024 * 1024
     checkpoint_interval: float = 10.0
     event_keep_seconds: float = 3600.0
+    threads: int = 12  # worker threads for blocking work (SERVICEPOINT_THREADS)
     audit_origin: str = ""
     audit_key_file: Path = field(default=Path())
     audit_witnesses: str = ""
@@ -87,9 +89,11 @@ class Settings:
             database_url=db_url,
             deployment_name=name,
             session_idle_minutes=int(_env("SESSION_IDLE_MINUTES", "30") or 30),
+            live_recheck_seconds=float(_env("LIVE_RECHECK_SECONDS", "30") or 30),
             max_upload_bytes=int(_env("MAX_UPLOAD_MB", "10") or 10) * 1024 * 1024,
             checkpoint_interval=float(_env("CHECKPOINT_INTERVAL", "10") or 10),
             event_keep_seconds=float(_env("EVENT_KEEP_SECONDS", "3600") or 3600),
+            threads=max(1, int(_env("THREADS", "12") or 12)),
             audit_origin=_env("AUDIT_ORIGIN") or f"{name}/audit",
             audit_key_file=Path(_env("AUDIT_KEY_FILE") or data_dir / "keys" / "audit.key"),
             audit_witnesses=_env("AUDIT_WITNESSES", "") or "",

@@ -22,7 +22,7 @@ from partners.accounts import (
     update_staff,
     verify_password,
 )
-from partners.errors import InvalidFields, LoginRefused, RoleLacksAction
+from partners.errors import DutyRuleRefused, InvalidFields, LoginRefused, RoleLacksAction
 from partners.models import Staff
 from tests.partners.conftest import PASSWORD, World
 
@@ -120,9 +120,11 @@ def test_create_staff_validation(
         "outlet_id": world.o1.id,
     }
     data.update(changes)
-    with Session(world.engine) as s, s.begin(), pytest.raises(InvalidFields) as invalid:
+    # a separation rule is a refusal (audited by the caller's delegated_action), shown like a field error
+    expected = DutyRuleRefused if message == "三员分立" else InvalidFields
+    with Session(world.engine) as s, s.begin(), pytest.raises(expected) as invalid:
         create_staff(s, **data)  # type: ignore[arg-type]
-    assert message in invalid.value.errors[field]
+    assert message in invalid.value.errors[field]  # type: ignore[union-attr]
 
 
 def test_create_staff_by_outlet_code(world: World) -> None:
@@ -192,7 +194,7 @@ def _live(engine: Engine, username: str) -> int:
 
 
 def test_update_staff_refuses_a_second_duty(world: World) -> None:
-    with Session(world.engine) as s, s.begin(), pytest.raises(InvalidFields) as invalid:
+    with Session(world.engine) as s, s.begin(), pytest.raises(DutyRuleRefused) as invalid:
         update_staff(s, s.get(Staff, world["admin"].id), roles=["admin", "auditor"])
     assert "三员分立" in invalid.value.errors["roles"]
 
@@ -278,3 +280,9 @@ def test_common_password_list_is_shipped_and_lower_cased() -> None:
     assert len(common) > 1000 and "qwertyuiop" in common
     assert accounts.password_problem("QwertyUIOP") is not None
     assert accounts.password_problem("tide-lantern-42") is None
+
+
+@pytest.mark.parametrize("published", ["demo-12345", "Demo-12345", "DEMO_12345!", "my-demo-12345-x"])
+def test_the_published_demo_password_is_refused_everywhere_but_the_seed(published: str) -> None:
+    assert accounts.password_problem(published) == "这是公开的演示密码，不能使用"
+    assert accounts.password_problem("demo-12345", demo_seed=True) is None  # the seed's printed logins

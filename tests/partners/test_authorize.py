@@ -75,6 +75,7 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "security.staff.edit": {"security_admin"},
     "security.password.reset": {"security_admin"},
     "security.password.approve": {"security_admin"},
+    "security.roles.approve": {"security_admin"},
     "security.sessions.end": {"security_admin"},
     "admin.outlet.edit": {"admin"},
     "admin.partner.edit": {"admin"},

@@ -205,3 +205,22 @@ def test_seed_demo_uses_password_for(tmp_path_factory: pytest.TempPathFactory) -
     assert all(label for _u, _p, label in logins)
     with Session(engine) as s, s.begin():
         assert authenticate(s, "admin", "center-pass-123")
+
+
+def test_demo_prints_only_logins_whose_password_is_still_the_demo_password(demo: Engine) -> None:
+    """`servicepoint demo` run again after teller1 changed their password and the auditor's
+    was reset must not print those two as 'password demo-12345'."""
+    from partners.accounts import change_password, reset_password
+    from partners.demo import logins_still_demo
+    from web.cli import demo_logins_text
+
+    assert [row[0] for row in logins_still_demo(demo)] == [row[0] for row in DEMO_LOGINS]
+    with Session(demo, expire_on_commit=False) as s, s.begin():
+        teller = s.exec(select(Staff).where(Staff.username == "teller1")).one()
+        change_password(s, teller, DEMO_PASSWORD, "tide-lantern-42")
+        auditor = s.exec(select(Staff).where(Staff.username == "auditor")).one()
+        reset_password(s, auditor, "Reset-on-server-9", actor=None)
+    still = [row[0] for row in logins_still_demo(demo)]
+    assert "teller1" not in still and "auditor" not in still and "teller2" in still
+    text = demo_logins_text(logins_still_demo(demo))
+    assert "teller1 " not in text and "auditor " not in text and "另有 2 个演示账号的密码已修改" in text

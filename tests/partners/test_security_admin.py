@@ -86,6 +86,8 @@ def test_security_admin_creates_resets_and_assigns_backup_all_audited(
         "new_password2": "my-own-secret-9"}, follow_redirects=False)
     assert changed.status_code == 303 and changed.headers["location"] == "/cases/"
     assert teller.get("/cases/").status_code == 200
+    (own,) = audit_entries(demo, "security.password.change")  # one's own change is audited too
+    assert own["state"] == {"from": f"staff:{staff_id(demo, 'teller9')}", "to": "password_changed"}
 
 
 def test_password_change_refuses_weak_password_and_keeps_the_forced_state(
@@ -201,3 +203,92 @@ def test_security_admin_creates_a_partner_manager_bound_to_one_partner(
     assert page.select_one("#f-partner_id option[selected]")["value"] == str(ccb.id)
     assert "中国建设银行" in soup(sec.get("/admin/staff?q=ccbnet")).select_one("tbody").get_text()
     assert [e["state"]["to"][:6] for e in audit_entries(demo, "security.staff.edit")] == ["staff:"]
+
+
+def test_cli_create_user_of_a_duty_needs_no_second_person_and_is_audited(
+    fast_hashes: None, demo: Engine, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    monkeypatch.setenv("SERVICEPOINT_DATA", str(settings.data_dir))
+    monkeypatch.setenv("SERVICEPOINT_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(main, ["create-user", "--username", "auditor7", "--name", "审计七",
+                                       "--role", "auditor"], input="cli-chosen-pass9\n")
+    assert result.exit_code == 0, result.output
+    with Session(demo) as s:
+        staff = s.exec(select(Staff).where(Staff.username == "auditor7")).one()
+        assert staff.active and staff.pending_roles is None
+    (entry,) = audit_entries(demo, "security.staff.edit")
+    assert entry["actor"] == {"id": 0, "role": "server_cli"} and entry["state"]["to"] == f"staff:{staff.id}"
+
+
+def test_separation_refusals_are_audited_and_keep_the_form(sec: TestClient, demo: Engine) -> None:
+    """A request that breaks 三员分立 is a refusal entry naming what was asked for, not only a 422."""
+    response = sec.post("/admin/staff/new", data={"username": "both", "password": "long-enough-1",
+                                                  "display_name": "兼任", "roles": ["admin", "auditor"]})
+    assert response.status_code == 422 and "三员分立" in soup(response).select_one("#err-roles").get_text()
+    me = staff_id(demo, "secadmin")
+    response = sec.post(f"/admin/staff/{me}", data={"display_name": "孙立新", "roles": ["security_admin"]})
+    assert response.status_code == 422  # deactivating oneself
+    assert "不能停用自己的账号" in soup(response).select_one("#err-roles").get_text()
+    refused = [(e["outcome"]["reason"], e["state"]["from"]) for e in audit_entries(demo, "security.staff.edit")
+               if e["outcome"]["result"] == "refused"]
+    assert refused == [("duty_separation", "roles:admin/auditor"), ("duty_separation", f"staff:{me}")]
+
+
+def _second_secadmin(app: Starlette, demo: Engine) -> TestClient:
+    with Session(demo) as s, s.begin():
+        accounts.create_staff(s, username="secadmin2", display_name="第二安全员", password="second-sec-pass",
+                              roles=["security_admin"], must_change_password=False)
+    return other_client(app, "secadmin2", "second-sec-pass")
+
+
+def test_a_new_auditor_account_needs_a_second_security_admin(sec: TestClient, app: Starlette, demo: Engine) -> None:
+    r = sec.post("/admin/staff/new", data={"username": "auditor9", "password": "ledger-first-9",
+                                           "display_name": "新审计员", "roles": ["auditor"]}, follow_redirects=False)
+    assert r.status_code == 303
+    url = r.headers["location"]
+    page = soup(sec.get(url))
+    assert page.select_one("#roles-pending") is not None
+    assert page.select_one("#approve-roles") is None  # the requester cannot approve
+    assert sec.post(url + "/roles/decide", data={"decision": "approve"}).status_code == 422  # refused, audited
+    with pytest.raises(AssertionError):  # not active yet: cannot log in
+        other_client(app, "auditor9", "ledger-first-9")
+    second = _second_secadmin(app, demo)
+    assert soup(second.get(url)).select_one("#approve-roles") is not None
+    assert second.post(url + "/roles/decide", data={"decision": "approve"}, follow_redirects=False).status_code == 303
+    auditor = other_client(app, "auditor9", "ledger-first-9")
+    assert auditor.get("/audit/", follow_redirects=False).headers["location"] == "/account/password"
+    decided = [(e["outcome"]["result"], e["state"]["to"]) for e in audit_entries(demo, "security.roles.approve")]
+    assert decided[0][0] == "refused" and decided[1] == ("done", "roles_approved")
+    edits = [e["state"]["to"] for e in audit_entries(demo, "security.staff.edit")]
+    assert edits == ["roles_pending"]
+
+
+def test_granting_the_admin_duty_waits_for_a_second_person_and_can_be_refused(
+        sec: TestClient, app: Starlette, demo: Engine) -> None:
+    target = staff_id(demo, "reviewer3")
+    with Session(demo) as s:
+        before = s.get(Staff, target)
+        assert before is not None
+    reviewer = other_client(app, "reviewer3")
+    form = {"display_name": before.display_name, "roles": ["reviewer", "admin"], "active": "1"}
+    assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.roles == "reviewer" and row.pending_roles == "admin,reviewer"
+    assert reviewer.get("/review/").status_code == 200  # nothing changed yet
+    second = _second_secadmin(app, demo)
+    assert second.post(f"/admin/staff/{target}/roles/decide", data={"decision": "refuse"},
+                       follow_redirects=False).status_code == 303
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.roles == "reviewer" and row.pending_roles is None
+    sec.post(f"/admin/staff/{target}", data=form)
+    second.post(f"/admin/staff/{target}/roles/decide", data={"decision": "approve"})
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.roles == "admin,reviewer"
+    assert reviewer.get("/review/", follow_redirects=False).headers["location"].startswith("/login")

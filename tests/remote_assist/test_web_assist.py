@@ -258,3 +258,27 @@ def test_assist_case_fragment_follows_the_case_page_rules(
     assert client.get(f"/assist/cases/{food_case.id}").status_code == 200
     login(client, "reviewer3")  # still not forwarded to the center
     assert client.get(f"/assist/cases/{food_case.id}").status_code == 404
+
+
+@pytest.mark.timeout(60)
+def test_assist_call_ends_when_a_participants_login_ends(client: TestClient, engine: Engine, food_case: Case) -> None:
+    """Logout elsewhere (or any end of the login) closes that participant's call socket with
+    4401 and ends the call for both: the other side hears the hang-up."""
+    sid = accept(client, request_inspection(client, food_case))
+    with client.websocket_connect(f"/assist/sessions/{sid}/ws") as expert_ws:
+        recv(expert_ws), recv(expert_ws)  # welcome, recording
+        login(client, "teller2")
+        with client.websocket_connect(f"/assist/sessions/{sid}/ws") as teller_ws:
+            recv(teller_ws), recv(teller_ws)
+            assert recv(expert_ws) == {"type": "peer-joined", "role": "teller"}
+            client.post("/logout")  # the teller's login ends (another tab of the same browser)
+            with pytest.raises(WebSocketDisconnect) as closed:
+                while True:
+                    recv(teller_ws)
+            assert closed.value.code == 4401
+        while (msg := recv(expert_ws))["type"] != "hangup":
+            pass
+        assert msg == {"type": "hangup", "reason": "session_ended"}
+    with Session(engine) as s:
+        call = s.get(AssistSession, sid)
+        assert call is not None and (call.state, call.end_reason) == ("ended", "session_ended")

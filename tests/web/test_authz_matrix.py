@@ -81,6 +81,7 @@ RULES: dict[str, str] = {
     "GET,POST /admin/staff/{id:id}": "S",
     "POST /admin/staff/{id:id}/password": "S",
     "POST /admin/staff/{id:id}/password/approve": "S",
+    "POST /admin/staff/{id:id}/roles/decide": "S",
     "POST /admin/staff/{id:id}/sessions/end": "S",
     "POST /admin/staff/{id:id}/backups": "S",
     "POST /admin/backups/{id:id}/end": "S",

@@ -218,3 +218,34 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
     assert "--workers > 1 需要 PostgreSQL" in out.stderr
     assert not (tmp_path / "var" / "servicepoint.db").exists()  # refused before touching anything
     assert re.search(r"SERVICEPOINT_DATABASE_URL", out.stderr)
+
+
+@pytest.mark.timeout(300)
+def test_scale_out_logout_on_one_process_closes_the_socket_on_the_other(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session.ended event crosses processes (NOTIFY): with the periodic re-check turned
+    off, the socket on process B closes only because process A published the logout."""
+    from websockets.exceptions import ConnectionClosed
+
+    monkeypatch.setenv("SERVICEPOINT_LIVE_RECHECK_SECONDS", "3600")
+    cluster = Cluster(tmp_path)
+    try:
+        expert = _logged_in(cluster.base(0), "expert1")
+        on_b = httpx.Client(base_url=cluster.base(1), cookies=expert.cookies)
+
+        async def scenario() -> int | None:
+            feed = await socket(on_b, "/assist/events")
+            await feed.send(json.dumps({"type": "ping"}))
+            await until_message(feed, "pong")  # registered on B
+            await asyncio.to_thread(expert.post, "/logout")  # ended on A
+            try:
+                async with asyncio.timeout(WAIT):
+                    while True:
+                        await feed.recv()
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+            return None
+
+        assert asyncio.run(scenario()) == 4401
+    finally:
+        cluster.stop()

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from partners import directory
 from partners.authorize import local_day
 from partners.delegation import ActionContext, delegated_action
-from partners.errors import PartnersError
+from partners.errors import ActionRefused, PartnersError
 from partners.models import (
     PARTNER_KIND_LABELS,
     Agreement,
@@ -83,8 +83,10 @@ def form_values(form: FormData) -> dict[str, Any]:
     return {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
 
 
-def error_context(exc: PartnersError) -> dict[str, Any]:
-    errors = dict(getattr(exc, "errors", {}) or ({exc.field: exc.message} if exc.field else {}))
+def error_context(exc: PartnersError | ActionRefused) -> dict[str, Any]:
+    """Form errors of a validation error, or of a refusal shown on its form (DutyRuleRefused)."""
+    field = getattr(exc, "field", None)
+    errors = dict(getattr(exc, "errors", {}) or ({field: exc.message} if field else {}))
     return {"errors": errors, "error": exc.message}
 
 

@@ -22,7 +22,7 @@ from partners.authorize import local_day
 from partners.catalog import DOMAINS
 from partners.delegation import ActionContext, delegated_action
 from partners.directory import get_or_404
-from partners.errors import InvalidFields, PartnersError, RecordNotFound
+from partners.errors import DutyRuleRefused, InvalidFields, PartnersError, RecordNotFound
 from partners.models import ROLE_LABELS, BackupAssignment, Outlet, Partner, Staff, utcnow
 from partners.paging import Page, paginate
 from web.auth import requires_roles
@@ -149,24 +149,36 @@ async def staff_new(request: Request) -> Response:
     values = _staff_values(await request.form())
     actor = actor_of(request)
 
-    def save() -> int:
+    def save() -> tuple[int, bool]:
         with delegated_action(request.app.state.engine, actor, "security.staff.edit") as act:
+            act.state = (_roles_state(values.get("roles", [])), None)  # what a refusal names
             staff = accounts.create_staff(
                 act.session,
                 username=values.get("username", ""),
                 password=values.get("password", ""),
+                actor=actor,
                 **_staff_kwargs(values),
             )
-            _audit_staff(act, staff, None, f"staff:{staff.id}")
+            pending = staff.pending_activation
+            _audit_staff(act, staff, None, "roles_pending" if pending else f"staff:{staff.id}")
             assert staff.id is not None
-            return staff.id
+            return staff.id, pending
 
     try:
-        sid = await in_thread(save)
-    except PartnersError as exc:
+        sid, pending = await in_thread(save)
+    except (PartnersError, DutyRuleRefused) as exc:
         values.pop("password", None)
         return await _staff_page(request, None, 422, values=values, **error_context(exc))
+    if pending:
+        return done(request, f"/admin/staff/{sid}",
+                    "账号已创建但未启用：管理员、安全管理员、审计人员账号须由另一名安全管理员批准后启用（双人复核）")
     return done(request, f"/admin/staff/{sid}", "账号已创建")
+
+
+def _roles_state(roles: Any) -> str:
+    """``roles:admin/auditor`` — the roles a request asked for, as an audit state code."""
+    names = sorted(r for r in roles if isinstance(r, str) and r.replace("_", "").isalpha())[:4]
+    return ("roles:" + "/".join(names))[:64] if names else "roles:none"
 
 
 @requires_roles(SECURITY)
@@ -177,21 +189,49 @@ async def staff_edit(request: Request) -> Response:
     values = _staff_values(await request.form())
     actor = actor_of(request)
 
-    def save() -> None:
-        if staff.id == actor.id and (SECURITY not in values["roles"] or values.get("active") != "1"):
-            raise InvalidFields({"roles": "不能停用自己的账号或移除自己的安全管理员岗位"})
+    def save() -> bool:
         with delegated_action(request.app.state.engine, actor, "security.staff.edit") as act:
+            act.state = (f"staff:{staff.id}", _roles_state(values.get("roles", [])))
+            if staff.id == actor.id and (SECURITY not in values["roles"] or values.get("active") != "1"):
+                raise DutyRuleRefused("不能停用自己的账号或移除自己的安全管理员岗位")
             row = get_or_404(act.session, Staff, staff.id, "人员")
+            before = row.pending_roles
             accounts.update_staff(
-                act.session, row, active=values.get("active") == "1", **_staff_kwargs(values)
+                act.session, row, actor=actor, active=values.get("active") == "1", **_staff_kwargs(values)
             )
-            _audit_staff(act, row, f"staff:{staff.id}", f"staff:{staff.id}")
+            pending = row.pending_roles is not None and row.pending_roles != before
+            _audit_staff(act, row, f"staff:{staff.id}", "roles_pending" if pending else f"staff:{staff.id}")
+            return pending
 
     try:
-        await in_thread(save)
-    except PartnersError as exc:
+        pending = await in_thread(save)
+    except (PartnersError, DutyRuleRefused) as exc:
         return await _staff_page(request, staff, 422, values=values, **error_context(exc))
+    if pending:
+        return done(request, f"/admin/staff/{staff.id}",
+                    "已保存；新授予的管理员、安全管理员或审计人员岗位须由另一名安全管理员批准后生效（双人复核）")
     return done(request, f"/admin/staff/{staff.id}", "账号已保存")
+
+
+@requires_roles(SECURITY)
+async def staff_roles_decide(request: Request) -> Response:
+    """The second security admin approves (``decision=approve``) or refuses a pending
+    duty-role grant or new duty account (two-person rule)."""
+    sid = record_id(request)
+    approve = str((await request.form()).get("decision", "")) == "approve"
+    actor = actor_of(request)
+
+    def save() -> None:  # a refusal (one's own request) is audited and shown by the error page
+        with delegated_action(request.app.state.engine, actor, "security.roles.approve") as act:
+            act.state = (f"staff:{sid}", f"staff:{sid}")
+            row = get_or_404(act.session, Staff, sid, "人员")
+            accounts.decide_roles(act.session, row, approver=actor, approve=approve)
+            _audit_staff(act, row, f"staff:{sid}", "roles_approved" if approve else "roles_refused")
+
+    await in_thread(save)
+    if approve:
+        return done(request, f"/admin/staff/{sid}", "已批准：岗位授予生效（该账号的原有登录已结束）")
+    return done(request, f"/admin/staff/{sid}", "已驳回该岗位授予申请")
 
 
 @requires_roles(SECURITY)
@@ -344,6 +384,9 @@ routes: list[Any] = [
         staff_password_approve,
         methods=["POST"],
         name="admin_staff_password_approve",
+    ),
+    Route(
+        "/staff/{id:id}/roles/decide", staff_roles_decide, methods=["POST"], name="admin_staff_roles_decide"
     ),
     Route("/staff/{id:id}/sessions/end", staff_sessions_end, methods=["POST"], name="admin_staff_sessions_end"),
     Route("/staff/{id:id}/backups", staff_backup, methods=["POST"], name="admin_staff_backup"),

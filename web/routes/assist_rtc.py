@@ -36,7 +36,7 @@ from remote_assist.signaling import (
     RELAYED,
 )
 from remote_assist.turn import ice_config
-from web import errors
+from web import errors, live
 from web.auth import current_user, requires_roles
 from web.routes import assist_panel
 from web.security import upload_headers
@@ -113,11 +113,20 @@ async def call_socket(ws: WebSocket) -> None:
     recording = {"type": "recording", "state": "on" if runtime.recordings.is_recording(sid) else "off"}
     if await runtime.calls.join(sid, role, peer, then=(recording,)):
         await run_in_threadpool(sessions.mark_connected, engine, sid)
+    watch = live.login_watch(ws, slide=True)  # an active call counts as activity
+    await live.guarded(ws, watch, _call_loop(ws, watch, runtime, peer, sid, role, user.id or 0),
+                       on_end=lambda: runtime.end_call(sid, by=user.id, reason="session_ended"))
+
+
+async def _call_loop(ws: WebSocket, watch: live.Watch, runtime: Any, peer: WsPeer, sid: int, role: str,
+                     user_id: int) -> None:
+    engine = ws.app.state.engine
     try:
         async for message in _messages(ws):
+            await watch.check()  # each message re-checks the login (LiveEnded ends the call)
             kind = message.get("type")
             if kind == "hangup":
-                await runtime.end_call(sid, by=user.id, reason="hangup")
+                await runtime.end_call(sid, by=user_id, reason="hangup")
                 # The hub delivers the end to the room after this socket has left it: tell
                 # the sender here and close its socket (the other side hears it through the hub).
                 await peer.send({"type": "hangup", "reason": "hangup"})
@@ -126,7 +135,7 @@ async def call_socket(ws: WebSocket) -> None:
             if kind == "chat":
                 text = str(message.get("text", ""))
                 try:
-                    saved = await run_in_threadpool(sessions.add_chat, engine, sid, user.id or 0, text)
+                    saved = await run_in_threadpool(sessions.add_chat, engine, sid, user_id, text)
                 except AssistError as exc:  # ChatTooFast: tell the sender only
                     await peer.send({"type": "error", "message": exc.message})
                     continue
@@ -157,14 +166,20 @@ async def event_socket(ws: WebSocket) -> None:
     peer = WsPeer(ws)
     assert user.id is not None
     await runtime.events.add(peer, user.id, user.outlet_id, user.domain, "expert" in user.role_set)
-    try:
-        async for message in _messages(ws):
-            if message.get("type") == "ping":
-                await peer.send({"type": "pong"})
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        await runtime.events.remove(peer)
+    watch = live.login_watch(ws)
+
+    async def loop() -> None:
+        try:
+            async for message in _messages(ws):
+                await watch.check()
+                if message.get("type") == "ping":
+                    await peer.send({"type": "pong"})
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            await runtime.events.remove(peer)
+
+    await live.guarded(ws, watch, loop())
 
 
 def _participant(request: Request, sid: int) -> tuple[Staff, AssistSession, str]:

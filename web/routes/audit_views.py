@@ -42,12 +42,31 @@ def _refusal_labels() -> dict[str, str]:
     return labels
 
 
-REASON_LABELS = _refusal_labels()
+REASON_LABELS = {
+    **_refusal_labels(),
+    # access.refused (web/refusals.py): a page the role lacks, a record outside its scope
+    "forbidden": "岗位无权访问该页面或操作",
+    "not_found": "超出本人权限范围，或编号不存在（猜测的编号）",
+}
+# Entries written by the web layer, not by a delegated action (no ActionRule).
+LOG_ONLY_ACTIONS = {"access.refused": "越权访问被拒绝", "security.password.change": "修改本人密码"}
+REFUSED_ACCESS = "access.refused"
 
 
 def action_label(action: str) -> str:
     rule = ACTIONS.get(action)
-    return rule.label if rule else action
+    return rule.label if rule else LOG_ONLY_ACTIONS.get(action, action)
+
+
+def refusal_state_labels(state: dict[str, Any]) -> tuple[str, str]:
+    """``GET:/admin/staff/17`` / ``count:1`` / ``total:12`` of an access.refused entry in
+    words: what was requested, and how often in that minute."""
+    asked = str(state.get("from") or "")
+    method, _sep, path = asked.partition(":")
+    tally = str(state.get("to") or "")
+    kind, _sep, n = tally.partition(":")
+    count = {"count": f"本分钟首次（第 {n} 次）", "total": f"本分钟共 {n} 次"}.get(kind, tally)
+    return (f"请求 {method} {path}" if path else asked), count
 
 
 def state_label(code: str | None) -> str:
@@ -189,6 +208,9 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
     state = e.get("state") or {}
     reason = outcome.get("reason")
     actor_id = actor.get("id")
+    row_state_labels = None
+    if e.get("action") == REFUSED_ACCESS:
+        row_state_labels = refusal_state_labels(state)
     return {
         "index": view.index,
         "time": beijing(e.get("time")),
@@ -214,8 +236,9 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
         "reason_label": REASON_LABELS.get(reason or "", ""),
         "state_from": state.get("from"),
         "state_to": state.get("to"),
-        "state_from_label": state_label(state.get("from")),
-        "state_to_label": state_label(state.get("to")),
+        "state_from_label": row_state_labels[0] if row_state_labels else state_label(state.get("from")),
+        "state_to_label": row_state_labels[1] if row_state_labels else state_label(state.get("to")),
+        "access_refused": e.get("action") == REFUSED_ACCESS,
         "digests": [
             {
                 "kind": d.get("kind"),
@@ -309,5 +332,5 @@ def form_choices(session: Session) -> dict[str, Any]:
         "outlets": list(outlets),
         "partners": list(partners),
         "matters": list(matters),
-        "actions": [(code, rule.label) for code, rule in ACTIONS.items()],
+        "actions": [*((code, rule.label) for code, rule in ACTIONS.items()), *LOG_ONLY_ACTIONS.items()],
     }

@@ -78,7 +78,8 @@ async def index(request: Request) -> Response:
 @requires_roles("outlet_lead")
 async def revoke(request: Request) -> Response:
     raw = request.path_params["device_id"]
-    await run_in_threadpool(devices.revoke, request.app.state.engine, actor_of(request), int(raw))
+    await run_in_threadpool(lambda: devices.revoke(request.app.state.engine, actor_of(request), int(raw),
+                                                   hub=getattr(request.app.state, "hub", None)))
     return RedirectResponse("/devices/", status_code=303)
 
 

@@ -21,6 +21,7 @@ from outlet.devices import DeviceRefused
 from outlet.events import Event, Hub, SubscriptionLost
 from outlet.queue import board
 from outlet.queue.tickets import topic
+from web import live
 from web.auth import current_user
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
 from web.routes.devices import COOKIE
@@ -33,9 +34,10 @@ ANNOUNCED = ("call", "recall")
 Message = Callable[[Event | None], Awaitable[dict[str, Any]]]
 
 
-async def stream(ws: WebSocket, outlet_id: int, message: Message) -> None:
+async def stream(ws: WebSocket, outlet_id: int, message: Message, watch: live.Watch | None = None) -> None:
     """Accept ``ws`` and send ``message(None)``, then ``message(event)`` for every hub event
-    of the outlet's queue, until the client goes away."""
+    of the outlet's queue, until the client goes away — or, with ``watch``, until the login
+    or device behind the socket ends (closed with 4401, see :mod:`web.live`)."""
     hub: Hub = ws.app.state.hub
     sub = hub.subscribe(topic(outlet_id))
     await ws.accept()
@@ -52,16 +54,24 @@ async def stream(ws: WebSocket, outlet_id: int, message: Message) -> None:
         while (await ws.receive())["type"] != "websocket.disconnect":
             pass
 
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(drain())]
+    async def both() -> None:
+        tasks = [asyncio.create_task(pump()), asyncio.create_task(drain())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if watch is None:
+            await both()
+        else:
+            await live.guarded(ws, watch, both())
     finally:
         sub.close()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
 
 
 async def panel_socket(ws: WebSocket) -> None:
@@ -75,7 +85,7 @@ async def panel_socket(ws: WebSocket) -> None:
     async def message(ev: Event | None) -> dict[str, Any]:
         return {"type": "changed", "step": ev.payload.get("step") if ev else None}
 
-    await stream(ws, user.outlet_id, message)
+    await stream(ws, user.outlet_id, message, live.login_watch(ws))
 
 
 def board_of(engine: Any, outlet_id: int) -> dict[str, Any]:
@@ -101,7 +111,15 @@ async def display_socket(ws: WebSocket) -> None:
                     if p.get("step") in ANNOUNCED else None)
         return {"type": "board", "seq": ev.seq if ev else None, "board": state, "announce": announce}
 
-    await stream(ws, device.outlet_id, message)
+    def still_paired() -> bool:
+        try:
+            devices.resolve(engine, token, kind="hall_display", outlet_id=device.outlet_id)
+        except DeviceRefused:
+            return False
+        return True
+
+    assert device.id is not None
+    await stream(ws, device.outlet_id, message, live.device_watch(ws, device.id, still_paired))
 
 
 async def ticket_socket(ws: WebSocket) -> None:

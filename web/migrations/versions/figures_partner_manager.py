@@ -2,7 +2,7 @@
 the figures of that partner's outlets.
 
 Revision ID: partner_manager
-Revises: figures
+Revises: staff_pending_roles
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'partner_manager'
-down_revision = 'figures'
+down_revision = 'staff_pending_roles'
 branch_labels = None
 depends_on = None
 

@@ -202,7 +202,7 @@ def _staff(
         staff[username] = create_staff(
             session, username=username, display_name=name, password=password,
             roles=["partner_manager"], partner_id=partner_ids[code], hasher=hasher,
-            must_change_password=False,
+            must_change_password=False, demo_seed=password == DEMO_PASSWORD,
         )
         _user, label, where = next(row for row in DEMO_LOGINS if row[0] == username)
         logins.append((username, password, f"{label} · {where}"))

@@ -41,7 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from .store import APPEND_LOCK
+from .store import APPEND_LOCK, APPEND_LOCKED
 
 MAX_BATCH = 256  # units per COMMIT
 AFTER_COMMIT = "audit.group.after_commit"  # session.info key: callables run after the COMMIT
@@ -58,6 +58,7 @@ class _Batch:
             self.conn.begin()  # SQLite: BEGIN IMMEDIATE, the write lock
             if self.conn.dialect.name == "postgresql":
                 self.conn.execute(_PG_LOCK, {"k": APPEND_LOCK})
+                self.conn.info[APPEND_LOCKED] = True  # until this transaction ends
         except BaseException:
             self.conn.close()
             raise
@@ -169,8 +170,12 @@ class GroupCommit:
             except Exception:  # noqa: BLE001 - the COMMIT's error is the one to report
                 pass
         finally:
-            batch.conn.close()
-            batch.done.set()
+            try:
+                if not batch.conn.closed and not batch.conn.invalidated:
+                    batch.conn.info.pop(APPEND_LOCKED, None)  # the pooled connection outlives the lock
+                batch.conn.close()
+            finally:
+                batch.done.set()  # never leave the batch's units waiting
 
 
 def _fast_savepoints(engine: Engine) -> None:

@@ -22,6 +22,9 @@ from .models import entries, node_id, nodes, tree
 APPEND_LOCK = 0x6175646974_01
 TREE_LOCK = 0x6175646974_02
 DEFAULT_BATCH = 100_000
+# Connection.info key: this connection's transaction already holds APPEND_LOCK (a group-commit
+# batch took it first; see audit.group), so record() skips the lock's round trip.
+APPEND_LOCKED = "audit.append_locked"
 
 _MAX_IDX = select(func.max(entries.c.idx))
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
@@ -85,7 +88,7 @@ def record(session: Session, entry: Mapping[str, Any]) -> int:
                                       hide_parameters=conn.engine.hide_parameters,
                                       dialect=dialect) from err  # fmt: skip
         return int(rows[0][0])
-    if dialect.name == "postgresql":
+    if dialect.name == "postgresql" and not conn.info.get(APPEND_LOCKED):
         conn.execute(_PG_LOCK, {"k": APPEND_LOCK})
     # One statement: the next index is read and used under the same (advisory) lock.
     return int(conn.execute(_INSERT, dict(zip(_COLS, values, strict=True))).scalar_one())

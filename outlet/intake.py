@@ -62,6 +62,36 @@ def clean_phone(value: str) -> str:
     return value.translate(FULLWIDTH_TO_ASCII).strip()
 
 
+APPLICANT_KINDS = ("person", "enterprise")
+
+
+def check_applicant(kind: str, name: str, id_number: str, phone: str,
+                    errors: dict[str, str]) -> tuple[str, str, str]:
+    """The one applicant check (cases at intake, service records): ``kind`` person /
+    enterprise; the name NFC-normalised without invisible characters (:func:`clean_name`);
+    the ID number validated and normalised for its kind (:func:`outlet.ids.validate_id`:
+    GB 11643 check digit or GB 32100 credit code); the phone with full-width input made
+    ASCII and matching :data:`PHONE_RE` when given. Problems are added to ``errors`` under
+    ``applicant_kind`` / ``applicant_name`` / ``id_number`` / ``phone`` (Chinese); returns
+    the normalised (name, id_number, phone)."""
+    try:
+        name = clean_name(name)
+    except ValueError as e:
+        errors["applicant_name"] = str(e)
+    if kind not in APPLICANT_KINDS:
+        errors["applicant_kind"] = "请选择申请人类型"
+    if not name and "applicant_name" not in errors:
+        errors["applicant_name"] = "请填写申请人姓名或企业名称"
+    try:
+        id_number = validate_id(kind if kind in APPLICANT_KINDS else "person", id_number)
+    except InvalidIdNumber as e:
+        errors["id_number"] = e.message
+    phone = clean_phone(phone)
+    if phone and not PHONE_RE.match(phone):
+        errors["phone"] = "联系电话格式不正确"
+    return name, id_number, phone
+
+
 @dataclass
 class NewCase:
     """The intake form. ``validate`` normalizes it or raises :class:`InvalidInput` whose
@@ -86,24 +116,16 @@ class NewCase:
         errors: dict[str, str] = {}
         stripped: dict[str, Any] = {k: str(v).strip() for k, v in vars(self).items() if isinstance(v, str)}
         d = replace(self, **stripped)
-        for field in NAME_FIELDS:
+        if not d.matter_id:
+            errors["matter_id"] = "请选择要办理的事项"
+        d.applicant_name, d.id_number, d.phone = check_applicant(
+            d.applicant_kind, d.applicant_name, d.id_number, d.phone, errors)
+        for field in NAME_FIELDS[1:]:  # the applicant's name was checked above
             try:
                 setattr(d, field, clean_name(getattr(d, field)))
             except ValueError as e:
                 errors[field] = str(e)
-        d.phone, d.agent_phone = clean_phone(d.phone), clean_phone(d.agent_phone)
-        if not d.matter_id:
-            errors["matter_id"] = "请选择要办理的事项"
-        if d.applicant_kind not in ("person", "enterprise"):
-            errors["applicant_kind"] = "请选择申请人类型"
-        if not d.applicant_name:
-            errors["applicant_name"] = "请填写申请人姓名或企业名称"
-        try:
-            d.id_number = validate_id(d.applicant_kind, d.id_number)
-        except InvalidIdNumber as e:
-            errors["id_number"] = e.message
-        if d.phone and not PHONE_RE.match(d.phone):
-            errors["phone"] = "联系电话格式不正确"
+        d.agent_phone = clean_phone(d.agent_phone)
         if d.applicant_kind == "enterprise" and not d.legal_representative:
             errors["legal_representative"] = "请填写法定代表人"
         if d.service_mode not in SERVICE_MODES:

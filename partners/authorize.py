@@ -136,6 +136,8 @@ ACTIONS: dict[str, ActionRule] = {
     "service.suspend": ActionRule(OUTLET_STAFF, None, False, "代办中止"),
     "service.terminate": ActionRule(OUTLET_STAFF, None, False, "代办终止"),
     "service.deliver": ActionRule(OUTLET_STAFF, None, False, "代办办结送达"),
+    # the case itself is authorized by case.create with the 代办 scope (outlet/intake.py)
+    "service.case": ActionRule(OUTLET_STAFF, None, False, "代办新建办件"),
     "visit.request": ActionRule(OUTLET_STAFF | ADMIN, (Scope.assist.value,), True, "登记上门服务需求"),
     "visit.arrive": ActionRule(OUTLET_STAFF, None, False, "上门服务到达"),
     "visit.complete": ActionRule(OUTLET_STAFF, None, False, "上门服务办结"),
@@ -160,11 +162,11 @@ ACTIONS: dict[str, ActionRule] = {
     # --- 好差评 (outlet/ratings): the applicant's QR and 评价器 ratings are unattended
     # actions (no staff login); the call channel and every 差评 step are delegated ---
     "rating.submit": ActionRule(OUTLET_STAFF, None, False, "提交评价"),
-    "rating.callback": ActionRule(LEAD, None, False, "差评核实回访"),
-    "rating.rectify": ActionRule(LEAD, None, False, "差评整改/解释说明"),
-    "rating.feedback": ActionRule(LEAD, None, False, "整改结果反馈"),
-    "rating.close": ActionRule(LEAD, None, False, "差评销号"),
-    "rating.appeal": ActionRule(OUTLET_STAFF, None, False, "差评申诉"),
+    "rating.callback": ActionRule(LEAD | REVIEWER, None, False, "差评核实回访"),
+    "rating.rectify": ActionRule(LEAD | REVIEWER, None, False, "差评整改/解释说明"),
+    "rating.feedback": ActionRule(LEAD | REVIEWER, None, False, "整改结果反馈"),
+    "rating.close": ActionRule(LEAD | REVIEWER, None, False, "差评销号"),
+    "rating.appeal": ActionRule(OUTLET_STAFF | EXPERT, None, False, "差评申诉"),
     "rating.appeal_decide": ActionRule(REVIEWER | ADMIN, None, False, "申诉复核"),
     "rating.escalate": ActionRule(ADMIN, None, False, "超期差评工单升级"),
     "admin.rating.edit": ActionRule(ADMIN, None, False, "维护评价原因清单与期限"),

@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 
 import audit
 from outlet.events import Hub, singleton
+from outlet.queue import bookings
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors, live, refusals
 from web.db import make_engine, make_reader
@@ -159,6 +160,11 @@ def periodic_jobs(hub: Hub, audit_log: audit.Checkpointer, settings: Settings) -
         await asyncio.to_thread(hub.prune, settings.event_keep_seconds)
         await asyncio.to_thread(hub.presence.forget_dead)
 
+    key = settings.pseudonym_key()
+
+    async def no_shows() -> None:  # bookings not checked in by 15 min after the slot start
+        await asyncio.to_thread(bookings.sweep_no_shows, engine, pseudonym_key=key)
+
     async def refusal_totals() -> None:  # the total of each finished minute of refused requests
         await asyncio.to_thread(refusals.flush, engine)
 
@@ -166,6 +172,7 @@ def periodic_jobs(hub: Hub, audit_log: audit.Checkpointer, settings: Settings) -
         asyncio.create_task(singleton(engine, me, "audit.checkpoint", settings.checkpoint_interval, checkpoint)),
         asyncio.create_task(singleton(engine, me, "access.refusal_totals", 60.0, refusal_totals)),
         asyncio.create_task(singleton(engine, me, "events.housekeeping", 60.0, housekeeping)),
+        asyncio.create_task(singleton(engine, me, "queue.no_shows", bookings.SWEEP_SECONDS, no_shows)),
     ]
 
 

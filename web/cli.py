@@ -120,10 +120,11 @@ def demo() -> None:
     pad_token = None
     if logins:
         seed_demo_cases(engine, settings.pseudonym_key())
-        pad_token = seed_demo_ratings(engine)
+        pad_token = seed_demo_ratings(engine, pii_key=settings.pii_key())
         from outlet.services.demo import seed_demo_services
 
-        seed_demo_services(engine, settings.pseudonym_key(), settings.files_dir)
+        seed_demo_services(engine, settings.pseudonym_key(), settings.files_dir,
+                           pii_key=settings.pii_key())
         links = seed_demo_queue(engine, settings.pseudonym_key())
         devices_file.touch(mode=0o600)
         devices_file.write_text("".join(f"{label}\t{path}\n" for label, path in links), encoding="utf-8")

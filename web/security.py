@@ -44,6 +44,15 @@ CSP = "; ".join(
     ]
 )
 
+
+
+def csp_with_connect(*origins: str) -> str:
+    """The app's CSP with ``connect-src`` widened by exactly ``origins`` (e.g. a kiosk's
+    local ID-card reader bridge, ``ws://127.0.0.1:18889``); nothing else changes."""
+    extra = " ".join(o for o in origins if o)
+    return CSP.replace("connect-src 'self'", f"connect-src 'self' {extra}".rstrip())
+
+
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",

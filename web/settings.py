@@ -60,6 +60,8 @@ class Settings:
     https: bool = False
     trusted_proxies: str = ""  # addresses/CIDRs whose X-Forwarded-For is believed
     public_url: str = "http://127.0.0.1:8000"  # base of every printed link and QR code
+    # the kiosk's local ID-card reader bridge (ws://127.0.0.1:PORT/PATH); "" = keypad only
+    idcard_bridge: str = ""
     # remote help (remote_assist.config.AssistConfig reads these)
     assist_escalate_seconds: float = 120.0
     assist_expire_seconds: float = 3600.0
@@ -104,6 +106,7 @@ class Settings:
             https=_flag(_env("HTTPS")),
             trusted_proxies=_env("TRUSTED_PROXIES", "") or "",
             public_url=(_env("PUBLIC_URL", "") or "http://127.0.0.1:8000").rstrip("/"),
+            idcard_bridge=_env("IDCARD_BRIDGE", "") or "",
             assist_escalate_seconds=float(_env("ASSIST_ESCALATE_SECONDS", "120") or 120),
             assist_expire_seconds=float(_env("ASSIST_EXPIRE_SECONDS", "3600") or 3600),
             assist_abandon_seconds=float(_env("ASSIST_ABANDON_SECONDS", "90") or 90),
@@ -139,6 +142,17 @@ class Settings:
         return self.public_url + path
 
     @property
+    def idcard_bridge_origin(self) -> str:
+        """The origin (``ws://127.0.0.1:18889``) the kiosk pages may connect to for the
+        ID-card reader, or "". Only a loopback ``ws://`` / ``wss://`` address is accepted:
+        the bridge runs on the kiosk itself (``SERVICEPOINT_IDCARD_BRIDGE``)."""
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.idcard_bridge.strip())
+        loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+        return f"{url.scheme}://{url.netloc}" if url.scheme in ("ws", "wss") and loopback else ""
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -147,6 +161,11 @@ class Settings:
         if self.secret_key_override:
             return self.secret_key_override.encode()
         return _secret_file(self.data_dir / "keys" / "session.key")
+
+    def pii_key(self) -> bytes:
+        """Key sealing personal data shown again on pages (outlet/pii.py); separate from the
+        pseudonym key, so neither opens what the other protects."""
+        return _secret_file(self.data_dir / "keys" / "pii.key")
 
     def pseudonym_key(self) -> bytes:
         """Key for applicant pseudonyms in audit leaves (erasable without breaking proofs)."""

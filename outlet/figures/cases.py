@@ -112,8 +112,7 @@ def counts(session: Session, scope: Scope, period: Period, by: str | None = None
                               col(sup.to_state) == "accepted", col(sup.at) < t1)
     cols: list[Any] = [
         n_if(act == "case.create"), n_if(act.in_(ACCEPT)), n_if(act == "case.refuse"),
-        n_if(act == "case.notice"), n_if(act == "case.accept_rongque"),
-        n_if(and_(act == "case.accept_rongque", supplied)), n_if(act == "case.forward"),
+        n_if(act == "case.notice"), n_if(act == "case.accept_rongque"), n_if(act == "case.forward"),
         n_if(done), n_if(act == "case.complete_onsite"),
         n_if(and_(done, col(Case.completed_on) <= col(Case.due_on))),
         n_if(and_(done, col(Case.completed_on) < col(Case.due_on))),
@@ -122,24 +121,30 @@ def counts(session: Session, scope: Scope, period: Period, by: str | None = None
         n_if(and_(done, col(Case.handling_workdays).is_not(None))),
         sum_if(done, col(Case.corrections)),
     ]
-    names = ("received", "accepted", "refused", "notices", "rongque", "rongque_supplied",
-             "forwarded", "completed", "onsite", "on_time", "early", "completed_late",
+    names = ("received", "accepted", "refused", "notices", "rongque", "forwarded", "completed", "onsite", "on_time", "early", "completed_late",
              "sum_workdays", "n_workdays", "sum_corrections")  # fmt: skip
-    q = select(*([key] if key is not None else []), *cols).select_from(ev).join(
-        Case, col(Case.id) == ev.c.case_id)
-    for entity, on in joins:
-        q = q.join(entity, on)
-    q = q.where(act.in_(STEPS), ev.c.at >= t0, ev.c.at < t1)
-    if scope.outlet_ids is not None:
-        q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
-    if scope.staff_id is not None:
-        q = q.where(ev.c.actor_id == scope.staff_id)
-    if key is not None:
-        q = q.group_by(key)
+
+    def steps(columns: list[Any], actions: tuple[str, ...], *extra: Any) -> Any:
+        q = select(*([key] if key is not None else []), *columns).select_from(ev).join(
+            Case, col(Case.id) == ev.c.case_id)
+        for entity, on in joins:
+            q = q.join(entity, on)
+        q = q.where(act.in_(actions), ev.c.at >= t0, ev.c.at < t1, *extra)
+        if scope.outlet_ids is not None:
+            q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+        if scope.staff_id is not None:
+            q = q.where(ev.c.actor_id == scope.staff_id)
+        return q.group_by(key) if key is not None else q
+
     out: dict[Any, dict[str, Number]] = {}
-    for row in session.execute(q).all():
+    for row in session.execute(steps(cols, STEPS)).all():
         g, vals = (row[0], row[1:]) if key is not None else (None, row)
         out[g] = {n: int(v or 0) for n, v in zip(names, vals, strict=True)}
+    # the correlated look-up runs only for the (few) 容缺 acceptances, not for every step
+    for row in session.execute(steps([func.count()], ("case.accept_rongque",), supplied)).all():
+        g, n = (row[0], row[1]) if key is not None else (None, row[0])
+        if n:
+            out.setdefault(g, {})["rongque_supplied"] = int(n)
     if by in (None, "outlet", "partner", "matter", "domain", "staff"):
         for g, n in _overdue_open(session, scope, period, by).items():
             out.setdefault(g, {})["overdue_open"] = n

@@ -8,7 +8,7 @@ Rules (issue 10 §3; DOMAIN.md "Queue and appointments"):
 * one active booking per phone per line per day; cancel up to ``CANCEL_BEFORE`` (2 h) before;
 * ``NO_SHOW_LIMIT`` (2) no-shows within ``NO_SHOW_WINDOW`` (30 days) block new bookings of that
   phone for ``BLOCK_FOR`` (30 days); the lead can lift a block (audited);
-* check-in by booking code (or the phone number) at the booking's outlet from 30 min before to
+* check-in by booking code (or the phone number or its last 4 digits) at the booking's outlet from 30 min before to
   15 min after the slot start turns the booking into a priority ticket ("booked").
 
 Name and phone stay in ``queue_booking``; pages show them masked; audit leaves carry the keyed
@@ -21,6 +21,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -41,7 +42,10 @@ BOOK_AHEAD = 5  # working days
 CANCEL_BEFORE = timedelta(hours=2)
 CHECK_IN_EARLY, CHECK_IN_LATE = timedelta(minutes=30), timedelta(minutes=15)
 NO_SHOW_LIMIT, NO_SHOW_WINDOW, BLOCK_FOR = 2, timedelta(days=30), timedelta(days=30)
+SWEEP_SECONDS = 60.0  # the no-show job's period
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+LAST4_RE = re.compile(r"^\d{4}$")
+NOT_FOUND = "未找到该预约，请核对预约码或手机号"
 CODE_CHARS = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
 ACTIVE = ("booked", "checked_in")
 STATE_LABELS = {"booked": "已预约", "cancelled": "已取消", "checked_in": "已签到", "no_show": "未到（爽约）"}
@@ -118,7 +122,6 @@ def create(engine: Engine, *, outlet_id: int, line_id: int, slot_start: datetime
     if errors:
         raise QueueInputError(errors=errors)
     now = at or utcnow()
-    sweep_no_shows(engine, pseudonym_key=pseudonym_key, at=now)
     with Session(engine) as s0:
         outlet = s0.get(Outlet, outlet_id)
     if outlet is None:
@@ -182,25 +185,52 @@ def cancel(engine: Engine, code: str, phone_last4: str, *, pseudonym_key: bytes,
     return b
 
 
+def _match_phone(s: Session, outlet_id: int, phone: str, now: datetime) -> Booking | None:
+    """Today's active booking at ``outlet_id`` for a full phone number or its last 4 digits.
+    Several matches (two bookings today with the same last 4 digits): the one whose check-in
+    window is open, else :class:`QueueError` asking for the full number or the code."""
+    cond: Any
+    if PHONE_RE.match(phone):
+        cond = col(Booking.phone) == phone
+    elif LAST4_RE.match(phone):
+        cond = col(Booking.phone).endswith(phone)
+    else:
+        return None
+    found = list(s.exec(select(Booking).where(cond, Booking.outlet_id == outlet_id, Booking.day == local_day(now),
+                                              Booking.state == "booked").order_by(col(Booking.slot_start))).all())
+    if len(found) > 1:
+        found = [b for b in found if b.slot_start - CHECK_IN_EARLY <= now <= b.slot_start + CHECK_IN_LATE] or found
+    if len(found) > 1 and not PHONE_RE.match(phone):
+        raise QueueError("有多个预约与该手机号后四位相符，请输入完整手机号或预约码", code="ambiguous")
+    return found[0] if found else None
+
+
+def split_key(text: str) -> tuple[str, str]:
+    """One input that holds a booking code or a phone (11 digits, or its last 4):
+    ``(code, phone)`` for :func:`check_in`."""
+    text = re.sub(r"[\s-]", "", text or "")
+    return ("", text) if text.isdigit() and len(text) in (4, 11) else (text, "")
+
+
 def check_in(engine: Engine, *, outlet_id: int, code: str = "", phone: str = "", hub: Hub | None,
              pseudonym_key: bytes, device_id: int | None = None, staff: Staff | None = None,
              at: datetime | None = None) -> tuple[Booking, Ticket]:
-    """预约签到 at the kiosk (``device_id``) or a counter (``staff``) of ``outlet_id``: by code,
-    or by phone (today's booking here). From 30 min before to 15 min after the slot start;
-    issues a priority ("booked") ticket in the same transaction (audited ``booking.check_in``
-    and ``ticket.issue``)."""
+    """预约签到 at the kiosk (``device_id``) or a counter (``staff``) of ``outlet_id``: by the
+    booking code, or by phone — the full number or its last 4 digits (issue 10 §3: "booking
+    code (or phone + last 4 digits)"), today's booking at this outlet. From 30 min before to
+    15 min after the slot start; issues a priority ("booked") ticket in the same transaction
+    (audited ``booking.check_in`` and ``ticket.issue``).
+
+    Raises :class:`QueueNotFound` with one message for an unknown code and an unknown phone
+    alike (the caller throttles guesses), :class:`QueueError` for another outlet's booking,
+    an ambiguous last-4 match, a used booking or outside the window."""
     now = at or utcnow()
     phone = re.sub(r"[\s-]", "", phone or "")
     with Session(engine) as s0:
         outlet = s0.get(Outlet, outlet_id)
-        if code.strip():
-            found = _find(s0, code)
-        else:
-            found = s0.exec(select(Booking).where(Booking.phone == phone, Booking.outlet_id == outlet_id,
-                                                  Booking.day == local_day(now), Booking.state == "booked")
-                            .order_by(col(Booking.slot_start))).first() if PHONE_RE.match(phone) else None
+        found = _find(s0, code) if code.strip() else _match_phone(s0, outlet_id, phone, now)
     if outlet is None or found is None:
-        raise QueueNotFound("未找到该预约，请核对预约码或手机号")
+        raise QueueNotFound(NOT_FOUND)
     if found.outlet_id != outlet_id:
         raise QueueError("该预约不在本网点，请到预约的网点签到", code="wrong_outlet")
     subject = audit.pseudonym(pseudonym_key, found.phone)
@@ -229,21 +259,32 @@ def check_in(engine: Engine, *, outlet_id: int, code: str = "", phone: str = "",
 def sweep_no_shows(engine: Engine, *, pseudonym_key: bytes, at: datetime | None = None) -> int:
     """Mark bookings not checked in by 15 min after their slot as no-shows (``booking.no_show``,
     role "system"), and block a phone with ``NO_SHOW_LIMIT`` no-shows in ``NO_SHOW_WINDOW``.
-    Idempotent; returns the number marked."""
+    Run by the periodic job ``queue.no_shows`` (``web.app.periodic_jobs``: one process of the
+    deployment at a time, under a lease) every ``SWEEP_SECONDS``. Idempotent: a booking
+    another run already marked is skipped without an audit entry. Returns the number marked."""
     now = at or utcnow()
     with Session(engine) as s0:
         due = [i for i in s0.exec(select(Booking.id).where(Booking.state == "booked",
                                                      Booking.slot_start < now - CHECK_IN_LATE)).all() if i]
+    marked = 0
     for bid in due:
         with Session(engine) as s0:
             b0 = s0.get(Booking, bid)
             outlet = s0.get(Outlet, b0.outlet_id) if b0 else None
         if b0 is None or outlet is None:
             continue
-        with unattended_action(engine, actor_id=0, role="system", action="booking.no_show", outlet=outlet,
-                               subject=audit.pseudonym(pseudonym_key, b0.phone), at=now) as act:
-            _no_show(act, bid, now)
-    return len(due)
+        try:
+            with unattended_action(engine, actor_id=0, role="system", action="booking.no_show", outlet=outlet,
+                                   subject=audit.pseudonym(pseudonym_key, b0.phone), at=now) as act:
+                _no_show(act, bid, now)
+        except _AlreadyChanged:  # checked in or marked meanwhile: nothing to record
+            continue
+        marked += 1
+    return marked
+
+
+class _AlreadyChanged(Exception):
+    """The booking left "booked" between the sweep's read and its transaction."""
 
 
 def _no_show(act: ActionContext, booking_id: int, now: datetime) -> None:
@@ -251,9 +292,8 @@ def _no_show(act: ActionContext, booking_id: int, now: datetime) -> None:
     b = s.exec(select(Booking).where(Booking.id == booking_id).with_for_update()).one()
     line = s.get(QueueLine, b.line_id)
     assert line is not None
-    if b.state != "booked":  # another process got there first
-        act.state, act.extra = (b.state, b.state), _leaf(b, line)
-        return
+    if b.state != "booked":  # checked in meanwhile, or an overlapping run marked it
+        raise _AlreadyChanged()
     b.state, b.changed_at = "no_show", now
     s.add(b)
     s.flush()

@@ -58,3 +58,10 @@ def staffed_at(outlet: Outlet, at: datetime) -> bool:
 def hours_label(outlet: Outlet) -> str:
     """The opening hours as shown in refusals ("未设置" when empty)."""
     return outlet.opening_hours or "未设置"
+
+
+def self_service_open(outlet: Outlet, at: datetime) -> bool:
+    """Whether the kiosk's no-staff functions (办件查询, 自助打印, 评价) are offered at ``at``:
+    within the opening hours, and at any hour where the outlet has a 24-hour self-service
+    area (``self_service_24h``; issue 10 §4 "the outlet's 24-hour flag decides")."""
+    return bool(outlet.self_service_24h) or staffed_at(outlet, at)

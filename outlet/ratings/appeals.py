@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from outlet.clock import local_day as utc_local_day
+from outlet.files import StoredFile
 from outlet.models import Case
 from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
 from outlet.ratings.rules import (
@@ -44,9 +45,13 @@ def _load(engine: Engine, rating_id: int) -> tuple[Rating, Outlet, Case | None]:
 
 
 def file_appeal(engine: Engine, actor: Staff, rating_id: int, *, reason: str,
-                evidence: bytes | None = None, at: datetime | None = None) -> RatingAppeal:
-    """The rated staff member's appeal (reason required; evidence optional: only its
-    SHA-256 is kept with the appeal and in the leaf)."""
+                evidence: bytes | None = None, evidence_file: StoredFile | None = None,
+                at: datetime | None = None) -> RatingAppeal:
+    """The rated staff member's appeal (reason required). Evidence is optional: a file
+    already checked and stored by :class:`outlet.files.FileStore` (``evidence_file``: PDF,
+    JPEG or PNG, size-limited, no active content) or raw ``evidence`` bytes kept as a digest
+    only; the appeal and the leaf's ``digests`` carry its SHA-256. Raises RatingError
+    (422), RatingRefused (409, audited), RatingNotFound (404)."""
     reason = (reason or "").strip()
     if not reason or len(reason) > REASON_MAX:
         raise RatingError(f"请填写申诉理由（{REASON_MAX}字以内）", field="reason")
@@ -66,11 +71,13 @@ def file_appeal(engine: Engine, actor: Staff, rating_id: int, *, reason: str,
         if local_day(act.at) > last:
             raise RatingRefused(f"申诉须在评价后{pol.appeal_days}个工作日内提出（截止 {last}）",
                                 code="appeal_window_closed")
-        digest = hashlib.sha256(evidence).hexdigest() if evidence else None
+        digest = (evidence_file.sha256 if evidence_file
+                  else hashlib.sha256(evidence).hexdigest() if evidence else None)
         if digest:
             act.add_digest("evidence", digest)
         appeal = RatingAppeal(rating_id=rating_id, staff_id=actor.id or 0, reason=reason,
                               evidence_sha256=digest, filed_at=act.at,
+                              evidence_type=evidence_file.content_type if evidence_file else None,
                               decide_due=cal.add_workdays(local_day(act.at), pol.decide_days).day)
         s.add(appeal)
         act.state = (None, "pending")

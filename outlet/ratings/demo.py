@@ -39,7 +39,7 @@ def _data(level: int, reasons: list[str] | None = None, **kw: object) -> RatingI
                        **kw)  # type: ignore[arg-type]
 
 
-def seed_demo_ratings(engine: Engine, today: date | None = None) -> str | None:
+def seed_demo_ratings(engine: Engine, today: date | None = None, *, pii_key: bytes) -> str | None:
     """Seed once (nothing when ratings exist); returns the 评价器's one-time token."""
     today = today or datetime.now(LOCAL).date()
     with Session(engine, expire_on_commit=False) as s:
@@ -66,7 +66,7 @@ def seed_demo_ratings(engine: Engine, today: date | None = None) -> str | None:
     overdue_day = workdays[-6]
     submit.submit_device(engine, pad, "during",
                          _data(2, ["b_wait"], text="排队等了四十分钟", contact_phone="13912345678"),
-                         reasons_version=1, at=_at(overdue_day, 15))
+                         reasons_version=1, pii_key=pii_key, at=_at(overdue_day, 15))
     # 差评 2: real-name, after completion, worked to 销号 with 满意 feedback
     if delivered is not None and delivered.completed_at is not None:
         at = delivered.completed_at + timedelta(days=1)

@@ -44,16 +44,24 @@ class RatingPolicy(SQLModel, table=True):
 class Rating(SQLModel, table=True):
     """One rating. ``level`` is the overall satisfaction (整体满意度, required); the other
     dimensions are optional. ``text`` stays here (only its SHA-256 reaches the audit leaf);
-    ``contact_phone`` only for an anonymous rater who leaves one (masked in the UI, never
-    in the log). ``dedupe_key`` enforces one rating per case per stage; ``nonce`` refuses a
+    ``contact_phone`` only for an anonymous rater who leaves one (sealed at rest,
+    :mod:`outlet.pii`; masked in the UI, never in the log). ``dedupe_key`` enforces one rating per case per stage; ``nonce`` refuses a
     replayed form. Excluded ratings (upheld appeal) stay on record, out of the figures."""
 
     __tablename__ = "rating"
-    __table_args__ = (Index("ix_rating_outlet_created", "outlet_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_rating_outlet_created", "outlet_id", "created_at"),
+        # The month's figures (outlet/ratings/figures.py) read only these columns: a range
+        # of this index answers them without visiting the (wide) rows; the second answers
+        # "has this case a kept rating" per completed case the same way.
+        Index("ix_rating_figures", "created_at", "outlet_id", "level", "excluded", "staff_id",
+              "efficiency", "competence", "attitude"),
+        Index("ix_rating_case_kept", "case_id", "excluded"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     outlet_id: int = Field(foreign_key="outlet.id")
-    case_id: int | None = Field(default=None, foreign_key="service_case.id", index=True)
+    case_id: int | None = Field(default=None, foreign_key="service_case.id")
     staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     assist_session_id: int | None = Field(default=None, foreign_key="assist_session.id")
     device_id: int | None = Field(default=None, foreign_key="device.id")
@@ -68,7 +76,7 @@ class Rating(SQLModel, table=True):
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     reasons_version: int
     text: str | None = Field(default=None, max_length=200)
-    contact_phone: str | None = Field(default=None, max_length=32)
+    contact_phone: str | None = Field(default=None, max_length=128)  # sealed (outlet/pii.py)
     real_name: bool = False
     dedupe_key: str | None = Field(default=None, unique=True, max_length=64)
     nonce: str | None = Field(default=None, unique=True, max_length=64)
@@ -79,14 +87,18 @@ class Rating(SQLModel, table=True):
 
 
 class RatingWorkOrder(SQLModel, table=True):
-    """整改工单 of one 差评: open → called_back → rectified → feedback → closed (销号)."""
+    """整改工单 of one 差评: open → called_back → rectified → feedback → closed (销号).
+
+    ``unit`` says who handles it: "outlet" (the outlet lead, the default) or "center" (a
+    差评 of a 视频帮办 / 远程勘验 expert: a center reviewer of the expert's domain)."""
 
     __tablename__ = "rating_work_order"
 
     id: int | None = Field(default=None, primary_key=True)
     rating_id: int = Field(foreign_key="rating.id", unique=True)
     outlet_id: int = Field(foreign_key="outlet.id", index=True)
-    owner_id: int | None = Field(default=None, foreign_key="staff.id")  # the outlet lead
+    unit: str = Field(default="outlet", max_length=8)  # outlet / center
+    owner_id: int | None = Field(default=None, foreign_key="staff.id")  # lead or center reviewer
     backup_id: int | None = Field(default=None, foreign_key="staff.id")  # their AB角
     state: str = Field(default="open", index=True, max_length=12)
     opened_at: NaiveDatetime = Field(default_factory=utcnow)
@@ -115,7 +127,8 @@ class RatingAppeal(SQLModel, table=True):
     rating_id: int = Field(foreign_key="rating.id", unique=True)
     staff_id: int = Field(foreign_key="staff.id", index=True)
     reason: str = Field(max_length=500)
-    evidence_sha256: str | None = Field(default=None, max_length=64)
+    evidence_sha256: str | None = Field(default=None, max_length=64)  # in the FileStore
+    evidence_type: str | None = Field(default=None, max_length=64)  # sniffed content type
     filed_at: NaiveDatetime = Field(default_factory=utcnow)
     decide_due: date
     state: str = Field(default="pending", index=True, max_length=12)
@@ -123,3 +136,18 @@ class RatingAppeal(SQLModel, table=True):
     decided_at: NaiveDatetime | None = None
     category: str | None = Field(default=None, max_length=16)  # 误评 / 恶意差评
     decision_note: str | None = Field(default=None, max_length=500)
+
+
+class RatingPadLink(SQLModel, table=True):
+    """The case a teller linked to their counter's 评价器 (one per device, replaced by the
+    next link, removed by the rating that used it). ``token`` goes into the pad's form so
+    a rating is tied to exactly the case that was on screen when the applicant rated."""
+
+    __tablename__ = "rating_pad_link"
+
+    device_id: int = Field(primary_key=True, foreign_key="device.id",
+                           sa_column_kwargs={"autoincrement": False})
+    case_id: int = Field(foreign_key="service_case.id")
+    token: str = Field(max_length=32)
+    linked_by: int = Field(foreign_key="staff.id")
+    linked_at: NaiveDatetime = Field(default_factory=utcnow)

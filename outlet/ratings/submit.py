@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from outlet import status
+from outlet import pii, status
 from outlet.clock import local_day
 from outlet.devices import Device
 from outlet.models import Applicant, Case
@@ -47,6 +47,7 @@ from partners.models import BackupAssignment, Matter, MatterVersion, Outlet, Sta
 from remote_assist.models import AssistRequest, AssistSession
 
 NOT_RATEABLE = frozenset({"draft", "refused", "withdrawn"})
+PHONE_COLUMN = "rating.contact_phone"  # sealed at rest (outlet/pii.py)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Target:
     assist_session_id: int | None = None
     entered_by: int | None = None
     reasons_version: int = 1
+    pii_key: bytes | None = None  # seals an anonymous rater's call-back number
 
     @property
     def dedupe_key(self) -> str | None:
@@ -114,6 +116,9 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
         raise RatingRefused(f"该办件的{STAGES[target.stage]}评价已提交，每个阶段只能评价一次，"
                             "已有评价不会被替换", code="already_rated")
     text = data.text or None
+    phone = (data.contact_phone or "") if not target.real_name else ""
+    if phone and target.pii_key is None:
+        raise ValueError("an anonymous rater's phone needs the pii key to be stored sealed")
     rating = Rating(
         outlet_id=target.outlet_id, case_id=target.case.id if target.case else None,
         staff_id=target.staff_id, assist_session_id=target.assist_session_id,
@@ -122,7 +127,7 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
         efficiency=data.dimensions.get("efficiency"), competence=data.dimensions.get("competence"),
         attitude=data.dimensions.get("attitude"), reasons=list(data.reasons),
         reasons_version=target.reasons_version, text=text,
-        contact_phone=(data.contact_phone or None) if not target.real_name else None,
+        contact_phone=pii.seal(target.pii_key or b"", phone, column=PHONE_COLUMN) if phone else None,
         real_name=target.real_name, dedupe_key=key, nonce=data.nonce, created_at=ctx.at,
     )
     s.add(rating)
@@ -150,13 +155,35 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
     return rating
 
 
+def _center_owner(s: Session, expert_id: int | None) -> Staff | None:
+    """The center unit answering for an expert: an active reviewer of the expert's domain,
+    else one covering every domain, else a center admin (lowest id first: stable)."""
+    expert = s.get(Staff, expert_id) if expert_id else None
+    domain = expert.domain if expert else None
+    center = list(s.exec(select(Staff).where(col(Staff.outlet_id).is_(None), col(Staff.active))
+                         .order_by(col(Staff.id))).all())
+    reviewers = [st for st in center if "reviewer" in st.role_set]
+    for pick in ([r for r in reviewers if domain and r.domain == domain],
+                 [r for r in reviewers if not r.domain],
+                 [a for a in center if "admin" in a.role_set]):
+        if pick:
+            return pick[0]
+    return None
+
+
 def _open_work_order(s: Session, rating: Rating, now: datetime) -> RatingWorkOrder:
-    """Owner: the outlet's lead; alternate: the lead's AB角 backup in force today."""
+    """Owner: the outlet's lead — or, for a 差评 of a video-session expert, the expert's
+    center unit (:func:`_center_owner`, issue 11 §2); alternate: the owner's AB角 backup
+    in force today."""
     assert rating.id is not None
     pol, cal, today = policy(s), WorkCalendar.load(s), china_day(now)
-    owner = s.exec(select(Staff).where(Staff.outlet_id == rating.outlet_id, col(Staff.active),
-                                       col(Staff.roles).contains("outlet_lead"))
-                   .order_by(col(Staff.id))).first()
+    unit = "center" if rating.object == "assist" else "outlet"
+    if unit == "center":
+        owner = _center_owner(s, rating.staff_id)
+    else:
+        owner = s.exec(select(Staff).where(Staff.outlet_id == rating.outlet_id, col(Staff.active),
+                                           col(Staff.roles).contains("outlet_lead"))
+                       .order_by(col(Staff.id))).first()
     backup = None
     if owner is not None:
         backup = s.exec(select(BackupAssignment.backup_id).where(
@@ -164,8 +191,8 @@ def _open_work_order(s: Session, rating: Rating, now: datetime) -> RatingWorkOrd
             or_(col(BackupAssignment.valid_to).is_(None), col(BackupAssignment.valid_to) >= today),
         )).first()
     order = RatingWorkOrder(
-        rating_id=rating.id, outlet_id=rating.outlet_id, owner_id=owner.id if owner else None,
-        backup_id=backup, opened_at=now,
+        rating_id=rating.id, outlet_id=rating.outlet_id, unit=unit,
+        owner_id=owner.id if owner else None, backup_id=backup, opened_at=now,
         callback_due=cal.add_workdays(today, pol.callback_days).day,
         rectify_due=cal.add_workdays(today, pol.rectify_days).day,
     )
@@ -198,24 +225,52 @@ def submit_qr(engine: Engine, number: str, check_code: str, stage: str, data: Ra
 
 
 def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput, *,
-                  reasons_version: int, at: datetime | None = None) -> Rating:
-    """A rating at the 评价器: anonymous, of the staff member the device is paired with."""
-    if stage not in ("before", "during"):
-        raise RatingError("评价器只用于办事前或办理中评价", field="stage")
-    with Session(engine) as s:
+                  reasons_version: int, link_token: str = "", pii_key: bytes | None = None,
+                  at: datetime | None = None) -> Rating:
+    """A rating at the 评价器. Without ``link_token``: anonymous, of the staff member the
+    device is paired with (stage 办事前 / 办理中). With the token of the case the teller
+    linked (:mod:`outlet.ratings.padlink`): a real-name rating of that case (办理中, or
+    办结后 for a completed case handed over at the counter), which uses the link up. A
+    token that is no longer the pad's link is refused (audited): the case changed. An
+    anonymous rater's phone is stored sealed with ``pii_key`` (ValueError without it)."""
+    from outlet.ratings import padlink
+    from outlet.ratings.models import RatingPadLink
+
+    now = at or utcnow()
+    with Session(engine, expire_on_commit=False) as s:
         outlet = s.get(Outlet, device.outlet_id)
+        linked = padlink.current(s, device, at=now) if link_token else None
+        case = s.get(Case, linked.case_id) if linked and linked.token == link_token else None
+        matter = s.get(Matter, case.matter_id) if case else None
+        version = s.get(MatterVersion, case.matter_version_id) if case else None
+        applicant = s.get(Applicant, case.applicant_id) if case else None
     assert outlet is not None and device.id is not None
-    target = Target(outlet_id=device.outlet_id, object="staff", stage=stage, channel="device",
-                    real_name=False, staff_id=device.staff_id, device_id=device.id,
-                    reasons_version=reasons_version)
+    if case is None and stage not in ("before", "during"):
+        raise RatingError("评价器只用于办事前或办理中评价", field="stage")
+    if case is not None:
+        stage = "after" if case.state in COMPLETED else "during"
+    target = Target(outlet_id=device.outlet_id, object="case" if case else "staff", stage=stage,
+                    channel="device", real_name=case is not None, case=case,
+                    staff_id=device.staff_id, device_id=device.id,
+                    reasons_version=reasons_version, pii_key=pii_key)
     with unattended_action(engine, actor_id=device.id, role="device", action="rating.submit",
-                           outlet=outlet, at=at) as ctx:
+                           outlet=outlet, case=case.number if case else None,
+                           subject=applicant.pseudonym if applicant else None, at=now) as ctx:
+        if link_token and case is None:
+            raise RatingRefused("窗口的办件已变更，请重新评价", code="link_changed")
+        if matter is not None and version is not None:
+            ctx.set_matter(matter, version.version)
         rating = _store(ctx, target, data)
+        if case is not None:  # the link is used up: the next applicant starts anonymous
+            row = ctx.session.get(RatingPadLink, device.id)
+            if row is not None and row.token == link_token:
+                ctx.session.delete(row)
     return rating
 
 
 def submit_call(engine: Engine, actor: Staff, assist_session_id: int, data: RatingInput, *,
-                reasons_version: int, at: datetime | None = None) -> Rating:
+                reasons_version: int, pii_key: bytes | None = None,
+                at: datetime | None = None) -> Rating:
     """The applicant's rating of the expert after a video session, entered on the teller's
     screen (turned towards the applicant). Only the session's teller, after it ended."""
     with Session(engine, expire_on_commit=False) as s:
@@ -232,7 +287,7 @@ def submit_call(engine: Engine, actor: Staff, assist_session_id: int, data: Rati
     target = Target(outlet_id=outlet.id or 0, object="assist", stage="after", channel="call",
                     real_name=case is not None, case=case, staff_id=session_row.expert_id,
                     assist_session_id=assist_session_id, entered_by=actor.id,
-                    reasons_version=reasons_version)
+                    reasons_version=reasons_version, pii_key=pii_key)
     with delegated_action(engine, actor, "rating.submit", outlet=outlet,
                           case=case.number if case else None,
                           subject=applicant.pseudonym if applicant else None, at=at) as ctx:

@@ -50,9 +50,10 @@ def _in_scope(column: object, outlets: set[int] | None) -> ColumnElement[bool]:
 
 def orders(session: Session, actor: Staff, today: date, *, state: str | None = None,
            outlet_id: int | None = None, partner_id: int | None = None,
-           overdue: bool = False, escalated: bool = False, limit: int = 100,
-           offset: int = 0) -> list[OrderRow]:
-    """Work orders visible to ``actor``, filtered; nearest deadline first, closed last."""
+           overdue: bool = False, escalated: bool = False, unit: str | None = None,
+           limit: int = 100, offset: int = 0) -> list[OrderRow]:
+    """Work orders visible to ``actor``, filtered (``unit``: "outlet" / "center" — who
+    handles them); nearest deadline first, closed last."""
     cal = WorkCalendar.load(session)
     w = RatingWorkOrder
     conds: list[ColumnElement[bool]] = [_in_scope(w.outlet_id, scope_outlets(session, actor))]
@@ -62,6 +63,8 @@ def orders(session: Session, actor: Staff, today: date, *, state: str | None = N
         conds.append(col(w.outlet_id) == outlet_id)
     if partner_id:
         conds.append(col(Outlet.partner_id) == partner_id)
+    if unit:
+        conds.append(col(w.unit) == unit)
     if overdue:
         conds.append(overdue_condition(today))
     if escalated:

@@ -1,7 +1,8 @@
 """The 差评 work order (整改工单): 核实/回访 → 整改 (or 解释说明) → 反馈 → 销号.
 
-Every step is a delegated action of the outlet lead (or their AB角 backup covering the
-outlet), authorized and audited in one transaction with the change; the leaf points at the
+Every step is a delegated action of the order's unit — the outlet lead (or their AB角
+backup covering the outlet), or for a 差评 of a video-session expert the center unit
+(:func:`refusal_for`) — authorized and audited in one transaction with the change; the leaf points at the
 rating's ``rating.submit`` entry (``"rating": {"entry": <index>}``). Refusals (wrong
 state, closing a real-name 差评 that was never called back) are audited too.
 
@@ -21,6 +22,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from audit.db import reader_of
 from outlet.models import Applicant, Case
 from outlet.ratings.models import Rating, RatingWorkOrder
 from outlet.ratings.rules import FEEDBACK_VIEWS, RatingError, RatingNotFound, RatingRefused
@@ -72,6 +74,9 @@ def _step(engine: Engine, actor: Staff, order_id: int, action: str,
         order = act.session.exec(select(RatingWorkOrder).where(RatingWorkOrder.id == order_id)
                                  .with_for_update()).one()
         act.extra["rating"] = {"entry": rating.audit_index or 0}
+        why = refusal_for(act.session, actor, order, rating)
+        if why is not None:
+            raise RatingRefused(why, code="not_responsible")
         target = TRANSITIONS[action].get(order.state)
         if target is None:
             raise RatingRefused(f"工单当前为「{STATE_LABELS[order.state]}」，不能执行该步骤",
@@ -80,6 +85,24 @@ def _step(engine: Engine, actor: Staff, order_id: int, action: str,
         order.state = target
         yield Step(act, order, rating)
         act.session.add(order)
+
+
+def refusal_for(session: Session, actor: Staff, order: RatingWorkOrder,
+                rating: Rating) -> str | None:
+    """Why ``actor`` may not work ``order`` (Chinese), or None when they may. An outlet
+    order is the outlet lead's (membership and AB角 cover are checked by ``authorize``); a
+    center order (a 差评 of a video-session expert, issue 11 §2) is its owner's, its
+    backup's, or any reviewer's of the expert's domain (reviewers are pooled by domain)."""
+    if order.unit != "center":
+        return None if "outlet_lead" in actor.role_set else "该工单由网点负责人处理"
+    if actor.outlet_id is None and actor.id in (order.owner_id, order.backup_id):
+        return None
+    expert = session.get(Staff, rating.staff_id) if rating.staff_id else None
+    domain = expert.domain if expert else None
+    if (actor.outlet_id is None and "reviewer" in actor.role_set
+            and (not actor.domain or actor.domain == domain)):
+        return None
+    return "视频帮办专家的差评由中心负责处理，网点不能处理该工单"
 
 
 def _note(text: str, label: str, required: bool = True) -> str:
@@ -165,7 +188,7 @@ def escalate_overdue(engine: Engine, *, at: datetime | None = None) -> int:
     ``rating.escalate`` each, actor ``system``). Idempotent; returns how many."""
     now = at or utcnow()
     today = local_day(now)
-    with Session(engine) as s:
+    with Session(reader_of(engine)) as s:  # decides nothing: each order is re-checked locked
         ids = list(s.exec(select(RatingWorkOrder.id).where(
             overdue_condition(today), col(RatingWorkOrder.escalated_at).is_(None))).all())
     done = 0

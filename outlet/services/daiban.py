@@ -4,7 +4,8 @@
 the legal applicant, and 代办 is free of charge.
 
 States: open → entrusted (委托书, 受理单) ⇄ suspended (中止单 / 续办委托书);
-entrusted | suspended → terminated (终止单); entrusted → delivered (办结单).
+entrusted | suspended → terminated (终止单); entrusted → delivered (办结单). While
+entrusted, :func:`create_case` takes the case in through the normal intake path.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from datetime import date, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from audit.db import reader_of
 from outlet.clock import local_day
 from outlet.errors import IllegalTransition, InvalidInput
 from outlet.services.models import ServiceRecord, ServiceStep
+from outlet.models import Case
 from outlet.services.records import (
     STATE_LABELS,
     ServiceFrame,
     _require_owner,
     link_case,
+    load_service,
     service_action,
 )
 from partners.models import Staff
@@ -142,6 +146,62 @@ def deliver(engine: Engine, actor: Staff, number: str, *, items: str, received_b
         f.move(target)
         f.record.outcome, f.record.ended_at = "done", f.act.at
     return f.record
+
+
+def create_case(engine: Engine, actor: Staff, number: str, *, pseudonym_key: bytes,
+                at: datetime | None = None) -> Case:
+    """代办 creates its case (issue 12 §1): through the normal intake path
+    (:func:`outlet.intake.create_case`, service mode 代办 — its own ``case.create`` entry,
+    authorized with the 代办 scope, the 授权委托书 added to the checklist) for the record's
+    applicant and matter; then ``service.case`` links it to the record. Only the owner of
+    an entrusted 代办 without a case may do it (refusals audited). Raises IllegalTransition
+    (409), NotOwner (403), the intake's refusals, InvalidInput (422)."""
+    from sqlmodel import Session
+
+    from outlet.intake import NewCase
+    from outlet.intake import create_case as intake_create
+
+    with Session(reader_of(engine)) as s:  # what to create; re-checked locked below
+        ref = load_service(s, actor, number)
+    rec, applicant = ref.record, ref.applicant
+    problem = _case_problem(rec, actor)
+    if problem is None and rec.owner_id != actor.id:
+        problem = "仅首问责任人可以新建办件"  # _require_owner below names the owner (NotOwner)
+    if problem is None and (applicant is None or rec.matter_id is None):
+        problem = "代办记录缺少委托人或事项，不能新建办件"
+    if problem is not None:  # refused before anything is made, and recorded
+        with service_action(engine, actor, number, "service.case", at=at) as f:
+            _check_case_step(f, actor)
+            raise IllegalTransition(problem)
+    assert applicant is not None
+    case = intake_create(engine, actor, NewCase(
+        matter_id=rec.matter_id, applicant_kind=applicant.kind, applicant_name=applicant.name,
+        id_number=applicant.id_number, phone=applicant.phone,
+        legal_representative=applicant.legal_representative, service_mode="代办",
+    ), pseudonym_key=pseudonym_key, at=at)
+    with service_action(engine, actor, number, "service.case", at=at) as f:
+        _check_case_step(f, actor)
+        f.record.case_id = case.id
+        f.session.add(f.record)
+        f.step("service.case", note=f"代办新建办件 {case.number}")
+    return case
+
+
+def _case_problem(rec: ServiceRecord, actor: Staff) -> str | None:
+    if rec.kind != "代办":
+        return "只有代办服务可以新建代办办件"
+    if rec.state != "entrusted":
+        return f"代办当前状态为「{STATE_LABELS.get(rec.state, rec.state)}」，签订委托书并受理后才能新建办件"
+    if rec.case_id is not None:
+        return "该代办已关联办件"
+    return None
+
+
+def _check_case_step(f: ServiceFrame, actor: Staff) -> None:
+    _require_owner(f, actor, "新建办件")
+    problem = _case_problem(f.record, actor)
+    if problem is not None:
+        raise IllegalTransition(problem)
 
 
 def form_step(engine: Engine, record_id: int, form_number: str) -> ServiceStep | None:

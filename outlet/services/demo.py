@@ -71,7 +71,7 @@ def demo_png() -> bytes:
 
 
 def seed_demo_services(engine: Engine, pseudonym_key: bytes, files_dir: Path,
-                       today: date | None = None) -> int:
+                       today: date | None = None, *, pii_key: bytes) -> int:
     """Seed once (nothing when service records exist); returns the number of records made."""
     today = today or datetime.now(LOCAL).date()
     with Session(engine, expire_on_commit=False) as s:
@@ -109,13 +109,13 @@ def seed_demo_services(engine: Engine, pseudonym_key: bytes, files_dir: Path,
                    valid_until=today + timedelta(days=30), at=_at(today, 2, 9, 20))
     daiban.suspend(engine, staff["agent1"], d2.number, reason="缺少近半年病历，待家属取回",
                    at=_at(today, 2, 9, 40))
-    _visits(engine, staff["agent1"], files_dir, today)
+    _visits(engine, staff["agent1"], files_dir, today, pii_key)
     _promise_case(engine, staff["teller1"], staff["reviewer3"], pseudonym_key, today)
     with Session(engine) as s:
         return len(s.exec(select(ServiceRecord.id)).all())
 
 
-def _visits(engine: Engine, agent: Staff, files_dir: Path, today: date) -> None:
+def _visits(engine: Engine, agent: Staff, files_dir: Path, today: date, pii_key: bytes) -> None:
     """Three home visits done by agent1 (the second on a phone offline, synced 2 h later)
     and one queued for today."""
     store = FileStore(files_dir)
@@ -124,7 +124,8 @@ def _visits(engine: Engine, agent: Staff, files_dir: Path, today: date) -> None:
     for i, (name, address, reason) in enumerate(people):
         v = visits.request_visit(engine, agent, NewVisit(
             kind="帮办", contact_name=name, address=address, reason=reason, assignee_id=agent.id,
-            contact_phone="0532-8619 0007", preferred="上午", channel="网格员"), at=_at(today, 5 - i, 8))
+            contact_phone="0532-8619 0007", preferred="上午", channel="网格员"), pii_key=pii_key,
+            at=_at(today, 5 - i, 8))
         if i == 3:
             continue  # waiting for today
         day = 4 - i

@@ -75,7 +75,7 @@ class HomeVisit(SQLModel, table=True):
     kind: str = Field(max_length=8)  # the service to give at home: 咨询 / 帮办 / 代办
     matter_id: int | None = Field(default=None, foreign_key="matter.id")
     contact_name: str = Field(max_length=64)
-    contact_phone: str = Field(default="", max_length=32)
+    contact_phone: str = Field(default="", max_length=128)  # sealed at rest (outlet/pii.py)
     address: str = Field(max_length=255)
     reason: str = Field(max_length=16)  # 年老 / 残疾 / 重病 / 其他
     reason_note: str = Field(default="", max_length=255)

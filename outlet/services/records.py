@@ -26,13 +26,11 @@ from outlet.cases import next_case_number, visible_outlets
 from outlet.clock import local_day, utc_bounds
 from outlet.errors import (
     IllegalTransition,
-    InvalidIdNumber,
     InvalidInput,
     NotOwner,
     ServiceNotFound,
 )
-from outlet.ids import validate_id
-from outlet.intake import PHONE_RE
+from outlet.intake import check_applicant
 from outlet.models import Applicant
 from outlet.services.models import ServiceRecord, ServiceStep
 from partners.delegation import ActionContext, delegated_action
@@ -85,15 +83,9 @@ class NewService:
             errors["channel"] = "办理渠道无效"
         if d.kind == "代办" and not d.has_applicant:
             errors["applicant_name"] = "代办须登记委托人（申请人）"
-        if d.has_applicant:
-            if not d.applicant_name:
-                errors["applicant_name"] = "请填写申请人姓名"
-            try:
-                d.id_number = validate_id(d.applicant_kind, d.id_number)
-            except InvalidIdNumber as e:
-                errors["id_number"] = e.message
-            if d.phone and not PHONE_RE.match(d.phone):
-                errors["phone"] = "联系电话格式不正确"
+        if d.has_applicant:  # the same check as a case's applicant at intake
+            d.applicant_name, d.id_number, d.phone = check_applicant(
+                d.applicant_kind, d.applicant_name, d.id_number, d.phone, errors)
         if errors:
             raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)), errors=errors)
         return d

@@ -26,7 +26,8 @@ from outlet.cases import visible_outlets
 from outlet.clock import local_day
 from outlet.errors import IllegalTransition, InvalidInput, NotAssigned, ServiceNotFound
 from outlet.files import FileStore
-from outlet.intake import PHONE_RE
+from outlet import pii
+from outlet.intake import PHONE_RE, clean_phone
 from outlet.services.evidence import (
     CLIENT_ID_RE,
     check_photo,
@@ -70,6 +71,7 @@ class NewVisit:
             errors["kind"] = "请选择上门服务类型"
         if not d.contact_name:
             errors["contact_name"] = "请填写联系人姓名"
+        d.contact_phone = clean_phone(d.contact_phone)
         if d.contact_phone and not PHONE_RE.match(d.contact_phone):
             errors["contact_phone"] = "联系电话格式不正确"
         if not d.address:
@@ -102,10 +104,14 @@ def street_agents(session: Session) -> list[tuple[Staff, Outlet]]:
     return [(st, o) for st, o in rows if "block_agent" in st.role_set]
 
 
-def request_visit(engine: Engine, actor: Staff, data: NewVisit, *, outlet_id: int | None = None,
-                  at: datetime | None = None) -> HomeVisit:
+PHONE_COLUMN = "home_visit.contact_phone"  # sealed at rest (outlet/pii.py)
+
+
+def request_visit(engine: Engine, actor: Staff, data: NewVisit, *, pii_key: bytes,
+                  outlet_id: int | None = None, at: datetime | None = None) -> HomeVisit:
     """Queue a home visit at ``outlet_id`` (default: the actor's outlet), assigned to one of
-    its block agents. Needs the kind's scope (帮办 / 代办 / 咨询) in a grant in force."""
+    its block agents. Needs the kind's scope (帮办 / 代办 / 咨询) in a grant in force. The
+    contact's phone is stored sealed with ``pii_key`` (:func:`contact_phone` opens it)."""
     d = data.validate()
     target = outlet_id or actor.outlet_id
     if target is None and "admin" in actor.role_set:  # the center: the agent's street point
@@ -133,7 +139,8 @@ def request_visit(engine: Engine, actor: Staff, data: NewVisit, *, outlet_id: in
         assert actor.id is not None and outlet.id is not None and d.assignee_id is not None
         visit = HomeVisit(
             number=new_number(s, "SM", outlet, local_day(now)), outlet_id=outlet.id, kind=d.kind,
-            matter_id=d.matter_id, contact_name=d.contact_name, contact_phone=d.contact_phone,
+            matter_id=d.matter_id, contact_name=d.contact_name,
+            contact_phone=pii.seal(pii_key, d.contact_phone, column=PHONE_COLUMN),
             address=d.address, reason=d.reason, reason_note=d.reason_note, preferred=d.preferred,
             requested_by=actor.id, requested_at=now, channel=d.channel, assignee_id=d.assignee_id,
             due_on=due,
@@ -143,6 +150,11 @@ def request_visit(engine: Engine, actor: Staff, data: NewVisit, *, outlet_id: in
         act.case = visit.number
         act.state = (None, "assigned")
     return visit
+
+
+def contact_phone(visit: HomeVisit, pii_key: bytes) -> str:
+    """The visit contact's phone in clear (for its block agent to call)."""
+    return pii.unseal(pii_key, visit.contact_phone, column=PHONE_COLUMN)
 
 
 def load_visit(session: Session, actor: Staff, number: str) -> HomeVisit:

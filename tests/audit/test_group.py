@@ -152,3 +152,37 @@ def test_group_after_commit_hooks_run_once_committed_and_never_for_a_rolled_back
             s.info[AFTER_COMMIT].append(lambda: seen.append("rolled back"))
             raise LookupError("undone")
     assert seen == [[(0, "case.create")]]
+
+
+def test_group_units_and_plain_transactions_mixed_keep_indexes_consecutive(db: Engine) -> None:
+    """Plain transactions (e.g. a throttled refusal's entry) append beside the batches; on
+    PostgreSQL a batch's "already holds the append lock" mark must not outlive its
+    transaction on the pooled connection, or a plain append would skip the lock."""
+    from sqlalchemy.orm import Session
+
+    group = GroupCommit(db)
+    acknowledged: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def writer(k: int) -> None:
+        try:
+            for i in range(15):
+                if (k + i) % 2:
+                    with group.unit() as s:
+                        idx = record(s, make_entry(k * 100 + i))
+                else:
+                    with Session(db) as s, s.begin():
+                        idx = record(s, make_entry(k * 100 + i))
+                with lock:
+                    acknowledged.append(idx)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sorted(acknowledged) == [i for i, _a in _stored(db)] == list(range(120))

@@ -56,8 +56,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("live-var")
     port = _free_port()
     # printed links and QR codes point at this server, as SERVICEPOINT_PUBLIC_URL would in production
+    # the kiosk's ID-card reader bridge: a fake one is started there by the tests that need it
+    bridge_port = _free_port()
     env = {**os.environ, "SERVICEPOINT_DATA": str(data), "SERVICEPOINT_CHECKPOINT_INTERVAL": "1",
-           "SERVICEPOINT_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+           "SERVICEPOINT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "SERVICEPOINT_IDCARD_BRIDGE": f"ws://127.0.0.1:{bridge_port}/idcard"}
     env.pop("SERVICEPOINT_DATABASE_URL", None)
     subprocess.run([*_cli(), "demo"], env=env, check=True, capture_output=True, timeout=120)
     log = open(data / "server.log", "wb")
@@ -75,6 +78,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise RuntimeError("server did not start:\n" + Path(data / "server.log").read_text())
         time.sleep(0.2)
     os.environ["SERVICEPOINT_E2E_DATA"] = str(data)
+    os.environ["SERVICEPOINT_E2E_IDCARD_PORT"] = str(bridge_port)
     yield base
     proc.terminate()
     try:

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import shot
@@ -83,3 +88,136 @@ def test_kiosk_ticket_called_shown_on_display_and_served_on_a_new_case(
     teller.wait_for_selector("#linked-case")
     assert teller.locator("#linked-case").inner_text().strip() == case_number
     shot(teller, "queue-counter-panel")
+
+
+@pytest.fixture
+def idcard_bridge() -> Iterator[str]:
+    """The fake ID-card reader bridge (``web.idcard_bridge``) on the port the live server's
+    kiosk pages are configured for; yields its HTTP base (``POST /place?id=…``)."""
+    port = os.environ["SERVICEPOINT_E2E_IDCARD_PORT"]
+    proc = subprocess.Popen([sys.executable, "-m", "web.idcard_bridge", "--port", port],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.post(base + "/remove", timeout=1)
+            break
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                raise RuntimeError("the fake ID-card bridge did not start") from None
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
+def _receipt_case() -> tuple[str, str, str, str]:
+    """A demo case with a 受理回执: number, check code, applicant ID number, receipt number."""
+    db = Path(os.environ["SERVICEPOINT_E2E_DATA"]) / "servicepoint.db"
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT c.number, c.check_code, a.id_number, n.number FROM notice n"
+            " JOIN service_case c ON c.id = n.case_id JOIN applicant a ON a.id = c.applicant_id"
+            " WHERE n.kind = 'receipt' ORDER BY n.id LIMIT 1").fetchone()
+    assert row is not None
+    return row
+
+
+def test_kiosk_self_print_reads_the_id_card_through_the_local_bridge(
+        browser: Any, live_server: str, idcard_bridge: str) -> None:
+    links = _device_links()
+    outlet = "工商银行海川长江中路支行"
+    _open_all_day(outlet)
+    number, check_code, id_number, receipt = _receipt_case()
+    kiosk = _device_page(browser, live_server, links[f"{outlet} · 大厅取号机"], {"width": 1080, "height": 1920})
+    violations: list[str] = []
+    kiosk.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    # the home page's CSP does not let a page reach the bridge: only the page that reads cards may
+    blocked = kiosk.evaluate("""url => new Promise(done => {
+        document.addEventListener('securitypolicyviolation', e => done(e.violatedDirective), {once: true});
+        try { new WebSocket(url); } catch (e) { done('thrown'); }
+        setTimeout(() => done('allowed'), 3000);
+    })""", idcard_bridge.replace("http", "ws") + "/idcard")
+    assert blocked in ("connect-src", "thrown")
+    violations.clear()
+    kiosk.goto("/queue/kiosk/print")
+    kiosk.wait_for_selector("#idcard-status[data-state=ready]")  # connected to the bridge
+    kiosk.fill("input[name=number]", number)
+    kiosk.click("input[name=check_code]")
+    kiosk.wait_for_selector("#keypad:not(.hide)")  # the touch keypad: no keyboard needed
+    for digit in check_code:
+        kiosk.click(f"#keypad [data-key='{digit}']")
+    assert kiosk.input_value("input[name=check_code]") == check_code
+    httpx.post(idcard_bridge + "/place", params={"id": id_number, "name": "不使用"})
+    kiosk.wait_for_selector("#idcard-status[data-state=read]")
+    assert kiosk.input_value("input[name=id_number]") == id_number
+    kiosk.click("#print-form button[type=submit]")
+    kiosk.wait_for_selector("#print-list")
+    doc = kiosk.locator(f".kiosk-doc[data-notice='{receipt}']")
+    assert doc.count() == 1 and not doc.is_visible()  # on screen: the buttons, not the documents
+    kiosk.evaluate("() => { window.print = () => { window.printed = Array.from("
+                   "document.querySelectorAll('.kiosk-doc.print-target'), d => d.dataset.notice); }; }")
+    kiosk.click(f"button[data-print-doc='{doc.get_attribute('id')}']")
+    assert kiosk.evaluate("() => window.printed") == [receipt]
+    kiosk.emulate_media(media="print")
+    assert kiosk.locator(".kiosk-doc").first.is_hidden()  # only the chosen one prints
+    assert violations == []
+    shot(kiosk, "queue-kiosk-self-print")
+
+
+def test_a_ticket_taken_at_the_kiosk_appears_on_a_counter_panel_pushed(
+        browser: Any, live_server: str, page_for: Any) -> None:
+    links = _device_links()
+    outlet = "工商银行海川长江中路支行"
+    _open_all_day(outlet)
+    lead = page_for("lead1")
+    lead.goto("/queue/")
+    if lead.locator("#queue-sign-in").count():
+        lead.select_option("select[name=counter_id]", label="2号窗口")
+        lead.click("#queue-sign-in button[type=submit]")
+    heading = lead.locator("#waiting-list h2")
+    before = heading.inner_text()
+    kiosk = _device_page(browser, live_server, links[f"{outlet} · 大厅取号机"], {"width": 1366, "height": 768})
+    kiosk.click("#line-A")
+    assert kiosk.locator("#slip-number").inner_text().strip().startswith("A")
+    # the count went up: refreshed by the push, no reload (the list itself shows the first 12)
+    lead.wait_for_function("b => document.querySelector('#waiting-list h2').innerText !== b", arg=before)
+    assert heading.inner_text() != before
+
+
+def test_a_booking_made_on_the_public_page_checks_in_at_the_kiosk(browser: Any, live_server: str) -> None:
+    links = _device_links()
+    outlet = "工商银行海川长江中路支行"
+    db = Path(os.environ["SERVICEPOINT_E2E_DATA"]) / "servicepoint.db"
+    with sqlite3.connect(db) as conn:  # slots need opening hours (other tests open it all day)
+        conn.execute("UPDATE outlet SET opening_hours = '周一至周五 9:00–17:00' WHERE name = ?", (outlet,))
+    phone = "13911112222"
+    ctx = browser.new_context(base_url=live_server, locale="zh-CN", viewport={"width": 390, "height": 844})
+    mobile = ctx.new_page()
+    mobile.set_default_timeout(15_000)
+    mobile.goto("/queue/book")
+    mobile.click(f"#book-outlets a:has-text('{outlet}')")
+    mobile.check("#book-slots input[name=slot]:not([disabled]) >> nth=0")
+    mobile.fill("input[name=name]", "赵小燕")
+    mobile.fill("input[name=phone]", phone)
+    mobile.click("#book-form button[type=submit]")
+    code = mobile.locator("#booking-code").inner_text().strip()
+    assert phone not in mobile.content() and "赵小燕" not in mobile.content()  # masked after entry
+    ctx.close()
+    # the day of the booking arrives: its slot starts now (bookable only from tomorrow, so the
+    # test moves the booking rather than the clock of a running server)
+    _open_all_day(outlet)  # tests run at any hour: the kiosk issues now
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("UPDATE queue_booking SET slot_start = ?, day = ? WHERE code = ?",
+                            (now.isoformat(sep=" "), (now + timedelta(hours=8)).date().isoformat(), code)).rowcount == 1
+    kiosk = _device_page(browser, live_server, links[f"{outlet} · 大厅取号机"], {"width": 1080, "height": 1920})
+    kiosk.click("#go-checkin")
+    kiosk.fill("input[name=phone]", phone[-4:])  # the phone's last 4 digits
+    kiosk.click("form.kiosk-form button[type=submit]")
+    number = kiosk.locator("#slip-number").inner_text().strip()
+    assert number.startswith("A")
+    with sqlite3.connect(db) as conn:
+        state, ticket = conn.execute("SELECT b.state, t.priority FROM queue_booking b JOIN queue_ticket t"
+                                     " ON t.id = b.ticket_id WHERE b.code = ?", (code,)).fetchone()
+    assert (state, ticket) == ("checked_in", "booked")

@@ -1,7 +1,8 @@
 """上门办 on a phone-sized Chromium (mobile emulation, fake geolocation) against a real
 server: agent1 queues a visit, arrives, goes offline, photographs a document, collects a
-signature drawn with the mouse, completes (queued: 待同步 1), comes back online and syncs.
-The visit's service record and its audit entry exist exactly once."""
+signature drawn with the mouse, reloads the page with no network (the service worker's copy,
+the draft's photo and signature come back), completes (queued: 待同步 1), comes back online
+and syncs. The visit's service record and its audit entry exist exactly once."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
         page.wait_for_selector("#flash .ok")
 
         page.goto("/services/visits/today")
+        page.wait_for_selector("body[data-offline-ready]")  # the service worker kept the pages
         # a 360 px phone: the page fits its width and the top bar stays a few rows high
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         assert page.locator("header.topbar").bounding_box()["height"] < 180  # type: ignore[index]
@@ -51,9 +53,12 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
         page.wait_for_selector("#arrive-button")
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         number = page.locator("#phone-visit").get_attribute("data-visit")
+        page.wait_for_selector("body[data-offline-ready]")
+        page.evaluate("document.body.removeAttribute('data-offline-ready')")
         page.click("#arrive-button")
         page.wait_for_selector("#visit-msg.ok")
         assert "到达" in page.locator("#visit-msg").inner_text()
+        page.wait_for_selector("body[data-offline-ready]")  # the arrived page was kept again
 
         ctx.set_offline(True)
         photo = tmp_path / "document.png"
@@ -68,6 +73,20 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
         for i in range(1, 12):
             page.mouse.move(box["x"] + 20 + i * 20, box["y"] + 30 + (i % 3) * 25)
         page.mouse.up()
+        page.locator("#outcome-note").fill("材料已核对")
+        page.wait_for_timeout(300)  # the draft is written on pointerup / input (IndexedDB)
+
+        # the network is gone and the page is reloaded: the phone's copy opens, nothing is lost
+        page.reload()
+        page.wait_for_selector("#complete-step:not([hidden])")
+        assert page.locator("#arrive-step").is_hidden()
+        page.wait_for_selector("#photo-list img")
+        assert page.locator("#outcome-note").input_value() == "材料已核对"
+        page.goto("/services/visits/today")  # another kept page opens offline too
+        page.locator(".visit-card", has_text="浏览器测试老人").click()
+        page.wait_for_selector("#complete-step:not([hidden])")
+        page.wait_for_function("document.getElementById('photo-list').children.length === 1")
+        page.wait_for_timeout(300)  # the signature is redrawn from the draft
         page.click("#complete-button")
         page.locator("#outbox-count", has_text="待同步 1").wait_for()
         shot(page, "visit-offline")
@@ -91,6 +110,7 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
             assert visit.left_phone_at is not None and visit.left_at is not None
             records = s.exec(select(ServiceRecord).where(ServiceRecord.visit_id == visit.id)).all()
             assert len(records) == 1
+            assert visit.outcome_note == "材料已核对"
             import audit
             page_ = audit.search_entries(s, action="visit.complete", case=number, limit=10)
             done = [e.entry for e in page_.entries if e.entry["outcome"]["result"] == "done"]

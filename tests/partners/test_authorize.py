@@ -63,6 +63,7 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "service.suspend": OUTLET,
     "service.terminate": OUTLET,
     "service.deliver": OUTLET,
+    "service.case": OUTLET,
     "visit.request": OUTLET | {"admin"},
     "visit.arrive": OUTLET,
     "visit.complete": OUTLET,
@@ -85,11 +86,11 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "device.pair": {"outlet_lead"},
     "device.revoke": {"outlet_lead"},
     "rating.submit": OUTLET,
-    "rating.callback": {"outlet_lead"},
-    "rating.rectify": {"outlet_lead"},
-    "rating.feedback": {"outlet_lead"},
-    "rating.close": {"outlet_lead"},
-    "rating.appeal": OUTLET,
+    "rating.callback": {"outlet_lead", "reviewer"},  # reviewer: center work orders
+    "rating.rectify": {"outlet_lead", "reviewer"},  # reviewer: center work orders
+    "rating.feedback": {"outlet_lead", "reviewer"},  # reviewer: center work orders
+    "rating.close": {"outlet_lead", "reviewer"},  # reviewer: center work orders
+    "rating.appeal": OUTLET | {"expert"},
     "rating.appeal_decide": {"reviewer", "admin"},
     "rating.escalate": {"admin"},
     "admin.rating.edit": {"admin"},

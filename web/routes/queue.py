@@ -193,8 +193,9 @@ async def act(request: Request) -> Response:
                 request, "status", values["case_number"].strip(), lambda: casework.continue_case(
                     engine, actor, ticket_id, values["case_number"], values["check_code"], hub=hub))
         elif name == "checkin":
+            code, phone = bookings.split_key(values["case_number"])  # a booking code or a phone (last 4)
             await run_in_threadpool(lambda: bookings.check_in(
-                engine, outlet_id=actor.outlet_id or 0, code=values["case_number"], hub=hub,
+                engine, outlet_id=actor.outlet_id or 0, code=code, phone=phone, hub=hub,
                 pseudonym_key=request.app.state.pseudonym_key, staff=actor))
         elif name in STEP_NAMES:
             await run_in_threadpool(lambda: tickets.step(engine, actor, ticket_id, name, hub=hub))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +32,14 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_LAGGING = 4000  # the client reconnects and starts from a fresh snapshot
 ANNOUNCED = ("call", "recall")
 
-Message = Callable[[Event | None], Awaitable[dict[str, Any]]]
+Message = Callable[[Event | None], Awaitable[dict[str, Any] | str]]
+
+
+async def _send(ws: WebSocket, msg: dict[str, Any] | str) -> None:
+    if isinstance(msg, str):  # already encoded (shared by several sockets)
+        await ws.send_text(msg)
+    else:
+        await ws.send_json(msg)
 
 
 async def stream(ws: WebSocket, outlet_id: int, message: Message, watch: live.Watch | None = None) -> None:
@@ -43,10 +51,10 @@ async def stream(ws: WebSocket, outlet_id: int, message: Message, watch: live.Wa
     await ws.accept()
 
     async def pump() -> None:
-        await ws.send_json(await message(None))
+        await _send(ws, await message(None))
         try:
             async for ev in sub:
-                await ws.send_json(await message(ev))
+                await _send(ws, await message(ev))
         except SubscriptionLost:
             await ws.close(code=CLOSE_LAGGING)
 
@@ -93,6 +101,43 @@ def board_of(engine: Any, outlet_id: int) -> dict[str, Any]:
         return board.board(s, outlet_id)
 
 
+class DisplayFeed:
+    """The hall displays' message per outlet and hub event, built once and shared: with 20
+    displays on one outlet an event costs one board query and one JSON encoding, not 20.
+    Keeps only the newest event's message per outlet (``app.state.display_feed``)."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[int, asyncio.Future[str]]] = {}
+
+    async def message(self, engine: Any, outlet_id: int, ev: Event | None) -> str:
+        """The JSON text for ``ev`` (None: a fresh board for a newly connected display)."""
+        if ev is None:
+            return await self._build(engine, outlet_id, None)
+        last = self._last.get(outlet_id)
+        if last is None or last[0] != ev.seq:
+            if last is not None and last[0] > ev.seq:  # a lagging socket: build its own
+                return await self._build(engine, outlet_id, ev)
+            last = (ev.seq, asyncio.ensure_future(self._build(engine, outlet_id, ev)))
+            self._last[outlet_id] = last
+        return await asyncio.shield(last[1])
+
+    @staticmethod
+    async def _build(engine: Any, outlet_id: int, ev: Event | None) -> str:
+        state = await run_in_threadpool(board_of, engine, outlet_id)
+        p = ev.payload if ev else {}
+        announce = ({"ticket": p["ticket"], "counter": p["counter"], "counter_name": p["counter_name"]}
+                    if p.get("step") in ANNOUNCED else None)
+        return json.dumps({"type": "board", "seq": ev.seq if ev else None, "board": state, "announce": announce},
+                          ensure_ascii=False, separators=(",", ":"))
+
+
+def display_feed(app: Any) -> DisplayFeed:
+    feed = getattr(app.state, "display_feed", None)
+    if feed is None:
+        feed = app.state.display_feed = DisplayFeed()
+    return feed
+
+
 async def display_socket(ws: WebSocket) -> None:
     """Hall displays: the board, and the call to chime and speak when the event is a call."""
     if not _same_origin(ws):
@@ -103,13 +148,10 @@ async def display_socket(ws: WebSocket) -> None:
         device = await run_in_threadpool(devices.resolve, engine, token, kind="hall_display")
     except DeviceRefused:
         return await _refuse(ws, CLOSE_FORBIDDEN, "该终端未配对或已停用")
+    feed = display_feed(ws.app)
 
-    async def message(ev: Event | None) -> dict[str, Any]:
-        state = await run_in_threadpool(board_of, engine, device.outlet_id)
-        p = ev.payload if ev else {}
-        announce = ({"ticket": p["ticket"], "counter": p["counter"], "counter_name": p["counter_name"]}
-                    if p.get("step") in ANNOUNCED else None)
-        return {"type": "board", "seq": ev.seq if ev else None, "board": state, "announce": announce}
+    async def message(ev: Event | None) -> str:
+        return await feed.message(engine, device.outlet_id, ev)
 
     def still_paired() -> bool:
         try:

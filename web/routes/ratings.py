@@ -10,16 +10,21 @@ from typing import Any
 
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from outlet import pii
 from outlet.clock import local_day
-from outlet.ratings import appeals, figures, submit, views
+from outlet.errors import CaseNotFound, UploadRejected
+from outlet.files import ALLOWED_NOTE, read_chunks
+from outlet.ratings import appeals, figures, padlink, submit, views
 from outlet.ratings import workorders as wo
-from outlet.ratings.models import RatingAppeal
+from outlet.ratings.models import Rating, RatingAppeal
 from outlet.ratings.rules import (
     RatingError,
+    RatingNotFound,
     RatingRefused,
     current_reasons,
     parse_form,
@@ -27,8 +32,10 @@ from outlet.ratings.rules import (
 )
 from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
+from web.db import reader
+from web.params import MAX_INDEX, int_param
 from web.routes import ratings_center
-from web.routes.case_views import actor_of, render, see_other
+from web.routes.case_views import actor_of, fail, render, see_other
 from web.routes.ratings_public import form_context, kept_values, labels
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
@@ -46,11 +53,14 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
             "outlet": outlet, "today": today, "month": start, "lead": lead,
             "reason_labels": reason_labels, **labels(),
             "today_ratings": views.ratings_on(s, actor, today, mine=not lead),
-            "figures": figures.one_outlet(s, actor.outlet_id or 0, start, end, as_of=today,
-                                          staff_id=None if lead else actor.id),
+            "figures": (figures.one_outlet(s, actor.outlet_id, start, end, as_of=today,
+                                           staff_id=None if lead else actor.id)
+                        if actor.outlet_id else  # an expert: their ratings at every outlet
+                        figures.total(figures.outlet_figures(s, start, end, as_of=today,
+                                                             staff_id=actor.id))),
         }
         if lead:
-            rows = views.orders(s, actor, today, limit=200)
+            rows = views.orders(s, actor, today, unit="outlet", limit=200)
             ctx["orders"] = rows
             ctx["overdue"] = [r for r in rows if r.deadline == "overdue"]
             ctx["due_soon"] = [r for r in rows if r.deadline == "due_soon"]
@@ -60,20 +70,20 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
     return ctx
 
 
-@requires_roles(*OUTLET)
+@requires_roles(*OUTLET, "expert")
 async def home(request: Request) -> Response:
-    ctx = await run_in_threadpool(_home, request.app.state.engine, actor_of(request))
+    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request))
     return render(request, "ratings/home.html", ctx)
 
 
 @requires_roles("outlet_lead")
 async def due_orders(request: Request) -> Response:
     """The lead's overdue / due-soon work orders (fragment for the 办件 home page)."""
-    ctx = await run_in_threadpool(_home, request.app.state.engine, actor_of(request))
+    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request))
     return render(request, "ratings/_due_orders.html", ctx)
 
 
-def _order(engine: Any, actor: Staff, order_id: int) -> dict[str, Any]:
+def _order(engine: Any, actor: Staff, order_id: int, pii_key: bytes) -> dict[str, Any]:
     with Session(engine) as s:
         row = views.order_detail(s, actor, order_id, local_day(utcnow()))
         names = {k: (st.display_name if (st := s.get(Staff, v)) else "—") for k, v in (
@@ -81,17 +91,20 @@ def _order(engine: Any, actor: Staff, order_id: int) -> dict[str, Any]:
             ("staff", row.rating.staff_id)) if v}
         reasons = {r["code"]: r["label"] for r in reasons_of_version(s, row.rating.reasons_version)}
         appeal = s.exec(select(RatingAppeal).where(RatingAppeal.rating_id == row.rating.id)).first()
+        can_act = wo.refusal_for(s, actor, row.order, row.rating) is None
     steps = {a.removeprefix("rating."): row.order.state in t for a, t in wo.TRANSITIONS.items()}
-    can_act = "outlet_lead" in actor.role_set
+    phone = pii.unseal(pii_key, row.rating.contact_phone, column=submit.PHONE_COLUMN)
     return {"row": row, "order": row.order, "rating": row.rating, "names": names,
+            "phone_masked": pii.mask_phone(phone),
             "reason_labels": reasons, "appeal": appeal, "steps": steps if can_act else {},
             "errors": {}, "error": None, "values": {}, **labels()}
 
 
 @requires_roles(*OUTLET, "admin", "reviewer")
 async def order_page(request: Request) -> Response:
-    ctx = await run_in_threadpool(_order, request.app.state.engine, actor_of(request),
-                                  request.path_params["order_id"])
+    ctx = await run_in_threadpool(_order, reader(request.app.state), actor_of(request),
+                                  request.path_params["order_id"],
+                                  request.app.state.settings.pii_key())
     return render(request, "ratings/order.html", ctx)
 
 
@@ -106,7 +119,7 @@ STEP_CALLS = {
 }
 
 
-@requires_roles("outlet_lead")
+@requires_roles("outlet_lead", "reviewer")
 async def order_step(request: Request) -> Response:
     """One step of the work order; a refused or invalid step re-shows the page with the
     reason and the user's input."""
@@ -119,21 +132,82 @@ async def order_step(request: Request) -> Response:
     try:
         await run_in_threadpool(call, engine, actor, order_id, form)
     except (RatingError, RatingRefused) as exc:
-        ctx = await run_in_threadpool(_order, engine, actor, order_id)
+        ctx = await run_in_threadpool(_order, engine, actor, order_id,
+                                      request.app.state.settings.pii_key())
         ctx.update(error=exc.message, errors={step: exc.message},
                    values={k: str(v) for k, v in form.items() if isinstance(v, str)})
         return render(request, "ratings/order.html", ctx, status_code=exc.status_code)
     return see_other(request, f"/ratings/orders/{order_id}")
 
 
-@requires_roles(*OUTLET)
+def _appeal_ctx(engine: Any, actor: Staff, rating_id: int, **extra: Any) -> dict[str, Any]:
+    """The appeal page of one of the actor's own 差评 (else 404)."""
+    with Session(engine) as s:
+        rating = s.get(Rating, rating_id)
+        if rating is None or rating.staff_id != actor.id:
+            raise RatingNotFound("未找到该评价")
+        reasons = {r["code"]: r["label"] for r in reasons_of_version(s, rating.reasons_version)}
+        appeal = s.exec(select(RatingAppeal).where(RatingAppeal.rating_id == rating_id)).first()
+    return {"rating": rating, "appeal": appeal, "reason_labels": reasons, "values": {},
+            "errors": {}, "error": None, "allowed_note": ALLOWED_NOTE, **labels(), **extra}
+
+
+@requires_roles(*OUTLET, "expert")
 async def appeal(request: Request) -> Response:
-    """The rated staff member appeals a 差评 (reason; 3 working days)."""
-    form = await request.form()
-    await run_in_threadpool(lambda: appeals.file_appeal(
-        request.app.state.engine, actor_of(request), request.path_params["rating_id"],
-        reason=str(form.get("reason") or "")))
+    """The rated staff member appeals a 差评 (reason; optional evidence file: PDF, JPEG or
+    PNG, checked as case scans are, :mod:`outlet.files`; 3 working days). A refused or
+    invalid appeal re-shows the form with the reason kept."""
+    engine, actor = request.app.state.engine, actor_of(request)
+    rating_id = request.path_params["rating_id"]
+    if request.method == "GET":
+        return render(request, "ratings/appeal.html",
+                      await run_in_threadpool(_appeal_ctx, engine, actor, rating_id))
+    settings = request.app.state.settings
+    reason, file = "", None
+    try:
+        length = int_param(request.headers.get("content-length"), high=MAX_INDEX) or 0
+        if length > settings.max_upload_bytes + 64 * 1024:
+            raise UploadRejected(f"证据文件超过大小上限（{settings.max_upload_bytes // (1024 * 1024)} MB）",
+                                 status_code=413, field="evidence")
+        form = await request.form(max_files=1, max_fields=10)
+        reason = str(form.get("reason") or "")
+        file = form.get("evidence")
+        stored = None
+        if not (reason or "").strip():
+            raise RatingError("请填写申诉理由", field="reason")
+        if isinstance(file, UploadFile) and file.filename:
+            upload = file
+            stored = await run_in_threadpool(lambda: settings.file_store().save(
+                read_chunks(upload.file), claimed_name=upload.filename or "",
+                max_bytes=settings.max_upload_bytes))
+        await run_in_threadpool(lambda: appeals.file_appeal(
+            engine, actor, rating_id, reason=reason, evidence_file=stored))
+    except (RatingError, RatingRefused, UploadRejected) as exc:
+        field = "evidence" if isinstance(exc, UploadRejected) else (getattr(exc, "field", None) or "reason")
+        ctx = await run_in_threadpool(_appeal_ctx, engine, actor, rating_id)
+        ctx.update(error=exc.message, errors={field: exc.message}, values={"reason": reason})
+        return render(request, "ratings/appeal.html", ctx, status_code=exc.status_code)
+    finally:
+        if isinstance(file, UploadFile):
+            await file.close()
     return see_other(request, "/ratings/")
+
+
+@requires_roles(*OUTLET)
+async def pad_link(request: Request) -> Response:
+    """The teller links the case being served to their counter's 评价器 (pushed to the pad
+    through the event hub); back to the case page with a note, or the reason it failed."""
+    form = await request.form()
+    number = str(form.get("case") or "")[:48]
+    try:
+        device = await run_in_threadpool(
+            lambda: padlink.link_case(request.app.state.engine, request.app.state.hub,
+                                      actor_of(request), number))
+    except (RatingError, CaseNotFound) as exc:
+        return fail(request, exc.status_code, exc.message)
+    request.session["flash"] = (f"已推送到评价器「{device.counter or device.label}」，"
+                                "请申请人在评价器上评价本办件")
+    return see_other(request, f"/cases/{number}")
 
 
 @requires_roles(*OUTLET)
@@ -151,7 +225,8 @@ async def rate_assist(request: Request) -> Response:
     try:
         data = parse_form(form, ctx["reasons"])
         ctx["done"] = await run_in_threadpool(lambda: submit.submit_call(
-            engine, actor, session_id, data, reasons_version=ctx["reasons_version"]))
+            engine, actor, session_id, data, reasons_version=ctx["reasons_version"],
+            pii_key=request.app.state.settings.pii_key()))
     except (RatingError, RatingRefused) as exc:
         ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
         return render(request, "ratings/rate_assist.html", ctx, status_code=exc.status_code)
@@ -163,7 +238,8 @@ routes = [
     Route("/due", due_orders, name="due"),
     Route("/orders/{order_id:id}", order_page, name="order"),
     Route("/orders/{order_id:id}/{step}", order_step, methods=["POST"], name="order_step"),
-    Route("/{rating_id:id}/appeal", appeal, methods=["POST"], name="appeal"),
+    Route("/{rating_id:id}/appeal", appeal, methods=["GET", "POST"], name="appeal"),
+    Route("/pad/link", pad_link, methods=["POST"], name="pad_link"),
     Route("/assist/{session_id:id}", rate_assist, methods=["GET", "POST"], name="assist"),
     Mount("/center", routes=ratings_center.routes, name="center"),
 ]

@@ -4,6 +4,7 @@ figures per outlet, and the admin's reason list and deadline editor."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -13,14 +14,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from outlet.clock import local_day
+from outlet.errors import FileNotFound
+from outlet.files import KINDS
 from outlet.ratings import appeals, figures, settings, views
 from outlet.ratings import workorders as wo
+from outlet.ratings.models import RatingAppeal
 from outlet.ratings.rules import EXCLUDE_CATEGORIES, RatingError, current_reasons, policy
 from partners.models import Outlet, Partner, utcnow
 from web.auth import requires_roles
+from web import errors
+from web.db import reader
 from web.params import int_param
-from web.routes.case_views import actor_of, page_param, render, see_other
+from web.routes.case_views import actor_of, fail, page_param, render, see_other
 from web.routes.ratings_public import labels
+from web.security import upload_headers
 
 CENTER = ("admin", "reviewer")
 
@@ -43,13 +50,15 @@ def _center(request: Request) -> dict[str, Any]:
     today = local_day(utcnow())
     start, end = figures.month_bounds(today)
     flt, page = _filters(request), page_param(request)
-    with Session(engine) as s:
+    with Session(reader(request.app.state)) as s:  # pure reads: never queue behind writers
         outlets = list(s.exec(select(Outlet).order_by(col(Outlet.id))).all())
         per = figures.outlet_figures(s, start, end, as_of=today)
         return {
             **labels(), "filters": flt, "page": page, "month": start, "today": today,
             "orders": views.orders(s, actor, today, limit=50, offset=(page - 1) * 50, **flt),
             "escalated": views.orders(s, actor, today, escalated=True, limit=100),
+            "center_orders": [r for r in views.orders(s, actor, today, unit="center", limit=200)
+                              if r.order.state not in wo.FINISHED],
             "appeals": views.pending_appeals(s), "categories": EXCLUDE_CATEGORIES,
             "outlets": outlets, "partners": list(s.exec(select(Partner)).all()),
             "per_outlet": [(o, per[o.id]) for o in outlets if o.id in per],
@@ -70,6 +79,28 @@ async def decide(request: Request) -> Response:
         upheld=form.get("decision") == "upheld", category=str(form.get("category") or ""),
         note=str(form.get("note") or "")))
     return see_other(request, "/ratings/center/")
+
+
+@requires_roles(*CENTER)
+async def evidence(request: Request) -> Response:
+    """An appeal's evidence file (content-typed by its sniffed bytes, never cached)."""
+    settings = request.app.state.settings
+
+    def load() -> tuple[str, RatingAppeal]:
+        with Session(request.app.state.engine) as s:
+            appeal = s.get(RatingAppeal, request.path_params["appeal_id"])
+            if appeal is None or not appeal.evidence_sha256 or not appeal.evidence_type:
+                raise FileNotFound()
+            return str(settings.file_store().open(appeal.evidence_sha256)), appeal
+
+    try:
+        path, appeal = await run_in_threadpool(load)
+    except FileNotFound as exc:
+        return fail(request, 404, exc.message)
+    ctype = appeal.evidence_type or "application/octet-stream"
+    ext = KINDS.get(ctype, ("", (".bin",)))[1][0]
+    return errors.stored_file(request, Path(path), ctype,
+                              upload_headers(ctype, f"appeal-{appeal.id}{ext}"))
 
 
 def _settings_ctx(engine: Any, **extra: Any) -> dict[str, Any]:
@@ -105,5 +136,6 @@ async def edit_settings(request: Request) -> Response:
 routes = [
     Route("/", center, name="index"),
     Route("/appeals/{appeal_id:id}", decide, methods=["POST"], name="decide"),
+    Route("/appeals/{appeal_id:id}/evidence", evidence, name="evidence"),
     Route("/settings", edit_settings, methods=["GET", "POST"], name="settings"),
 ]

@@ -12,6 +12,8 @@ A new form carries a random ``nonce``: a replayed post is refused, nothing is st
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from typing import Any
 
@@ -19,11 +21,14 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
-from outlet.devices import Device
+from outlet import devices, pii
+from outlet.devices import Device, DeviceRefused
+from outlet.events import SubscriptionLost
 from outlet.errors import CaseError, WrongCheckCode
-from outlet.ratings import submit
+from outlet.ratings import padlink, submit
 from outlet.ratings import workorders as wo
 from outlet.ratings.rules import (
     CHANNELS,
@@ -42,15 +47,15 @@ from outlet.ratings.rules import (
 from partners.models import Staff
 from web import throttle
 from web.routes.case_views import render
-from web.routes.devices import request_device
+from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
+from web.routes.devices import COOKIE, request_token
+from web.routes.queue_live import CLOSE_FORBIDDEN, CLOSE_LAGGING
 
 PAD_RESET_SECONDS = 30
 PAD_IDLE_SECONDS = 120
 
 
-def mask_phone(phone: str | None) -> str:
-    """``139****1111``: a call-back number as the staff pages show it."""
-    return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) >= 7 else (phone or "")
+mask_phone = pii.mask_phone  # ``139****1111``: a call-back number as the staff pages show it
 
 
 def labels() -> dict[str, Any]:
@@ -84,6 +89,7 @@ async def rate_case(request: Request) -> Response:
     engine = request.app.state.engine
     ctx = await run_in_threadpool(form_context, engine)
     ctx["number"] = number
+    ctx["kiosk"] = request.query_params.get("from") == "kiosk"  # opened from the 自助 kiosk: idle wipe
     if request.method == "GET":
         return render(request, "ratings/rate_case.html", ctx)
     form = await request.form()
@@ -117,34 +123,86 @@ def _pad_context(engine: Any, device: Device) -> dict[str, Any]:
     ctx = form_context(engine)
     with Session(engine) as s:
         staff = s.get(Staff, device.staff_id) if device.staff_id else None
+        linked = padlink.current(s, device)
     ctx.update(device=device, staff=staff, reset_seconds=PAD_RESET_SECONDS,
-               idle_seconds=PAD_IDLE_SECONDS)
+               idle_seconds=PAD_IDLE_SECONDS, linked=linked)
     return ctx
+
+
+def _pad_request(engine: Any, token: str | None, form: Any | None,
+                 pii_key: bytes) -> tuple[dict[str, Any], int]:
+    """Everything one 评价器 request needs, in one worker-thread hop (resolving the device,
+    the page context, and for a post the rating itself): each hop costs a thread switch,
+    which on a busy server is most of a rating's time (bench/ratings_bench.py)."""
+    device = devices.resolve(engine, token, kind="rating_pad")
+    ctx = _pad_context(engine, device)
+    if form is None:
+        return ctx, 200
+    ctx["values"], ctx["picked"] = kept_values(form)
+    ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
+    stage = ctx["values"]["stage"] or "during"
+    link = str(form.get("link") or "")[:64]
+    try:
+        data = parse_form(form, ctx["reasons"])
+        ctx["done"] = submit.submit_device(engine, device, stage, data,
+                                           reasons_version=ctx["reasons_version"], link_token=link,
+                                           pii_key=pii_key)
+    except (RatingError, RatingRefused) as exc:
+        ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
+        return ctx, exc.status_code
+    return ctx, 200
 
 
 async def rate_pad(request: Request) -> Response:
     """The 评价器 page of the paired device (403 without a valid device token)."""
-    device = await request_device(request, "rating_pad")
-    engine = request.app.state.engine
-    ctx = await run_in_threadpool(_pad_context, engine, device)
-    if request.method == "GET":
-        return render(request, "ratings/pad.html", ctx)
-    form = await request.form()
-    ctx["values"], ctx["picked"] = kept_values(form)
-    ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
-    stage = ctx["values"]["stage"] or "during"
+    form = await request.form() if request.method == "POST" else None
+    ctx, status = await run_in_threadpool(_pad_request, request.app.state.engine,
+                                          request_token(request), form,
+                                          request.app.state.settings.pii_key())
+    return render(request, "ratings/pad.html", ctx, status_code=status)
+
+
+async def pad_socket(ws: WebSocket) -> None:
+    """The 评价器's live feed (device token): one ``linked`` message whenever the teller
+    links a case to this pad, so the page reloads with the matter name on it."""
+    if not _same_origin(ws):
+        return await _refuse(ws, CLOSE_FORBIDDEN, "无权订阅")
+    token = ws.query_params.get("t") or ws.cookies.get(COOKIE)
     try:
-        data = parse_form(form, ctx["reasons"])
-        ctx["done"] = await run_in_threadpool(
-            lambda: submit.submit_device(engine, device, stage, data,
-                                         reasons_version=ctx["reasons_version"]))
-    except (RatingError, RatingRefused) as exc:
-        ctx.update(error=exc.message, errors=getattr(exc, "errors", {}) or {})
-        return render(request, "ratings/pad.html", ctx, status_code=exc.status_code)
-    return render(request, "ratings/pad.html", ctx)
+        device = await run_in_threadpool(devices.resolve, ws.app.state.engine, token,
+                                         kind="rating_pad")
+    except DeviceRefused:
+        return await _refuse(ws, CLOSE_FORBIDDEN, "该终端未配对或已停用")
+    assert device.id is not None
+    sub = ws.app.state.hub.subscribe(padlink.topic(device.id))
+    await ws.accept()
+
+    async def pump() -> None:
+        await ws.send_json({"type": "hello"})
+        try:
+            async for _ev in sub:
+                await ws.send_json({"type": "linked"})
+        except SubscriptionLost:
+            await ws.close(code=CLOSE_LAGGING)
+
+    async def drain() -> None:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(drain())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sub.close()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
 
 
 routes = [
+    WebSocketRoute("/pad/live", pad_socket, name="pad_live"),
     Route("/pad", rate_pad, methods=["GET", "POST"], name="pad"),
     Route("/{number}", rate_case, methods=["GET", "POST"], name="case"),
 ]

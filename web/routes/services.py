@@ -160,6 +160,8 @@ ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
 @requires_roles(*OUTLET)
 async def action(request: Request) -> Response:
     number, slug = request.path_params["number"], request.path_params["action"]
+    if slug == "case":  # 代办 creates its case: on to the case page to take it in
+        return await _create_case(request, number)
     if slug not in ACTIONS:
         return fail(request, 404, "未知操作")
     call, message = ACTIONS[slug]
@@ -175,6 +177,22 @@ async def action(request: Request) -> Response:
                                  values={"anchor": slug, **values})
     request.session["flash"] = message
     return _see_other(request, f"/services/{number}")
+
+
+async def _create_case(request: Request, number: str) -> Response:
+    """代办新建办件 (outlet/services/daiban.create_case), then the new case's page."""
+    try:
+        case = await run_in_threadpool(lambda: daiban.create_case(
+            request.app.state.engine, actor_of(request), number,
+            pseudonym_key=request.app.state.settings.pseudonym_key()))
+    except ServiceNotFound as exc:
+        return fail(request, 404, exc.message)
+    except (ActionRefused, CaseError) as exc:
+        return await _record_response(request, status_code=exc.status_code, error=exc.message,
+                                      errors={"case": exc.message, **getattr(exc, "errors", {})},
+                                      values={"anchor": "case"})
+    request.session["flash"] = f"已新建代办办件 {case.number}（代办服务 {number}），请核对材料后受理"
+    return _see_other(request, f"/cases/{case.number}")
 
 
 @requires_roles(*OUTLET)

@@ -8,6 +8,7 @@ allows geolocation (its own Permissions-Policy); camera capture goes through a f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, select
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from outlet import pii
 from outlet.clock import local_day
 from outlet.errors import CaseError, ServiceNotFound
 from outlet.services import visits
@@ -80,8 +82,9 @@ async def create(request: Request) -> Response:
         assignee_id=int(values["assignee_id"]) if values["assignee_id"].isdigit() else None,
     )
     try:
-        visit = await run_in_threadpool(visits.request_visit, request.app.state.engine,
-                                        actor_of(request), data)
+        visit = await run_in_threadpool(lambda: visits.request_visit(
+            request.app.state.engine, actor_of(request), data,
+            pii_key=request.app.state.settings.pii_key()))
     except (ActionRefused, CaseError) as exc:
         ctx = await run_in_threadpool(_queue_context, request)
         ctx.update(values=values, error=exc.message, errors=getattr(exc, "errors", {}) or {})
@@ -112,7 +115,9 @@ async def visit_page(request: Request) -> Response:
     def load() -> dict[str, Any]:
         with Session(request.app.state.engine) as s:
             v = visits.load_visit(s, actor, number)
-            return {"visit": v, "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
+            phone = visits.contact_phone(v, request.app.state.settings.pii_key())
+            mine = v.assignee_id == actor.id
+            return {"visit": v, "contact_phone": phone if mine else pii.mask_phone(phone), "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
                     "no_gps_reasons": NO_GPS_REASONS, "mine": v.assignee_id == actor.id,
                     "today": local_day(utcnow()), "max_photos": visits.MAX_PHOTOS}
 
@@ -153,7 +158,20 @@ async def submit(request: Request) -> Response:
     return JSONResponse(answer.body, status_code=answer.status_code)
 
 
+SW_FILE = Path(__file__).resolve().parent.parent / "static" / "js" / "visit-sw.js"
+
+
+async def service_worker(request: Request) -> Response:
+    """The phone pages' service worker (offline visit pages). Served here, not under
+    /static, because a worker controls only pages below its own path; revalidated on every
+    load so a new version takes over at once. Static code, no personal data: no login."""
+    body = await run_in_threadpool(SW_FILE.read_bytes)
+    return Response(body, media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/services/visits/"})
+
+
 routes = [
+    Route("/visits/sw.js", service_worker, name="visit_sw"),
     Route("/visits/", queue, name="visits"),
     Route("/visits/new", create, methods=["POST"], name="visit_create"),
     Route("/visits/today", today, name="visits_today"),

@@ -39,8 +39,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     SQLModel.metadata.create_all(engine)
     seed_demo(engine)
     seed_demo_cases(engine, KEY)
-    seed_demo_ratings(engine)
-    seed_demo_services(engine, KEY, d / "files")
+    seed_demo_ratings(engine, pii_key=KEY)
+    seed_demo_services(engine, KEY, d / "files", pii_key=KEY)
     seed_demo_queue(engine, KEY)
     yield engine
     engine.dispose()

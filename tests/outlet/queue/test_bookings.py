@@ -114,3 +114,45 @@ def test_check_in_window_outlet_and_priority_ticket(floor: Floor) -> None:
     assert leaves[0]["subject"].startswith("hmac-sha256:")
     issue = [e for e in audit_rows(floor.engine, action="ticket.issue") if e["queue"]["priority"] == "booked"]
     assert len(issue) == 1 and issue[0]["queue"]["booking"] == b.id
+
+
+def test_check_in_by_the_phones_last_four_digits(floor: Floor) -> None:
+    day = date(2026, 9, 29)
+    b = _book(floor, day, 10)
+    at = day_start(day, 10) - timedelta(minutes=5)
+    with pytest.raises(QueueNotFound, match=bookings.NOT_FOUND):  # unknown last 4: the same answer as a bad code
+        bookings.check_in(floor.engine, outlet_id=floor.outlet_id, phone="0000", hub=None, pseudonym_key=KEY,
+                          device_id=1, at=at)
+    with pytest.raises(QueueNotFound, match=bookings.NOT_FOUND):
+        bookings.check_in(floor.engine, outlet_id=floor.outlet_id, code="NOPE2345", hub=None, pseudonym_key=KEY,
+                          device_id=1, at=at)
+    # another phone with the same last 4 digits, booked for a later slot: still one in its window
+    _book(floor, day, 14, phone="13600005678")
+    booked, t = bookings.check_in(floor.engine, outlet_id=floor.outlet_id, phone=PHONE[-4:], hub=None,
+                                  pseudonym_key=KEY, device_id=1, at=at)
+    assert booked.id == b.id and t.priority == "booked"
+    assert bookings.split_key(" 5678 ") == ("", "5678") and bookings.split_key("ab3k") == ("ab3k", "")
+
+
+def test_last_four_digits_matching_two_bookings_in_their_window_ask_for_more(floor: Floor) -> None:
+    day = date(2026, 9, 29)
+    _book(floor, day, 10)
+    _book(floor, day, 10, phone="13600005678")
+    with pytest.raises(QueueError, match="完整手机号或预约码"):
+        bookings.check_in(floor.engine, outlet_id=floor.outlet_id, phone="5678", hub=None, pseudonym_key=KEY,
+                          device_id=1, at=day_start(day, 10))
+    booked, _t = bookings.check_in(floor.engine, outlet_id=floor.outlet_id, phone="13600005678", hub=None,
+                                   pseudonym_key=KEY, device_id=1, at=day_start(day, 10))
+    assert booked.phone == "13600005678"
+
+
+def test_the_no_show_sweep_is_idempotent_and_skips_a_booking_checked_in(floor: Floor) -> None:
+    day = date(2026, 9, 29)
+    kept, gone = _book(floor, day, 10), _book(floor, day, 11, phone="13600000001")
+    bookings.check_in(floor.engine, outlet_id=floor.outlet_id, code=kept.code, hub=None, pseudonym_key=KEY,
+                      device_id=1, at=day_start(day, 10))
+    later = day_start(day, 12)
+    assert bookings.sweep_no_shows(floor.engine, pseudonym_key=KEY, at=later) == 1
+    assert bookings.sweep_no_shows(floor.engine, pseudonym_key=KEY, at=later) == 0
+    (entry,) = audit_rows(floor.engine, action="booking.no_show")
+    assert entry["queue"]["booking"] == gone.id and entry["actor"]["role"] == "system"

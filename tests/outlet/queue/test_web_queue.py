@@ -3,6 +3,8 @@ counter panel, the hall display's WebSocket fed by the event hub, the ticket's p
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -12,10 +14,11 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from outlet import devices
+from outlet.events import Event
 from outlet.queue.models import Ticket
 from partners.models import Outlet, Staff
 from tests.conftest import login
-from tests.outlet.conftest import second_client
+from web.routes import queue_live
 
 HTMX = {"HX-Request": "true"}
 
@@ -79,21 +82,26 @@ def test_kiosk_ticket_counter_call_and_hall_display_push(demo: Engine, client: T
     slip = _take(client, str(hall["kiosk"]), priority="elderly")
     assert slip.select_one("#slip-number").text == "A001"  # type: ignore[union-attr]
     assert slip.select_one(".slip-qr svg") is not None and "前面还有" in slip.text
-    with second_client(client) as display:
-        with display.websocket_connect(f"/queue/display/live?t={hall['display']}",
-                                       headers={"origin": "http://testserver"}) as ws:
-            first = ws.receive_json()
-            assert first["board"]["waiting"][0] == {"line": "A", "name": "社保医保", "count": 1}
-            login(client, "teller1")
-            panel = _soup(client.get("/queue/").text)
-            counter_id = panel.select_one("select[name=counter_id] option")["value"]  # type: ignore[index]
-            client.post("/queue/sign-in", data={"counter_id": counter_id})
-            r = client.post("/queue/act/call", headers=HTMX)
-            assert r.status_code == 200
-            assert _soup(r.text).select_one("#current-number").text == "A001"  # type: ignore[union-attr]
+    # the display's socket on the app's own client (its event loop is the hub's: a second
+    # TestClient runs another loop, and the hub's queues are not thread-safe across loops)
+    with client.websocket_connect(f"/queue/display/live?t={hall['display']}",
+                                  headers={"origin": "http://testserver"}) as ws:
+        first = ws.receive_json()
+        assert first["board"]["waiting"][0] == {"line": "A", "name": "社保医保", "count": 1}
+        login(client, "teller1")
+        panel = _soup(client.get("/queue/").text)
+        counter_id = panel.select_one("select[name=counter_id] option")["value"]  # type: ignore[index]
+        client.post("/queue/sign-in", data={"counter_id": counter_id})
+        r = client.post("/queue/act/call", headers=HTMX)
+        assert r.status_code == 200
+        assert _soup(r.text).select_one("#current-number").text == "A001"  # type: ignore[union-attr]
+        pushed = ws.receive_json()
+        for _ in range(3):  # the issue and sign-in may still be on their way (published before)
+            if pushed["announce"] is not None:
+                break
             pushed = ws.receive_json()
-            assert pushed["announce"] == {"ticket": "A001", "counter": 1, "counter_name": "1号窗口"}
-            assert pushed["board"]["calls"] == [{"ticket": "A001", "counter": 1, "counter_name": "1号窗口"}]
+        assert pushed["announce"] == {"ticket": "A001", "counter": 1, "counter_name": "1号窗口"}
+        assert pushed["board"]["calls"] == [{"ticket": "A001", "counter": 1, "counter_name": "1号窗口"}]
     page = _soup(client.get("/queue/display", params={"t": str(hall["display"])}).text)
     assert page.select_one("#calls .num").text == "A001"  # type: ignore[union-attr]
 
@@ -146,3 +154,27 @@ def test_panel_call_with_no_one_waiting_and_ticket_public_pages(demo: Engine, cl
     printed = _soup(client.get(f"/queue/t/{second.public_code}/print").text)
     assert printed.select_one("body.print-80 #slip-number").text == "A002"  # type: ignore[union-attr]
     assert client.get("/queue/t/unknown-code").status_code == 404
+
+
+def test_display_feed_builds_one_board_per_outlet_and_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 displays of one outlet share one board query and one encoded message per event;
+    a newly connected display gets a fresh board of its own."""
+    built: list[int] = []
+
+    def board_of(engine: object, outlet_id: int) -> dict[str, object]:
+        built.append(outlet_id)
+        return {"calls": [], "recent": [], "waiting": []}
+
+    monkeypatch.setattr(queue_live, "board_of", board_of)
+    feed = queue_live.DisplayFeed()
+    ev = Event(7, "queue.outlet.1", {"step": "call", "ticket": "A001", "counter": 1, "counter_name": "1号窗口"})
+
+    async def run() -> list[str]:
+        return list(await asyncio.gather(*(feed.message(None, 1, ev) for _ in range(20))))
+
+    texts = asyncio.run(run())
+    assert len(set(texts)) == 1 and built == [1]
+    msg = json.loads(texts[0])
+    assert msg["seq"] == 7 and msg["announce"] == {"ticket": "A001", "counter": 1, "counter_name": "1号窗口"}
+    asyncio.run(feed.message(None, 1, None))
+    assert built == [1, 1]

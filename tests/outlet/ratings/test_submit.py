@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from sqlmodel import Session, func, select
 
-from outlet import devices
+from outlet import devices, pii
 from outlet.errors import WrongCheckCode
 from outlet.ratings import submit
 from outlet.ratings.models import Rating, RatingWorkOrder
@@ -118,12 +118,18 @@ def test_submit_device_rating_is_anonymous_of_the_paired_staff(rw: RatingWorld) 
     device, token = devices.pair(rw.engine, rw.lead, kind="rating_pad", label="1号窗口",
                                  staff_id=rw.w.teller_a.id)
     found = devices.resolve(rw.engine, token, kind="rating_pad")
+    key = b"k" * 32
+    with pytest.raises(ValueError):  # a call-back number is never stored in clear
+        submit.submit_device(rw.engine, found, "during",
+                             RatingInput(level=2, contact_phone="13900001111",
+                                         nonce=secrets.token_urlsafe(16)), reasons_version=1, at=EVE)
     rating = submit.submit_device(rw.engine, found, "during",
                                   RatingInput(level=2, contact_phone="13900001111",
                                               nonce=secrets.token_urlsafe(16)),
-                                  reasons_version=1, at=EVE)
-    assert (rating.staff_id, rating.real_name, rating.contact_phone) == (rw.w.teller_a.id, False,
-                                                                         "13900001111")
+                                  reasons_version=1, pii_key=key, at=EVE)
+    assert (rating.staff_id, rating.real_name) == (rw.w.teller_a.id, False)
+    assert "13900001111" not in (rating.contact_phone or "")  # sealed at rest
+    assert pii.unseal(key, rating.contact_phone, column=submit.PHONE_COLUMN) == "13900001111"
     entry = audit_rows(rw.engine, action="rating.submit")[-1]
     assert entry["actor"] == {"id": device.id, "role": "device"} and entry["case"] is None
     assert entry["rating"]["object"] == "staff" and "13900001111" not in str(entry)

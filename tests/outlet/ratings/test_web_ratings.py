@@ -3,6 +3,8 @@ pages, the center's appeals and settings — messages in Chinese, input kept, ri
 
 from __future__ import annotations
 
+import hashlib
+
 from bs4 import BeautifulSoup
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
@@ -116,13 +118,28 @@ def test_web_center_decides_an_appeal_and_admin_edits_reasons(rw: RatingWorld,
     with second_client(client) as teller:
         login(teller, "teller.a")
         mine = soup(teller.get("/ratings/").text)
-        assert mine.select_one(f"form[action='/ratings/{rating.id}/appeal']") is not None
+        assert mine.select_one(f"a[href='/ratings/{rating.id}/appeal']") is not None
+        page = soup(teller.get(f"/ratings/{rating.id}/appeal").text)
+        assert page.select_one("#appeal-form input[type=file][name=evidence]") is not None
         r = teller.post(f"/ratings/{rating.id}/appeal", data={"reason": "申请人误触"},
-                        follow_redirects=False)
+                        files={"evidence": ("note.txt", b"just text", "text/plain")})
+        assert r.status_code == 415 and "仅支持 PDF、JPEG、PNG" in soup(r.text).select_one("#appeal-error").text
+        page = soup(r.text)
+        assert page.select_one("textarea[name=reason]").text == "申请人误触"  # input kept
+        assert "请重新选择文件" in page.select_one("#evidence-error").text
+        png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (8).to_bytes(4, "big") * 2 + b"\x08\x06\x00\x00\x00" + b"\x00" * 4
+        r = teller.post(f"/ratings/{rating.id}/appeal", data={"reason": "申请人误触"},
+                        files={"evidence": ("shot.png", png, "image/png")}, follow_redirects=False)
         assert r.status_code == 303
     login(client, "reviewer.sb")
     center = soup(client.get("/ratings/center/").text)
     form = center.select_one("#pending-appeals form")
+    proof = client.get(center.select_one("#pending-appeals a[id^=appeal-evidence]")["href"])
+    assert proof.status_code == 200 and proof.content == png
+    assert proof.headers["content-type"] == "image/png"
+    entry = audit_rows(rw.engine, action="rating.appeal")[-1]
+    assert entry["outcome"]["result"] == "done" and entry["digests"] == [
+        {"kind": "evidence", "sha256": hashlib.sha256(png).hexdigest()}]
     r = client.post(form["action"], data={"decision": "upheld", "category": "误评",
                                           "note": "核实为误评"}, follow_redirects=False)
     assert r.status_code == 303
@@ -166,3 +183,55 @@ def test_web_order_steps_are_listed_in_the_order_they_happened(rw: RatingWorld, 
                        follow_redirects=False).status_code == 303
     ids = [li["id"] for li in soup(client.get(base).text).select("#order-steps li")]
     assert ids == ["step-opened", "step-rectify", "step-callback"]
+
+
+def test_web_teller_links_the_case_to_the_pad_it_is_pushed_and_rated_real_name(
+        rw: RatingWorld, client: TestClient) -> None:
+    number = rw.w.drive("accepted")
+    other = rw.w.drive("accepted")
+    with second_client(client) as teller:
+        login(teller, "teller.a")
+        refused = teller.post("/ratings/pad/link", data={"case": number})
+        assert refused.status_code == 409 and "没有配对评价器" in refused.text  # no pad yet
+        _device, token = devices.pair(rw.engine, rw.lead, kind="rating_pad", label="评价器",
+                                      counter="1号窗口", staff_id=rw.w.teller_a.id)
+        client.get(f"/devices/activate/{token}")
+        page = soup(client.get("/rate/pad").text)
+        assert page.select_one("#pad-case") is None and page.select_one("input[name=link]") is None
+        with client.websocket_connect("/rate/pad/live") as ws:
+            assert ws.receive_json() == {"type": "hello"}
+            case_page = soup(teller.get(f"/cases/{number}").text)
+            assert case_page.select_one("#pad-link-form input[name=case]")["value"] == number
+            r = teller.post("/ratings/pad/link", data={"case": number}, follow_redirects=False)
+            assert r.status_code == 303
+            assert ws.receive_json() == {"type": "linked"}  # pushed through the event hub
+        assert "已推送到评价器「1号窗口」" in soup(teller.get(r.headers["location"]).text).select_one(
+            "#case-flash").text
+        page = soup(client.get("/rate/pad").text)
+        assert page.select_one("#pad-case").text.strip().endswith("城乡居民养老保险参保登记")
+        assert number not in page.text  # the matter name only, never the case
+        form = {"csrf_token": page.select_one("input[name=csrf_token]")["value"],
+                "nonce": page.select_one("input[name=nonce]")["value"], "stage": "during",
+                "link": page.select_one("input[name=link]")["value"]}
+        # the teller moves on to another case before the applicant submits: refused, kept
+        assert teller.post("/ratings/pad/link", data={"case": other},
+                           follow_redirects=False).status_code == 303
+        r = client.post("/rate/pad", data={**form, "level": "4", "text": "讲解清楚"})
+        assert r.status_code == 409 and "办件已变更" in soup(r.text).select_one("#rate-error").text
+        assert soup(r.text).select_one("#rating-text").text == "讲解清楚"
+        page = soup(r.text)
+        r = client.post("/rate/pad", data={**form, "nonce": page.select_one("input[name=nonce]")["value"],
+                                           "link": page.select_one("input[name=link]")["value"],
+                                           "level": "4"})
+        assert r.status_code == 200 and soup(r.text).select_one("#rating-done") is not None
+        assert soup(client.get("/rate/pad").text).select_one("#pad-case") is None  # used up
+    with Session(rw.engine) as s:
+        rating = s.exec(select(Rating).where(Rating.level == 4)).one()
+    assert (rating.case_id, rating.real_name, rating.object, rating.stage, rating.channel) == (
+        rw.w.case(other).id, True, "case", "during", "device")
+    entry = [e for e in audit_rows(rw.engine, action="rating.submit")
+             if e["outcome"]["result"] == "done"][-1]
+    assert entry["case"] == other and entry["subject"] and entry["rating"]["real_name"] is True
+    refusal = [e for e in audit_rows(rw.engine, action="rating.submit")
+               if e["outcome"]["result"] == "refused"][-1]
+    assert refusal["outcome"]["reason"] == "link_changed"

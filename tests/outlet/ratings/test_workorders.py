@@ -121,3 +121,72 @@ def test_workorder_overdue_escalates_once(rw: RatingWorld) -> None:
     [entry] = audit_rows(rw.engine, action="rating.escalate")
     assert entry["actor"] == {"id": 0, "role": "system"} and entry["rating"]["entry"] >= 0
     assert rw.order(order.id or 0).escalated_at is not None
+
+
+def _expert_bad_order(rw: RatingWorld, domain: str = "社保") -> tuple[int, object]:
+    """A 1-star rating of a 社保 expert after a video session → its work order id."""
+    import secrets
+
+    from sqlmodel import Session, select
+
+    from outlet.ratings import submit
+    from outlet.ratings.models import RatingWorkOrder
+    from outlet.ratings.rules import RatingInput
+    from remote_assist.models import AssistRequest, AssistSession
+    from tests.outlet.conftest import _staff
+
+    case_id = rw.w.case(rw.w.drive("accepted")).id
+    with Session(rw.engine, expire_on_commit=False) as s, s.begin():
+        expert = _staff(s, f"expert.{domain}", "expert", None, domain)
+        req = AssistRequest(kind="help", case_id=case_id, outlet_id=rw.w.outlet_a.id or 0,
+                            domain=domain, requested_by=rw.w.teller_a.id or 0, status="ended")
+        s.add(req)
+        s.flush()
+        sess = AssistSession(request_id=req.id or 0, teller_id=rw.w.teller_a.id or 0,
+                             expert_id=expert.id or 0, ended_at=EVE)
+        s.add(sess)
+        s.flush()
+    rating = submit.submit_call(rw.engine, rw.w.teller_a, sess.id or 0,
+                                RatingInput(level=1, nonce=secrets.token_urlsafe(16)),
+                                reasons_version=1, at=EVE)
+    with Session(rw.engine) as s:
+        order = s.exec(select(RatingWorkOrder).where(RatingWorkOrder.rating_id == rating.id)).one()
+    return order.id or 0, expert
+
+
+def test_workorder_of_an_expert_goes_to_the_center_unit_of_the_experts_domain(rw: RatingWorld) -> None:
+    order_id, expert = _expert_bad_order(rw)
+    order = rw.order(order_id)
+    assert (order.unit, order.owner_id) == ("center", rw.w.reviewer.id)  # the 社保 reviewer
+    # the outlet lead does not handle it, nor does a reviewer of another domain: refused, audited
+    with pytest.raises(RatingRefused, match="中心负责"):
+        wo.record_callback(rw.engine, rw.lead, order_id, reached=True, note="x", at=EVE)
+    assert audit_rows(rw.engine)[-1]["outcome"] == {"result": "refused", "reason": "not_responsible"}
+    with pytest.raises(RatingRefused, match="中心负责"):
+        wo.record_callback(rw.engine, rw.w.reviewer_other, order_id, reached=True, note="x", at=EVE)
+    wo.record_callback(rw.engine, rw.w.reviewer, order_id, reached=True, note="已回访申请人", at=EVE)
+    wo.record_rectification(rw.engine, rw.w.reviewer, order_id, kind="rectify",
+                            note="专家补充讲解话术培训", at=EVE)
+    wo.close(rw.engine, rw.w.reviewer, order_id, at=EVE)
+    assert rw.order(order_id).state == "closed"
+    assert audit_rows(rw.engine)[-1]["actor"] == {"id": rw.w.reviewer.id, "role": "reviewer"}
+    # and a reviewer may not work an outlet's own order
+    outlet_order = rw.bad_order()
+    assert outlet_order.unit == "outlet"
+    with pytest.raises(RatingRefused, match="网点负责人"):
+        wo.record_callback(rw.engine, rw.w.reviewer, outlet_order.id or 0, reached=True, note="x", at=EVE)
+
+
+def test_workorder_the_rated_expert_may_appeal(rw: RatingWorld) -> None:
+    from datetime import timedelta
+
+    from outlet.ratings import appeals
+    from sqlmodel import Session, select
+    from outlet.ratings.models import Rating
+
+    order_id, expert = _expert_bad_order(rw)
+    with Session(rw.engine) as s:
+        rating = s.exec(select(Rating).where(Rating.id == rw.order(order_id).rating_id)).one()
+    appeal = appeals.file_appeal(rw.engine, expert, rating.id or 0, reason="网络中断所致",  # type: ignore[arg-type]
+                                 at=EVE + timedelta(hours=1))
+    assert appeal.state == "pending"

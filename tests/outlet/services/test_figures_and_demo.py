@@ -28,9 +28,9 @@ def test_figures_count_by_kind_staff_matter_and_visits_on_time(sw: ServiceWorld,
     records.open_service(w.engine, sw.teller_a2, NewService(kind="陪办", matter_id=w.committed.id, topic="t"),
                          pseudonym_key=KEY, at=AT + timedelta(days=1))
     v = visits.request_visit(w.engine, sw.agent_a, NewVisit(
-        kind="帮办", contact_name="王", address="a", reason="年老", assignee_id=sw.agent_a.id), at=AT)
+        kind="帮办", contact_name="王", address="a", reason="年老", assignee_id=sw.agent_a.id), pii_key=KEY, at=AT)
     late = visits.request_visit(w.engine, sw.agent_a, NewVisit(
-        kind="帮办", contact_name="李", address="b", reason="重病", assignee_id=sw.agent_a.id), at=AT)
+        kind="帮办", contact_name="李", address="b", reason="重病", assignee_id=sw.agent_a.id), pii_key=KEY, at=AT)
     t0 = AT + timedelta(hours=1)
     stamp = (t0.isoformat() + "Z", (t0 + timedelta(minutes=40)).isoformat() + "Z")
     visits.submit(w.engine, sw.agent_a, v.number, "arrive", "a-00000001",
@@ -60,9 +60,9 @@ def test_figures_count_by_kind_staff_matter_and_visits_on_time(sw: ServiceWorld,
 
 def test_demo_week_is_seeded_through_the_service_functions(demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
     today = date(2026, 11, 27)  # a Friday
-    made = seed_demo_services(demo, KEY, tmp_path / "files", today=today)
+    made = seed_demo_services(demo, KEY, tmp_path / "files", today=today, pii_key=KEY)
     assert made > 10
-    assert seed_demo_services(demo, KEY, tmp_path / "files", today=today) == 0  # idempotent
+    assert seed_demo_services(demo, KEY, tmp_path / "files", today=today, pii_key=KEY) == 0  # idempotent
     with Session(demo) as s:
         kinds = {r.kind for r in s.exec(select(ServiceRecord))}
         assert kinds == {"咨询", "帮办", "陪办", "代办"}

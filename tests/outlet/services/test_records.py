@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from outlet.errors import IllegalTransition, InvalidInput, NotOwner
 from outlet.services import daiban, records
+from outlet.models import CaseMaterial
 from outlet.services.models import ServiceRecord, ServiceStep
 from outlet.services.records import NewService
 from partners.errors import ScopeNotGranted
@@ -140,3 +141,55 @@ def test_daiban_terminate_from_suspended_and_entrust_needs_daiban_scope(sw: Serv
     consult = _open(sw.w, "咨询", matter=False).number
     with pytest.raises(IllegalTransition):
         daiban.entrust(e, t, consult, matters="x", valid_until=date(2026, 12, 31), at=AT)
+
+
+def test_service_applicant_is_checked_exactly_as_at_intake() -> None:
+    """One validator (outlet.intake.check_applicant) for cases and service records: the same
+    input gives the same normalised values and the same messages."""
+    from outlet.intake import NewCase
+
+    raw = {"applicant_name": "  张三 ", "id_number": "１１０１０５１９４９１２３１００２ｘ",
+           "phone": "１３８－００１３８０００"}
+    case = NewCase(matter_id=1, **raw).validate()
+    service = NewService(kind="咨询", topic="参保", **raw).validate()
+    assert (service.applicant_name, service.id_number, service.phone) == (
+        case.applicant_name, case.id_number, case.phone) == ("张三", "11010519491231002X", "138-00138000")
+    bad = {"applicant_name": "张\u200b三", "id_number": "110105194912310021", "phone": "abc"}
+    with pytest.raises(InvalidInput) as at_intake:
+        NewCase(matter_id=1, **bad).validate()
+    with pytest.raises(InvalidInput) as at_service:
+        NewService(kind="咨询", topic="参保", **bad).validate()
+    keys = ("applicant_name", "id_number", "phone")
+    assert {k: at_service.value.errors[k] for k in keys} == {k: at_intake.value.errors[k] for k in keys}
+    with pytest.raises(InvalidInput) as kind:
+        NewService(kind="咨询", topic="参保", applicant_kind="robot", **raw).validate()
+    assert kind.value.errors["applicant_kind"] == "请选择申请人类型"
+
+
+def test_daiban_creates_its_case_through_intake_and_links_it(sw: ServiceWorld) -> None:
+    from outlet.models import Applicant, Case
+
+    e, t = sw.w.engine, sw.w.teller_a
+    n = _daiban(sw)
+    with pytest.raises(IllegalTransition, match="签订委托书并受理后"):  # before the 委托书: refused
+        daiban.create_case(e, t, n, pseudonym_key=KEY, at=AT)
+    assert audit_rows(e, "service.case")[-1]["outcome"]["result"] == "refused"
+    daiban.entrust(e, t, n, matters="代为申领", valid_until=date(2026, 12, 31), at=AT)
+    with pytest.raises(NotOwner):  # 首问负责: a colleague may not
+        daiban.create_case(e, sw.teller_a2, n, pseudonym_key=KEY, at=AT)
+    case = daiban.create_case(e, t, n, pseudonym_key=KEY, at=AT)
+    with Session(e) as s:
+        stored = s.get(Case, case.id)
+        applicant = s.get(Applicant, stored.applicant_id)  # type: ignore[union-attr]
+        rec = s.exec(select(ServiceRecord).where(ServiceRecord.number == n)).one()
+        keys = [m.key for m in s.exec(select(CaseMaterial).where(CaseMaterial.case_id == case.id))]
+    assert (stored.service_mode, stored.state, stored.matter_id) == ("代办", "draft", sw.w.committed.id)
+    assert applicant.id_number == PERSON_ID and rec.case_id == case.id  # type: ignore[union-attr]
+    assert "poa" in keys  # the intake path's 授权委托书 line
+    created = [x for x in audit_rows(e, "case.create") if x["case"] == case.number]
+    assert created[-1]["outcome"] == {"result": "done"} and created[-1]["grant"] is not None
+    assert audit_rows(e, "service.case")[-1]["outcome"] == {"result": "done"}
+    with pytest.raises(IllegalTransition, match="已关联办件"):  # only once
+        daiban.create_case(e, t, n, pseudonym_key=KEY, at=AT)
+    with Session(e) as s:
+        assert len(s.exec(select(Case).where(Case.service_mode == "代办")).all()) == 1

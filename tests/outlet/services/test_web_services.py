@@ -151,3 +151,24 @@ def test_the_center_queues_a_visit_from_a_residents_call(client, demo) -> None: 
         assert visit.outlet_id == agent.outlet_id and visit.channel == "中心来电"
     [entry] = audit_rows(demo, "visit.request")
     assert entry["actor"]["role"] == "admin" and entry["outcome"] == {"result": "done"}
+
+
+def test_visit_contact_phone_is_sealed_at_rest_full_for_the_agent_masked_for_others(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "agent1")
+    agent = _staff_id(demo, "agent1")
+    r = client.post("/services/visits/new", data={
+        "kind": "帮办", "contact_name": "王大爷", "contact_phone": "１３９１２３４５６７８",  # full-width
+        "address": "海韵路 12 号", "reason": "年老", "channel": "网格员", "assignee_id": str(agent)},
+        follow_redirects=False)
+    assert r.status_code == 303
+    with Session(demo) as s:
+        visit = s.exec(select(HomeVisit)).one()
+    assert "12345678" not in visit.contact_phone and visit.contact_phone.startswith("pii1:")
+    page = _soup(client.get(f"/services/visits/{visit.number}"))
+    assert page.select_one("a#contact-phone")["href"] == "tel:13912345678"
+    assert all("12345678" not in str(e) for e in audit_rows(demo, "visit.request"))
+    with second_client(client) as admin:
+        login(admin, "admin")
+        other = _soup(admin.get(f"/services/visits/{visit.number}"))
+        assert other.select_one("#contact-phone").text == "139****5678"
+        assert "13912345678" not in str(other)

@@ -1,5 +1,7 @@
 // 评价器: return to a blank form after a rating (the thank-you page also has a meta refresh)
 // or after a period without touches, so the next applicant never sees someone else's input.
+// When the teller links the case being served, the server pushes "linked" over the pad's
+// WebSocket (event hub) and the page reloads showing that case's matter name.
 (function () {
   "use strict";
   var pad = document.getElementById("rating-pad");
@@ -15,4 +17,10 @@
     document.addEventListener(name, arm, { passive: true });
   });
   arm();
+  if (pad.dataset.live && window.queueLive) {
+    window.queueLive(pad.dataset.live, function (msg) {
+      if (msg.type === "linked") { window.location.replace("/rate/pad"); }
+      if (msg.type === "hello") { pad.setAttribute("data-connected", "1"); }
+    });
+  }
 })();

@@ -134,10 +134,21 @@
     if (i >= 0) { sessionStorage.removeItem(PREFIX + formKey(form, i)); }
   });
   document.querySelectorAll("form[action='/logout']").forEach(function (f) {
-    f.addEventListener("submit", function () {
+    f.addEventListener("submit", function (e) {
       Object.keys(sessionStorage).forEach(function (k) {
         if (k.indexOf("sp-draft:") === 0) { sessionStorage.removeItem(k); }
       });
+      // the 上门办 pages a phone kept for offline use (visit-sw.js) leave with the login
+      if (window.caches && !f.dataset.cleared) {
+        e.preventDefault();
+        var clear = caches.keys().then(function (names) {
+          return Promise.all(names.filter(function (n) { return n.indexOf("sp-visits-") === 0; })
+            .map(function (n) { return caches.delete(n); }));
+        });
+        var wait = new Promise(function (resolve) { setTimeout(resolve, 1500); });
+        Promise.race([clear, wait]).then(function () { f.dataset.cleared = "1"; f.submit(); },
+                                         function () { f.dataset.cleared = "1"; f.submit(); });
+      }
     });
   });
 })();

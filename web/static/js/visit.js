@@ -100,7 +100,15 @@
     }).then(function () { syncing = false; return refreshCount(); });
   }
 
+  // Ask the service worker to keep fresh copies (e.g. the visit page after a synced step,
+  // so a reload offline does not show a step that is already done).
+  function warm(urls) {
+    if (!("serviceWorker" in navigator) || !navigator.serviceWorker.controller) return;
+    navigator.serviceWorker.controller.postMessage({ type: "warm", urls: urls });
+  }
+
   function done(item, body) {
+    warm([item.url.replace(/\/submit$/, ""), "/services/visits/today"]);
     var page = document.getElementById("phone-visit");
     if (!page || page.dataset.visit !== body.visit) return;
     var state = document.getElementById("visit-state");
@@ -152,21 +160,31 @@
   }
 
   // --- signature: pointer strokes on a canvas → PNG ------------------------------------
-  var strokes = 0;
+  var strokes = 0, signatureBlob = null, currentVisit = null;
   function signaturePad(canvas) {
     var ctx = canvas.getContext("2d"), drawing = false;
     ctx.lineWidth = 4; ctx.lineCap = "round"; ctx.strokeStyle = "#000";
     function at(e) { var r = canvas.getBoundingClientRect(); return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; }
     canvas.addEventListener("pointerdown", function (e) { drawing = true; var p = at(e); ctx.beginPath(); ctx.moveTo(p[0], p[1]); canvas.setPointerCapture(e.pointerId); });
     canvas.addEventListener("pointermove", function (e) { if (!drawing) return; var p = at(e); ctx.lineTo(p[0], p[1]); ctx.stroke(); strokes += 1; });
-    ["pointerup", "pointercancel", "pointerleave"].forEach(function (t) { canvas.addEventListener(t, function () { drawing = false; }); });
-    document.getElementById("signature-clear").addEventListener("click", function () { ctx.clearRect(0, 0, canvas.width, canvas.height); strokes = 0; });
+    ["pointerup", "pointercancel", "pointerleave"].forEach(function (t) {
+      canvas.addEventListener(t, function () {
+        var was = drawing; drawing = false;
+        // the signature joins the draft, so a reload (offline, from the phone's copy) keeps it
+        if (was && strokes) canvas.toBlob(function (b) { signatureBlob = b; if (currentVisit) saveDraft(currentVisit); }, "image/png");
+      });
+    });
+    document.getElementById("signature-clear").addEventListener("click", function () {
+      ctx.clearRect(0, 0, canvas.width, canvas.height); strokes = 0; signatureBlob = null;
+      if (currentVisit) saveDraft(currentVisit);
+    });
   }
 
   function saveDraft(visit) {
     var outcome = document.getElementById("outcome"), note = document.getElementById("outcome-note");
     return tx("drafts", "readwrite", function (s) {
-      s.put({ visit: visit, photos: photos, outcome: outcome ? outcome.value : "", note: note ? note.value : "" });
+      s.put({ visit: visit, photos: photos, outcome: outcome ? outcome.value : "", note: note ? note.value : "",
+              signature: signatureBlob });
     });
   }
 
@@ -176,6 +194,29 @@
       photos = d.photos || []; showPhotos();
       if (d.outcome) document.getElementById("outcome").value = d.outcome;
       if (d.note) document.getElementById("outcome-note").value = d.note;
+      var canvas = document.getElementById("signature-pad");
+      if (d.signature && canvas && window.createImageBitmap) {
+        createImageBitmap(d.signature).then(function (bmp) {
+          canvas.getContext("2d").drawImage(bmp, 0, 0); signatureBlob = d.signature; strokes = Math.max(strokes, 1);
+        });
+      }
+    });
+  }
+
+  // A page opened from the phone's copy (offline) shows the state the server last sent;
+  // what waits in the outbox for this visit is newer: show that, never offer a step twice.
+  function reflectOutbox(url) {
+    return allOutbox().then(function (items) {
+      var kinds = items.filter(function (i) { return i.url === url; }).map(function (i) { return i.kind; });
+      var arrive = document.getElementById("arrive-step"), complete = document.getElementById("complete-step");
+      var state = document.getElementById("visit-state");
+      if (kinds.indexOf("complete") >= 0) {
+        if (arrive) arrive.hidden = true; if (complete) complete.hidden = true;
+        if (state) state.textContent = "已办结（待同步）";
+      } else if (kinds.indexOf("arrive") >= 0) {
+        if (arrive) arrive.hidden = true; if (complete) complete.hidden = false;
+        if (state) state.textContent = "已到达（待同步）";
+      }
     });
   }
 
@@ -183,7 +224,9 @@
     var visit = page.dataset.visit, url = page.dataset.submit;
     var arriveBtn = document.getElementById("arrive-button"), completeBtn = document.getElementById("complete-button");
     if (!arriveBtn && !completeBtn) return;
+    currentVisit = visit;
     loadDraft(visit);
+    reflectOutbox(url);
     if (arriveBtn) arriveBtn.addEventListener("click", function () {
       arriveBtn.disabled = true;
       locate("arrive", { phone_time: new Date().toISOString() }, document.getElementById("arrive-no-gps")).then(function (fields) {
@@ -208,7 +251,10 @@
     });
     var canvas = document.getElementById("signature-pad");
     if (canvas) signaturePad(canvas);
-    ["outcome", "outcome-note"].forEach(function (id) { var el = document.getElementById(id); if (el) el.addEventListener("change", function () { saveDraft(visit); }); });
+    ["outcome", "outcome-note"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) ["change", "input"].forEach(function (t) { el.addEventListener(t, function () { saveDraft(visit); }); });
+    });
     if (completeBtn) completeBtn.addEventListener("click", function () {
       if (!strokes) { msg("签名为空，请申请人在屏幕上签名", false); return; }
       var outcome = document.getElementById("outcome").value, note = document.getElementById("outcome-note").value.trim();
@@ -228,7 +274,27 @@
     });
   }
 
+  // Offline pages: the service worker (visit-sw.js, scope /services/visits/) keeps this page,
+  // today's visit pages and their static files on the phone.
+  function offlineReady() {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.addEventListener("message", function (ev) {
+      if (ev.data && ev.data.type === "warmed") document.body.setAttribute("data-offline-ready", String(ev.data.count));
+    });
+    navigator.serviceWorker.register("/services/visits/sw.js", { scope: "/services/visits/" })
+      .then(function () { return navigator.serviceWorker.ready; })
+      .then(function (reg) {
+        var urls = [location.pathname];
+        document.querySelectorAll("link[rel=stylesheet][href]").forEach(function (el) { urls.push(el.getAttribute("href")); });
+        document.querySelectorAll("script[src]").forEach(function (el) { urls.push(el.getAttribute("src")); });
+        document.querySelectorAll("a.visit-card[href]").forEach(function (a) { urls.push(a.getAttribute("href")); });
+        (navigator.serviceWorker.controller || reg.active).postMessage({ type: "warm", urls: urls });
+      })
+      .catch(function () { /* no worker (plain HTTP on a phone): the outbox still works */ });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    offlineReady();
     var btn = document.getElementById("sync-button");
     if (btn) btn.addEventListener("click", function () { sync(); });
     window.addEventListener("online", function () { sync(); });

@@ -2,7 +2,7 @@
 the figures of that partner's outlets.
 
 Revision ID: partner_manager
-Revises: staff_pending_roles
+Revises: ratings_center_unit
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'partner_manager'
-down_revision = 'staff_pending_roles'
+down_revision = 'ratings_center_unit'
 branch_labels = None
 depends_on = None
 

@@ -29,7 +29,7 @@ from web.settings import Settings
 @pytest.fixture
 def cases(demo: Engine, settings: Settings) -> Engine:
     seed_demo_cases(demo, settings.pseudonym_key())
-    seed_demo_ratings(demo)
+    seed_demo_ratings(demo, pii_key=settings.pii_key())
     seed_demo_queue(demo, settings.pseudonym_key())
     return demo
 

@@ -43,9 +43,11 @@ from partners.models import (
     CENTER_ROLES,
     DUTY_ROLES,
     OUTLET_ROLES,
+    PARTNER_ROLES,
     ROLE_LABELS,
     BackupAssignment,
     Outlet,
+    Partner,
     Role,
     Staff,
     utcnow,
@@ -162,6 +164,7 @@ def _validate_staff(
     domain: str | None,
     expert_level: str | None,
     display_name: str,
+    partner_id: int | None = None,
 ) -> dict[str, str]:
     from partners.catalog import DOMAINS
 
@@ -178,6 +181,8 @@ def _validate_staff(
         errors["roles"] = "岗位无效：" + "、".join(sorted(role_set - known))
     elif role_set & OUTLET_ROLES and role_set & CENTER_ROLES:
         errors["roles"] = "网点岗位与中心岗位不能同时授予同一账号"
+    elif role_set & PARTNER_ROLES and len(role_set) > 1:
+        errors["roles"] = "合作方管理员不能兼任其他岗位"
     elif len(role_set & DUTY_ROLES) > 1:
         errors["roles"] = "三员分立：" + "、".join(
             ROLE_LABELS[r] for r in sorted(role_set & DUTY_ROLES)
@@ -187,8 +192,17 @@ def _validate_staff(
             errors["outlet_id"] = "网点岗位须选择所属网点"
         elif session.get(Outlet, outlet_id) is None:
             errors["outlet_id"] = "所选网点不存在"
+    elif outlet_id is not None and role_set & PARTNER_ROLES:
+        errors["outlet_id"] = "合作方管理员不属于某一网点，请选择所属合作机构"
     elif outlet_id is not None and role_set:
         errors["outlet_id"] = "中心岗位不属于任何网点"
+    if role_set & PARTNER_ROLES:
+        if partner_id is None:
+            errors["partner_id"] = "合作方管理员须选择所属合作机构"
+        elif session.get(Partner, partner_id) is None:
+            errors["partner_id"] = "所选合作机构不存在"
+    elif partner_id is not None:
+        errors["partner_id"] = "只有合作方管理员设置所属合作机构"
     if domain and domain not in DOMAINS:
         errors["domain"] = "业务领域无效"
     if "expert" in role_set and expert_level not in EXPERT_LEVELS:
@@ -221,6 +235,8 @@ def create_staff(
     roles: list[str] | set[str] | frozenset[str],
     outlet_id: int | None = None,
     outlet_code: str | None = None,
+    partner_id: int | None = None,
+    partner_code: str | None = None,
     domain: str | None = None,
     expert_level: str | None = None,
     phone: str = "",
@@ -236,7 +252,8 @@ def create_staff(
     An account with a duty role created by ``actor`` (the web) stays inactive until a second
     security admin approves it (:func:`decide_roles`); the CLI passes no actor.
 
-    The outlet is given by id or by code (the CLI uses codes). ``hasher`` replaces
+    The outlet is given by id or by code (the CLI uses codes); the partner (id or code) only
+    for a 合作方管理员. ``hasher`` replaces
     :func:`hash_password` (the demo seed reuses one hash for its shared password, and passes
     ``demo_seed`` to use the published demo password, refused everywhere else)."""
     username = username.strip()
@@ -247,6 +264,12 @@ def create_staff(
         ).first()
         if outlet_id is None:
             raise InvalidFields({"outlet_id": f"网点编码 {outlet_code} 不存在"})
+    if partner_code:
+        partner_id = session.exec(
+            select(Partner.id).where(Partner.code == partner_code.strip().upper())
+        ).first()
+        if partner_id is None:
+            raise InvalidFields({"partner_id": f"合作机构编码 {partner_code} 不存在"})
     if not USERNAME_RE.match(username):
         errors["username"] = "用户名须为 3–32 位小写字母、数字或 . _ -，以字母开头"
     elif session.exec(select(Staff.id).where(Staff.username == username)).first() is not None:
@@ -259,6 +282,7 @@ def create_staff(
             domain=domain or None,
             expert_level=expert_level or None,
             display_name=display_name,
+            partner_id=partner_id,
         )
     )
     if (problem := password_problem(password, username, demo_seed=demo_seed)) is not None:
@@ -271,6 +295,7 @@ def create_staff(
         display_name=display_name.strip(),
         password_hash=(hasher or hash_password)(password),
         outlet_id=outlet_id,
+        partner_id=partner_id,
         roles=",".join(sorted(set(roles))),
         domain=domain or None,
         expert_level=expert_level or None,
@@ -288,12 +313,13 @@ def create_staff(
 
 
 def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, **changes: Any) -> Staff:
-    """Change display_name, roles, outlet_id, domain, expert_level, phone or active.
+    """Change display_name, roles, outlet_id, partner_id, domain, expert_level, phone or active.
 
     A new duty role given by ``actor`` (the web) is not applied: it waits in
     ``pending_roles`` for a second security admin (:func:`decide_roles`); an account
     created that way stays inactive until then. Raises InvalidFields, DutyRuleRefused."""
-    allowed = {"display_name", "roles", "outlet_id", "domain", "expert_level", "phone", "active"}
+    allowed = {"display_name", "roles", "outlet_id", "partner_id", "domain", "expert_level",
+               "phone", "active"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"cannot change {sorted(unknown)}")
@@ -301,6 +327,7 @@ def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, 
     merged = {
         "display_name": changes.get("display_name", staff.display_name),
         "outlet_id": changes.get("outlet_id", staff.outlet_id),
+        "partner_id": changes.get("partner_id", staff.partner_id),
         "domain": changes.get("domain", staff.domain) or None,
         "expert_level": changes.get("expert_level", staff.expert_level) or None,
     }
@@ -319,11 +346,13 @@ def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, 
         roles = staff.role_set  # unchanged until approved
     new_roles = ",".join(sorted(set(roles)))
     deactivated = "active" in changes and staff.active and not changes["active"]
-    if staff.id is not None and (deactivated or new_roles != staff.roles):
+    moved = merged["partner_id"] != staff.partner_id  # another partner's figures: log in again
+    if staff.id is not None and (deactivated or moved or new_roles != staff.roles):
         logins.end_all(session, staff.id, "deactivated" if deactivated else "roles")
     staff.display_name = str(merged["display_name"]).strip()
     staff.roles = new_roles
     staff.outlet_id = merged["outlet_id"]
+    staff.partner_id = merged["partner_id"]
     staff.domain = merged["domain"]
     staff.expert_level = merged["expert_level"]
     if "phone" in changes:

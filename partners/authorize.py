@@ -406,3 +406,50 @@ def _grant_in_force(
     # In force but without the scope while another scoped grant is not in force is
     # covered above; reaching here means the scoped grant is in force — impossible.
     raise ScopeNotGranted(f"{what}在「{outlet.name}」未授权{wanted}")
+
+
+# --- who sees which figures (效能监测, issue 13) -----------------------------------------
+FIGURE_ROLES = frozenset({"admin", "partner_manager", "outlet_lead", "teller", "block_agent", "expert"})
+
+
+@dataclass(frozen=True)
+class FigureView:
+    """What ``actor`` may see on the dashboard. ``outlet_ids`` None: every outlet;
+    ``staff_id`` set: only that staff member's own figures. ``label`` names it in Chinese."""
+
+    outlet_ids: frozenset[int] | None
+    staff_id: int | None
+    label: str
+
+
+def figure_view(session: Session, actor: Staff, at: datetime) -> FigureView:
+    """The figures ``actor`` may see, by role (the first that applies):
+
+    * 系统管理员 (center admin): every outlet;
+    * 合作方管理员: the outlets of their partner (``Staff.partner_id``), active or not;
+    * 网点负责人: their outlet plus outlets covered as an AB角 backup at ``at``;
+    * 服务专员 / 网格帮办代办员: their own figures at those outlets;
+    * 远程专家: their own figures, wherever the calls came from.
+
+    Raises :class:`RoleLacksAction` for anyone else (reviewers, security admins, auditors:
+    the auditor recomputes figures from an export instead)."""
+    roles = actor.role_set
+    if not actor.active:
+        raise RoleLacksAction("您的账号已停用")
+    if "admin" in roles:
+        return FigureView(None, None, "全部网点")
+    if "partner_manager" in roles:
+        partner = session.get(Partner, actor.partner_id) if actor.partner_id else None
+        if partner is None:
+            raise RoleLacksAction("您的账号未绑定合作机构，请联系安全管理员")
+        ids = session.exec(select(Outlet.id).where(Outlet.partner_id == partner.id)).all()
+        return FigureView(frozenset(i for i in ids if i is not None), None, partner.name)
+    if roles & OUTLET_STAFF and actor.outlet_id is not None:
+        outlets = frozenset({actor.outlet_id} | covered_outlets(session, actor, at))
+        if "outlet_lead" in roles:
+            outlet = session.get(Outlet, actor.outlet_id)
+            return FigureView(outlets, None, outlet.name if outlet else "本网点")
+        return FigureView(outlets, actor.id, f"{actor.display_name}（本人）")
+    if "expert" in roles:
+        return FigureView(None, actor.id, f"{actor.display_name}（本人）")
+    raise RoleLacksAction("您的岗位无权查看服务统计")

@@ -24,6 +24,7 @@ from partners.models import ROLE_LABELS, Agreement, Matter, Outlet, Partner, Sta
 
 DEMO_PASSWORD = "demo-12345"
 _OUTLET_NAMES = {row[0]: row[3] for row in data.OUTLETS}
+_PARTNER_NAMES = {row[0]: row[1] for row in data.PARTNERS}
 # (username, role label, where) for ``servicepoint demo`` / ``make run`` to print.
 DEMO_LOGINS: list[tuple[str, str, str]] = [
     (
@@ -32,6 +33,9 @@ DEMO_LOGINS: list[tuple[str, str, str]] = [
         _OUTLET_NAMES[outlet] if outlet else "政务服务中心",
     )
     for username, _name, roles, outlet, domain, _level in data.STAFF
+] + [
+    (username, ROLE_LABELS["partner_manager"], _PARTNER_NAMES[code])
+    for username, _name, code in data.PARTNER_STAFF
 ]
 
 
@@ -189,6 +193,16 @@ def _staff(
             hasher=hasher,
             must_change_password=False,  # printed demo logins: no forced change
             demo_seed=password == DEMO_PASSWORD,
+        )
+        _user, label, where = next(row for row in DEMO_LOGINS if row[0] == username)
+        logins.append((username, password, f"{label} · {where}"))
+    partner_ids = {p.code: p.id for p in session.exec(select(Partner)).all()}
+    for username, name, code in data.PARTNER_STAFF:
+        password = password_for(username)
+        staff[username] = create_staff(
+            session, username=username, display_name=name, password=password,
+            roles=["partner_manager"], partner_id=partner_ids[code], hasher=hasher,
+            must_change_password=False, demo_seed=password == DEMO_PASSWORD,
         )
         _user, label, where = next(row for row in DEMO_LOGINS if row[0] == username)
         logins.append((username, password, f"{label} · {where}"))

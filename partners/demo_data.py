@@ -318,5 +318,9 @@ STAFF = [
     ("reviewer3", "何静怡", ["reviewer"], None, None, None),
 ]
 
+# 合作方管理员 (partner managers): username, display name, partner code. partner1 is the
+# ICBC branch-network office: it sees 工商银行长江中路支行 and 开发区支行, no other outlet.
+PARTNER_STAFF = [("partner1", "马文涛", "ICBC-HC")]
+
 # AB角: teller3 covers teller2's post at 建设银行香江路支行 while she is on leave.
 BACKUPS = [("teller2", "teller3", -2, 5, "王芳休年假期间由陈静顶岗（AB 角）")]

@@ -44,6 +44,7 @@ class Role(str, enum.Enum):
     admin = "admin"
     security_admin = "security_admin"
     auditor = "auditor"
+    partner_manager = "partner_manager"
 
 
 ROLE_LABELS = {
@@ -55,6 +56,7 @@ ROLE_LABELS = {
     "admin": "系统管理员",
     "security_admin": "安全管理员",
     "auditor": "审计人员",
+    "partner_manager": "合作方管理员",
 }
 
 OUTLET_ROLES = frozenset({"teller", "block_agent", "outlet_lead"})
@@ -62,6 +64,9 @@ CENTER_ROLES = frozenset({"expert", "reviewer", "admin", "security_admin", "audi
 # 三员分立 (GB/T 22239-2019 8.1.4.2 c): system, security and audit administration are
 # separate duties; no account holds two of them.
 DUTY_ROLES = frozenset({"admin", "security_admin", "auditor"})
+# Partner side (e.g. a bank's branch-network office): read-only figures of the partner's own
+# outlets; bound to one partner (``Staff.partner_id``), never combined with another post.
+PARTNER_ROLES = frozenset({"partner_manager"})
 
 
 class Scope(str, enum.Enum):
@@ -113,13 +118,15 @@ class Outlet(SQLModel, table=True):
 
 
 class Staff(SQLModel, table=True):
-    """A login. ``outlet_id`` is None for center staff."""
+    """A login. ``outlet_id`` is None for center staff; ``partner_id`` is set only for a
+    合作方管理员 (partner manager), who sees that partner's outlets."""
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(unique=True, index=True, max_length=64)
     display_name: str = Field(max_length=64)
     password_hash: str = Field(max_length=255)
     outlet_id: int | None = Field(default=None, foreign_key="outlet.id", index=True)
+    partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     roles: str = Field(default="", max_length=120)  # comma-separated Role values
     domain: str | None = Field(default=None, max_length=32)  # experts and reviewers
     expert_level: str | None = Field(default=None, max_length=16)  # city / district / town

@@ -29,6 +29,9 @@ from web.routes import (
     audit_ui,
     cases,
     devices,
+    figures,
+    figures_files,
+    figures_rows,
     public,
     queue,
     ratings,
@@ -124,6 +127,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/ratings", routes=ratings.routes, name="ratings"),
         Mount("/rate", routes=ratings_public.routes, name="rate"),
         Mount("/queue", routes=queue.routes, name="queue"),
+        Mount("/figures", routes=figures.routes + figures_files.routes + figures_rows.routes,
+              name="figures"),
+        Mount("/reports", routes=figures_files.report_routes, name="reports"),
     ]
     app = Starlette(
         routes=routes,

@@ -121,6 +121,8 @@ def home_for(user: Staff) -> str:
         return "/admin/staff"
     if "auditor" in roles:
         return "/audit/"
+    if "partner_manager" in roles:
+        return "/figures/"
     return "/"
 
 

@@ -163,12 +163,13 @@ def demo_logins_text(rows: list[tuple[str, str, str]] | None = None) -> str:
 @click.option("--name", "display_name", required=True, help="显示名称")
 @click.option("--role", "roles", multiple=True, required=True,
               type=click.Choice(["teller", "block_agent", "outlet_lead", "expert", "reviewer", "admin",
-                                    "security_admin", "auditor"]))
+                                    "security_admin", "auditor", "partner_manager"]))
 @click.option("--outlet", "outlet_code", default=None, help="Outlet code (outlet staff only).")
+@click.option("--partner", "partner_code", default=None, help="Partner code (partner_manager only).")
 @click.option("--domain", default=None, help="Domain for experts and reviewers, e.g. 社保.")
 @click.option("--level", default=None, type=click.Choice(["city", "district", "town"]))
 def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet_code: str | None,
-                domain: str | None, level: str | None) -> None:
+                partner_code: str | None, domain: str | None, level: str | None) -> None:
     """Create a staff account (audited as actor ``server_cli``; a duty account needs no second
     person here: access to the server is the second factor). The password is read from the
     terminal (or stdin)."""
@@ -185,7 +186,8 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
     try:
         with transaction(engine) as session:
             staff = create_staff(session, username=username, display_name=display_name, password=password,
-                                 roles=list(roles), outlet_code=outlet_code, domain=domain, expert_level=level)
+                                 roles=list(roles), outlet_code=outlet_code, partner_code=partner_code,
+                                 domain=domain, expert_level=level)
             audit.record(session, {  # audited like the web's account creation; actor 0 = the server's CLI
                 "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": 0, "role": "server_cli"},
                 "action": "security.staff.edit", "outcome": {"result": "done"},

@@ -143,6 +143,7 @@ def test_seed_demo_users_for_every_role_and_logins_work(seeded: Engine) -> None:
             "admin",
             "security_admin",
             "auditor",
+            "partner_manager",
         }
         names = {st.username for st in staff}
         assert {
@@ -157,6 +158,7 @@ def test_seed_demo_users_for_every_role_and_logins_work(seeded: Engine) -> None:
             "admin",
             "secadmin",
             "auditor",
+            "partner1",
         } <= names
         by_name = {st.username: st for st in staff}
         assert by_name["teller1"].outlet_id != by_name["teller2"].outlet_id

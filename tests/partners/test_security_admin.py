@@ -182,6 +182,29 @@ def test_cli_reset_password_needs_no_second_person_and_is_audited(
     assert entry["actor"] == {"id": 0, "role": "server_cli"}
 
 
+def test_security_admin_creates_a_partner_manager_bound_to_one_partner(
+    sec: TestClient, app: Starlette, demo: Engine
+) -> None:
+    from partners.models import Partner
+
+    with Session(demo) as s:
+        ccb = s.exec(select(Partner).where(Partner.code == "CCB-HC")).one()
+    missing = sec.post("/admin/staff/new", data={
+        "username": "ccbnet", "password": "first-pass-1", "display_name": "建行网点管理",
+        "roles": ["partner_manager"], "outlet_id": "", "partner_id": ""})
+    assert missing.status_code == 422
+    assert soup(missing).select_one("#err-partner_id").get_text() == "合作方管理员须选择所属合作机构"
+    assert soup(missing).select_one("#f-display_name")["value"] == "建行网点管理"
+    made = sec.post("/admin/staff/new", data={
+        "username": "ccbnet", "password": "first-pass-1", "display_name": "建行网点管理",
+        "roles": ["partner_manager"], "outlet_id": "", "partner_id": str(ccb.id)}, follow_redirects=False)
+    assert made.status_code == 303
+    page = soup(sec.get(made.headers["location"]))
+    assert page.select_one("#f-partner_id option[selected]")["value"] == str(ccb.id)
+    assert "中国建设银行" in soup(sec.get("/admin/staff?q=ccbnet")).select_one("tbody").get_text()
+    assert [e["state"]["to"][:6] for e in audit_entries(demo, "security.staff.edit")] == ["staff:"]
+
+
 def test_cli_create_user_of_a_duty_needs_no_second_person_and_is_audited(
     fast_hashes: None, demo: Engine, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

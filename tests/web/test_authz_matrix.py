@@ -8,7 +8,7 @@ the answer: a role outside the rule gets 403 (or the login page for anonymous), 
 inside never does; own/other outlet is checked on the case routes.
 
 Letters: T teller, B block_agent, L outlet_lead, E expert, R reviewer, A admin,
-S security_admin, U auditor. ``PUBLIC``: no login (applicant pages, login, health, static);
+S security_admin, U auditor, P partner_manager (合作方管理员). ``PUBLIC``: no login (applicant pages, login, health, static);
 ``LOGIN``: any logged-in user, checked inside the endpoint (own password, session ping,
 call WebSockets check the participant).
 """
@@ -34,9 +34,10 @@ from web.settings import Settings
 PUBLIC = "public"
 LOGIN = "login"
 LETTERS = {"T": "teller", "B": "block_agent", "L": "outlet_lead", "E": "expert", "R": "reviewer",
-           "A": "admin", "S": "security_admin", "U": "auditor"}
+           "A": "admin", "S": "security_admin", "U": "auditor", "P": "partner_manager"}
 USERS = {"teller": "teller1", "block_agent": "agent1", "outlet_lead": "lead1", "expert": "expert1",
-         "reviewer": "reviewer1", "admin": "admin", "security_admin": "secadmin", "auditor": "auditor"}
+         "reviewer": "reviewer1", "admin": "admin", "security_admin": "secadmin", "auditor": "auditor",
+         "partner_manager": "partner1"}
 
 RULES: dict[str, str] = {
     "GET /": LOGIN,
@@ -196,6 +197,13 @@ RULES: dict[str, str] = {
     "GET /queue/book": PUBLIC,
     "GET,POST /queue/book/cancel": PUBLIC,
     "GET,POST /queue/book/{outlet_id:id}": PUBLIC,
+    # 服务统计 (issue 13): each role sees its own scope, checked inside (figure_view)
+    "GET /figures/": "TBLEAP",
+    "GET /figures/export.xlsx": "TBLEAP",
+    "GET /figures/export.csv": "TBLEAP",
+    "GET /figures/report": "TBLEAP",
+    "GET /figures/rows/{kind}": "TBLEAP",
+    "GET /reports/summary.csv": "A",
 }
 
 

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from outlet.demo import seed_demo_cases
 from tests.conftest import login
 
-USERS = ["teller1", "lead1", "agent1", "reviewer1", "expert1", "admin", "secadmin", "auditor"]
+USERS = ["teller1", "lead1", "agent1", "reviewer1", "expert1", "admin", "secadmin", "auditor", "partner1"]
 SKIP_PREFIXES = ("/logout", "/static/", "/audit/exports/")
 
 

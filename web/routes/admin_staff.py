@@ -23,7 +23,7 @@ from partners.catalog import DOMAINS
 from partners.delegation import ActionContext, delegated_action
 from partners.directory import get_or_404
 from partners.errors import DutyRuleRefused, InvalidFields, PartnersError, RecordNotFound
-from partners.models import ROLE_LABELS, BackupAssignment, Outlet, Staff, utcnow
+from partners.models import ROLE_LABELS, BackupAssignment, Outlet, Partner, Staff, utcnow
 from partners.paging import Page, paginate
 from web.auth import requires_roles
 from web.params import int_param
@@ -47,6 +47,7 @@ SECURITY = "security_admin"
 def _staff_choices(s: Session) -> dict[str, Any]:
     return {
         "outlets": s.exec(select(Outlet).order_by(Outlet.code)).all(),
+        "partners": s.exec(select(Partner).order_by(Partner.code)).all(),
         "role_choices": ROLE_LABELS,
         "domains": DOMAINS,
         "levels": EXPERT_LEVELS,
@@ -66,7 +67,9 @@ async def staff_list(request: Request) -> Response:
                 )
             page: Page[Staff] = paginate(s, stmt, page_of(request))
             names = {o.id: o.name for o in s.exec(select(Outlet)).all()}
-            return {"page": page, "q": q, "outlet_names": names, **_staff_choices(s)}
+            partner_names = {p.id: p.name for p in s.exec(select(Partner)).all()}
+            return {"page": page, "q": q, "outlet_names": names, "partner_names": partner_names,
+                    **_staff_choices(s)}
 
     return render_list(request, "admin/staff.html", "admin/_staff_list.html", await in_thread(load))
 
@@ -79,7 +82,9 @@ def _staff_values(form: FormData) -> dict[str, Any]:
 
 def _staff_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     outlet = values.get("outlet_id") or ""
+    partner = values.get("partner_id") or ""
     return {
+        "partner_id": int_param(partner),
         "display_name": values.get("display_name", ""),
         "roles": values.get("roles", []),
         "outlet_id": int_param(outlet),

@@ -16,7 +16,7 @@ from typing import Any
 
 import xlsxwriter
 
-UNIT_SUFFIX = {"count": "", "ratio": "", "days": "（工作日）", "seconds": "（秒）", "minutes": "（分钟）"}
+UNIT_SUFFIX = {"count": "", "ratio": "", "days": "（工作日）", "seconds": "（秒）", "minutes": "（分钟）", "per_case": "（次/件）"}
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

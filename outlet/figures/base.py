@@ -56,7 +56,7 @@ class Period:
 
 @dataclass(frozen=True)
 class FigureDef:
-    """One published figure. ``unit``: count | ratio (0..1) | days | seconds | minutes.
+    """One published figure. ``unit``: count | ratio (0..1) | days | seconds | minutes | per_case (a mean count).
     ``list_kind``: which list shows the rows behind it (cases | tickets | ratings | assist).
     ``verifiable``: ``servicepoint audit stats`` recomputes it from the log alone."""
 

@@ -75,7 +75,7 @@ DEFS: tuple[FigureDef, ...] = (
        "平均办理时长 = mean over the period's completed cases of the working days from the "
        "acceptance date to the completion date (WorkCalendar.workdays_between: days in "
        "(accepted, completed] that are working days; same day = 0)."),
-    _d("corrections_per_case", "平均补正次数", "ratio",
+    _d("corrections_per_case", "平均补正次数", "per_case",
        "平均补正次数 = 补正 requests (case.request_correction) of the period's completed cases "
        "÷ 办结数."),
 )

@@ -103,7 +103,7 @@ def workbook_sheets(session: Session, seen: Seen, q: Query) -> list[Sheet]:
     return sheets
 
 
-UNIT_NAMES = {"count": "件/次", "ratio": "%", "days": "工作日", "seconds": "秒", "minutes": "分钟"}
+UNIT_NAMES = {"count": "件/次", "ratio": "%", "days": "工作日", "seconds": "秒", "minutes": "分钟", "per_case": "次/件"}
 
 
 def _pct(defn: FigureDef, value: Any) -> Any:

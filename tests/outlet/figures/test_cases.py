@@ -202,7 +202,8 @@ def test_audit_stats_labels_match_the_definitions() -> None:
 
     defs = {d.key: d for d in FIGURES if d.verifiable}
     assert LABELS == {k: d.label for k, d in defs.items()}
-    assert RATIOS == {k for k, d in defs.items() if d.unit == "ratio" and k != "corrections_per_case"}
+    assert RATIOS == {k for k, d in defs.items() if d.unit == "ratio"}
+    assert defs["corrections_per_case"].unit == "per_case"  # a mean count, not a percentage
 
 
 def test_audit_stats_cli_prints_figures_and_refuses_a_tampered_export(fig_world: World, tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def test_summary_csv_for_the_center_admin(client: TestClient, cases: Engine) -> 
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:4] == ["网点编码", "网点名称", "合作机构", "收件数"]
     assert rows[0][3:] == [f.label if "（" in f.label else f.label + {"days": "（工作日）", "seconds": "（秒）",
-                           "minutes": "（分钟）"}.get(f.unit, "") for f in FIGURES]
+                           "minutes": "（分钟）", "per_case": "（次/件）"}.get(f.unit, "") for f in FIGURES]
     with Session(cases) as s:
         outlets = s.exec(select(Outlet).order_by(Outlet.code)).all()
         assert [r[0] for r in rows[1:]] == [o.code for o in outlets]

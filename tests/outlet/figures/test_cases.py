@@ -179,7 +179,7 @@ def test_figure_definitions_are_complete() -> None:
     keys = [d.key for d in FIGURES]
     assert len(keys) == len(set(keys))
     for d in FIGURES:
-        assert d.label and d.doc and d.unit in ("count", "ratio", "days", "seconds", "minutes")
+        assert d.label and d.doc and d.unit in ("count", "ratio", "days", "seconds", "minutes", "per_case")
         assert drilldown_filter(d.key)["params"] == {"figure": d.key}
 
 

@@ -136,6 +136,7 @@ def export_cmd(directory: str, db_url: str, key_files: tuple[str, ...], vkeys: t
     from .note import Verifier
     from .policy import Policy
 
+    start, end = _day(from_), _day(to)  # a usage error (exit 2) before anything is read
     try:
         if not vkeys:
             vkeys = tuple(load_signer(k).vkey for k in key_files) if key_files else ()
@@ -145,7 +146,7 @@ def export_cmd(directory: str, db_url: str, key_files: tuple[str, ...], vkeys: t
         q: str | int = int(quorum) if quorum.isascii() and quorum.isdigit() and len(quorum) < 7 else quorum
         policy = Policy.build(vkeys, wit, q)
         res = export(open_engine(db_url), directory, policy, outlet=outlet,
-                     from_=_day(from_), to=_day(to))  # fmt: skip
+                     from_=start, to=end)  # fmt: skip
         kind = "filtered, with inclusion proofs" if res.filtered else "full log"
         click.echo(f"exported {res.entries} entries ({kind}) of tree size {res.tree_size} "
                    f"to {res.path}")  # fmt: skip
@@ -154,7 +155,12 @@ def export_cmd(directory: str, db_url: str, key_files: tuple[str, ...], vkeys: t
 
 
 def _day(value: object) -> date | None:
-    return value.date() if value is not None else None  # type: ignore[attr-defined]
+    """A --from/--to day; days before 2000-01-01 (no log entry predates them, and the
+    UTC conversion of year 1 overflows) end with a message."""
+    day = value.date() if value is not None else None  # type: ignore[attr-defined]
+    if day is not None and day < date(2000, 1, 1):
+        raise click.BadParameter(f"{day.isoformat()} is before 2000-01-01")
+    return day
 
 
 @audit.command()
@@ -227,8 +233,9 @@ def stats_cmd(directory: str, policy: str | None, from_: object, to: object, out
     from .stats import LABELS, stats
 
     steps: list[str] = []
+    start, end = _day(from_), _day(to)  # a usage error (exit 2) before anything is read
     try:
-        res = stats(directory, policy, start=_day(from_), end=_day(to), outlet=outlet,
+        res = stats(directory, policy, start=start, end=end, outlet=outlet,
                     on_step=steps.append)  # fmt: skip
     except AuditError as exc:
         _fail(exc)

@@ -58,6 +58,15 @@ def test_cli_commands_without_a_log_database_end_with_a_message(tmp_path: Path) 
         assert "Traceback" not in r.output and (r.exception is None or isinstance(r.exception, SystemExit))
 
 
+def test_cli_days_before_2000_are_a_usage_error_not_a_crash(tmp_path: Path) -> None:
+    """`audit stats --from 0001-01-01` ended in "internal error (OverflowError)"."""
+    runner = CliRunner()
+    for args in (["stats", str(tmp_path), "--from", "0001-01-01"],
+                 ["export", str(tmp_path / "e"), "--vkey", "x", "--db", "sqlite://", "--to", "0001-01-01"]):
+        r = runner.invoke(audit, args)
+        assert r.exit_code == 2 and "before 2000-01-01" in r.output, (args, r.output)
+
+
 def test_cli_verify_downloaded_proof_needs_the_keys_from_audit_keys(
         tmp_path: Path, engine: Engine, appender: Callable[..., list[int]]) -> None:  # fmt: skip
     """README: a proof downloaded alone is checked against keys pinned from /audit/keys; without

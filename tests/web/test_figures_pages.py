@@ -184,7 +184,8 @@ def test_summary_csv_for_the_center_admin(client: TestClient, cases: Engine) -> 
                 want = figures[f.key]
                 assert cell == ("" if want is None else display(f.unit, want)), (outlet.code, f.key)
     for bad, needle in (("", "请填写开始日期"), ("from=2026-13-01&to=2026-12-01", "不是有效日期"),
-                        (f"from={today}&to={start}", "不能早于"), ("from=2020-01-01&to=2026-01-01", "不能超过")):
+                        (f"from={today}&to={start}", "不能早于"), ("from=2020-01-01&to=2026-01-01", "不能超过"),
+                        ("from=0001-01-01&to=0001-01-01", "不能早于 2000-01-01")):  # was a 500 (overflow)
         response = client.get(f"/reports/summary.csv?{bad}")
         assert response.status_code == 400 and needle in response.text, bad
 
@@ -215,3 +216,5 @@ def test_monthly_report_has_one_page_per_outlet(client: TestClient, cases: Engin
     assert pages[0]["id"] == "report-summary"
     assert [p["data-outlet"] for p in pages[1:]] == ["HC-ICBC-01", "HC-ICBC-02"]
     assert client.get("/figures/report?month=2026-13").status_code == 422
+    assert client.get("/figures/report?month=0001-01").status_code == 422  # was a 500 (overflow)
+    assert client.get("/figures/?period=custom&from=0001-01-01&to=0001-01-01").status_code < 500

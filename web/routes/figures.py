@@ -61,6 +61,17 @@ class BadPeriod(ValueError):
     """A period the user typed that cannot be used; the message is Chinese."""
 
 
+# No delegated action predates this; earlier dates (0001-01-01) overflowed the UTC bounds.
+EARLIEST = date(2000, 1, 1)
+
+
+def check_earliest(day: date) -> date:
+    """``day`` when on or after :data:`EARLIEST`; :class:`BadPeriod` otherwise."""
+    if day < EARLIEST:
+        raise BadPeriod(f"日期不能早于 {EARLIEST.isoformat()}")
+    return day
+
+
 def parse_day(value: str | None, name: str) -> date:
     """An ISO date ``YYYY-MM-DD`` from a query value; :class:`BadPeriod` otherwise."""
     text = (value or "").strip()
@@ -69,9 +80,10 @@ def parse_day(value: str | None, name: str) -> date:
     try:
         if len(text) != 10:
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise BadPeriod(f"{name}「{text[:20]}」不是有效日期（格式 YYYY-MM-DD）") from None
+    return check_earliest(day)
 
 
 def date_range(start_text: str | None, end_text: str | None, today: date) -> Period:

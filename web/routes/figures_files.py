@@ -31,6 +31,7 @@ from web.routes.figures import (
     BadPeriod,
     Query,
     Seen,
+    check_earliest,
     complete,
     date_range,
     group_labels,
@@ -182,6 +183,7 @@ def parse_month(value: str | None, today: date) -> Period:
         raise BadPeriod(f"月份「{text[:20]}」无效（格式 YYYY-MM）") from None
     if start > today:
         raise BadPeriod("不能统计未来的月份")
+    check_earliest(start)
     end = min(date(year, month, monthrange(year, month)[1]), today)
     return Period(start, end)
 

@@ -266,7 +266,7 @@ def format_value(key: str, value: object) -> str:
     if key in RATIOS:
         return f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
     if isinstance(value, float):
-        return f"{value:.2f}"
+        return f"{value:.1f}"
     return str(value)
 
 

@@ -118,6 +118,7 @@ def test_every_entry_of_the_demo_log_reads_in_chinese(tmp_path, monkeypatch) -> 
                     assert label != code, where
             families.add(row["action"].split(".")[0])
     assert {"case", "ticket", "booking", "rating", "service", "visit", "device", "queue"} <= families
+    engine.dispose()
 
 
 @pytest.mark.parametrize(("number", "label"), [
@@ -131,4 +132,3 @@ def test_the_checklist_names_the_identity_document_the_applicant_shows(world: Wo
     assert label in names, names
     if label != "居民身份证":
         assert "居民身份证" not in names
-    engine.dispose()

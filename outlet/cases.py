@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or_, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, literal, or_, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -223,13 +223,59 @@ def new_check_code() -> str:
 # --- lists -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CaseBrief:
+    """The columns of a case a list row shows (a Core row, not an ORM object: lists load
+    only what they print)."""
+
+    id: int
+    number: str
+    state: str
+    outlet_id: int
+    due_on: date | None
+    due_estimated: bool
+    created_at: datetime
+
+
 @dataclass
 class CaseRow:
-    case: Case
+    case: CaseBrief
     matter_name: str
     applicant_name: str
     outlet_name: str
     deadline: str  # "overdue" / "due_soon" / "ok"
+
+
+_BRIEF = (Case.id, Case.number, Case.state, Case.outlet_id, Case.due_on, Case.due_estimated,  # type: ignore[var-annotated]
+          Case.created_at)
+
+
+def _list_select(
+    visible: ColumnElement[bool], *conditions: ColumnElement[bool], limit: int, offset: int = 0,
+    order: Sequence[SQLColumnExpression[Any]] | None = None, count: bool = False, tag: int = 0,
+) -> Any:
+    """One page of list rows as a Core select: the brief columns, the matter, applicant and
+    outlet names, the list ``tag`` and (with ``count``) the total without the limit."""
+    total = func.count().over() if count else literal(0)
+    return (
+        select(*(col(c) for c in _BRIEF), col(MatterVersion.name).label("matter_name"),
+               col(Applicant.name).label("applicant_name"), col(Outlet.name).label("outlet_name"),
+               total.label("total"), literal(tag).label("tag"))
+        .select_from(Case)
+        .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
+        .join(Applicant, col(Applicant.id) == Case.applicant_id)
+        .join(Outlet, col(Outlet.id) == Case.outlet_id)
+        .where(visible, *conditions)
+        .order_by(*(order or [col(Case.created_at).desc()]))
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+def _case_row(r: Any, cal: WorkCalendar, day: date) -> CaseRow:
+    brief = CaseBrief(r.id, r.number, r.state, r.outlet_id, r.due_on, bool(r.due_estimated), r.created_at)
+    status = cal.deadline_status(day, r.due_on) if r.state in OPEN else "ok"
+    return CaseRow(brief, r.matter_name, r.applicant_name, r.outlet_name, status)
 
 
 def _rows(
@@ -242,28 +288,12 @@ def _rows(
     the limit is appended to it (a window count in the same query, 0 for an empty page)."""
     cal = calendar or WorkCalendar.load(session)
     day = today or local_day(utcnow())
-    columns: list[Any] = [Case, MatterVersion.name, Applicant.name, Outlet.name]
+    stmt = _list_select(visible if visible is not None else visibility(session, actor), *conditions,
+                        limit=limit, offset=offset, order=order, count=totals is not None)
+    rows = session.connection().execute(stmt).all()
     if totals is not None:
-        columns.append(func.count().over())
-    stmt = (
-        select(*columns)
-        .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
-        .join(Applicant, col(Applicant.id) == Case.applicant_id)
-        .join(Outlet, col(Outlet.id) == Case.outlet_id)
-        .where(visible if visible is not None else visibility(session, actor), *conditions)
-        .order_by(*(order or [col(Case.created_at).desc()]))
-        .offset(offset)
-        .limit(limit)
-    )
-    out = []
-    total = 0
-    for case, matter_name, applicant_name, outlet_name, *count in session.exec(stmt).all():
-        status = cal.deadline_status(day, case.due_on) if case.state in OPEN else "ok"
-        out.append(CaseRow(case, matter_name, applicant_name, outlet_name, status))
-        total = int(count[0]) if count else 0
-    if totals is not None:
-        totals.append(total)
-    return out
+        totals.append(int(rows[-1].total) if rows else 0)
+    return [_case_row(r, cal, day) for r in rows]
 
 
 def today_cases(session: Session, actor: Staff, today: date, *, limit: int = 200,
@@ -271,9 +301,26 @@ def today_cases(session: Session, actor: Staff, today: date, *, limit: int = 200
     """Cases created at ``actor``'s outlet on ``today`` (Beijing date), newest first, at most
     ``limit``. ``shared``: ``calendar`` and ``visible`` computed once per request (see
     ``home_lists``), ``totals`` to learn how many there are in all."""
+    return _rows(session, actor, *_today_conditions(today), today=today, limit=limit, **shared)
+
+
+def _today_conditions(today: date) -> tuple[ColumnElement[bool], ...]:
     start, end = utc_bounds(today)
-    return _rows(session, actor, col(Case.created_at) >= start, col(Case.created_at) < end,
-                 today=today, limit=limit, **shared)
+    return col(Case.created_at) >= start, col(Case.created_at) < end
+
+
+DEADLINE_LIMIT = 500  # open cases overdue or due soon loaded for one list
+
+
+def _deadline_conditions(cal: WorkCalendar, today: date) -> tuple[ColumnElement[bool], ...]:
+    # Due on or before the last day still "due soon" (the day before the 3rd working day
+    # after today): the cases that are neither overdue nor due soon are never loaded.
+    cutoff = cal.add_workdays(today, DUE_SOON_DAYS + 1).day - timedelta(days=1)
+    return col(Case.state).in_(OPEN), col(Case.due_on).is_not(None), col(Case.due_on) <= cutoff
+
+
+def _split_deadlines(rows: list[CaseRow]) -> tuple[list[CaseRow], list[CaseRow]]:
+    return ([r for r in rows if r.deadline == "overdue"], [r for r in rows if r.deadline == "due_soon"])
 
 
 def deadline_cases(
@@ -282,14 +329,9 @@ def deadline_cases(
     """(overdue, due_soon) open cases visible to ``actor``, earliest deadline first."""
     if shared.get("calendar") is None:
         shared["calendar"] = WorkCalendar.load(session)
-    # Due on or before the last day still "due soon" (the day before the 3rd working day
-    # after today): the cases that are neither overdue nor due soon are never loaded.
-    cutoff = shared["calendar"].add_workdays(today, DUE_SOON_DAYS + 1).day - timedelta(days=1)
-    rows = _rows(
-        session, actor, col(Case.state).in_(OPEN), col(Case.due_on).is_not(None),
-        col(Case.due_on) <= cutoff, today=today, limit=500, order=[col(Case.due_on)], **shared,
-    )
-    return ([r for r in rows if r.deadline == "overdue"], [r for r in rows if r.deadline == "due_soon"])
+    rows = _rows(session, actor, *_deadline_conditions(shared["calendar"], today), today=today,
+                 limit=DEADLINE_LIMIT, order=[col(Case.due_on)], **shared)
+    return _split_deadlines(rows)
 
 
 def recent_cases(
@@ -306,14 +348,30 @@ HOME_TODAY = 20  # rows of today's cases on the teller home (the rest: 最近办
 def home_lists(session: Session, actor: Staff, today: date, *, page: int = 1,
                per_page: int = 20) -> dict[str, Any]:
     """The teller home's lists (today's newest :data:`HOME_TODAY` and their count, overdue,
-    due soon, recent page) with the calendar and the visible outlets (AB角 cover) read once
-    for all of them."""
-    shared: dict[str, Any] = {"calendar": WorkCalendar.load(session), "visible": visibility(session, actor)}
-    overdue, soon = deadline_cases(session, actor, today, **shared)
-    totals: list[int] = []
-    today_rows = today_cases(session, actor, today, limit=HOME_TODAY, totals=totals, **shared)
-    return {"today_rows": today_rows, "today_total": totals[0], "overdue": overdue,
-            "due_soon": soon, "recent": recent_cases(session, actor, page=page, per_page=per_page, **shared)}
+    due soon, recent page) in one statement (three limited selects, UNION ALL), with the
+    calendar and the visible outlets (AB角 cover) read once for all of them."""
+    cal = WorkCalendar.load(session)
+    visible = visibility(session, actor)
+    page = max(page, 1)
+    parts = [
+        _list_select(visible, *_deadline_conditions(cal, today), limit=DEADLINE_LIMIT,
+                     order=[col(Case.due_on)], tag=0),
+        _list_select(visible, *_today_conditions(today), limit=HOME_TODAY, count=True, tag=1),
+        _list_select(visible, limit=per_page, offset=(page - 1) * per_page, tag=2),
+    ]
+    stmt = union_all(*(select(p.subquery()) for p in parts))
+    lists: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+    for r in session.connection().execute(stmt):
+        lists[r.tag].append(r)
+    # each part keeps its own order (sorted again here: UNION ALL promises no order)
+    deadline_rows = sorted(lists[0], key=lambda r: r.due_on)
+    today_rows = sorted(lists[1], key=lambda r: r.created_at, reverse=True)
+    recent = sorted(lists[2], key=lambda r: r.created_at, reverse=True)
+    overdue, soon = _split_deadlines([_case_row(r, cal, today) for r in deadline_rows])
+    return {"today_rows": [_case_row(r, cal, today) for r in today_rows],
+            "today_total": int(today_rows[0].total) if today_rows else 0,
+            "overdue": overdue, "due_soon": soon,
+            "recent": [_case_row(r, cal, today) for r in recent]}
 
 
 def review_queue(session: Session, actor: Staff, *, page: int = 1, per_page: int = 50) -> list[CaseRow]:

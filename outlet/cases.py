@@ -9,6 +9,7 @@ domains when it is None). Anything else raises :class:`CaseNotFound` — never t
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import unicodedata
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, literal, or_, true, union_all
+from sqlalchemy import ColumnElement, bindparam, SQLColumnExpression, and_, false, func, literal, or_, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -79,51 +80,71 @@ def visibility(session: Session, actor: Staff) -> ColumnElement[bool]:
     return false()
 
 
-def load_case(session: Session, actor: Staff, number: str) -> CaseRef:
-    """The case ``number`` if ``actor`` may see it, else :class:`CaseNotFound`."""
-    row = session.exec(  # one query: the case with its matter, version, outlet, applicant
-        select(Case, MatterVersion, Matter, Outlet, Applicant)  # type: ignore[call-overload]
+@functools.cache
+def _case_statement(scope: str) -> Any:
+    """The case with its matter, version, outlet and applicant by ``number``, for one kind
+    of :func:`visibility` (``scope``): "outlets" (parameter ``outlets``, expanding),
+    "center" (forwarded cases), "domain" (forwarded cases of parameter ``domain``) or
+    "none". Built once per scope: the case page runs it on every view."""
+    cond: ColumnElement[bool] = {
+        "outlets": col(Case.outlet_id).in_(bindparam("outlets", expanding=True)),
+        "center": col(Case.forwarded_at).is_not(None),
+        "domain": and_(col(Case.forwarded_at).is_not(None), col(MatterVersion.domain) == bindparam("domain")),
+    }.get(scope, false())
+    return (
+        select(Case, MatterVersion, Matter, Outlet, Applicant)
         .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
         .join(Matter, col(Matter.id) == Case.matter_id)
         .join(Outlet, col(Outlet.id) == Case.outlet_id)
         .join(Applicant, col(Applicant.id) == Case.applicant_id)
-        .where(Case.number == number, visibility(session, actor))
-    ).first()
+        .where(col(Case.number) == bindparam("number"), cond)
+    )
+
+
+def load_case(session: Session, actor: Staff, number: str) -> CaseRef:
+    """The case ``number`` if ``actor`` may see it, else :class:`CaseNotFound`. One query:
+    the case with its matter, version, outlet and applicant, scoped as :func:`visibility`."""
+    params: dict[str, Any] = {"number": number}
+    if is_outlet_user(actor):
+        scope, params["outlets"] = "outlets", sorted(visible_outlets(session, actor))
+    elif is_reviewer(actor):
+        scope = "domain" if actor.domain else "center"
+        if actor.domain:
+            params["domain"] = actor.domain
+    else:
+        scope = "none"
+    row = session.execute(_case_statement(scope), params).first()
     if row is None:
         raise CaseNotFound()
     case, version, matter, outlet, applicant = row
     return CaseRef(case, matter, version, outlet, applicant)
 
 
+@functools.cache
+def _of_case(model: Any, *, by_actor: bool = False) -> Any:
+    """Rows of ``model`` belonging to one case (parameter ``case_id``) in id order, built
+    once; ``by_actor`` adds the acting staff member's display name (case events)."""
+    columns = (model, Staff.display_name) if by_actor else (model,)
+    stmt = select(*columns)
+    if by_actor:
+        stmt = stmt.join(Staff, col(Staff.id) == model.actor_id)
+    return stmt.where(col(model.case_id) == bindparam("case_id")).order_by(col(model.id))
+
+
 def materials_of(session: Session, case_id: int) -> list[CaseMaterial]:
-    return list(
-        session.exec(
-            select(CaseMaterial).where(CaseMaterial.case_id == case_id).order_by(col(CaseMaterial.id))
-        ).all()
-    )
+    return list(session.execute(_of_case(CaseMaterial), {"case_id": case_id}).scalars())
 
 
 def files_of(session: Session, case_id: int) -> list[CaseFile]:
-    return list(
-        session.exec(
-            select(CaseFile).where(CaseFile.case_id == case_id).order_by(col(CaseFile.id))
-        ).all()
-    )
+    return list(session.execute(_of_case(CaseFile), {"case_id": case_id}).scalars())
 
 
 def notices_of(session: Session, case_id: int) -> list[Notice]:
-    return list(
-        session.exec(select(Notice).where(Notice.case_id == case_id).order_by(col(Notice.id))).all()
-    )
+    return list(session.execute(_of_case(Notice), {"case_id": case_id}).scalars())
 
 
 def events_of(session: Session, case_id: int) -> list[tuple[CaseEvent, str]]:
-    rows = session.exec(
-        select(CaseEvent, Staff.display_name)
-        .join(Staff, col(Staff.id) == CaseEvent.actor_id)
-        .where(CaseEvent.case_id == case_id)
-        .order_by(col(CaseEvent.id))
-    ).all()
+    rows = session.execute(_of_case(CaseEvent, by_actor=True), {"case_id": case_id}).all()
     return [(e, name) for e, name in rows]
 
 
@@ -313,10 +334,13 @@ DEADLINE_LIMIT = 500  # open cases overdue or due soon loaded for one list
 
 
 def _deadline_conditions(cal: WorkCalendar, today: date) -> tuple[ColumnElement[bool], ...]:
-    # Due on or before the last day still "due soon" (the day before the 3rd working day
-    # after today): the cases that are neither overdue nor due soon are never loaded.
-    cutoff = cal.add_workdays(today, DUE_SOON_DAYS + 1).day - timedelta(days=1)
-    return col(Case.state).in_(OPEN), col(Case.due_on).is_not(None), col(Case.due_on) <= cutoff
+    return col(Case.state).in_(OPEN), col(Case.due_on).is_not(None), col(Case.due_on) <= _cutoff(cal, today)
+
+
+def _cutoff(cal: WorkCalendar, today: date) -> date:
+    """The last due date still "due soon" (the day before the 3rd working day after
+    ``today``): cases due later are neither overdue nor due soon and are never loaded."""
+    return cal.add_workdays(today, DUE_SOON_DAYS + 1).day - timedelta(days=1)
 
 
 def _split_deadlines(rows: list[CaseRow]) -> tuple[list[CaseRow], list[CaseRow]]:
@@ -345,23 +369,38 @@ def recent_cases(
 HOME_TODAY = 20  # rows of today's cases on the teller home (the rest: 最近办件, paginated)
 
 
+@functools.cache
+def _home_statement() -> Any:
+    """The teller home's three lists as one statement, built once: parameters ``outlets``
+    (expanding), ``cutoff``, ``start``, ``end``, ``per_page``, ``offset``. Building a select
+    costs more than running it on SQLite, and a statement object reused keeps SQLAlchemy's
+    compiled form and result metadata without re-adapting them per request."""
+    visible = col(Case.outlet_id).in_(bindparam("outlets", expanding=True))
+    parts = [
+        _list_select(visible, col(Case.state).in_(OPEN), col(Case.due_on).is_not(None),
+                     col(Case.due_on) <= bindparam("cutoff"), limit=DEADLINE_LIMIT,
+                     order=[col(Case.due_on)], tag=0),
+        _list_select(visible, col(Case.created_at) >= bindparam("start"),
+                     col(Case.created_at) < bindparam("end"), limit=HOME_TODAY, count=True, tag=1),
+        _list_select(visible, limit=bindparam("per_page"), offset=bindparam("offset"), tag=2),
+    ]
+    return union_all(*(select(p.subquery()) for p in parts))
+
+
 def home_lists(session: Session, actor: Staff, today: date, *, page: int = 1,
                per_page: int = 20) -> dict[str, Any]:
     """The teller home's lists (today's newest :data:`HOME_TODAY` and their count, overdue,
     due soon, recent page) in one statement (three limited selects, UNION ALL), with the
     calendar and the visible outlets (AB角 cover) read once for all of them."""
     cal = WorkCalendar.load(session)
-    visible = visibility(session, actor)
-    page = max(page, 1)
-    parts = [
-        _list_select(visible, *_deadline_conditions(cal, today), limit=DEADLINE_LIMIT,
-                     order=[col(Case.due_on)], tag=0),
-        _list_select(visible, *_today_conditions(today), limit=HOME_TODAY, count=True, tag=1),
-        _list_select(visible, limit=per_page, offset=(page - 1) * per_page, tag=2),
-    ]
-    stmt = union_all(*(select(p.subquery()) for p in parts))
+    start, end = utc_bounds(today)
+    params = {
+        "outlets": sorted(visible_outlets(session, actor)),
+        "cutoff": _cutoff(cal, today),
+        "start": start, "end": end, "per_page": per_page, "offset": (max(page, 1) - 1) * per_page,
+    }
     lists: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
-    for r in session.connection().execute(stmt):
+    for r in session.connection().execute(_home_statement(), params):
         lists[r.tag].append(r)
     # each part keeps its own order (sorted again here: UNION ALL promises no order)
     deadline_rows = sorted(lists[0], key=lambda r: r.due_on)

@@ -19,13 +19,15 @@ first, audit log second) — and closes that login's WebSockets everywhere.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import NaiveDatetime
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from partners.models import Staff, utcnow
@@ -106,16 +108,21 @@ def look_up(
     return look_up_id(session, token_id(token), idle=idle, at=at, touch=touch)
 
 
+@functools.cache
+def _session_and_staff() -> Any:
+    """The login session and its staff member by stored id (parameter ``session_id``):
+    built once, as every request runs it (see ``outlet.cases._home_statement``)."""
+    return (select(LoginSession, Staff)
+            .join(Staff, col(Staff.id) == LoginSession.staff_id)
+            .where(col(LoginSession.id) == bindparam("session_id")))
+
+
 def look_up_id(
     session: Session, session_id: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
 ) -> tuple[Current | None, Pending | None]:
     """:func:`look_up` by stored id (a live connection re-checking its login)."""
     now = at or utcnow()
-    row = session.exec(
-        select(LoginSession, Staff)
-        .join(Staff, col(Staff.id) == LoginSession.staff_id)
-        .where(LoginSession.id == session_id)
-    ).first()
+    row = session.execute(_session_and_staff(), {"session_id": session_id}).first()
     if row is None:
         return None, None
     login, staff = row

@@ -31,6 +31,7 @@ from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, Ca
 from outlet.states import OPEN, GuardInput
 from outlet.workdays import DUE_SOON_DAYS, WorkCalendar
 from partners.authorize import covered_outlets
+from partners import refdata
 from partners.delegation import ActionContext, delegated_action
 from partners.models import OUTLET_ROLES, Matter, MatterVersion, Outlet, Staff, utcnow
 
@@ -61,11 +62,16 @@ def is_reviewer(actor: Staff) -> bool:
 
 
 def visible_outlets(session: Session, actor: Staff, at: datetime | None = None) -> set[int]:
-    """The actor's own outlet plus outlets covered as an AB角 backup right now."""
+    """The actor's own outlet plus outlets covered as an AB角 backup at ``at`` (now: kept
+    per day between requests until the cover changes, :mod:`partners.refdata`)."""
     if not is_outlet_user(actor):
         return set()
     assert actor.outlet_id is not None
-    return {actor.outlet_id} | covered_outlets(session, actor, at or utcnow())
+    if at is not None:
+        return {actor.outlet_id} | covered_outlets(session, actor, at)
+    now = utcnow()
+    cover = refdata.cached(("cover", actor.id, local_day(now)), lambda: covered_outlets(session, actor, now))
+    return {actor.outlet_id} | cover
 
 
 def visibility(session: Session, actor: Staff) -> ColumnElement[bool]:
@@ -307,7 +313,7 @@ def _rows(
 ) -> list[CaseRow]:
     """One page of case rows. ``totals``: when given, the number of rows matching without
     the limit is appended to it (a window count in the same query, 0 for an empty page)."""
-    cal = calendar or WorkCalendar.load(session)
+    cal = calendar or WorkCalendar.cached(session)
     day = today or local_day(utcnow())
     stmt = _list_select(visible if visible is not None else visibility(session, actor), *conditions,
                         limit=limit, offset=offset, order=order, count=totals is not None)
@@ -392,7 +398,7 @@ def home_lists(session: Session, actor: Staff, today: date, *, page: int = 1,
     """The teller home's lists (today's newest :data:`HOME_TODAY` and their count, overdue,
     due soon, recent page) in one statement (three limited selects, UNION ALL), with the
     calendar and the visible outlets (AB角 cover) read once for all of them."""
-    cal = WorkCalendar.load(session)
+    cal = WorkCalendar.cached(session)
     start, end = utc_bounds(today)
     params = {
         "outlets": sorted(visible_outlets(session, actor)),

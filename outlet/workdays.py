@@ -22,6 +22,9 @@ from sqlmodel import Session, col, select
 
 from outlet.errors import InvalidInput
 from outlet.models import HolidayOverride
+from partners import refdata
+
+refdata.watch(HolidayOverride)  # the cached calendar (WorkCalendar.cached)
 
 ESTIMATED_NOTE = "该年度节假日安排尚未发布，按周末推算"
 DUE_SOON_DAYS = 2
@@ -42,6 +45,13 @@ class WorkCalendar:
         """The maintained calendar from the database (a small table, read whole)."""
         rows = session.exec(select(HolidayOverride.day, HolidayOverride.is_workday)).all()
         return cls({day: bool(is_workday) for day, is_workday in rows})  # columns: no ORM objects
+
+    @classmethod
+    def cached(cls, session: Session) -> WorkCalendar:
+        """:meth:`load`, kept between the requests of a process until the calendar (or other
+        reference data) changes (:mod:`partners.refdata`). For pages; a write that decides
+        by the calendar loads it inside its own transaction."""
+        return refdata.cached(("calendar",), lambda: cls.load(session))
 
     def year_published(self, year: int) -> bool:
         """True when the holiday schedule of ``year`` is known (package or maintained)."""

@@ -30,6 +30,7 @@ from pydantic import NaiveDatetime
 from sqlalchemy import bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from partners import refdata
 from partners.models import Staff, utcnow
 
 TOUCH_EVERY = 60  # seconds between writes of last_seen
@@ -85,6 +86,7 @@ class Current:
     session_id: str
     idle_left: float  # seconds until the idle timeout
     expires_in: float  # seconds until the absolute lifetime ends
+    ref_version: int = 0  # reference data version seen by the lookup (partners.refdata)
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,10 @@ def look_up(
 
 @functools.cache
 def _session_and_staff() -> Any:
-    """The login session and its staff member by stored id (parameter ``session_id``):
-    built once, as every request runs it (see ``outlet.cases._home_statement``)."""
-    return (select(LoginSession, Staff)
+    """The login session, its staff member and the reference-data version
+    (:mod:`partners.refdata`) by stored id (parameter ``session_id``): built once, as every
+    request runs it (see ``outlet.cases._home_statement``)."""
+    return (select(LoginSession, Staff, refdata.version_column())
             .join(Staff, col(Staff.id) == LoginSession.staff_id)
             .where(col(LoginSession.id) == bindparam("session_id")))
 
@@ -125,7 +128,7 @@ def look_up_id(
     row = session.execute(_session_and_staff(), {"session_id": session_id}).first()
     if row is None:
         return None, None
-    login, staff = row
+    login, staff, ref_version = row
     if login.ended_at is not None or not staff.active:
         return None, None
     if now >= login.expires_at or now - login.last_seen >= idle:
@@ -136,7 +139,7 @@ def look_up_id(
         pending, last_seen = Pending(login.id, now, expire=False), now
     idle_left = (last_seen + idle - now).total_seconds()
     expires_in = (login.expires_at - now).total_seconds()
-    return Current(staff, login.id, idle_left, expires_in), pending
+    return Current(staff, login.id, idle_left, expires_in, int(ref_version)), pending
 
 
 def apply(session: Session, pending: Pending) -> None:

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 import audit
 from outlet.events import Hub, singleton
 from outlet.queue import bookings
+from partners import refdata
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
 from web import auth, errors, live, refusals
 from web.db import make_engine, make_reader
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.pseudonym_key = settings.pseudonym_key()  # read once, not per request
+    app.state.refdata = refdata.RefCache()  # calendar, outlets, AB角 cover (partners/refdata.py)
     app.state.templates = make_templates(static.url)
     return app
 

@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 import audit
-from partners import logins
+from partners import logins, refdata
 from partners.accounts import LoginRefused, authenticate, change_password
 from partners.errors import InvalidFields
 from partners.models import Staff, utcnow
@@ -56,6 +56,8 @@ def current_user(conn: HTTPConnection, *, touch: bool = False) -> Staff | None:
                 logins.apply(db, pending)
         if current is None:
             session_data.pop("sid", None)
+        else:  # cached reference data is as new as the database from here on
+            refdata.observe(conn.app.state.refdata, current.ref_version)
     conn.state.login = current
     conn.state.user = current.staff if current else None
     return conn.state.user  # type: ignore[no-any-return]

@@ -11,6 +11,7 @@ import outlet.ratings.models  # noqa: F401
 import outlet.services.models  # noqa: F401
 import partners.logins  # noqa: F401
 import partners.models  # noqa: F401
+import partners.refdata  # noqa: F401
 import remote_assist.models  # noqa: F401
 import web.refusals  # noqa: F401
 import web.throttle  # noqa: F401

@@ -86,7 +86,7 @@ def case_context(engine: Engine, actor: Staff, number: str, side: str) -> dict[s
         files: dict[str, list[CaseFile]] = defaultdict(list)
         for f in files_of(s, case.id):
             files[f.material_key].append(f)
-        cal = WorkCalendar.load(s)
+        cal = WorkCalendar.cached(s)
         today = local_day(utcnow())
         offered = states.OUTLET_ACTIONS if side == "cases" else states.CENTER_ACTIONS
         actions = [a for a in states.allowed_actions(case.state) if a in offered]

@@ -27,6 +27,7 @@ from outlet.intake import NewCase
 from outlet.overview import outlet_overview
 from outlet.states import STATE_LABELS
 from partners.availability import refused_matters
+from partners import refdata
 from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
@@ -54,7 +55,8 @@ async def _home(request: Request, extra: dict[str, Any] | None = None, status_co
 
     def load() -> dict[str, Any]:
         with Session(reader(request.app.state)) as s:
-            outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
+            oid = actor.outlet_id
+            outlet = refdata.cached(("outlet", oid), lambda: s.get(Outlet, oid)) if oid else None
             return {"today": today, "outlet": outlet, "page": page,
                     **home_lists(s, actor, today, page=page, per_page=20)}
 

@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, SQLColumnExpression, and_, false, func, literal, or_, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal,
+    or_,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -30,8 +41,8 @@ from outlet.errors import CaseNotFound, InvalidInput
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, CaseSerial, Notice
 from outlet.states import OPEN, GuardInput
 from outlet.workdays import DUE_SOON_DAYS, WorkCalendar
-from partners.authorize import covered_outlets
 from partners import refdata
+from partners.authorize import covered_outlets
 from partners.delegation import ActionContext, delegated_action
 from partners.models import OUTLET_ROLES, Matter, MatterVersion, Outlet, Staff, utcnow
 

@@ -29,12 +29,13 @@ Grant and agreement periods are calendar days in China (Asia/Shanghai); ``at`` i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlmodel import Session, col, select
 
 from partners.errors import (
@@ -316,29 +317,56 @@ def _check_outlet_membership(session: Session, actor: Staff, outlet: Outlet, at:
 
 def covered_outlets(session: Session, actor: Staff, at: datetime) -> set[int]:
     """Outlets ``actor`` covers as an AB角 backup at ``at`` (their own outlet excluded)."""
-    day = local_day(at)
-    stmt = (
-        select(Staff.outlet_id)
-        .join(BackupAssignment, BackupAssignment.holder_id == Staff.id)  # type: ignore[arg-type]
-        .where(BackupAssignment.backup_id == actor.id)
-        .where(BackupAssignment.valid_from <= day)
-        .where(or_(col(BackupAssignment.valid_to).is_(None), col(BackupAssignment.valid_to) >= day))
-        .where(Staff.active)
-    )
-    return {oid for oid in session.exec(stmt).all() if oid is not None}
+    params = {"backup_id": actor.id, "day": local_day(at)}
+    return {oid for oid in session.execute(_statements().cover, params).scalars() if oid is not None}
 
 
 def _version(session: Session, matter: Matter) -> MatterVersion:
-    version = session.exec(
-        select(MatterVersion)
-        .where(MatterVersion.matter_id == matter.id)
-        .where(MatterVersion.version == matter.current_version)
-    ).first()
+    version = session.execute(
+        _statements().version, {"matter_id": matter.id, "version": matter.current_version}
+    ).scalars().first()
     if version is None:
         raise ValueError(
             f"matter {matter.implementation_code} has no version {matter.current_version}"
         )
     return version
+
+
+class _Statements(NamedTuple):
+    cover: Any
+    version: Any
+    grants: Any
+    matter_grants: Any
+
+
+@functools.cache
+def _statements() -> _Statements:
+    """The decision's queries, built once (every delegated action runs them; building a
+    select costs more than running it)."""
+    day = bindparam("day")
+    cover = (
+        select(Staff.outlet_id)
+        .join(BackupAssignment, BackupAssignment.holder_id == Staff.id)  # type: ignore[arg-type]
+        .where(BackupAssignment.backup_id == bindparam("backup_id"))
+        .where(BackupAssignment.valid_from <= day)
+        .where(or_(col(BackupAssignment.valid_to).is_(None), col(BackupAssignment.valid_to) >= day))
+        .where(Staff.active)
+    )
+    version = (select(MatterVersion)
+               .where(MatterVersion.matter_id == bindparam("matter_id"))
+               .where(MatterVersion.version == bindparam("version")))
+    grants = (
+        select(Grant, Agreement)
+        .join(GrantOutlet, GrantOutlet.grant_id == Grant.id)  # type: ignore[arg-type]
+        .join(Agreement, Agreement.id == Grant.agreement_id)  # type: ignore[arg-type]
+        .where(GrantOutlet.outlet_id == bindparam("outlet_id"))
+        .where(Agreement.partner_id == bindparam("partner_id"))
+        .order_by(Grant.id.desc())  # type: ignore[union-attr]
+    )
+    matter_grants = grants.join(GrantMatter, GrantMatter.grant_id == Grant.id).where(  # type: ignore[arg-type]
+        GrantMatter.matter_id == bindparam("matter_id")
+    )
+    return _Statements(cover, version, grants, matter_grants)
 
 
 def _grant_in_force(
@@ -358,19 +386,12 @@ def _grant_in_force(
     if matter is not None and not matter.active:
         raise NotDelegated(f"{what}已停用，不能办理")
 
-    stmt = (
-        select(Grant, Agreement)
-        .join(GrantOutlet, GrantOutlet.grant_id == Grant.id)  # type: ignore[arg-type]
-        .join(Agreement, Agreement.id == Grant.agreement_id)  # type: ignore[arg-type]
-        .where(GrantOutlet.outlet_id == outlet.id)
-        .where(Agreement.partner_id == outlet.partner_id)
-        .order_by(Grant.id.desc())  # type: ignore[union-attr]
-    )
+    stmts = _statements()
+    params = {"outlet_id": outlet.id, "partner_id": outlet.partner_id}
     if matter is not None:
-        stmt = stmt.join(GrantMatter, GrantMatter.grant_id == Grant.id).where(  # type: ignore[arg-type]
-            GrantMatter.matter_id == matter.id
-        )
-    candidates = [(g, a, grant_state(g, a, at)) for g, a in session.exec(stmt).all()]
+        params["matter_id"] = matter.id
+    stmt = stmts.matter_grants if matter is not None else stmts.grants
+    candidates = [(g, a, grant_state(g, a, at)) for g, a in session.execute(stmt, params).all()]
     if not candidates:
         raise NotDelegated(f"{what}未委托「{outlet.name}」办理")
 

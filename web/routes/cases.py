@@ -26,8 +26,8 @@ from outlet.files import read_chunks
 from outlet.intake import NewCase
 from outlet.overview import outlet_overview
 from outlet.states import STATE_LABELS
-from partners.availability import refused_matters
 from partners import refdata
+from partners.availability import refused_matters
 from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow

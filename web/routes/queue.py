@@ -24,6 +24,7 @@ from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
 from web import throttle
 from web.auth import requires_roles
+from web.db import reader
 from web.routes import queue_booking, queue_floor, queue_live
 from web.routes.case_views import actor_of, render, see_other
 
@@ -40,7 +41,7 @@ def _int(raw: object) -> int | None:
 
 def _manage_context(request: Request, **extra: Any) -> dict[str, Any]:
     actor = actor_of(request)
-    with Session(request.app.state.engine) as s:
+    with Session(reader(request.app.state)) as s:  # a pure read: never behind writers
         outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
         lines = counters.lines_of(s, actor.outlet_id or 0)
         ctrs = counters.counters_of(s, actor.outlet_id or 0)
@@ -121,7 +122,7 @@ async def defaults(request: Request) -> Response:
 
 def _panel_context(request: Request, **extra: Any) -> dict[str, Any]:
     actor = actor_of(request)
-    with Session(request.app.state.engine) as s:
+    with Session(reader(request.app.state)) as s:  # a pure read: never behind writers
         counter = counters.signed_in_counter(s, actor.id or 0)
         outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
         ctx: dict[str, Any] = {

@@ -20,6 +20,7 @@ from outlet.queue.models import QueueLine
 from outlet.workdays import WorkCalendar
 from partners.models import Outlet, utcnow
 from web import throttle
+from web.db import reader
 from web.routes import queue_floor
 from web.routes.case_views import render
 
@@ -32,7 +33,7 @@ def _int(raw: object) -> int | None:
 async def outlets(request: Request) -> Response:
     """Step 1: outlets that take bookings."""
     def load() -> list[Outlet]:
-        with Session(request.app.state.engine) as s:
+        with Session(reader(request.app.state)) as s:
             ids = set(s.exec(select(QueueLine.outlet_id).where(col(QueueLine.bookable), col(QueueLine.active))).all())
             return [o for o in s.exec(select(Outlet).where(col(Outlet.active)).order_by(col(Outlet.id))).all()
                     if o.id in ids]
@@ -67,7 +68,8 @@ async def book(request: Request) -> Response:
     if request.method == "GET":
         q = request.query_params
         try:
-            ctx = await run_in_threadpool(_form_context, engine, outlet_id, _int(q.get("line")), q.get("day", "")[:10])
+            ctx = await run_in_threadpool(_form_context, reader(request.app.state), outlet_id, _int(q.get("line")),
+                                          q.get("day", "")[:10])
         except QueueError as exc:
             return render(request, "error.html", {"status": 404, "message": exc.message}, status_code=404)
         return render(request, "queue/book.html", ctx)
@@ -85,12 +87,12 @@ async def book(request: Request) -> Response:
             engine, outlet_id=outlet_id, line_id=line_id, slot_start=start, name=values["name"],
             phone=values["phone"], pseudonym_key=request.app.state.pseudonym_key))
     except QueueError as exc:
-        ctx = await run_in_threadpool(_form_context, engine, outlet_id, line_id, values["day"], values=values,
+        ctx = await run_in_threadpool(_form_context, reader(request.app.state), outlet_id, line_id, values["day"], values=values,
                                       errors=getattr(exc, "errors", {}), error=exc.message)
         return render(request, "queue/book.html", ctx, status_code=exc.status_code)
 
     def done() -> dict[str, Any]:
-        with Session(engine) as s:
+        with Session(reader(request.app.state)) as s:
             return {"b": b, "outlet": s.get(Outlet, b.outlet_id), "line": s.get(QueueLine, b.line_id),
                     "masked_name": bookings.mask_name(b.name), "masked_phone": bookings.mask_phone(b.phone)}
     return render(request, "queue/book_done.html", await run_in_threadpool(done), status_code=201)

@@ -27,6 +27,7 @@ from outlet.queue.errors import IssuingClosed, QueueError, QueueNotFound
 from outlet.queue.hours import hours_label, self_service_open, staffed_at
 from partners.models import Outlet, utcnow
 from web import throttle
+from web.db import reader
 from web.routes import queue_live
 from web.routes.case_views import render
 from web.routes.devices import request_device
@@ -69,7 +70,7 @@ async def kiosk(request: Request) -> Response:
     """The kiosk's home screen: 取号 per line (with the 绿色通道 choice); outside staffed hours
     only what needs no staff (24-hour outlets) or a closed notice."""
     device = await request_device(request, "kiosk")
-    ctx = await run_in_threadpool(_kiosk_context, request.app.state.engine, device, ratings=has_ratings(request))
+    ctx = await run_in_threadpool(_kiosk_context, reader(request.app.state), device, ratings=has_ratings(request))
     return render(request, "queue/kiosk.html", ctx)
 
 
@@ -86,7 +87,7 @@ async def kiosk_ticket(request: Request) -> Response:
             engine, outlet_id=device.outlet_id, line_id=int(raw_line), priority=priority,
             hub=request.app.state.hub, device_id=device.id))
     except QueueError as exc:
-        ctx = await run_in_threadpool(_kiosk_context, engine, device, error=exc.message,
+        ctx = await run_in_threadpool(_kiosk_context, reader(request.app.state), device, error=exc.message,
                                       values={"line_id": raw_line, "priority": priority})
         return render(request, "queue/kiosk.html", ctx, status_code=exc.status_code)
     ctx = await run_in_threadpool(_ticket_context, request, t.public_code)
@@ -104,7 +105,7 @@ TICKET_QR_MASK = 4
 
 
 def _ticket_context(request: Request, code: str) -> dict[str, Any]:
-    with Session(request.app.state.engine) as s:
+    with Session(reader(request.app.state)) as s:
         pos = board.position(s, code)
     if pos is None:
         raise QueueError("未找到该号票", code="not_found")
@@ -190,7 +191,7 @@ async def self_service_device(request: Request) -> Device:
     device = await request_device(request, "kiosk")
 
     def load() -> Outlet | None:
-        with Session(request.app.state.engine) as s:
+        with Session(reader(request.app.state)) as s:
             return s.get(Outlet, device.outlet_id)
 
     outlet = await run_in_threadpool(load)
@@ -257,7 +258,7 @@ async def display(request: Request) -> Response:
     device = await request_device(request, "hall_display")
 
     def load() -> dict[str, Any]:
-        with Session(request.app.state.engine) as s:
+        with Session(reader(request.app.state)) as s:
             return {"outlet": s.get(Outlet, device.outlet_id), "board": board.board(s, device.outlet_id)}
 
     return render(request, "queue/display.html", await run_in_threadpool(load))

@@ -24,6 +24,7 @@ from outlet.queue import board
 from outlet.queue.tickets import topic
 from web import live
 from web.auth import current_user
+from web.db import reader
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
 from web.routes.devices import COOKIE
 
@@ -151,7 +152,7 @@ async def display_socket(ws: WebSocket) -> None:
     feed = display_feed(ws.app)
 
     async def message(ev: Event | None) -> str:
-        return await feed.message(engine, device.outlet_id, ev)
+        return await feed.message(reader(ws.app.state), device.outlet_id, ev)
 
     def still_paired() -> bool:
         try:
@@ -166,7 +167,7 @@ async def display_socket(ws: WebSocket) -> None:
 
 async def ticket_socket(ws: WebSocket) -> None:
     """A ticket's public page: its live position (no login; the QR code is the secret)."""
-    engine = ws.app.state.engine
+    engine = reader(ws.app.state)  # the position is a pure read
     code = ws.path_params["code"]
 
     def load() -> Any:

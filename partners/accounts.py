@@ -115,9 +115,12 @@ def authenticate(session: Session, username: str, password: str) -> Staff:
         except LoginRefused:
             pass
         raise LoginRefused(BAD_CREDENTIALS)
-    new_hash = verify_password(staff.password_hash, password)
+    try:
+        new_hash = verify_password(staff.password_hash, password)
+    except LoginRefused:
+        raise LoginRefused(BAD_CREDENTIALS, staff_id=staff.id) from None
     if not staff.active:  # told only to someone who knows the password
-        raise LoginRefused("该账号已停用，请联系安全管理员")
+        raise LoginRefused("该账号已停用，请联系安全管理员", staff_id=staff.id, reason="inactive")
     if new_hash:
         staff.password_hash = new_hash
         session.add(staff)

@@ -330,8 +330,8 @@ def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, 
     holder, is not applied: it waits in ``pending_roles`` (and ``pending_deactivation``) for a
     second security admin (:func:`decide_roles`); an account created with a duty role stays
     inactive until then. Ending sessions: a role change, deactivation, or a move to another
-    outlet or partner ends all of the user's sessions (their pages and live connections were
-    scoped to the old post). Raises InvalidFields, DutyRuleRefused."""
+    outlet, partner, domain or expert level ends all of the user's sessions (their pages and
+    live connections were scoped to the old post). Raises InvalidFields, DutyRuleRefused."""
     allowed = {"display_name", "roles", "outlet_id", "partner_id", "domain", "expert_level",
                "phone", "active"}
     unknown = set(changes) - allowed
@@ -366,7 +366,9 @@ def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, 
     new_roles = ",".join(sorted(set(roles)))
     deactivated = "active" in changes and staff.active and not changes["active"]
     moved = (merged["partner_id"] != staff.partner_id  # another partner's figures: log in again
-             or (staff.outlet_id is not None and merged["outlet_id"] != staff.outlet_id))  # another outlet
+             or (staff.outlet_id is not None and merged["outlet_id"] != staff.outlet_id)  # another outlet
+             # an expert's or reviewer's live feeds are filtered by domain and level
+             or merged["domain"] != staff.domain or merged["expert_level"] != staff.expert_level)
     if staff.id is not None and (deactivated or moved or new_roles != staff.roles):
         logins.end_all(session, staff.id, "deactivated" if deactivated else "roles")
     staff.display_name = str(merged["display_name"]).strip()

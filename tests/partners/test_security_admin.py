@@ -357,3 +357,17 @@ def test_moving_a_teller_to_another_outlet_ends_their_sessions(sec: TestClient, 
     form = {"display_name": row.display_name, "roles": ["teller"], "outlet_id": str(other), "active": "1"}
     assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
     assert teller.get("/cases/", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_moving_an_expert_to_another_domain_ends_their_sessions(sec: TestClient, app: Starlette, demo: Engine) -> None:
+    """The expert's request feed was filtered by the old domain: the move ends the login."""
+    target = staff_id(demo, "expert1")
+    expert = other_client(app, "expert1")
+    assert expert.get("/assist/").status_code == 200
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.domain != "社保"
+    form = {"display_name": row.display_name, "roles": ["expert"], "domain": "社保",
+            "expert_level": row.expert_level, "active": "1"}
+    assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
+    assert expert.get("/assist/", follow_redirects=False).headers["location"].startswith("/login")

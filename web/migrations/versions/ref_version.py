@@ -3,7 +3,7 @@ outlets, staff, AB角 cover, catalog or grants, read by each request's session l
 every process drops its cached copy at once (partners/refdata.py)
 
 Revision ID: ref_version
-Revises: partner_manager
+Revises: sec_login_audit
 Create Date: 2026-12-07 19:40:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'ref_version'
-down_revision = 'partner_manager'
+down_revision = 'sec_login_audit'
 branch_labels = None
 depends_on = None
 

@@ -229,6 +229,20 @@ def test_audit_stats_cli_prints_figures_and_refuses_a_tampered_export(fig_world:
     assert res.exit_code == 1 and "FAILED" in res.output and "受理数" not in res.output
 
 
+def test_audit_stats_cli_refuses_an_outlet_the_export_does_not_name(fig_world: World, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from audit.cli import audit as audit_cli
+
+    log = Checkpointer(ORIGIN, [fixed_signer(ORIGIN, "figures log key")])
+    log.sign_checkpoint(fig_world.engine)
+    export(fig_world.engine, tmp_path / "x", log.policy())
+    res = CliRunner().invoke(audit_cli, ["stats", str(tmp_path / "x"), "--outlet", "NOPE"])
+    assert res.exit_code == 1, res.output
+    assert "no outlet 'NOPE' in the export" in res.output and fig_world.outlet_a.code in res.output
+    assert "受理数" not in res.output  # no column of zeros that looks like a quiet outlet
+
+
 def test_rows_behind_a_case_figure(fig_world: World) -> None:
     from outlet.figures import rows_behind
     from outlet.models import Case

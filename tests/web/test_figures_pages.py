@@ -141,6 +141,9 @@ def test_outlet_lead_teller_and_expert_scopes(client: TestClient, cases: Engine)
     _switch(client, "teller1")
     soup = _soup(client.get("/figures/"))
     assert soup.h1.get_text() == "服务统计 · 张晓燕（本人）"
+    narrowed = _soup(client.get(f"/figures/?outlet={lead_outlet.id}"))  # still her own figures, not the outlet's
+    assert narrowed.h1.get_text() == f"服务统计 · 张晓燕（本人） · {lead_outlet.name}"
+    assert _number(narrowed, "received") == display("count", own["received"])
     assert _number(soup, "received") == display("count", own["received"])
     for username in ("reviewer1", "secadmin", "auditor"):
         _switch(client, username)
@@ -206,7 +209,15 @@ def test_xlsx_export_reads_back_with_chinese_headers(client: TestClient, cases: 
     by_outlet = book["按网点"]
     assert [c.value for c in by_outlet[1]][:4] == ["网点编码", "网点名称", "合作机构", "收件数"]
     assert sum(r[3] or 0 for r in by_outlet.iter_rows(min_row=2, values_only=True)) == want
+    days = list(book["按日"].iter_rows(min_row=2, values_only=True))
+    # every day of the 30, a quiet one too (was: only days with activity)
+    assert [r[0] for r in days] == [(today - timedelta(days=29 - i)).isoformat() for i in range(30)]
+    assert sum(r[1] or 0 for r in days) == want
     assert client.get("/figures/export.xlsx?period=custom&from=x&to=y").status_code == 422
+    response = client.get(f"/figures/export.xlsx?period=custom&from={today - timedelta(days=400)}"
+                          f"&to={today - timedelta(days=380)}")  # nothing happened then
+    quiet = list(load_workbook(io.BytesIO(response.content))["按日"].iter_rows(min_row=2, values_only=True))
+    assert len(quiet) == 21 and all(r[1] == 0 for r in quiet)
 
 
 def test_monthly_report_has_one_page_per_outlet(client: TestClient, cases: Engine) -> None:

@@ -34,7 +34,7 @@ from web.auth import requires_roles
 from web.db import reader
 from web.params import int_param
 from web.routes.case_views import actor_of, page_param, render
-from web.routes.figures import ROLES, BadPeriod, date_range, resolve_scope
+from web.routes.figures import ROLES, BadPeriod, date_range, resolve_scope, scope_title
 
 PER_PAGE = 50
 MATTER_SCAN = 20_000  # ids fetched when a matter narrows a list (rows_behind has no matter)
@@ -146,7 +146,7 @@ async def rows_page(request: Request) -> Response:
     ctx.update(kind=kind, kind_label=KINDS[kind], figure=defs[key], period=period, page=page,
                base_query=urlencode(params),
                case_links=is_outlet_user(actor), back=_back_link(params),
-               scope_label=ctx["seen"].view.label if outlet_id is None else ctx["seen"].outlets.get(outlet_id, ""))
+               scope_label=scope_title(ctx["seen"]))
     return render(request, "figures/rows.html", ctx)
 
 

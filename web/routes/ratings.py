@@ -175,7 +175,8 @@ async def appeal(request: Request) -> Response:
         stored = None
         if not (reason or "").strip():
             raise RatingError("请填写申诉理由", field="reason")
-        if isinstance(file, UploadFile) and file.filename:
+        if isinstance(file, UploadFile) and file.filename and not await run_in_threadpool(
+                appeals.appeal_refused, engine, actor, rating_id):  # a refused appeal stores nothing
             upload = file
             stored = await run_in_threadpool(lambda: settings.file_store().save(
                 read_chunks(upload.file), claimed_name=upload.filename or "",

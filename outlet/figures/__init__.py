@@ -93,12 +93,8 @@ def trend(session: Session, scope: Scope, key: str, end: date, days: int = 30) -
     as of each day; others from that day's counts."""
     fam = _FAMILY[figure(key).family]
     period = Period(end - timedelta(days=days - 1), end)
-    if key == "overdue_open":
-        return [(period.start + timedelta(days=i),
-                 fam.derive(fam.counts(session, scope, Period(period.start + timedelta(days=i),
-                                                            period.start + timedelta(days=i)),
-                                       None).get(None, {}))[key])
-                for i in range(days)]  # fmt: skip
+    if key == "overdue_open":  # a state at each day's end: one query over the days
+        return list(cases.overdue_by_day(session, scope, period.start, period.end).items())
     rows = _family_rows(fam, session, scope, period, "day")
     zero = fam.derive({})[key]
     return [(d, rows[d][key] if d in rows else zero)

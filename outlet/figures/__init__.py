@@ -121,10 +121,11 @@ def drilldown_filter(key: str) -> dict[str, Any]:
 
 
 def rows_behind(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
-                offset: int = 0) -> list[int]:
+                offset: int = 0, matter_id: int | None = None) -> list[int]:
     """Ids of the rows (cases, tickets, ratings, assist requests — see ``list_kind``) behind
-    figure ``key``, newest first; ``[]`` for a figure without a row list."""
+    figure ``key`` for ``scope`` and ``period``, newest first, in SQL pages (``limit``,
+    ``offset``); ``matter_id`` narrows to one matter (tickets have none: ``[]``). Every
+    family defines its ``rows`` beside its counts, so a list and its number agree."""
     fam = _FAMILY[figure(key).family]
-    fn = getattr(fam, "rows", None)
-    return list(fn(session, scope, period, key, limit=limit, offset=offset)) if fn else []
+    return list(fam.rows(session, scope, period, key, limit=limit, offset=offset, matter_id=matter_id))
 

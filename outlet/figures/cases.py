@@ -249,14 +249,17 @@ _ROWS: dict[str, tuple[tuple[str, ...], str | None]] = {
 
 
 def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
-         offset: int = 0) -> list[int]:
-    """Case ids behind figure ``key`` (newest step first); see ``_ROWS``."""
+         offset: int = 0, matter_id: int | None = None) -> list[int]:
+    """Case ids behind figure ``key`` (newest step first); see ``_ROWS``. ``matter_id``:
+    only that matter's cases."""
     t0, t1 = period.utc
+    of_matter = [col(Case.matter_id) == matter_id] if matter_id is not None else []
     if key == "overdue_open":
         w = aliased(CaseEvent)
         q: Any = select(col(Case.id)).where(
             _open_at(t1), col(Case.accepted_at) < t1, col(Case.due_on) < period.end,
-            ~exists().where(col(w.case_id) == Case.id, col(w.action) == "case.withdraw", col(w.at) < t1))
+            ~exists().where(col(w.case_id) == Case.id, col(w.action) == "case.withdraw", col(w.at) < t1),
+            *of_matter)
         if scope.outlet_ids is not None:
             q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
         if scope.staff_id is not None:
@@ -268,7 +271,7 @@ def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int
     actions, extra = _ROWS[key]
     ev = aliased(CaseEvent)
     q = select(col(Case.id), func.max(col(ev.at))).join(ev, col(ev.case_id) == Case.id).where(
-        col(ev.action).in_(actions), col(ev.at) >= t0, col(ev.at) < t1)
+        col(ev.action).in_(actions), col(ev.at) >= t0, col(ev.at) < t1, *of_matter)
     if extra == "late":
         q = q.where(col(Case.completed_on) > col(Case.due_on))
     if scope.outlet_ids is not None:

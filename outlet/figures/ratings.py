@@ -200,3 +200,34 @@ def cards(session: Session, scope: Scope, period: Period, by: str = "outlet") ->
     for c in per.values():
         merge(total, c)
     return {g: card(c) for g, c in per.items()}, card(total)
+
+
+def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
+         offset: int = 0, matter_id: int | None = None) -> list[int]:
+    """Ids behind figure ``key``, newest first: the period's kept ratings (评价数, 好评率),
+    its kept 差评 (差评数), its excluded ones (申诉剔除数), the kept 差评 with a work order
+    (整改率, 回访率, 满意率) — rating ids; for 主动评价率 the cases completed in the period
+    (case ids, its denominator). ``matter_id``: only ratings of that matter's cases."""
+    t0, t1 = period.utc
+    if key == "active_rate":
+        q: Any = select(col(Case.id)).where(col(Case.completed_at) >= t0, col(Case.completed_at) < t1)
+        if scope.outlet_ids is not None:
+            q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+        if scope.staff_id is not None:
+            q = q.where(col(Case.created_by) == scope.staff_id)
+        if matter_id is not None:
+            q = q.where(col(Case.matter_id) == matter_id)
+        q = q.order_by(col(Case.completed_at).desc(), col(Case.id).desc())
+        return [int(i) for i in session.execute(q.limit(limit).offset(offset)).scalars().all()]
+    kept = col(Rating.excluded).is_(False)
+    where = {"ratings": kept, "good_rate": kept, "bad": and_(kept, col(Rating.level) <= BAD_MAX),
+             "excluded": col(Rating.excluded).is_(True)}.get(key)
+    q = _scoped(select(col(Rating.id)), scope, period, [])
+    if where is None:  # the work-order figures: the kept 差评 that have one
+        q = q.join(RatingWorkOrder, col(RatingWorkOrder.rating_id) == Rating.id).where(kept)
+    else:
+        q = q.where(where)
+    if matter_id is not None:
+        q = q.join(Case, col(Case.id) == Rating.case_id).where(col(Case.matter_id) == matter_id)
+    q = q.order_by(col(Rating.created_at).desc(), col(Rating.id).desc())
+    return [int(i) for i in session.execute(q.limit(limit).offset(offset)).scalars().all()]

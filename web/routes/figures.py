@@ -285,7 +285,7 @@ def dashboard_context(session: Session, actor: Staff, q: Query, today: date) -> 
     groups = [complete(r, quiet) for r in breakdown(session, seen.scope, q.period, by)]
     names = group_labels(session, by, [r["group"] for r in groups])
     bars = sorted(groups, key=lambda r: (r.get(figure.key) is None, -(r.get(figure.key) or 0)))
-    narrowable = by == "outlet" or figure.list_kind in ("cases", "assist")
+    narrowable = by == "outlet" or figure.list_kind != "tickets"  # tickets have no matter
     bar_rows = [(names[r["group"]], r.get(figure.key),
                  rows_link(q, figure.key, **{by: r["group"]}) if narrowable and r["group"] is not None else None)
                 for r in bars]

@@ -38,16 +38,15 @@ from starlette.testclient import TestClient  # noqa: E402
 import web.models  # noqa: E402,F401
 from bench.intake_bench import plain_app  # noqa: E402
 from outlet import devices  # noqa: E402
-from outlet.models import Applicant, Case  # noqa: E402
 from outlet.figures import Period, Scope  # noqa: E402
 from outlet.figures import ratings as rating_figures  # noqa: E402
+from outlet.models import Applicant, Case  # noqa: E402
 from outlet.ratings.models import Rating, RatingWorkOrder  # noqa: E402
 from partners.demo import seed_demo  # noqa: E402
 from partners.models import Matter, MatterVersion, Outlet, Partner, Staff  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.db import make_engine  # noqa: E402
 from web.settings import Settings  # noqa: E402
-
 
 Timings = tuple[list[float], list[float]]  # (wall seconds, CPU seconds) per request
 

@@ -17,7 +17,18 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlmodel import Session, col
 
-from outlet.figures.base import FigureDef, Number, Period, Scope, Value, local_date, merge, n_if, rate, sum_if
+from outlet.figures.base import (
+    FigureDef,
+    Number,
+    Period,
+    Scope,
+    Value,
+    local_date,
+    merge,
+    n_if,
+    rate,
+    sum_if,
+)
 from outlet.models import Case
 from outlet.ratings.models import Rating, RatingWorkOrder
 from outlet.ratings.rules import BAD_MAX, GOOD_MIN

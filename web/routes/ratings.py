@@ -18,9 +18,9 @@ from starlette.routing import Mount, Route
 from outlet import pii
 from outlet.clock import local_day
 from outlet.errors import CaseNotFound, UploadRejected
-from outlet.files import ALLOWED_NOTE, read_chunks
 from outlet.figures import Period, Scope
 from outlet.figures import ratings as rating_figures
+from outlet.files import ALLOWED_NOTE, read_chunks
 from outlet.ratings import appeals, padlink, submit, views
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import Rating, RatingAppeal

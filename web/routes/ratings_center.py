@@ -15,16 +15,16 @@ from starlette.routing import Route
 
 from outlet.clock import local_day
 from outlet.errors import FileNotFound
-from outlet.files import KINDS
 from outlet.figures import Period, Scope
 from outlet.figures import ratings as rating_figures
+from outlet.files import KINDS
 from outlet.ratings import appeals, settings, views
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import RatingAppeal
 from outlet.ratings.rules import EXCLUDE_CATEGORIES, RatingError, current_reasons, policy
 from partners.models import Outlet, Partner, utcnow
-from web.auth import requires_roles
 from web import errors
+from web.auth import requires_roles
 from web.db import reader
 from web.params import int_param
 from web.routes.case_views import actor_of, fail, page_param, render, see_other

@@ -16,8 +16,8 @@ from audit import Checkpointer, export
 from audit.stats import stats
 from outlet import devices
 from outlet.figures import FIGURES, Period, Scope, breakdown, headline
-from outlet.ratings import appeals, submit
 from outlet.figures import ratings as rating_figures
+from outlet.ratings import appeals, submit
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import RatingWorkOrder
 from outlet.ratings.rules import RatingInput

@@ -243,6 +243,11 @@ def stats_cmd(directory: str, policy: str | None, from_: object, to: object, out
     except Exception as exc:  # noqa: BLE001  (never a traceback)
         _crash(exc)
         return
+    if outlet is not None and outlet not in res.outlets:
+        # every figure would be 0 or "—": say so instead of printing a quiet outlet
+        _fail(AuditError(f"no outlet {outlet!r} in the export: no case, rating, video or "
+                         f"queue entry names it (outlets seen: {', '.join(sorted(res.outlets)) or 'none'})"))
+        return
     if as_json:
         click.echo(_json.dumps({"from": res.start.isoformat(), "to": res.end.isoformat(),
                                 "outlet": res.outlet, "entries": res.entries,

@@ -296,6 +296,7 @@ class StatsResult:
     outlet: str | None
     entries: int
     figures: dict[str, Value]
+    outlets: frozenset[str] = frozenset()  # outlet codes of the figure entries read (any outcome)
 
 
 def _entries(d: Path) -> Iterator[tuple[int, bytes]]:
@@ -337,6 +338,7 @@ def stats(
     fams = [make() for make in FAMILIES]
     routes: dict[bytes, list[Any]] = {}  # action -> families that read it
     n = 0
+    seen: set[str] = set()
     for index, line in _entries(d):
         n += 1
         if on_progress is not None and n % 50_000 == 0:
@@ -352,6 +354,7 @@ def stats(
         if not wanted:
             continue
         e = json.loads(line.decode("utf-8"))
+        seen.add(e.get("outlet") or "")
         if e["outcome"].get("result") != "done" or (outlet is not None and e["outlet"] != outlet):
             continue
         for fam in wanted:
@@ -359,4 +362,4 @@ def stats(
     figures: dict[str, Value] = {}
     for fam in fams:
         figures.update(fam.result(w))
-    return StatsResult(start, end, outlet, n, figures)
+    return StatsResult(start, end, outlet, n, figures, frozenset(seen - {""}))

@@ -6,7 +6,8 @@ database and the audit log (bulk inserts, exactly the rows and leaves the app wr
 prints:
 
 1. ``headline()`` and ``breakdown()`` times (median) for the center, one partner and one
-   outlet, for the last 30 days and the whole year;
+   outlet, for the last 30 days and the whole year, and the dashboard page's whole work
+   (``dashboard_context``, goal: median < 500 ms) for the three;
 2. the offline side: sign a checkpoint, export the log, ``audit verify`` of the export and
    ``audit stats`` (verification included, and the figure pass alone) in entries per second,
    in the same run — and whether ``audit stats`` equals ``headline()``.
@@ -356,6 +357,7 @@ def main() -> None:
     ap.add_argument("--keep", help="folder for the database and the export (default: temporary)")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--generate-only", action="store_true", help="stop after generating (use with --keep)")
+    ap.add_argument("--figures-only", action="store_true", help="stop after the page timings (skip export/verify/stats)")
     args = ap.parse_args()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="figures-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -408,6 +410,27 @@ def main() -> None:
                     dt, _ = timed(lambda fn=fn, s=s, sc=sc, period=period: fn(s, sc, period), args.repeat if pname == "30 days" else max(1, args.repeat // 2))
                 cells.append(f"{dt * 1000:>12.0f}")
             print(f"{what + ' · ' + pname:<34}{''.join(cells)}")
+
+    # The dashboard page's work (web.routes.figures.dashboard_context: headline now and before,
+    # the 30-day trend, the bars, the heat map) for the three viewers the goal names.
+    from web.routes.figures import Query, dashboard_context
+
+    viewers = {"center": Staff(username="b-admin", display_name="中心", password_hash="x", roles="admin"),
+               "partner": Staff(username="b-pm", display_name="合作方", password_hash="x",
+                                roles="partner_manager", partner_id=p1),
+               "outlet": Staff(username="b-lead", display_name="负责人", password_hash="x",
+                               roles="outlet_lead", outlet_id=outlet_ids[0])}  # fmt: skip
+    month = Period(END - timedelta(days=29), END)
+    for key in ("received", "overdue_open"):
+        cells = []
+        for actor in viewers.values():
+            with Session(engine) as s:
+                dt, _ = timed(lambda s=s, actor=actor, key=key: dashboard_context(
+                    s, actor, Query("month", month, None, "", key), END), args.repeat)
+            cells.append(f"{dt * 1000:>12.0f}")
+        print(f"{'dashboard page · 30 days · ' + key:<34}{''.join(cells)}   (goal < 500 ms)")
+    if args.figures_only:
+        return
 
     log = Checkpointer(ORIGIN, [Signer.generate(ORIGIN)])
     t = time.perf_counter()

@@ -3,7 +3,8 @@
 1. rating submissions per second at the 评价器 through the full app (session, CSRF, device
    token, validation, rating row, audit append, SQLite WAL) against a plain Starlette form
    endpoint in the same process and run;
-2. the time to compute a month's figures (outlet/ratings/figures.py) for 50 outlets with
+2. the time to compute a month's figures (``outlet.figures.ratings.cards``, what the center's
+   ratings page shows: per outlet and the total) for 50 outlets with
    100,000 ratings, 60,000 completed cases and the 差评 work orders (goal: < 300 ms on
    SQLite). The data set is bulk-inserted (it measures the read side only).
 
@@ -37,15 +38,15 @@ from starlette.testclient import TestClient  # noqa: E402
 import web.models  # noqa: E402,F401
 from bench.intake_bench import plain_app  # noqa: E402
 from outlet import devices  # noqa: E402
+from outlet.figures import Period, Scope  # noqa: E402
+from outlet.figures import ratings as rating_figures  # noqa: E402
 from outlet.models import Applicant, Case  # noqa: E402
-from outlet.ratings import figures  # noqa: E402
 from outlet.ratings.models import Rating, RatingWorkOrder  # noqa: E402
 from partners.demo import seed_demo  # noqa: E402
 from partners.models import Matter, MatterVersion, Outlet, Partner, Staff  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.db import make_engine  # noqa: E402
 from web.settings import Settings  # noqa: E402
-
 
 Timings = tuple[list[float], list[float]]  # (wall seconds, CPU seconds) per request
 
@@ -144,13 +145,13 @@ def build_figures_db(tmp: Path, n_ratings: int, n_outlets: int = 50) -> tuple[ob
 
 def bench_figures(tmp: Path, n_ratings: int) -> tuple[list[float], list[float], int]:
     engine, start = build_figures_db(tmp, n_ratings)
-    end = figures.month_bounds(start)[1]
+    period = Period(start, (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
     times, cpu = [], []
     outlets = 0
     for _ in range(7):
         with Session(engine) as s:  # type: ignore[arg-type]
             t0, c0 = time.perf_counter(), time.process_time()
-            per = figures.outlet_figures(s, start, end)
+            per, _total = rating_figures.cards(s, Scope(), period, "outlet")
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             outlets = len(per)

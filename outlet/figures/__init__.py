@@ -93,12 +93,8 @@ def trend(session: Session, scope: Scope, key: str, end: date, days: int = 30) -
     as of each day; others from that day's counts."""
     fam = _FAMILY[figure(key).family]
     period = Period(end - timedelta(days=days - 1), end)
-    if key == "overdue_open":
-        return [(period.start + timedelta(days=i),
-                 fam.derive(fam.counts(session, scope, Period(period.start + timedelta(days=i),
-                                                            period.start + timedelta(days=i)),
-                                       None).get(None, {}))[key])
-                for i in range(days)]  # fmt: skip
+    if key == "overdue_open":  # a state at each day's end: one query over the days
+        return list(cases.overdue_by_day(session, scope, period.start, period.end).items())
     rows = _family_rows(fam, session, scope, period, "day")
     zero = fam.derive({})[key]
     return [(d, rows[d][key] if d in rows else zero)
@@ -125,10 +121,11 @@ def drilldown_filter(key: str) -> dict[str, Any]:
 
 
 def rows_behind(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
-                offset: int = 0) -> list[int]:
+                offset: int = 0, matter_id: int | None = None) -> list[int]:
     """Ids of the rows (cases, tickets, ratings, assist requests — see ``list_kind``) behind
-    figure ``key``, newest first; ``[]`` for a figure without a row list."""
+    figure ``key`` for ``scope`` and ``period``, newest first, in SQL pages (``limit``,
+    ``offset``); ``matter_id`` narrows to one matter (tickets have none: ``[]``). Every
+    family defines its ``rows`` beside its counts, so a list and its number agree."""
     fam = _FAMILY[figure(key).family]
-    fn = getattr(fam, "rows", None)
-    return list(fn(session, scope, period, key, limit=limit, offset=offset)) if fn else []
+    return list(fam.rows(session, scope, period, key, limit=limit, offset=offset, matter_id=matter_id))
 

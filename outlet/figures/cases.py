@@ -12,18 +12,21 @@ committed date (承诺办结日期) is set at acceptance on the working-day cale
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import Date, DateTime, and_, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from outlet.clock import utc_bounds
 from outlet.figures.base import (
     FigureDef,
     Number,
     Period,
     Scope,
     Value,
+    as_date,
     avg,
     local_date,
     n_if,
@@ -151,6 +154,16 @@ def counts(session: Session, scope: Scope, period: Period, by: str | None = None
     return out
 
 
+def _open_at(t1: Any) -> Any:
+    """SQL condition: the case was not completed before ``t1`` (naive UTC). Written as a
+    look-up in the union of the two index ranges of ``completed_at`` (still open; completed
+    at or after ``t1``) — a few thousand rows — so neither database walks every case whose
+    committed date has passed (all of them, a year on)."""
+    still_open = select(col(Case.id)).where(col(Case.completed_at).is_(None))
+    later = select(col(Case.id)).where(col(Case.completed_at) >= t1)
+    return col(Case.id).in_(still_open.union_all(later))
+
+
 def _overdue_open(session: Session, scope: Scope, period: Period, by: str | None) -> dict[Any, int]:
     """Cases accepted before the period's end, not completed or withdrawn by then, with a
     committed date before the period's last day. ``staff``: the staff member who accepted."""
@@ -165,8 +178,7 @@ def _overdue_open(session: Session, scope: Scope, period: Period, by: str | None
         q = q.join(acc, and_(acc.c.case_id == Case.id, acc.c.action.in_(ACCEPT)))
     for entity, on in joins:
         q = q.join(entity, on)
-    q = q.where(col(Case.accepted_at) < t1, col(Case.due_on) < period.end,
-                (col(Case.completed_at).is_(None)) | (col(Case.completed_at) >= t1),
+    q = q.where(_open_at(t1), col(Case.accepted_at) < t1, col(Case.due_on) < period.end,
                 ~closed_by_withdraw)
     if scope.outlet_ids is not None:
         q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
@@ -176,6 +188,35 @@ def _overdue_open(session: Session, scope: Scope, period: Period, by: str | None
         q = q.group_by(key)
         return {g: int(n) for g, n in session.execute(q).all()}
     return {None: int(session.execute(q).scalar_one() or 0)}
+
+
+def overdue_by_day(session: Session, scope: Scope, first: date, last: date) -> dict[date, int]:
+    """超期未办结数 as of each day ``first``..``last`` (each day's value is
+    :func:`counts`' ``overdue_open`` for a period ending that day), in one query: the
+    candidate cases (open at the end of ``first``, accepted by the end of ``last``, due
+    before ``last``) joined with the days, each day keeping the cases accepted by its end,
+    due before it, neither completed nor withdrawn by its end."""
+    day_rows = [select(literal(d, Date).label("day"), literal(utc_bounds(d)[1], DateTime).label("t1"))
+                for d in (first + timedelta(days=i) for i in range((last - first).days + 1))]
+    days = union_all(*day_rows).subquery("days") if len(day_rows) > 1 else day_rows[0].subquery("days")
+    t1_first, t1_last = utc_bounds(first)[1], utc_bounds(last)[1]
+    w = aliased(CaseEvent)
+    withdrawn = (select(col(w.case_id).label("case_id"), func.min(col(w.at)).label("at"))
+                 .where(col(w.action) == "case.withdraw").group_by(col(w.case_id)).subquery("wd"))
+    q = (select(days.c.day, func.count(col(Case.id))).select_from(Case)
+         .join(days, and_(col(Case.accepted_at) < days.c.t1, col(Case.due_on) < days.c.day,
+                          or_(col(Case.completed_at).is_(None), col(Case.completed_at) >= days.c.t1)))
+         .outerjoin(withdrawn, withdrawn.c.case_id == Case.id)
+         .where(_open_at(t1_first), col(Case.accepted_at) < t1_last, col(Case.due_on) < last,
+                or_(withdrawn.c.at.is_(None), withdrawn.c.at >= days.c.t1)))
+    if scope.outlet_ids is not None:
+        q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        acc = aliased(CaseEvent)
+        q = q.where(exists().where(col(acc.case_id) == Case.id, col(acc.action).in_(ACCEPT),
+                                   col(acc.actor_id) == scope.staff_id))
+    got = {as_date(d): int(n) for d, n in session.execute(q.group_by(days.c.day)).all()}
+    return {d: got.get(d, 0) for d in (first + timedelta(days=i) for i in range((last - first).days + 1))}
 
 
 def derive(c: dict[str, Number]) -> dict[str, Value]:
@@ -208,15 +249,17 @@ _ROWS: dict[str, tuple[tuple[str, ...], str | None]] = {
 
 
 def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
-         offset: int = 0) -> list[int]:
-    """Case ids behind figure ``key`` (newest step first); see ``_ROWS``."""
+         offset: int = 0, matter_id: int | None = None) -> list[int]:
+    """Case ids behind figure ``key`` (newest step first); see ``_ROWS``. ``matter_id``:
+    only that matter's cases."""
     t0, t1 = period.utc
+    of_matter = [col(Case.matter_id) == matter_id] if matter_id is not None else []
     if key == "overdue_open":
         w = aliased(CaseEvent)
         q: Any = select(col(Case.id)).where(
-            col(Case.accepted_at) < t1, col(Case.due_on) < period.end,
-            (col(Case.completed_at).is_(None)) | (col(Case.completed_at) >= t1),
-            ~exists().where(col(w.case_id) == Case.id, col(w.action) == "case.withdraw", col(w.at) < t1))
+            _open_at(t1), col(Case.accepted_at) < t1, col(Case.due_on) < period.end,
+            ~exists().where(col(w.case_id) == Case.id, col(w.action) == "case.withdraw", col(w.at) < t1),
+            *of_matter)
         if scope.outlet_ids is not None:
             q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
         if scope.staff_id is not None:
@@ -228,7 +271,7 @@ def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int
     actions, extra = _ROWS[key]
     ev = aliased(CaseEvent)
     q = select(col(Case.id), func.max(col(ev.at))).join(ev, col(ev.case_id) == Case.id).where(
-        col(ev.action).in_(actions), col(ev.at) >= t0, col(ev.at) < t1)
+        col(ev.action).in_(actions), col(ev.at) >= t0, col(ev.at) < t1, *of_matter)
     if extra == "late":
         q = q.where(col(Case.completed_on) > col(Case.due_on))
     if scope.outlet_ids is not None:

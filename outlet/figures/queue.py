@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy import Integer, and_, case, cast, exists, func, select
 from sqlalchemy.sql.elements import literal_column
 from sqlmodel import Session, col
 
@@ -173,3 +173,17 @@ def heatmap(session: Session, scope: Scope, period: Period) -> list[list[int]]:
         grid[int(w)][int(h)] += int(n)
     return grid
 
+
+
+def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
+         offset: int = 0, matter_id: int | None = None) -> list[int]:
+    """Ticket ids behind figure ``key``, newest first: the period's tickets; for 过号率 its
+    denominator, the tickets called at least once. Tickets have no matter: ``matter_id``
+    gives nothing."""
+    if matter_id is not None:
+        return []
+    q: Any = _scoped(select(col(Ticket.id)), scope, period)
+    if key == "no_show_rate":
+        q = q.where(exists().where(col(TicketEvent.ticket_id) == Ticket.id, col(TicketEvent.kind) == "call"))
+    q = q.order_by(col(Ticket.issued_at).desc(), col(Ticket.id).desc())
+    return [int(i) for i in session.execute(q.limit(limit).offset(offset)).scalars().all()]

@@ -1,4 +1,4 @@
-"""好差评 figures, with the same definitions as the ratings pages (``outlet/ratings/figures.py``).
+"""好差评 figures: the one definition, used by the dashboards and the ratings pages (:func:`cards`).
 
 A rating belongs to the period (Beijing days, inclusive) it was given in; a case to the period
 it was completed in; a work order to its rating's period. Ratings excluded after an upheld
@@ -14,10 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select
 from sqlmodel import Session, col
 
-from outlet.figures.base import FigureDef, Number, Period, Scope, Value, local_date, n_if, rate
+from outlet.figures.base import (
+    FigureDef,
+    Number,
+    Period,
+    Scope,
+    Value,
+    local_date,
+    merge,
+    n_if,
+    rate,
+    sum_if,
+)
 from outlet.models import Case
 from outlet.ratings.models import Rating, RatingWorkOrder
 from outlet.ratings.rules import BAD_MAX, GOOD_MIN
@@ -69,28 +80,11 @@ def _rating_group(session: Session, by: str | None) -> tuple[Any, list[tuple[Any
     raise ValueError(f"unknown grouping {by!r}")
 
 
-def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:
-    """Two grouped aggregates over the ratings (with their work orders) of the period, one
-    over the cases completed in it."""
+DIMENSIONS = ("overall", "efficiency", "competence", "attitude")  # 整体满意度 (the level), 服务效率, 服务水平, 服务态度
+
+
+def _scoped(q: Any, scope: Scope, period: Period, joins: list[tuple[Any, Any]]) -> Any:
     t0, t1 = period.utc
-    key, joins = _rating_group(session, by)
-    kept = col(Rating.excluded).is_(False)
-    level = col(Rating.level)
-    w = RatingWorkOrder
-    bad_kept = and_(kept, col(w.id).is_not(None))
-    closed = col(w.state) == "closed"
-    real = col(Rating.real_name).is_(True)
-    cols = [n_if(kept), n_if(and_(kept, level >= GOOD_MIN)), n_if(and_(kept, level <= BAD_MAX)),
-            n_if(col(Rating.excluded).is_(True)), n_if(bad_kept),
-            n_if(and_(bad_kept, closed | (col(w.rectify_due) <= period.end))),
-            n_if(and_(bad_kept, closed)), n_if(and_(bad_kept, real)),
-            n_if(and_(bad_kept, real, col(w.callback_at).is_not(None))),
-            n_if(and_(bad_kept, col(w.feedback_view).is_not(None))),
-            n_if(and_(bad_kept, col(w.feedback_view).in_(["满意", "基本满意"])))]
-    names = ("ratings", "good", "bad", "excluded", "orders", "orders_due", "orders_closed",
-             "real_name_bad", "real_name_called", "feedback", "feedback_satisfied")
-    q = select(*([key] if key is not None else []), *cols).select_from(Rating).outerjoin(
-        w, col(w.rating_id) == Rating.id)
     for entity, on in joins:
         q = q.join(entity, on)
     q = q.where(col(Rating.created_at) >= t0, col(Rating.created_at) < t1)
@@ -98,15 +92,55 @@ def counts(session: Session, scope: Scope, period: Period, by: str | None = None
         q = q.where(col(Rating.outlet_id).in_(sorted(scope.outlet_ids)))
     if scope.staff_id is not None:
         q = q.where(col(Rating.staff_id) == scope.staff_id)
+    return q
+
+
+def _rows(session: Session, q: Any, key: Any, names: tuple[str, ...],
+          out: dict[Any, dict[str, Number]]) -> None:
     if key is not None:
         q = q.group_by(key)
-    out: dict[Any, dict[str, Number]] = {}
     for row in session.execute(q).all():
         g, vals = (row[0], row[1:]) if key is not None else (None, row)
-        out[g] = {n: int(v or 0) for n, v in zip(names, vals, strict=True)}
-    for g, (done, rated) in _completed(session, scope, period, by).items():
+        if key is None and not any(vals):
+            continue
         c = out.setdefault(g, {})
-        c["completed"], c["rated_cases"] = done, rated
+        c.update({n: int(v or 0) for n, v in zip(names, vals, strict=True)})
+
+
+def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:
+    """Three grouped aggregates: the period's ratings (read from the covering index
+    ``ix_rating_figures``, no row visited), the work orders of its 差评 (their own small
+    table, joined to the rating), and the cases completed in it. Besides the counts the
+    figures need: the sums and counts of each dimension (``sum_overall`` … ``n_attitude``),
+    for the means the ratings pages show."""
+    key, joins = _rating_group(session, by)
+    kept = col(Rating.excluded).is_(False)
+    level = col(Rating.level)
+    dims = (Rating.efficiency, Rating.competence, Rating.attitude)
+    cols = [n_if(kept), n_if(and_(kept, level >= GOOD_MIN)), n_if(and_(kept, level <= BAD_MAX)),
+            n_if(col(Rating.excluded).is_(True)), sum_if(kept, level),
+            *[x for d in dims for x in (sum_if(and_(kept, col(d).is_not(None)), col(d)),
+                                        n_if(and_(kept, col(d).is_not(None))))]]
+    names = ("ratings", "good", "bad", "excluded", "sum_overall", "sum_efficiency", "n_efficiency",
+             "sum_competence", "n_competence", "sum_attitude", "n_attitude")
+    out: dict[Any, dict[str, Number]] = {}
+    q = select(*([key] if key is not None else []), *cols).select_from(Rating)
+    _rows(session, _scoped(q, scope, period, joins), key, names, out)
+    w = RatingWorkOrder
+    closed = col(w.state) == "closed"
+    real = col(Rating.real_name).is_(True)
+    cols = [func.count(), n_if(closed | (col(w.rectify_due) <= period.end)), n_if(closed), n_if(real),
+            n_if(and_(real, col(w.callback_at).is_not(None))), n_if(col(w.feedback_view).is_not(None)),
+            n_if(col(w.feedback_view).in_(["满意", "基本满意"]))]
+    names = ("orders", "orders_due", "orders_closed", "real_name_bad", "real_name_called", "feedback",
+             "feedback_satisfied")
+    q = select(*([key] if key is not None else []), *cols).select_from(w).join(
+        Rating, col(Rating.id) == w.rating_id).where(kept)
+    _rows(session, _scoped(q, scope, period, joins), key, names, out)
+    for g, (done, rated) in _completed(session, scope, period, by).items():
+        if done or rated or g is not None:
+            c = out.setdefault(g, {})
+            c["completed"], c["rated_cases"] = done, rated
     return out
 
 
@@ -153,3 +187,58 @@ def derive(c: dict[str, Number]) -> dict[str, Value]:
         "callback_rate": rate(g("real_name_called", 0), g("real_name_bad", 0)),
         "satisfaction_rate": rate(g("feedback_satisfied", 0), g("feedback", 0)),
     }  # fmt: skip
+
+
+def card(c: dict[str, Number]) -> dict[str, Any]:
+    """One group's 好差评 figures as the ratings pages show them: the figures of ``DEFS``
+    (:func:`derive`), the counts they come from, 未评价 (``unrated`` = completed − rated
+    cases) and the mean of each dimension over the kept ratings that gave it
+    (``averages``; 整体 = the level of every kept rating), None without ratings."""
+    g = c.get
+    return {**{k: g(k, 0) for k in ("completed", "rated_cases", "good", "orders", "orders_due",
+                                    "orders_closed", "real_name_bad", "real_name_called")},
+            **derive(c), "unrated": g("completed", 0) - g("rated_cases", 0),
+            "averages": {"overall": rate(g("sum_overall", 0), g("ratings", 0)),
+                         **{d: rate(g(f"sum_{d}", 0), g(f"n_{d}", 0)) for d in DIMENSIONS[1:]}}}
+
+
+def cards(session: Session, scope: Scope, period: Period, by: str = "outlet") -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """(per group ``by`` → :func:`card`, the card of the whole scope): one pass of
+    :func:`counts`, the total summed from the groups' counts (ratios recomputed, never
+    averaged)."""
+    per = counts(session, scope, period, by)
+    total: dict[str, Number] = {}
+    for c in per.values():
+        merge(total, c)
+    return {g: card(c) for g, c in per.items()}, card(total)
+
+
+def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
+         offset: int = 0, matter_id: int | None = None) -> list[int]:
+    """Ids behind figure ``key``, newest first: the period's kept ratings (评价数, 好评率),
+    its kept 差评 (差评数), its excluded ones (申诉剔除数), the kept 差评 with a work order
+    (整改率, 回访率, 满意率) — rating ids; for 主动评价率 the cases completed in the period
+    (case ids, its denominator). ``matter_id``: only ratings of that matter's cases."""
+    t0, t1 = period.utc
+    if key == "active_rate":
+        q: Any = select(col(Case.id)).where(col(Case.completed_at) >= t0, col(Case.completed_at) < t1)
+        if scope.outlet_ids is not None:
+            q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+        if scope.staff_id is not None:
+            q = q.where(col(Case.created_by) == scope.staff_id)
+        if matter_id is not None:
+            q = q.where(col(Case.matter_id) == matter_id)
+        q = q.order_by(col(Case.completed_at).desc(), col(Case.id).desc())
+        return [int(i) for i in session.execute(q.limit(limit).offset(offset)).scalars().all()]
+    kept = col(Rating.excluded).is_(False)
+    where = {"ratings": kept, "good_rate": kept, "bad": and_(kept, col(Rating.level) <= BAD_MAX),
+             "excluded": col(Rating.excluded).is_(True)}.get(key)
+    q = _scoped(select(col(Rating.id)), scope, period, [])
+    if where is None:  # the work-order figures: the kept 差评 that have one
+        q = q.join(RatingWorkOrder, col(RatingWorkOrder.rating_id) == Rating.id).where(kept)
+    else:
+        q = q.where(where)
+    if matter_id is not None:
+        q = q.join(Case, col(Case.id) == Rating.case_id).where(col(Case.matter_id) == matter_id)
+    q = q.order_by(col(Rating.created_at).desc(), col(Rating.id).desc())
+    return [int(i) for i in session.execute(q.limit(limit).offset(offset)).scalars().all()]

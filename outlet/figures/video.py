@@ -133,3 +133,35 @@ def derive(c: dict[str, Number]) -> dict[str, Value]:
         "assist_escalations": g("escalated", 0), "inspections": g("inspections", 0),
         "inspection_pass_rate": rate(g("passed", 0), g("inspections", 0)),
     }  # fmt: skip
+
+
+def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
+         offset: int = 0, matter_id: int | None = None) -> list[int]:
+    """Assist request ids behind figure ``key``, newest step first, each by the time of its
+    own step (as :func:`counts`): made (请求数, 逐级上转数 — those routed up), accepted
+    (接听数, 平均接听等待), ended (平均通话时长), inspection concluded (勘验数, 通过率)."""
+    t0, t1 = period.utc
+    r, i = AssistRequest, AssistInspection
+    q: Any = select(col(r.id))
+    if key in ("inspections", "inspection_pass_rate"):
+        at: Any = col(i.concluded_at)
+        q = q.join(AssistSession, col(AssistSession.request_id) == r.id).join(
+            i, col(i.session_id) == AssistSession.id).where(col(i.conclusion).is_not(None))
+        people: Any = (col(i.concluded_by),)
+    else:
+        at = {"assist_answered": col(r.accepted_at), "assist_avg_wait": col(r.accepted_at),
+              "assist_avg_call": col(r.ended_at)}.get(key, col(r.created_at))
+        people = (col(r.requested_by), col(r.accepted_by))
+        if key == "assist_escalations":
+            q = q.where(col(r.escalated_at).is_not(None))
+        if key == "assist_avg_call":
+            q = q.where(col(r.handle_seconds).is_not(None))
+    q = q.where(at >= t0, at < t1)
+    if scope.outlet_ids is not None:
+        q = q.where(col(r.outlet_id).in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(or_(*(p == scope.staff_id for p in people)))
+    if matter_id is not None:
+        q = q.where(col(r.matter_id) == matter_id)
+    q = q.order_by(at.desc(), col(r.id).desc())
+    return [int(x) for x in session.execute(q.limit(limit).offset(offset)).scalars().all()]

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from outlet.clock import local_day as utc_local_day
 from outlet.files import StoredFile
 from outlet.models import Case
-from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
+from outlet.ratings.models import Rating, RatingAppeal, RatingPolicy, RatingWorkOrder
 from outlet.ratings.rules import (
     BAD_MAX,
     EXCLUDE_CATEGORIES,
@@ -26,9 +26,10 @@ from outlet.ratings.rules import (
 )
 from outlet.ratings.workorders import FINISHED
 from outlet.workdays import WorkCalendar
-from partners.authorize import local_day
+from partners.authorize import authorize, local_day
 from partners.delegation import delegated_action
-from partners.models import Outlet, Staff
+from partners.errors import ActionRefused
+from partners.models import Outlet, Staff, utcnow
 
 REASON_MAX = 500
 
@@ -44,14 +45,48 @@ def _load(engine: Engine, rating_id: int) -> tuple[Rating, Outlet, Case | None]:
     return rating, outlet, case
 
 
+def _refusal(s: Session, actor: Staff, rating: Rating, at: datetime) -> tuple[RatingPolicy, WorkCalendar]:
+    """The appeal rules on ``rating`` at ``at`` (the rated staff member, a 差评, no earlier
+    appeal, within ``appeal_days`` working days); raises :class:`RatingRefused`, else
+    returns (policy, calendar)."""
+    if rating.staff_id != actor.id:
+        raise RatingRefused("只有被评价的工作人员本人可以申诉", code="not_rated_staff")
+    if rating.level > BAD_MAX:
+        raise RatingRefused("只能对差评提出申诉", code="not_bad_rating")
+    if s.exec(select(RatingAppeal).where(RatingAppeal.rating_id == rating.id)).first():
+        raise RatingRefused("该评价已提出过申诉", code="already_appealed")
+    pol, cal = policy(s), WorkCalendar.load(s)
+    last = cal.add_workdays(utc_local_day(rating.created_at), pol.appeal_days).day
+    if local_day(at) > last:
+        raise RatingRefused(f"申诉须在评价后{pol.appeal_days}个工作日内提出（截止 {last}）",
+                            code="appeal_window_closed")
+    return pol, cal
+
+
+def appeal_refused(engine: Engine, actor: Staff, rating_id: int, *, at: datetime | None = None) -> bool:
+    """Whether :func:`file_appeal` would refuse now (the authorization and the appeal rules,
+    read only, nothing audited). The appeal route asks this before it stores an evidence
+    file, so a refused appeal leaves no unused file in the store; the refusal itself is
+    then audited by :func:`file_appeal`. RatingNotFound (404) for an unknown rating."""
+    rating, outlet, _case = _load(engine, rating_id)
+    with Session(engine) as s:
+        try:
+            authorize(s, actor, "rating.appeal", None, outlet, at or utcnow())
+            _refusal(s, actor, rating, at or utcnow())
+        except ActionRefused:
+            return True
+    return False
+
+
 def file_appeal(engine: Engine, actor: Staff, rating_id: int, *, reason: str,
                 evidence: bytes | None = None, evidence_file: StoredFile | None = None,
                 at: datetime | None = None) -> RatingAppeal:
     """The rated staff member's appeal (reason required). Evidence is optional: a file
     already checked and stored by :class:`outlet.files.FileStore` (``evidence_file``: PDF,
-    JPEG or PNG, size-limited, no active content) or raw ``evidence`` bytes kept as a digest
-    only; the appeal and the leaf's ``digests`` carry its SHA-256. Raises RatingError
-    (422), RatingRefused (409, audited), RatingNotFound (404)."""
+    JPEG or PNG, size-limited, no active content; store it only when
+    :func:`appeal_refused` says no) or raw ``evidence`` bytes kept as a digest only; the
+    appeal and the leaf's ``digests`` carry its SHA-256. Raises RatingError (422),
+    RatingRefused (409, audited), RatingNotFound (404)."""
     reason = (reason or "").strip()
     if not reason or len(reason) > REASON_MAX:
         raise RatingError(f"请填写申诉理由（{REASON_MAX}字以内）", field="reason")
@@ -60,17 +95,7 @@ def file_appeal(engine: Engine, actor: Staff, rating_id: int, *, reason: str,
                           case=case.number if case else None, at=at) as act:
         s = act.session
         act.extra["rating"] = {"entry": rating.audit_index or 0}
-        if rating.staff_id != actor.id:
-            raise RatingRefused("只有被评价的工作人员本人可以申诉", code="not_rated_staff")
-        if rating.level > BAD_MAX:
-            raise RatingRefused("只能对差评提出申诉", code="not_bad_rating")
-        if s.exec(select(RatingAppeal).where(RatingAppeal.rating_id == rating_id)).first():
-            raise RatingRefused("该评价已提出过申诉", code="already_appealed")
-        pol, cal = policy(s), WorkCalendar.load(s)
-        last = cal.add_workdays(utc_local_day(rating.created_at), pol.appeal_days).day
-        if local_day(act.at) > last:
-            raise RatingRefused(f"申诉须在评价后{pol.appeal_days}个工作日内提出（截止 {last}）",
-                                code="appeal_window_closed")
+        pol, cal = _refusal(s, actor, rating, act.at)
         digest = (evidence_file.sha256 if evidence_file
                   else hashlib.sha256(evidence).hexdigest() if evidence else None)
         if digest:

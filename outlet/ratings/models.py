@@ -51,7 +51,7 @@ class Rating(SQLModel, table=True):
     __tablename__ = "rating"
     __table_args__ = (
         Index("ix_rating_outlet_created", "outlet_id", "created_at"),
-        # The month's figures (outlet/ratings/figures.py) read only these columns: a range
+        # The figures (outlet/figures/ratings.py) read only these columns: a range
         # of this index answers them without visiting the (wide) rows; the second answers
         # "has this case a kept rating" per completed case the same way.
         Index("ix_rating_figures", "created_at", "outlet_id", "level", "excluded", "staff_id",

@@ -97,6 +97,31 @@ def test_a_number_links_to_the_rows_behind_it(client: TestClient, cases: Engine)
     assert not rows.select("#figure-rows a")  # the center admin has no case page to link to
 
 
+def test_every_card_links_to_its_own_rows_ratings_tickets_and_video_too(client: TestClient, cases: Engine) -> None:
+    """Each card's number opens the list behind it (was: only case figures had rows; the
+    ratings, tickets and video lists were always empty). A count lists exactly that many
+    rows (up to a page); a ratio or a mean lists its denominator's rows."""
+    login(client, "admin")
+    today = local_day(utcnow())
+    period = Period(today - timedelta(days=365), today)
+    soup = _soup(client.get(f"/figures/?period=custom&from={period.start}&to={today}"))
+    checked = set()
+    for f in FIGURES:
+        link = _card(soup, f.key)
+        assert link["href"].startswith(f"/figures/rows/{f.list_kind}?figure={f.key}&"), f.key
+        page = _soup(client.get(link["href"]))
+        listed = page.select("#figure-rows tbody tr:not(.empty)")
+        with Session(cases) as s:
+            ids = rows_behind(s, Scope(), period, f.key, limit=51)
+            value = headline(s, Scope(), period)[f.key]
+        assert len(listed) == min(len(ids), 50), f.key
+        if f.unit == "count" and f.key != "overdue_open":
+            assert len(ids) == min(int(value or 0), 51), f.key
+        if listed:
+            checked.add(f.list_kind)
+    assert checked >= {"cases", "ratings", "tickets"}  # the demo has rows of each
+
+
 def test_partner_manager_sees_only_its_partners_outlets(client: TestClient, cases: Engine) -> None:
     login(client, "partner1")
     response = client.get("/", follow_redirects=False)
@@ -112,7 +137,20 @@ def test_partner_manager_sees_only_its_partners_outlets(client: TestClient, case
     assert other is not None
     assert client.get(f"/figures/?outlet={other.id}").status_code == 404  # guessed URL
     assert client.get("/figures/?outlet=99999999999").status_code == 404
-    assert client.get(f"/figures/rows/cases?figure=received&from=2026-01-01&to=2026-01-02&outlet={other.id}").status_code == 404
+    for kind, key in (("cases", "received"), ("ratings", "ratings"), ("tickets", "tickets"), ("assist", "assist_requests")):
+        assert client.get(f"/figures/rows/{kind}?figure={key}&from=2026-01-01&to=2026-01-02&outlet={other.id}").status_code == 404
+    with Session(cases) as s:  # a rating and a ticket of another partner's outlet are never listed
+        from outlet.queue.models import Ticket
+        from outlet.ratings.models import Rating
+
+        foreign = {r.id for r in s.exec(select(Rating).where(Rating.outlet_id.not_in(set(own)))).all()}  # type: ignore[attr-defined]
+        foreign_t = {t.number for t in s.exec(select(Ticket).where(Ticket.outlet_id.not_in(set(own)))).all()}  # type: ignore[attr-defined]
+    today = local_day(utcnow())
+    q = f"from={(today - timedelta(days=60)).isoformat()}&to={today.isoformat()}"
+    listed = _soup(client.get(f"/figures/rows/ratings?figure=ratings&{q}")).select("#figure-rows tbody tr:not(.empty)")
+    assert listed and not {int(tr.td.get_text()) for tr in listed} & foreign
+    listed = _soup(client.get(f"/figures/rows/tickets?figure=tickets&{q}")).select("#figure-rows tbody tr:not(.empty)")
+    assert not {tr.td.get_text() for tr in listed} & foreign_t
     assert client.get(f"/figures/export.csv?outlet={other.id}").status_code == 404
     assert client.get("/reports/summary.csv?from=2026-01-01&to=2026-01-31").status_code == 403
     data = client.get("/figures/export.csv").content.decode("utf-8-sig")
@@ -141,6 +179,9 @@ def test_outlet_lead_teller_and_expert_scopes(client: TestClient, cases: Engine)
     _switch(client, "teller1")
     soup = _soup(client.get("/figures/"))
     assert soup.h1.get_text() == "服务统计 · 张晓燕（本人）"
+    narrowed = _soup(client.get(f"/figures/?outlet={lead_outlet.id}"))  # still her own figures, not the outlet's
+    assert narrowed.h1.get_text() == f"服务统计 · 张晓燕（本人） · {lead_outlet.name}"
+    assert _number(narrowed, "received") == display("count", own["received"])
     assert _number(soup, "received") == display("count", own["received"])
     for username in ("reviewer1", "secadmin", "auditor"):
         _switch(client, username)
@@ -206,7 +247,15 @@ def test_xlsx_export_reads_back_with_chinese_headers(client: TestClient, cases: 
     by_outlet = book["按网点"]
     assert [c.value for c in by_outlet[1]][:4] == ["网点编码", "网点名称", "合作机构", "收件数"]
     assert sum(r[3] or 0 for r in by_outlet.iter_rows(min_row=2, values_only=True)) == want
+    days = list(book["按日"].iter_rows(min_row=2, values_only=True))
+    # every day of the 30, a quiet one too (was: only days with activity)
+    assert [r[0] for r in days] == [(today - timedelta(days=29 - i)).isoformat() for i in range(30)]
+    assert sum(r[1] or 0 for r in days) == want
     assert client.get("/figures/export.xlsx?period=custom&from=x&to=y").status_code == 422
+    response = client.get(f"/figures/export.xlsx?period=custom&from={today - timedelta(days=400)}"
+                          f"&to={today - timedelta(days=380)}")  # nothing happened then
+    quiet = list(load_workbook(io.BytesIO(response.content))["按日"].iter_rows(min_row=2, values_only=True))
+    assert len(quiet) == 21 and all(r[1] == 0 for r in quiet)
 
 
 def test_monthly_report_has_one_page_per_outlet(client: TestClient, cases: Engine) -> None:

@@ -187,6 +187,16 @@ def resolve_scope(session: Session, actor: Staff, outlet_id: int | None) -> Seen
     return Seen(view, Scope(outlet_ids=ids, staff_id=view.staff_id), outlets, outlet_id)
 
 
+def scope_title(seen: Seen) -> str:
+    """What the figures are of, for a page title: the view's label (全部网点, the partner,
+    the lead's outlet, "<name>（本人）"); narrowed to one outlet, that outlet — for a teller or
+    an expert still their own figures there ("<name>（本人）· <outlet>")."""
+    if seen.outlet_id is None:
+        return seen.view.label
+    outlet = seen.outlets.get(seen.outlet_id, "")
+    return f"{seen.view.label} · {outlet}" if seen.view.staff_id is not None else outlet
+
+
 # --- drill-down links ------------------------------------------------------------------------
 def rows_link(q: Query, key: str, *, period: Period | None = None, **narrow: Any) -> str:
     """The list of rows behind figure ``key`` in this view (:func:`drilldown_filter` names
@@ -275,7 +285,7 @@ def dashboard_context(session: Session, actor: Staff, q: Query, today: date) -> 
     groups = [complete(r, quiet) for r in breakdown(session, seen.scope, q.period, by)]
     names = group_labels(session, by, [r["group"] for r in groups])
     bars = sorted(groups, key=lambda r: (r.get(figure.key) is None, -(r.get(figure.key) or 0)))
-    narrowable = by == "outlet" or figure.list_kind in ("cases", "assist")
+    narrowable = by == "outlet" or figure.list_kind != "tickets"  # tickets have no matter
     bar_rows = [(names[r["group"]], r.get(figure.key),
                  rows_link(q, figure.key, **{by: r["group"]}) if narrowable and r["group"] is not None else None)
                 for r in bars]
@@ -283,7 +293,7 @@ def dashboard_context(session: Session, actor: Staff, q: Query, today: date) -> 
     fmt = _fmt(figure)
     return {
         "q": q, "today": today, "periods": PERIODS, "by_choices": BY_CHOICES, "by": by,
-        "seen": seen, "scope_label": seen.view.label if q.outlet_id is None else seen.outlets[q.outlet_id],
+        "seen": seen, "scope_label": scope_title(seen),
         "families": families, "figure": figure, "figures": FIGURES, "display": display,
         "previous": previous(q.period),
         "trend_svg": charts.line_chart(points, title=f"{figure.label} · 近 {TREND_DAYS} 天", fmt=fmt, ratio=ratio,

@@ -39,6 +39,7 @@ from web.routes.figures import (
     quiet_values,
     read_query,
     resolve_scope,
+    scope_title,
 )
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -83,7 +84,7 @@ def _download(data: bytes, media_type: str, filename: str) -> Response:
 
 def workbook_sheets(session: Session, seen: Seen, q: Query) -> list[Sheet]:
     """The dashboard as sheets: 指标汇总 (this period, previous, change), 按网点, 按事项,
-    每日趋势 (every figure, one row per day of the period) and 号票时段."""
+    按日 (every figure, one row for every day of the period, quiet days included) and 号票时段."""
     now = headline(session, seen.scope, q.period)
     before = headline(session, seen.scope, previous(q.period))
     summary = Sheet("指标汇总", [Column("类别"), Column("指标"), Column("单位"), Column("本期", "number"),
@@ -95,6 +96,10 @@ def workbook_sheets(session: Session, seen: Seen, q: Query) -> list[Sheet]:
     sheets.append(Sheet("按网点", SUMMARY_COLUMNS + headline_columns(), outlet_rows(session, seen.scope, q.period)))
     for by, name, label in (("matter", "按事项", "事项"), ("day", "按日", "日期")):
         rows = [complete(r, quiet) for r in breakdown(session, seen.scope, q.period, by)]
+        if by == "day":  # every day of the period, a quiet one too (its counts 0, ratios empty)
+            have = {r["group"]: r for r in rows}
+            days = [q.period.start + timedelta(days=i) for i in range(q.period.days)]
+            rows = [have.get(d) or {"group": d, **quiet} for d in days]
         names = group_labels(session, by, [r["group"] for r in rows])
         sheets.append(Sheet(name, [Column(label), *headline_columns()],
                             [[names[r["group"]], *[r.get(f.key) for f in FIGURES]] for r in rows]))
@@ -215,7 +220,7 @@ async def monthly_report(request: Request) -> Response:
             return {"period": period, "seen": seen, "total": total, "pages": pages, "figures": FIGURES,
                     "family_labels": FAMILY_LABELS,
                     "display": display, "month": period.start.strftime("%Y-%m"), "generated": utcnow(),
-                    "scope_label": seen.view.label if outlet_id is None else seen.outlets[outlet_id]}
+                    "scope_label": scope_title(seen)}
 
     return render(request, "figures/report.html", await run_in_threadpool(load))
 

@@ -34,10 +34,9 @@ from web.auth import requires_roles
 from web.db import reader
 from web.params import int_param
 from web.routes.case_views import actor_of, page_param, render
-from web.routes.figures import ROLES, BadPeriod, date_range, resolve_scope
+from web.routes.figures import ROLES, BadPeriod, date_range, resolve_scope, scope_title
 
 PER_PAGE = 50
-MATTER_SCAN = 20_000  # ids fetched when a matter narrows a list (rows_behind has no matter)
 KINDS = {"cases": "办件", "tickets": "号票", "ratings": "评价", "assist": "视频帮办请求"}
 
 
@@ -101,12 +100,6 @@ def load_rows(session: Session, kind: str, ids: list[int], scope: Scope) -> list
     return out
 
 
-def _matter_filter(session: Session, kind: str, ids: list[int], matter_id: int) -> list[int]:
-    model: Any = Case if kind == "cases" else AssistRequest
-    keep = set(session.exec(select(model.id).where(col(model.id).in_(ids), col(model.matter_id) == matter_id)).all())
-    return [i for i in ids if i in keep]
-
-
 @requires_roles(*ROLES)
 async def rows_page(request: Request) -> Response:
     """The list; unknown kind or figure, or a figure of another kind: 404; bad dates: 400."""
@@ -123,7 +116,7 @@ async def rows_page(request: Request) -> Response:
     raw_outlet, raw_matter = request.query_params.get("outlet", ""), request.query_params.get("matter", "")
     outlet_id = int_param(raw_outlet) if raw_outlet else None
     matter_id = int_param(raw_matter) if raw_matter else None
-    if (raw_outlet and outlet_id is None) or (raw_matter and (matter_id is None or kind not in ("cases", "assist"))):
+    if (raw_outlet and outlet_id is None) or (raw_matter and (matter_id is None or kind == "tickets")):
         raise HTTPException(404, "未找到该列表")
     page = page_param(request)
     actor = actor_of(request)
@@ -131,11 +124,8 @@ async def rows_page(request: Request) -> Response:
     def load() -> dict[str, Any]:
         with Session(reader(request.app.state)) as s:
             seen = resolve_scope(s, actor, outlet_id)
-            if matter_id is not None:
-                ids = _matter_filter(s, kind, rows_behind(s, seen.scope, period, key, limit=MATTER_SCAN), matter_id)
-                ids = ids[(page - 1) * PER_PAGE: page * PER_PAGE + 1]
-            else:
-                ids = rows_behind(s, seen.scope, period, key, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
+            ids = rows_behind(s, seen.scope, period, key, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE,
+                              matter_id=matter_id)
             more = len(ids) > PER_PAGE
             rows = load_rows(s, kind, ids[:PER_PAGE], seen.scope)
             matter = _matter_names(s, {matter_id}).get(matter_id, "") if matter_id else ""
@@ -146,7 +136,7 @@ async def rows_page(request: Request) -> Response:
     ctx.update(kind=kind, kind_label=KINDS[kind], figure=defs[key], period=period, page=page,
                base_query=urlencode(params),
                case_links=is_outlet_user(actor), back=_back_link(params),
-               scope_label=ctx["seen"].view.label if outlet_id is None else ctx["seen"].outlets.get(outlet_id, ""))
+               scope_label=scope_title(ctx["seen"]))
     return render(request, "figures/rows.html", ctx)
 
 

@@ -18,8 +18,10 @@ from starlette.routing import Mount, Route
 from outlet import pii
 from outlet.clock import local_day
 from outlet.errors import CaseNotFound, UploadRejected
+from outlet.figures import Period, Scope
+from outlet.figures import ratings as rating_figures
 from outlet.files import ALLOWED_NOTE, read_chunks
-from outlet.ratings import appeals, figures, padlink, submit, views
+from outlet.ratings import appeals, padlink, submit, views
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import Rating, RatingAppeal
 from outlet.ratings.rules import (
@@ -44,7 +46,7 @@ OUTLET = ("teller", "block_agent", "outlet_lead")
 def _home(engine: Any, actor: Staff) -> dict[str, Any]:
     now = utcnow()
     today = local_day(now)
-    start, end = figures.month_bounds(today)
+    start = today.replace(day=1)  # the month so far
     lead = "outlet_lead" in actor.role_set
     with Session(engine) as s:
         outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
@@ -53,11 +55,10 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
             "outlet": outlet, "today": today, "month": start, "lead": lead,
             "reason_labels": reason_labels, **labels(),
             "today_ratings": views.ratings_on(s, actor, today, mine=not lead),
-            "figures": (figures.one_outlet(s, actor.outlet_id, start, end, as_of=today,
-                                           staff_id=None if lead else actor.id)
-                        if actor.outlet_id else  # an expert: their ratings at every outlet
-                        figures.total(figures.outlet_figures(s, start, end, as_of=today,
-                                                             staff_id=actor.id))),
+            # a lead: the outlet; a teller: their own there; an expert: their own everywhere
+            "figures": rating_figures.cards(s, Scope(
+                outlet_ids=frozenset({actor.outlet_id}) if actor.outlet_id else None,
+                staff_id=None if lead else actor.id), Period(start, today))[1],
         }
         if lead:
             rows = views.orders(s, actor, today, unit="outlet", limit=200)
@@ -175,7 +176,8 @@ async def appeal(request: Request) -> Response:
         stored = None
         if not (reason or "").strip():
             raise RatingError("请填写申诉理由", field="reason")
-        if isinstance(file, UploadFile) and file.filename:
+        if isinstance(file, UploadFile) and file.filename and not await run_in_threadpool(
+                appeals.appeal_refused, engine, actor, rating_id):  # a refused appeal stores nothing
             upload = file
             stored = await run_in_threadpool(lambda: settings.file_store().save(
                 read_chunks(upload.file), claimed_name=upload.filename or "",

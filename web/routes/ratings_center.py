@@ -15,14 +15,16 @@ from starlette.routing import Route
 
 from outlet.clock import local_day
 from outlet.errors import FileNotFound
+from outlet.figures import Period, Scope
+from outlet.figures import ratings as rating_figures
 from outlet.files import KINDS
-from outlet.ratings import appeals, figures, settings, views
+from outlet.ratings import appeals, settings, views
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import RatingAppeal
 from outlet.ratings.rules import EXCLUDE_CATEGORIES, RatingError, current_reasons, policy
 from partners.models import Outlet, Partner, utcnow
-from web.auth import requires_roles
 from web import errors
+from web.auth import requires_roles
 from web.db import reader
 from web.params import int_param
 from web.routes.case_views import actor_of, fail, page_param, render, see_other
@@ -48,11 +50,11 @@ def _center(request: Request) -> dict[str, Any]:
     engine, actor = request.app.state.engine, actor_of(request)
     wo.escalate_overdue(engine)  # idempotent: one audited rating.escalate per overdue order
     today = local_day(utcnow())
-    start, end = figures.month_bounds(today)
+    start = today.replace(day=1)  # the month so far
     flt, page = _filters(request), page_param(request)
     with Session(reader(request.app.state)) as s:  # pure reads: never queue behind writers
         outlets = list(s.exec(select(Outlet).order_by(col(Outlet.id))).all())
-        per = figures.outlet_figures(s, start, end, as_of=today)
+        per, total = rating_figures.cards(s, Scope(), Period(start, today), "outlet")
         return {
             **labels(), "filters": flt, "page": page, "month": start, "today": today,
             "orders": views.orders(s, actor, today, limit=50, offset=(page - 1) * 50, **flt),
@@ -62,7 +64,7 @@ def _center(request: Request) -> dict[str, Any]:
             "appeals": views.pending_appeals(s), "categories": EXCLUDE_CATEGORIES,
             "outlets": outlets, "partners": list(s.exec(select(Partner)).all()),
             "per_outlet": [(o, per[o.id]) for o in outlets if o.id in per],
-            "total": figures.total(per), "is_admin": "admin" in actor.role_set,
+            "total": total, "is_admin": "admin" in actor.role_set,
         }
 
 

@@ -175,6 +175,28 @@ def test_case_trend_has_every_day(fig_world: World) -> None:
     assert overdue == [(date(2026, 10, 10), 0), (date(2026, 10, 11), 6), (date(2026, 10, 12), 5)]
 
 
+def test_overdue_trend_in_one_query_equals_each_days_figure(fig_world: World) -> None:
+    """The one-query 超期未办结 trend gives, for every day, exactly the figure of a period
+    ending that day — across the late completion of c2 (10-12), the withdrawal of c8 (10-13),
+    for the center, one outlet and one teller."""
+    from sqlalchemy import event
+
+    a = frozenset({fig_world.outlet_a.id or 0})
+    scopes = [Scope(), Scope(outlet_ids=a), Scope(outlet_ids=a, staff_id=fig_world.teller_a.id),
+              Scope(staff_id=fig_world.teller_b.id)]
+    statements: list[str] = []
+    event.listen(fig_world.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with Session(fig_world.engine) as s:
+        for scope in scopes:
+            statements.clear()
+            series = trend(s, scope, "overdue_open", date(2026, 10, 16), days=20)
+            assert len(statements) == 1  # was one query per day
+            for day, value in series:
+                assert value == headline(s, scope, Period(day, day))["overdue_open"], (scope, day)
+        values = dict(trend(s, Scope(outlet_ids=a), "overdue_open", date(2026, 10, 16), days=20))
+    assert values[date(2026, 10, 11)] == 5 and values[date(2026, 10, 14)] == 3  # c2 done 10-12, c8 gone 10-13
+
+
 def test_figure_definitions_are_complete() -> None:
     keys = [d.key for d in FIGURES]
     assert len(keys) == len(set(keys))
@@ -227,6 +249,20 @@ def test_audit_stats_cli_prints_figures_and_refuses_a_tampered_export(fig_world:
     entries.write_bytes(entries.read_bytes().replace(b'"case.refuse"', b'"case.accept"', 1))
     res = CliRunner().invoke(audit_cli, args)
     assert res.exit_code == 1 and "FAILED" in res.output and "受理数" not in res.output
+
+
+def test_audit_stats_cli_refuses_an_outlet_the_export_does_not_name(fig_world: World, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from audit.cli import audit as audit_cli
+
+    log = Checkpointer(ORIGIN, [fixed_signer(ORIGIN, "figures log key")])
+    log.sign_checkpoint(fig_world.engine)
+    export(fig_world.engine, tmp_path / "x", log.policy())
+    res = CliRunner().invoke(audit_cli, ["stats", str(tmp_path / "x"), "--outlet", "NOPE"])
+    assert res.exit_code == 1, res.output
+    assert "no outlet 'NOPE' in the export" in res.output and fig_world.outlet_a.code in res.output
+    assert "受理数" not in res.output  # no column of zeros that looks like a quiet outlet
 
 
 def test_rows_behind_a_case_figure(fig_world: World) -> None:

@@ -16,8 +16,8 @@ from audit import Checkpointer, export
 from audit.stats import stats
 from outlet import devices
 from outlet.figures import FIGURES, Period, Scope, breakdown, headline
+from outlet.figures import ratings as rating_figures
 from outlet.ratings import appeals, submit
-from outlet.ratings import figures as rating_figures
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import RatingWorkOrder
 from outlet.ratings.rules import RatingInput
@@ -79,17 +79,17 @@ def test_rating_figures_by_hand(rated: RatingWorld) -> None:
 
 
 def test_rating_figures_equal_the_ratings_pages(rated: RatingWorld) -> None:
+    """The ratings pages and the dashboard read one definition: the pages' cards (per outlet
+    and their total) carry exactly the dashboard's values."""
     with Session(rated.engine) as s:
-        old = rating_figures.total(rating_figures.outlet_figures(
-            s, PERIOD.start, date(2026, 11, 1), as_of=date(2026, 11, 1)))  # due: rectify_due < 11-01
+        per, total = rating_figures.cards(s, Scope(), PERIOD, "outlet")
         new = headline(s, Scope(), PERIOD)
-        rows = breakdown(s, Scope(), PERIOD, "outlet")
-    assert (new["ratings"], new["bad"], new["excluded"]) == (old.ratings, old.bad, old.excluded)
-    for key, value in (("active_rate", old.active_rate), ("good_rate", old.good_rate),
-                       ("rectify_rate", old.rectify_rate), ("callback_rate", old.callback_rate),
-                       ("satisfaction_rate", old.satisfaction_rate)):  # fmt: skip
-        assert new[key] == pytest.approx(value), key
-    assert sum(r["ratings"] or 0 for r in rows) == new["ratings"]
+        rows = {r["group"]: r for r in breakdown(s, Scope(), PERIOD, "outlet")}
+    keys = [d.key for d in rating_figures.DEFS]
+    assert {k: total[k] for k in keys} == {k: new[k] for k in keys}
+    for outlet_id, card in per.items():
+        assert {k: card[k] for k in keys} == {k: rows[outlet_id][k] for k in keys}, outlet_id
+    assert sum(c["ratings"] for c in per.values()) == new["ratings"]
 
 
 def test_rating_figures_of_a_staff_member(rated: RatingWorld) -> None:

@@ -9,7 +9,9 @@ import pytest
 from sqlmodel import Session
 
 from outlet import devices
-from outlet.ratings import appeals, figures, submit
+from outlet.figures import Period, Scope, headline
+from outlet.figures import ratings as rating_figures
+from outlet.ratings import appeals, submit
 from outlet.ratings import workorders as wo
 from outlet.ratings.rules import RatingInput
 from tests.outlet.ratings.conftest import EVE, RatingWorld
@@ -55,37 +57,49 @@ def _order_id(rw: RatingWorld, rating_id: int | None) -> int:
             RatingWorkOrder.rating_id == rating_id)).one() or 0
 
 
+def _card(rw: RatingWorld, last: date, **scope: object) -> dict:
+    """Outlet A's card for Sep 1 … ``last`` (work orders due on or before ``last``)."""
+    with Session(rw.engine) as s:
+        return rating_figures.cards(s, Scope(outlet_ids=frozenset({rw.w.outlet_a.id or 0}), **scope),  # type: ignore[arg-type]
+                                    Period(SEP, last))[1]
+
+
 def test_figures_outlet_a_by_hand(dataset: RatingWorld) -> None:
-    with Session(dataset.engine) as s:
-        a = figures.one_outlet(s, dataset.w.outlet_a.id or 0, SEP, OCT, as_of=END)
+    a = _card(dataset, END)
     # completed c1 c2 c3; rated c1 c2 → 主动评价率 2/3, 未评价 1
-    assert (a.completed, a.rated_cases, a.unrated) == (3, 2, 1)
-    assert a.active_rate == pytest.approx(2 / 3)
+    assert (a["completed"], a["rated_cases"], a["unrated"]) == (3, 2, 1)
+    assert a["active_rate"] == pytest.approx(2 / 3)
     # ratings 5, 3, 1, (2 excluded), 2 (device) → 4 counted, 1 good → 好评率 1/4, 差评数 2
-    assert (a.ratings, a.good, a.bad, a.excluded) == (4, 1, 2, 1)
-    assert a.good_rate == pytest.approx(0.25)
-    # work orders: r4 (closed) and the device one (open, 整改 due Oct 13 < Oct 31) → 1/2
-    assert (a.orders, a.orders_due, a.orders_closed, a.rectify_rate) == (2, 2, 1, 0.5)
+    assert (a["ratings"], a["good"], a["bad"], a["excluded"]) == (4, 1, 2, 1)
+    assert a["good_rate"] == pytest.approx(0.25)
+    # work orders: r4 (closed) and the device one (open, 整改 due Oct 13 ≤ Oct 31) → 1/2
+    assert (a["orders"], a["orders_due"], a["orders_closed"], a["rectify_rate"]) == (2, 2, 1, 0.5)
     # real-name 差评: r4 only (r5 excluded), called back → 100 %; feedback 满意 1/1
-    assert (a.real_name_bad, a.callback_rate, a.satisfaction_rate) == (1, 1.0, 1.0)
-    assert a.averages == {"overall": pytest.approx((5 + 3 + 1 + 2) / 4), "efficiency": 4.0,
-                          "competence": None, "attitude": None}
+    assert (a["real_name_bad"], a["callback_rate"], a["satisfaction_rate"]) == (1, 1.0, 1.0)
+    assert a["averages"] == {"overall": pytest.approx((5 + 3 + 1 + 2) / 4), "efficiency": 4.0,
+                             "competence": None, "attitude": None}
+    with Session(dataset.engine) as s:  # the dashboard's numbers are the same definition
+        head = headline(s, Scope(outlet_ids=frozenset({dataset.w.outlet_a.id or 0})), Period(SEP, END))
+    assert {k: head[k] for k in ("ratings", "bad", "good_rate", "rectify_rate")} == {
+        k: a[k] for k in ("ratings", "bad", "good_rate", "rectify_rate")}
 
 
-def test_figures_due_depends_on_as_of_and_totals_recompute_rates(dataset: RatingWorld) -> None:
+def test_figures_due_depends_on_the_last_day_and_totals_recompute_rates(dataset: RatingWorld) -> None:
+    early = _card(dataset, date(2026, 10, 8))  # the device order is due Oct 13: not yet
+    assert (early["orders_due"], early["rectify_rate"]) == (1, 1.0)  # only the closed one is due
     with Session(dataset.engine) as s:
-        early = figures.one_outlet(s, dataset.w.outlet_a.id or 0, SEP, OCT, as_of=date(2026, 10, 9))
-        per = figures.outlet_figures(s, SEP, OCT, as_of=END)
-        teller = figures.outlet_figures(s, SEP, OCT, staff_id=dataset.w.teller_b.id, as_of=END)
-    assert (early.orders_due, early.rectify_rate) == (1, 1.0)  # only the closed one is due yet
-    t = figures.total(per)
-    assert (t.completed, t.rated_cases, t.ratings, t.good) == (4, 3, 5, 2)
-    assert t.good_rate == pytest.approx(2 / 5)
-    assert list(teller) == [dataset.w.outlet_b.id] and teller[dataset.w.outlet_b.id].good == 1
+        per, t = rating_figures.cards(s, Scope(), Period(SEP, END))
+        teller, _ = rating_figures.cards(s, Scope(staff_id=dataset.w.teller_b.id), Period(SEP, END))
+    assert (t["completed"], t["rated_cases"], t["ratings"], t["good"]) == (4, 3, 5, 2)
+    assert t["good_rate"] == pytest.approx(2 / 5)  # 2/5, not the mean of 1/4 and 1/1
+    assert list(teller) == [dataset.w.outlet_b.id] and teller[dataset.w.outlet_b.id]["good"] == 1
 
 
 def test_figures_empty_period_has_no_rates_not_100_percent(dataset: RatingWorld) -> None:
     with Session(dataset.engine) as s:
-        empty = figures.one_outlet(s, dataset.w.outlet_a.id or 0, OCT, END)
-    assert (empty.ratings, empty.good_rate, empty.active_rate, empty.rectify_rate) == (
+        per, empty = rating_figures.cards(s, Scope(outlet_ids=frozenset({dataset.w.outlet_a.id or 0})),
+                                          Period(OCT, END))
+    assert per == {}
+    assert (empty["ratings"], empty["good_rate"], empty["active_rate"], empty["rectify_rate"]) == (
         0, None, None, None)
+    assert empty["averages"]["overall"] is None

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 import web.models  # noqa: F401  (all tables)
-from outlet.ratings import figures
+from outlet.figures import Period, Scope
+from outlet.figures import ratings as rating_figures
 from outlet.ratings import workorders as wo
 from outlet.ratings.rules import RatingRefused
 from tests.outlet.conftest import audit_rows, build_world
@@ -43,8 +44,8 @@ def test_postgres_bad_rating_loop_and_figures(pg_rw: RatingWorld) -> None:
                             note="说明情况", at=EVE)
     assert wo.close(pg_rw.engine, pg_rw.lead, order.id or 0, at=EVE).state == "closed"
     with Session(pg_rw.engine) as s:
-        f = figures.one_outlet(s, pg_rw.w.outlet_a.id or 0, date(2026, 9, 1), date(2026, 10, 1),
-                               as_of=date(2026, 10, 31))
-    assert (f.ratings, f.good, f.bad, f.orders_closed, f.real_name_called) == (2, 1, 1, 1, 1)
+        _per, f = rating_figures.cards(s, Scope(outlet_ids=frozenset({pg_rw.w.outlet_a.id or 0})),
+                                       Period(date(2026, 9, 1), date(2026, 10, 31)))
+    assert (f["ratings"], f["good"], f["bad"], f["orders_closed"], f["real_name_called"]) == (2, 1, 1, 1, 1)
     assert [e["action"] for e in audit_rows(pg_rw.engine)][-3:] == [
         "rating.callback", "rating.rectify", "rating.close"]

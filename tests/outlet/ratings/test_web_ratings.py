@@ -131,13 +131,21 @@ def test_web_center_decides_an_appeal_and_admin_edits_reasons(rw: RatingWorld,
         r = teller.post(f"/ratings/{rating.id}/appeal", data={"reason": "申请人误触"},
                         files={"evidence": ("shot.png", png, "image/png")}, follow_redirects=False)
         assert r.status_code == 303
+        again = png + b"\x00" * 16  # another file: checked first, refused, never stored
+        r = teller.post(f"/ratings/{rating.id}/appeal", data={"reason": "再次申诉"},
+                        files={"evidence": ("again.png", again, "image/png")})
+        assert r.status_code == 409 and "该评价已提出过申诉" in soup(r.text).select_one("#appeal-error").text
+        store = client.app.state.settings.file_store()  # type: ignore[attr-defined]
+        assert store.path_for(hashlib.sha256(png).hexdigest()).is_file()
+        assert not store.path_for(hashlib.sha256(again).hexdigest()).exists()
+        assert audit_rows(rw.engine, action="rating.appeal")[-1]["outcome"]["reason"] == "already_appealed"
     login(client, "reviewer.sb")
     center = soup(client.get("/ratings/center/").text)
     form = center.select_one("#pending-appeals form")
     proof = client.get(center.select_one("#pending-appeals a[id^=appeal-evidence]")["href"])
     assert proof.status_code == 200 and proof.content == png
     assert proof.headers["content-type"] == "image/png"
-    entry = audit_rows(rw.engine, action="rating.appeal")[-1]
+    entry = audit_rows(rw.engine, action="rating.appeal")[-2]  # the last: the refused second appeal
     assert entry["outcome"]["result"] == "done" and entry["digests"] == [
         {"kind": "evidence", "sha256": hashlib.sha256(png).hexdigest()}]
     r = client.post(form["action"], data={"decision": "upheld", "category": "误评",

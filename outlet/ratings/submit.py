@@ -86,9 +86,15 @@ def _check_stage(session: Session, target: Target, now: datetime) -> None:
         raise RatingRefused("该办件未受理，不能评价", code="not_rateable")
     if target.object == "assist":  # assist: after the call
         return
-    if target.stage != "after":
+    check_case_stage(session, case, target.stage, now)
+
+
+def check_case_stage(session: Session, case: Case, stage: str, now: datetime) -> None:
+    """The stage rules of a case rating: 办事前/办理中 only before completion; 办结后 only
+    for a completed case, within ``window_days`` working days. Raises :class:`RatingRefused`."""
+    if stage != "after":
         if case.state in COMPLETED:  # the service is over: only 办结后 is left to rate
-            raise RatingRefused(f"该办件已办结，不能再进行{STAGES[target.stage]}评价，请选择办结后评价",
+            raise RatingRefused(f"该办件已办结，不能再进行{STAGES[stage]}评价，请选择办结后评价",
                                 code="stage_passed")
         return
     if case.state not in COMPLETED or case.completed_at is None:
@@ -248,7 +254,7 @@ def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput,
     if case is None and stage not in ("before", "during"):
         raise RatingError("评价器只用于办事前或办理中评价", field="stage")
     if case is not None:
-        stage = "after" if case.state in COMPLETED else "during"
+        stage = padlink.pad_stage(case.state)
     target = Target(outlet_id=device.outlet_id, object="case" if case else "staff", stage=stage,
                     channel="device", real_name=case is not None, case=case,
                     staff_id=device.staff_id, device_id=device.id,
@@ -266,6 +272,16 @@ def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput,
             if row is not None and row.token == link_token:
                 ctx.session.delete(row)
     return rating
+
+
+def session_of_teller(engine: Engine, actor: Staff, assist_session_id: int) -> AssistSession:
+    """The video session ``assist_session_id`` if ``actor`` is its teller, else
+    :class:`RatingNotFound` (404: an unknown and another teller's session look the same)."""
+    with Session(engine, expire_on_commit=False) as s:
+        row = s.get(AssistSession, assist_session_id)
+    if row is None or row.teller_id != actor.id:
+        raise RatingNotFound("未找到该视频帮办记录")
+    return row
 
 
 def submit_call(engine: Engine, actor: Staff, assist_session_id: int, data: RatingInput, *,

@@ -102,6 +102,8 @@ def refusal_for(session: Session, actor: Staff, order: RatingWorkOrder,
     if (actor.outlet_id is None and "reviewer" in actor.role_set
             and (not actor.domain or actor.domain == domain)):
         return None
+    if actor.outlet_id is None and "reviewer" in actor.role_set:
+        return "该工单所涉专家不属于您负责的业务领域，请由该领域的复核人员处理"
     return "视频帮办专家的差评由中心负责处理，网点不能处理该工单"
 
 

@@ -151,6 +151,7 @@ RULES: dict[str, str] = {
     "GET,POST /rate/pad": PUBLIC,
     "WS /rate/pad/live": PUBLIC,
     "POST /ratings/pad/link": "TBL",
+    "POST /ratings/pad/unlink": "TBL",
     "GET,POST /rate/{number}": PUBLIC,
     "GET /cases/outlet": "L",
     "POST /cases/new/attempt": "TBL",

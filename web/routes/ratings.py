@@ -98,7 +98,7 @@ def _order(engine: Any, actor: Staff, order_id: int, pii_key: bytes) -> dict[str
     return {"row": row, "order": row.order, "rating": row.rating, "names": names,
             "phone_masked": pii.mask_phone(phone),
             "reason_labels": reasons, "appeal": appeal, "steps": steps if can_act else {},
-            "errors": {}, "error": None, "values": {}, **labels()}
+            "errors": {}, "error": None, "values": {}, "note_max": wo.NOTE_MAX, **labels()}
 
 
 @requires_roles(*OUTLET, "admin", "reviewer")
@@ -109,15 +109,33 @@ async def order_page(request: Request) -> Response:
     return render(request, "ratings/order.html", ctx)
 
 
+def choice(form: Any, name: str, allowed: dict[str, Any], missing: str) -> Any:
+    """The value of a required radio choice ``name`` (mapped through ``allowed``); a
+    missing or unknown choice is a :class:`RatingError` (422) with ``missing`` — never a
+    default (an unchosen 已联系上 is not 未联系上, an unchosen decision is not 不成立)."""
+    raw = str(form.get(name) or "")
+    if raw not in allowed:
+        raise RatingError(missing, field=name)
+    return allowed[raw]
+
+
 STEP_CALLS = {
     "callback": lambda e, a, oid, f: wo.record_callback(
-        e, a, oid, reached=f.get("reached") == "yes", note=str(f.get("note") or "")),
+        e, a, oid, reached=choice(f, "reached", {"yes": True, "no": False}, "请选择是否已联系上评价人"),
+        note=str(f.get("note") or "")),
     "rectify": lambda e, a, oid, f: wo.record_rectification(
         e, a, oid, kind=str(f.get("kind") or ""), note=str(f.get("note") or "")),
     "feedback": lambda e, a, oid, f: wo.record_feedback(
         e, a, oid, view=str(f.get("view") or ""), note=str(f.get("note") or "")),
     "close": lambda e, a, oid, f: wo.close(e, a, oid),
 }
+
+
+def _in_scope_order(engine: Any, actor: Staff, order_id: int) -> None:
+    """:class:`RatingNotFound` (404, names nothing) unless the work order is in the actor's
+    scope — the same answer a GET of the order page gives, checked before any step."""
+    with Session(engine) as s:
+        views.order_detail(s, actor, order_id, local_day(utcnow()))
 
 
 @requires_roles("outlet_lead", "reviewer")
@@ -128,8 +146,9 @@ async def order_step(request: Request) -> Response:
     call = STEP_CALLS.get(step)
     if call is None:
         raise RatingError("未知的处理步骤")
-    form = await request.form()
     engine, actor = request.app.state.engine, actor_of(request)
+    await run_in_threadpool(_in_scope_order, engine, actor, order_id)  # 404 as the GET
+    form = await request.form()
     try:
         await run_in_threadpool(call, engine, actor, order_id, form)
     except (RatingError, RatingRefused) as exc:
@@ -163,6 +182,7 @@ async def appeal(request: Request) -> Response:
     if request.method == "GET":
         return render(request, "ratings/appeal.html",
                       await run_in_threadpool(_appeal_ctx, engine, actor, rating_id))
+    await run_in_threadpool(_appeal_ctx, engine, actor, rating_id)  # 404 as the GET
     settings = request.app.state.settings
     reason, file = "", None
     try:
@@ -213,10 +233,28 @@ async def pad_link(request: Request) -> Response:
 
 
 @requires_roles(*OUTLET)
+async def pad_unlink(request: Request) -> Response:
+    """The teller withdraws the case from their counter's 评价器 (the pad reloads to the
+    plain rating); back to the case page with a note."""
+    form = await request.form()
+    number = str(form.get("case") or "")[:48]
+    try:
+        removed = await run_in_threadpool(
+            lambda: padlink.unlink_case(request.app.state.engine, request.app.state.hub,
+                                        actor_of(request), number))
+    except CaseNotFound as exc:
+        return fail(request, exc.status_code, exc.message)
+    request.session["flash"] = ("已从评价器撤回本办件，评价器恢复为普通评价" if removed
+                                else "评价器上没有本办件，无需撤回")
+    return see_other(request, f"/cases/{number}")
+
+
+@requires_roles(*OUTLET)
 async def rate_assist(request: Request) -> Response:
     """After a video session: the applicant rates the expert on the teller's screen."""
     engine, actor = request.app.state.engine, actor_of(request)
     session_id = request.path_params["session_id"]
+    await run_in_threadpool(submit.session_of_teller, engine, actor, session_id)  # else 404
     ctx = await run_in_threadpool(form_context, engine)
     ctx["session_id"] = session_id
     if request.method == "GET":
@@ -242,6 +280,7 @@ routes = [
     Route("/orders/{order_id:id}/{step}", order_step, methods=["POST"], name="order_step"),
     Route("/{rating_id:id}/appeal", appeal, methods=["GET", "POST"], name="appeal"),
     Route("/pad/link", pad_link, methods=["POST"], name="pad_link"),
+    Route("/pad/unlink", pad_unlink, methods=["POST"], name="pad_unlink"),
     Route("/assist/{session_id:id}", rate_assist, methods=["GET", "POST"], name="assist"),
     Mount("/center", routes=ratings_center.routes, name="center"),
 ]

@@ -21,7 +21,14 @@ from outlet.files import KINDS
 from outlet.ratings import appeals, settings, views
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import RatingAppeal
-from outlet.ratings.rules import EXCLUDE_CATEGORIES, RatingError, current_reasons, policy
+from outlet.ratings.rules import (
+    EXCLUDE_CATEGORIES,
+    RatingError,
+    RatingNotFound,
+    RatingRefused,
+    current_reasons,
+    policy,
+)
 from partners.models import Outlet, Partner, utcnow
 from web import errors
 from web.auth import requires_roles
@@ -65,6 +72,7 @@ def _center(request: Request) -> dict[str, Any]:
             "outlets": outlets, "partners": list(s.exec(select(Partner)).all()),
             "per_outlet": [(o, per[o.id]) for o in outlets if o.id in per],
             "total": total, "is_admin": "admin" in actor.role_set,
+            "decide_id": None, "decide_error": None, "decide_values": {},
         }
 
 
@@ -75,11 +83,26 @@ async def center(request: Request) -> Response:
 
 @requires_roles(*CENTER)
 async def decide(request: Request) -> Response:
+    """The center's decision on an appeal (申诉成立 with a category, or 不成立; a note).
+    A missing choice or a refusal re-shows the center page with the reason beside that
+    appeal's form and the input kept."""
+    from web.routes.ratings import choice
+
     form = await request.form()
-    await run_in_threadpool(lambda: appeals.decide_appeal(
-        request.app.state.engine, actor_of(request), request.path_params["appeal_id"],
-        upheld=form.get("decision") == "upheld", category=str(form.get("category") or ""),
-        note=str(form.get("note") or "")))
+    appeal_id = request.path_params["appeal_id"]
+    values = {k: str(form.get(k) or "") for k in ("decision", "category", "note")}
+    try:
+        upheld = choice(form, "decision", {"upheld": True, "rejected": False},
+                        "请选择复核结论：申诉成立或申诉不成立")
+        await run_in_threadpool(lambda: appeals.decide_appeal(
+            request.app.state.engine, actor_of(request), appeal_id, upheld=upheld,
+            category=values["category"], note=values["note"]))
+    except (RatingError, RatingRefused) as exc:
+        if isinstance(exc, RatingNotFound):
+            raise
+        ctx = await run_in_threadpool(_center, request)
+        ctx.update(decide_id=appeal_id, decide_error=exc.message, decide_values=values)
+        return render(request, "ratings/center.html", ctx, status_code=exc.status_code)
     return see_other(request, "/ratings/center/")
 
 

@@ -243,3 +243,126 @@ def test_web_teller_links_the_case_to_the_pad_it_is_pushed_and_rated_real_name(
     refusal = [e for e in audit_rows(rw.engine, action="rating.submit")
                if e["outcome"]["result"] == "refused"][-1]
     assert refusal["outcome"]["reason"] == "link_changed"
+
+
+def test_web_pad_never_sticks_on_an_already_rated_case(rw: RatingWorld, client: TestClient) -> None:
+    """A case whose 办理中 rating exists cannot be linked (clear reason); a linked case
+    rated meanwhile through the QR code leaves the pad on the plain rating, so the next
+    applicant is not refused; the teller can withdraw a link."""
+    rated, later, third = (rw.w.drive("accepted") for _ in range(3))
+    rw.qr(rated, 5, at=utcnow())
+    _device, token = devices.pair(rw.engine, rw.lead, kind="rating_pad", label="评价器",
+                                  counter="1号窗口", staff_id=rw.w.teller_a.id)
+    client.get(f"/devices/activate/{token}")
+    with second_client(client) as teller:
+        login(teller, "teller.a")
+        r = teller.post("/ratings/pad/link", data={"case": rated})
+        assert r.status_code == 409 and "办理中评价已提交" in r.text
+        assert soup(client.get("/rate/pad").text).select_one("#pad-case") is None
+        assert teller.post("/ratings/pad/link", data={"case": later},
+                           follow_redirects=False).status_code == 303
+        assert soup(client.get("/rate/pad").text).select_one("#pad-case") is not None
+        rw.qr(later, 4, at=utcnow())  # the applicant rated on their phone instead
+        for level in ("5", "4"):  # two applicants in a row: neither is refused
+            page = soup(client.get("/rate/pad").text)
+            assert page.select_one("#pad-case") is None and page.select_one("input[name=link]") is None
+            r = client.post("/rate/pad", data={
+                "csrf_token": page.select_one("input[name=csrf_token]")["value"],
+                "nonce": page.select_one("input[name=nonce]")["value"], "stage": "during",
+                "level": level})
+            assert r.status_code == 200 and soup(r.text).select_one("#rating-done") is not None
+        assert teller.post("/ratings/pad/link", data={"case": third},
+                           follow_redirects=False).status_code == 303
+        assert soup(client.get("/rate/pad").text).select_one("#pad-case") is not None
+        r = teller.post("/ratings/pad/unlink", data={"case": third}, follow_redirects=False)
+        assert r.status_code == 303
+        assert "已从评价器撤回" in soup(teller.get(r.headers["location"]).text).select_one(
+            "#case-flash").text
+        assert soup(client.get("/rate/pad").text).select_one("#pad-case") is None
+    with Session(rw.engine) as s:
+        anonymous = s.exec(select(Rating).where(Rating.channel == "device")).all()
+    assert [(r.real_name, r.object) for r in anonymous] == [(False, "staff")] * 2
+
+
+def test_web_missing_choices_are_422_and_refusals_keep_the_form(rw: RatingWorld,
+                                                               client: TestClient) -> None:
+    """A required radio choice left out is never taken as a default (no 申诉不成立, no
+    未联系上); a refused step re-shows the form with the reason, the choice and the note."""
+    rating = rw.qr(rw.w.drive("accepted"), 1, at=utcnow())
+    with second_client(client) as teller:
+        login(teller, "teller.a")
+        assert teller.post(f"/ratings/{rating.id}/appeal", data={"reason": "申请人误触"},
+                           follow_redirects=False).status_code == 303
+    login(client, "reviewer.sb")
+    action = soup(client.get("/ratings/center/").text).select_one("#pending-appeals form")["action"]
+    r = client.post(action, data={"note": "核实中"})
+    page = soup(r.text)
+    assert r.status_code == 422 and "请选择复核结论" in page.select_one("[id^=decide-error]").text
+    assert page.select_one(f"form[action='{action}'] input[name=note]")["value"] == "核实中"
+    r = client.post(action, data={"decision": "upheld", "note": "核实为误评"})
+    page = soup(r.text)
+    assert r.status_code == 422 and "认定类别" in page.select_one("[id^=decide-error]").text
+    assert page.select_one(f"form[action='{action}'] input[value=upheld]").has_attr("checked")
+    assert page.select_one(f"form[action='{action}'] input[name=note]")["value"] == "核实为误评"
+    with Session(rw.engine) as s:
+        from outlet.ratings.models import RatingAppeal
+        assert s.exec(select(RatingAppeal)).one().state == "pending"  # nothing decided
+        order = s.exec(select(RatingWorkOrder)).one()
+    with second_client(client) as lead:
+        login(lead, "lead.a")
+        base = f"/ratings/orders/{order.id}"
+        r = lead.post(f"{base}/callback", data={"note": "已致电"})
+        assert r.status_code == 422 and "请选择是否已联系上" in soup(r.text).select_one("#order-error").text
+        assert soup(r.text).select_one("#form-callback textarea").text == "已致电"
+        assert rw.order(order.id or 0).callback_at is None  # not stored as 未联系上
+        assert lead.post(f"{base}/callback", data={"reached": "yes", "note": "已致电"},
+                         follow_redirects=False).status_code == 303
+        page = soup(lead.get(base).text)
+        assert page.select_one("#form-rectify textarea")["maxlength"] == "500"  # = NOTE_MAX
+        r = lead.post(f"{base}/rectify", data={"kind": "explain", "note": "x" * 501})
+        page = soup(r.text)
+        assert r.status_code == 422 and "不超过500字" in page.select_one("#order-error").text
+        assert page.select_one("#form-rectify input[value=explain]").has_attr("checked")
+
+
+def test_web_out_of_scope_ids_answer_404_alike_for_get_and_post(rw: RatingWorld,
+                                                                client: TestClient) -> None:
+    """Walk every ratings route with an id of outlet A as staff of outlet B: each answers
+    404 for GET and POST alike and names neither outlet A nor its staff."""
+    from remote_assist.models import AssistRequest, AssistSession
+    from tests.outlet.conftest import _staff
+
+    rating = rw.qr(rw.w.drive("accepted"), 1, at=utcnow())
+    with Session(rw.engine, expire_on_commit=False) as s, s.begin():
+        _staff(s, "lead.b2", "outlet_lead", rw.w.outlet_b)  # a lead of B, nobody's backup
+        order = s.exec(select(RatingWorkOrder)).one()
+        req = AssistRequest(kind="help", case_id=rating.case_id, outlet_id=rw.w.outlet_a.id or 0,
+                            domain="社保", requested_by=rw.w.teller_a.id or 0, status="ended")
+        s.add(req)
+        s.flush()
+        sess = AssistSession(request_id=req.id or 0, teller_id=rw.w.teller_a.id or 0,
+                             expert_id=rw.w.reviewer.id or 0, ended_at=utcnow())
+        s.add(sess)
+        s.flush()
+    secret = rw.w.outlet_a.name
+    walks = {"lead.b2": [("GET", f"/ratings/orders/{order.id}")] + [
+                 ("POST", f"/ratings/orders/{order.id}/{step}")
+                 for step in ("callback", "rectify", "feedback", "close")],
+             "teller.b": [("GET", f"/ratings/{rating.id}/appeal"),
+                          ("POST", f"/ratings/{rating.id}/appeal"),
+                          ("GET", f"/ratings/assist/{sess.id}"), ("POST", f"/ratings/assist/{sess.id}"),
+                          ("GET", "/ratings/assist/99999"), ("POST", "/ratings/assist/99999"),
+                          ("POST", "/ratings/pad/link"), ("POST", "/ratings/pad/unlink")]}
+    with Session(rw.engine) as s:
+        from outlet.models import Case
+        number = s.get(Case, rating.case_id).number  # type: ignore[union-attr]
+    for user, calls in walks.items():
+        with second_client(client) as c:
+            login(c, user)
+            for method, url in calls:
+                data = {"case": number, "reached": "yes", "note": "x", "kind": "rectify",
+                        "view": "满意", "reason": "x", "level": "3", "stage": "after"}
+                r = c.get(url) if method == "GET" else c.post(url, data=data)
+                assert r.status_code == 404, (user, method, url, r.status_code)
+                assert secret not in r.text and "teller.a" not in r.text, (method, url)
+    assert rw.order(order.id or 0).callback_at is None

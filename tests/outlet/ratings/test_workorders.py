@@ -162,7 +162,7 @@ def test_workorder_of_an_expert_goes_to_the_center_unit_of_the_experts_domain(rw
     with pytest.raises(RatingRefused, match="中心负责"):
         wo.record_callback(rw.engine, rw.lead, order_id, reached=True, note="x", at=EVE)
     assert audit_rows(rw.engine)[-1]["outcome"] == {"result": "refused", "reason": "not_responsible"}
-    with pytest.raises(RatingRefused, match="中心负责"):
+    with pytest.raises(RatingRefused, match="不属于您负责的业务领域"):  # not "网点不能处理"
         wo.record_callback(rw.engine, rw.w.reviewer_other, order_id, reached=True, note="x", at=EVE)
     wo.record_callback(rw.engine, rw.w.reviewer, order_id, reached=True, note="已回访申请人", at=EVE)
     wo.record_rectification(rw.engine, rw.w.reviewer, order_id, kind="rectify",

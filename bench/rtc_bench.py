@@ -212,10 +212,11 @@ async def recorder_load(srv: Server, sender: Sender, counts: list[int], window: 
         sender.command(sids, window + 8)
         started = sender.wait("started")
         deadline = time.monotonic() + 20
-        while sum(1 for s in sids if runtime.recordings.is_recording(s)) < n and time.monotonic() < deadline:
+        while sum(1 for s in sids if runtime.recorders.is_recording(s)) < n and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         await asyncio.sleep(2.0)  # settle (encoder ramp-up, keyframes)
-        live = [runtime.recordings.live[s] for s in sids if s in runtime.recordings.live]
+        held = runtime.recorders.local.manager.live
+        live = [held[s] for s in sids if s in held]
         frames0 = [r.writer.stats.video_frames for r in live]
         drops0 = [r.writer.stats.dropped_frames for r in live]
         feeder = psutil.Process(sender.proc.pid)

@@ -194,9 +194,18 @@ class CallPeer:
 
         return pc
 
+    def _live_tracks(self) -> None:
+        """Closing a peer connection stops its tracks (aiortc); a camera would keep running,
+        so a re-negotiation gets fresh synthetic ones."""
+        if self.video.readyState != "live":
+            self.video = SyntheticVideo()
+        if self.audio.readyState != "live":
+            self.audio = SyntheticAudio()
+
     async def _offer(self) -> None:
         if self.pc is not None:
             await self.pc.close()
+        self._live_tracks()
         self.pc = self._new_pc()
         self.pc.addTrack(self.audio)
         self.pc.addTrack(self.video)
@@ -206,6 +215,7 @@ class CallPeer:
     async def _answer(self, sdp: str) -> None:
         if self.pc is not None:
             await self.pc.close()
+        self._live_tracks()
         self.pc = self._new_pc()
         self.pc.addTrack(self.audio)
         self.pc.addTrack(self.video)

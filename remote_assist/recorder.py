@@ -100,7 +100,11 @@ class RecordingWriter:
     def _run(self) -> None:
         container = None
         try:
-            container = av.open(str(self.path), "w", format="matroska")
+            # A cluster at least every second, flushed as it is written: a process killed
+            # mid-call leaves a file readable up to about a second before the kill (the
+            # muxer's default is a cluster per 5 s, kept in a buffer until then).
+            container = av.open(str(self.path), "w", format="matroska",
+                                container_options={"cluster_time_limit": "1000", "flush_packets": "1"})
             for key, value in self.tags.items():
                 container.metadata[key] = value
             video = audio = None

@@ -259,9 +259,11 @@ class RecordingManager:
                 await self.finalize(session_id, status="partial", note="服务停止，录像保存至停止时刻")
 
     def recover(self) -> list[int]:
-        """Records left open by a process that died are salvaged (partial) or marked
-        failed; their sessions end. Records a live process still writes are left alone.
-        Returns the recording ids handled."""
+        """Records left open by a recorder that died (a ``servicepoint recorder`` or an app
+        process, SIGKILL or power loss) are salvaged (partial) or marked failed; the calls
+        themselves go on (media is peer to peer) and the row says where the record was cut
+        off. Records a live process still writes are left alone. Returns the session ids
+        handled, so the caller tells their participants."""
         with Session(self.engine) as s:
             rows = s.exec(select(AssistRecording).where(AssistRecording.status == "recording")).all()
         writing = {int(c.removeprefix(REC_CHANNEL)) for c, _m in
@@ -270,13 +272,12 @@ class RecordingManager:
         for rec in rows:
             if rec.session_id in writing or rec.session_id in self.live:
                 continue
-            assert rec.id is not None
-            handled.append(rec.id)
+            handled.append(rec.session_id)
             work = Path(rec.work_path) if rec.work_path else None
             salvaged = salvage(work, self.store.work_dir) if work and work.exists() else None
             if salvaged is None:
                 why = "录像文件缺失" if not (work and work.exists()) else "录像文件无法读取，原文件保留"
-                self._finish_row(rec.session_id, status="failed", note=f"服务异常中断；{why}",
+                self._finish_row(rec.session_id, status="failed", note=f"录像进程异常中断；{why}",
                                  stored=None, frames=0, duration=0.0, dropped=rec.dropped_frames,
                                  segments=rec.segments, gaps=rec.gaps)
             else:
@@ -285,12 +286,9 @@ class RecordingManager:
                 assert work is not None
                 work.unlink(missing_ok=True)
                 self._finish_row(rec.session_id, status="partial",
-                                 note="服务异常中断，录像保存至中断时刻", stored=stored, frames=frames,
+                                 note="录像进程异常中断，录像保存至中断时刻", stored=stored, frames=frames,
                                  duration=duration, dropped=rec.dropped_frames, segments=rec.segments,
                                  gaps=rec.gaps)
-            from remote_assist.sessions import end_call
-
-            end_call(self.engine, rec.session_id, by=None, reason="server_restart")
         return handled
 
 

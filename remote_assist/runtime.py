@@ -1,5 +1,6 @@
 """Everything remote help keeps alive while the app runs: its side of the event hub (call
-signaling, the live feed), the recorder manager and the periodic sweep. One
+signaling, the live feed), the way to the recorders (its own, in-process by default, or
+``servicepoint recorder`` processes: ``remote_assist.recorders``) and the periodic sweep. One
 ``AssistRuntime`` per app, on ``app.state.assist``, started and closed by the app's lifespan
 (``lifespan_hooks``) or lazily on first use."""
 
@@ -17,6 +18,8 @@ from partners.models import utcnow
 from remote_assist import queue as assist_queue
 from remote_assist import sessions
 from remote_assist.config import AssistConfig
+from remote_assist.errors import AssistError
+from remote_assist.recorders import DEFAULT_CAPACITY, RecorderService, Recorders
 from remote_assist.recordings import RecordingManager
 from remote_assist.rtc import restrict_host_addresses
 from remote_assist.signaling import CallHub, EventHub
@@ -36,8 +39,11 @@ class AssistRuntime:
         self.calls = CallHub(self.hub, on_end=self._call_ended)
         self.events = EventHub(self.hub)
         self.store = settings.file_store()
-        self.recordings = RecordingManager(engine, self.store, notify=self.calls.broadcast,
-                                           server_ice=self.server_ice)
+        local = None
+        if getattr(settings, "assist_recorders", "in-process") != "external":
+            local = RecorderService(engine, self.store, self.hub, server_ice=self.server_ice,
+                                    capacity=getattr(settings, "assist_recorder_capacity", DEFAULT_CAPACITY))
+        self.recorders = Recorders(self.hub, local)
         self._sweeper: asyncio.Task[None] | None = None
         self.started = False
 
@@ -55,7 +61,7 @@ class AssistRuntime:
             await self.hub.start()
         await self.calls.start()
         await self.events.start()
-        self.recordings.presence = self.hub.presence
+        await self.recorders.start()
         self._sweeper = asyncio.create_task(singleton(
             self.engine, self.hub.process_id, "assist.sweep", self.cfg.tick_seconds, self.sweep))
 
@@ -63,10 +69,15 @@ class AssistRuntime:
         """Escalate / expire waiting requests; end calls nobody came back to; salvage the
         recordings of recorder processes that died. One process at a time runs it."""
         now = utcnow()
-        self.recordings.prune()
-        handled = await asyncio.to_thread(self.recordings.recover)
+        if self.recorders.local is not None:
+            self.recorders.local.manager.prune()
+        salvage = RecordingManager(self.engine, self.store)
+        salvage.presence = self.hub.presence
+        handled = await asyncio.to_thread(salvage.recover)
         if handled:
-            log.warning("recovered %d recordings left open by a process that stopped", len(handled))
+            log.warning("recovered %d recordings left open by a recorder that stopped", len(handled))
+        for sid in handled:  # the call goes on; both sides see the record was cut off
+            await self.calls.broadcast(sid, {"type": "recording", "state": "lost"})
         domains = await asyncio.to_thread(assist_queue.sweep_requests, self.engine, now, self.cfg)
         if domains:
             await self.events.queue_changed(domains)
@@ -75,13 +86,18 @@ class AssistRuntime:
             await self.end_call(sid, by=None, reason="timeout")
 
     async def _call_ended(self, session_id: int) -> None:
-        """In every process, when a call ends: close a recording of it held here first."""
-        await self.recordings.finalize(session_id)
+        """In every process, when a call ends: close a recording of it held here first
+        (a ``servicepoint recorder`` hears the same end event)."""
+        if self.recorders.local is not None and session_id in self.recorders.local.manager.live:
+            await self.recorders.local.manager.finalize(session_id)
 
     async def end_call(self, session_id: int, *, by: int | None, reason: str) -> bool:
         """End a call for both sides: state, recording, sockets (on every process), queue views."""
         ended = await asyncio.to_thread(sessions.end_call, self.engine, session_id, by=by, reason=reason)
-        await self.recordings.finalize(session_id)  # here at once; elsewhere through the hub
+        try:
+            await self.recorders.finalize(session_id)  # wherever it is recorded, before the sides hear
+        except AssistError as exc:  # a recorder that does not answer: it hears the end below,
+            log.warning("finalizing the recording of call %s: %s", session_id, exc.message)  # or is salvaged
         await self.calls.end(session_id, {"type": "hangup", "reason": reason})
         if ended:
             await self.events.queue_changed(None)
@@ -92,7 +108,7 @@ class AssistRuntime:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        await self.recordings.close_all()
+        await self.recorders.close()
         await self.calls.close()
         await self.events.close()
         if self._own_hub:

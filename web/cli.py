@@ -93,6 +93,8 @@ def serve(host: str, port: int, workers: int, ssl_keyfile: str | None, ssl_certf
             "--workers > 1 需要 PostgreSQL：SQLite 只支持一个应用进程。请设置 "
             "SERVICEPOINT_DATABASE_URL=postgresql+psycopg://… 或去掉 --workers。"
             " (SQLite serves one app process; set a PostgreSQL SERVICEPOINT_DATABASE_URL.)")
+    if (problem := Settings.from_env().recorders_problem()) is not None:
+        raise click.UsageError(problem)
     settings = prepare()
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"servicepoint: serving on {scheme}://{host}:{port} with {workers} worker(s) "
@@ -103,6 +105,50 @@ def serve(host: str, port: int, workers: int, ssl_keyfile: str | None, ssl_certf
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     else:  # each worker builds its app from the same environment
         uvicorn.run("web.app:create_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+
+
+@main.command()
+@click.option("--capacity", default=None, type=click.IntRange(min=1),
+              help="Sessions this recorder takes at most (default SERVICEPOINT_ASSIST_RECORDER_CAPACITY, 8; "
+                   "about 13 streams of 640×480@15 fps fit one core).")
+def recorder(capacity: int | None) -> None:
+    """Run the recording peers of remote inspections in this process (PostgreSQL only).
+    Start one or more, on any host that shares the database and the file store; set
+    SERVICEPOINT_ASSIST_RECORDERS=external on the app processes so only these record."""
+    import asyncio
+    import signal
+
+    from remote_assist.config import AssistConfig
+    from remote_assist.recorders import run_recorder
+    from remote_assist.rtc import restrict_host_addresses
+    from remote_assist.turn import ice_config
+    from web.db import make_engine, make_reader
+
+    if Settings.from_env().is_sqlite:
+        raise click.UsageError(
+            "servicepoint recorder 需要 PostgreSQL：SQLite 只支持一个进程，录像在应用进程内进行，无需另行启动。"
+            " (Set a PostgreSQL SERVICEPOINT_DATABASE_URL.)")
+    settings = prepare()
+    cfg = AssistConfig.from_settings(settings)
+    if cfg.rtc_host_addresses:
+        restrict_host_addresses(cfg.rtc_host_addresses)
+    places = capacity or settings.assist_recorder_capacity
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        engine = make_engine(settings.database_url)
+        try:
+            await run_recorder(engine, settings.file_store(), capacity=places, stop=stop,
+                               reader=make_reader(settings.database_url, engine),
+                               server_ice=lambda: ice_config(settings, "recorder", relay_only=cfg.ice_relay_only))
+        finally:
+            engine.dispose()
+
+    click.echo(f"servicepoint: recorder with {places} place(s) (data: {settings.data_dir})")
+    asyncio.run(run())
 
 
 @main.command()

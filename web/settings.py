@@ -69,6 +69,10 @@ class Settings:
     assist_tick_seconds: float = 5.0
     assist_ice_relay_only: bool = False
     assist_rtc_hosts: tuple[str, ...] = ()
+    # who runs the recording peers: "in-process" (each app process, the default) or
+    # "external" (only `servicepoint recorder` processes; needs PostgreSQL)
+    assist_recorders: str = "in-process"
+    assist_recorder_capacity: int = 8  # sessions one recorder process takes at most
     secret_key_override: str | None = field(default=None, repr=False)
     files_root: Path | None = None  # SERVICEPOINT_FILES_DIR; default <data_dir>/files
     files_shared: bool = False  # SERVICEPOINT_FILES_SHARED: several hosts mount files_root
@@ -113,6 +117,8 @@ class Settings:
             assist_tick_seconds=float(_env("ASSIST_TICK_SECONDS", "5") or 5),
             assist_ice_relay_only=_flag(_env("ASSIST_ICE_RELAY_ONLY")),
             assist_rtc_hosts=split(_env("ASSIST_RTC_HOSTS")),
+            assist_recorders=(_env("ASSIST_RECORDERS", "in-process") or "in-process").strip().lower(),
+            assist_recorder_capacity=max(1, int(_env("ASSIST_RECORDER_CAPACITY", "8") or 8)),
             secret_key_override=_env("SECRET_KEY"),
             files_root=Path(v).absolute() if (v := _env("FILES_DIR")) else None,
             files_shared=_flag(_env("FILES_SHARED")),
@@ -155,6 +161,17 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def recorders_problem(self) -> str | None:
+        """Why ``SERVICEPOINT_ASSIST_RECORDERS`` cannot work here (a message for the
+        operator), or None. ``external`` recorders talk to the app through PostgreSQL."""
+        if self.assist_recorders not in ("in-process", "external"):
+            return (f"SERVICEPOINT_ASSIST_RECORDERS={self.assist_recorders!r} 无效：可选 in-process（默认）"
+                    "或 external。")
+        if self.assist_recorders == "external" and self.is_sqlite:
+            return ("SERVICEPOINT_ASSIST_RECORDERS=external 需要 PostgreSQL：独立的录像进程经数据库与应用通信。"
+                    "请设置 SERVICEPOINT_DATABASE_URL=postgresql+psycopg://… 或去掉该设置。")
+        return None
 
     def secret_key(self) -> bytes:
         """Key for session signatures and CSRF tokens."""

@@ -108,7 +108,7 @@ def test_recover_salvages_a_cut_off_recording(engine: Engine, settings: Settings
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == rec.sha256
     frames, _duration = probe(stored)  # type: ignore[misc]
     assert 0 < frames < 60 and rec.video_frames == frames
-    assert call is not None and (call.state, call.end_reason) == ("ended", "server_restart")
+    assert call is not None and call.state == "active"  # the call goes on: media is peer to peer
     entry = audit_entries(engine, "assist.record")[-1]
     assert entry["digests"] == [{"kind": "recording", "sha256": rec.sha256}]
     assert not work.exists()

@@ -79,7 +79,7 @@ def panel_context(request: Request, user: Staff, sid: int,
             "retention_default": runtime.cfg.consent_retention_days,
             "purpose_default": ("远程视频勘验取证" if req.kind == "inspection" else "视频帮办过程留痕"),
             "form_error": form_error or {},
-            "recording_live": runtime.recordings.is_recording(sid),
+            "recording_live": runtime.recorders.is_recording(sid),
             # newest render wins in the browser: an older answer never overwrites a newer one
             "rendered_us": time.monotonic_ns() // 1000,
         }
@@ -147,7 +147,7 @@ async def snapshot(request: Request) -> Response:
     runtime = runtime_for(request.app)
 
     async def job(user: Staff, sid: int, v: dict[str, str]) -> None:
-        await runtime.recordings.snapshot(user, sid, point_index=int_param(v.get("point")),
+        await runtime.recorders.snapshot(user, sid, point_index=int_param(v.get("point")),
                                           note=v.get("note", ""))
 
     return await _act(request, "snapshot", job, notify={"type": "panel"})
@@ -180,7 +180,7 @@ async def conclude(request: Request) -> Response:
         kwargs = {"conclusion": v.get("conclusion", ""), "note": v.get("note", ""),
                   "rectify_by": rectify, "today": today}
         await run_in_threadpool(lambda: inspections.check_conclusion(engine, user, sid, **kwargs))  # type: ignore[arg-type]
-        await runtime.recordings.finalize(sid)  # close the evidence before it is signed off
+        await runtime.recorders.finalize(sid)  # close the evidence before it is signed off
         await run_in_threadpool(lambda: inspections.conclude(engine, user, sid, **kwargs))  # type: ignore[arg-type]
 
     return await _act(request, "conclude", job, notify={"type": "concluded"})

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from outlet.models import Case, CaseFile
 from partners.authorize import covered_outlets
+from partners.errors import ActionRefused
 from partners.models import MatterVersion, Staff, utcnow
 from remote_assist import sessions
 from remote_assist.errors import AssistError, NotFound
@@ -110,7 +111,8 @@ async def call_socket(ws: WebSocket) -> None:
     await runtime.start()
     await ws.accept()
     peer = WsPeer(ws)
-    recording = {"type": "recording", "state": "on" if runtime.recordings.is_recording(sid) else "off"}
+    live_rec = await run_in_threadpool(runtime.recorders.is_recording, sid)
+    recording = {"type": "recording", "state": "on" if live_rec else "off"}
     if await runtime.calls.join(sid, role, peer, then=(recording,)):
         await run_in_threadpool(sessions.mark_connected, engine, sid)
     watch = live.login_watch(ws, slide=True)  # an active call counts as activity
@@ -218,8 +220,8 @@ async def recorder_offer(request: Request) -> Response:
     runtime = runtime_for(request.app)
     await runtime.start()
     try:
-        answer = await runtime.recordings.offer(user, sid, str(body.get("sdp", "")), str(body.get("type", "")))
-    except AssistError as exc:
+        answer = await runtime.recorders.offer(user, sid, str(body.get("sdp", "")), str(body.get("type", "")))
+    except (AssistError, ActionRefused) as exc:
         return JSONResponse({"error": exc.message}, status_code=exc.status_code)
     return JSONResponse(answer)
 

@@ -60,7 +60,9 @@
   });
   function setRecording(state) {
     if (ui.rec) ui.rec.classList.toggle("hide", state !== "on");
-    if (state === "off") refreshPanel();
+    // "lost": the recorder process stopped; the call goes on, the record was kept up to the cut
+    if (state === "lost") setStatus("录像服务中断：中断前的录像已保存，通话继续");
+    if (state === "off" || state === "lost") refreshPanel();
   }
   function currentVideo() { return screenTrack || cameraTrack; }
 

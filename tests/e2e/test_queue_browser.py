@@ -37,13 +37,17 @@ def _open_all_day(outlet_name: str) -> None:
 
 # A browser's voices as the Web Speech API lists them: a network voice first (Chrome's
 # "Google 普通话" sends the text to a server), then one that runs on the machine. Utterances
-# are recorded in window.__spoken instead of being played.
+# are recorded in window.__spoken instead of being played (and counted in <html data-spoken>:
+# wait_for_function would need eval, which the strict CSP refuses).
 FAKE_VOICES = """
 window.__voices = %s;
 window.__spoken = [];
 const synth = new EventTarget();
 synth.getVoices = () => window.__voices;
-synth.speak = (u) => window.__spoken.push(u.voice ? u.voice.name : null);
+synth.speak = (u) => {
+  window.__spoken.push(u.voice ? u.voice.name : null);
+  document.documentElement.setAttribute("data-spoken", String(window.__spoken.length));
+};
 Object.defineProperty(window, "speechSynthesis", {value: synth});
 window.SpeechSynthesisUtterance = function (text) { this.text = text; };
 """
@@ -87,7 +91,7 @@ def test_kiosk_ticket_called_shown_on_display_and_served_on_a_new_case(
     display.wait_for_selector(f"#calls .num:text('{number}')", timeout=2_000)
     assert time.monotonic() - called < 2.0
     assert display.get_attribute("body", "data-announced") == f"{number}@1"
-    display.wait_for_function("window.__spoken.length > 0")
+    display.wait_for_selector("html[data-spoken]", state="attached")
     assert display.evaluate("window.__spoken") == ["本机普通话"]  # never the network voice
     shot(display, "queue-hall-display")
 

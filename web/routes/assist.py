@@ -213,7 +213,6 @@ async def call_page(request: Request) -> Response:
     runtime = runtime_for(request.app)
     await runtime.start()
     ctx = await run_in_threadpool(panel_context, request, user, sid)
-    ctx["recording_live"] = await run_in_threadpool(runtime.recorders.is_recording, sid)
     if request.headers.get("HX-Request") == "true":
         return render(request, "assist/_panel.html", ctx)
     return render(request, "assist/call.html", ctx)

@@ -50,6 +50,9 @@ def panel_context(request: Request, user: Staff, sid: int,
                   form_error: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the call page and its panel show (participants only)."""
     runtime = runtime_for(request.app)
+    # before the session below: it may read the database too, and on SQLite a second
+    # session in this thread would wait for the write lock the first one holds
+    recording_live = runtime.recorders.is_recording(sid)
     with Session(request.app.state.engine) as s:
         call, role = sessions.load_call(s, user, sid)
         req = s.get(AssistRequest, call.request_id)
@@ -79,7 +82,7 @@ def panel_context(request: Request, user: Staff, sid: int,
             "retention_default": runtime.cfg.consent_retention_days,
             "purpose_default": ("远程视频勘验取证" if req.kind == "inspection" else "视频帮办过程留痕"),
             "form_error": form_error or {},
-            "recording_live": runtime.recorders.is_recording(sid),
+            "recording_live": recording_live,
             # newest render wins in the browser: an older answer never overwrites a newer one
             "rendered_us": time.monotonic_ns() // 1000,
         }

@@ -230,7 +230,7 @@ def open_service(
 
 def _require_owner(f: ServiceFrame, actor: Staff, verb: str) -> None:
     if f.record.state in ENDED:
-        raise IllegalTransition(f"该服务已{STATE_LABELS[f.record.state]}，不能{verb}")
+        raise IllegalTransition(f"该服务{STATE_LABELS[f.record.state]}，不能{verb}")
     if f.record.owner_id != actor.id:
         owner = f.session.get(Staff, f.record.owner_id)
         name = owner.display_name if owner else "首问责任人"

@@ -42,6 +42,12 @@ def test_promise_signed_printed_checked_false_and_revoked(client, demo) -> None:
     assert "告知承诺书" in printed.select_one("h1").text
     assert "撤销" in printed.select_one("#promise-consequence").text
     assert "离退休证明" in printed.select_one("#notice-items").text
+    # a line the promise replaced cannot be marked missing: refused, recorded, still replaced
+    missing = client.post(f"/cases/{number}/materials/{boxes[0]['value']}", data={"status": "missing"})
+    assert missing.status_code == 409 and "已由告知承诺书" in missing.text
+    line = _soup(client.get(f"/cases/{number}")).select_one(f'#case-materials tr[data-key="{boxes[0]["value"]}"]')
+    assert line["data-status"] == "received" and "告知承诺" in line.text
+    assert audit_rows(demo, case=number)[-1]["outcome"] == {"result": "refused", "reason": "promised_material"}
     e, t, rv = demo, staff["teller1"], staff["reviewer3"]
     rows = client.get(f"/cases/{number}")
     for key in [tr["data-key"] for tr in _soup(rows).select("#case-materials tr.material")
@@ -60,6 +66,11 @@ def test_promise_signed_printed_checked_false_and_revoked(client, demo) -> None:
         center.post(f"/services/promise/{number}/check", data={"result": "不属实", "note": "社保系统无退休记录"})
         panel = _soup(center.get(f"/services/promise/{number}", headers=HX))
         assert panel.select_one("#promise-check").text == "不属实"
+        empty = center.post(f"/services/promise/{number}/revoke", data={"reason": " "})
+        assert empty.status_code == 422 and "撤销决定的理由" in empty.text
+        long = center.post(f"/services/promise/{number}/revoke", data={"reason": "理" * 501})
+        assert long.status_code == 422 and "不超过 500 字" in long.text
+        assert "理" * 501 in long.text  # the input is kept
         center.post(f"/services/promise/{number}/revoke", data={"reason": "承诺不实，撤销准予决定"})
         page = _soup(center.get(f"/review/{number}"))
         assert page.select_one("#case-number ~ .badge.state-revoked")

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from outlet.clock import local_day
-from outlet.errors import CaseError, ServiceNotFound
+from outlet.errors import CaseError, InvalidInput, ServiceNotFound
 from outlet.ids import mask_id
 from outlet.models import Case
 from outlet.services import daiban, records
@@ -127,10 +127,15 @@ async def _record_response(request: Request, **extra: Any) -> Response:
 
 
 def _day(form: FormData, name: str) -> date | None:
-    try:
-        return date.fromisoformat(str(form.get(name, "") or ""))
-    except ValueError:
+    """A date field: None when empty, InvalidInput (422) when not a real date."""
+    raw = str(form.get(name, "") or "").strip()
+    if not raw:
         return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        msg = f"日期「{raw[:20]}」无效，请按 年-月-日 填写（如 2027-03-31）"
+        raise InvalidInput(msg, field=name, errors={name: msg}) from None
 
 
 def _text(form: FormData, name: str) -> str:

@@ -172,3 +172,26 @@ def test_visit_contact_phone_is_sealed_at_rest_full_for_the_agent_masked_for_oth
         other = _soup(admin.get(f"/services/visits/{visit.number}"))
         assert other.select_one("#contact-phone").text == "139****5678"
         assert "13912345678" not in str(other)
+
+
+def test_poa_term_says_an_impossible_date_is_invalid_and_keeps_the_input(client, demo) -> None:  # type: ignore[no-untyped-def]
+    from partners.models import Matter, MatterVersion
+    from sqlmodel import col
+
+    with Session(demo) as s:
+        mid = s.exec(select(Matter.id).join(MatterVersion, col(MatterVersion.matter_id) == Matter.id)
+                     .where(MatterVersion.name == "门诊慢特病病种待遇认定")).first()
+    login(client, "agent1")  # 海韵社区: grants carry 代办
+    r = client.post("/services/new", data={"kind": "代办", "matter_id": str(mid), "topic": "代为申请慢病认定",
+                                           "applicant_name": "张三", "id_number": "11010519491231002X"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    number = r.headers["location"].rsplit("/", 1)[1]
+    r = client.post(f"/services/{number}/actions/entrust",
+                    data={"matters": "继续代为提交慢病认定申请", "valid_until": "2026-13-45"})
+    assert r.status_code == 422
+    assert "2026-13-45" in _soup(r).select_one("#err-valid_until").text and "无效" in r.text
+    assert _soup(r).select_one("#action-entrust textarea[name=matters]").text == "继续代为提交慢病认定申请"
+    far = client.post(f"/services/{number}/actions/entrust",
+                      data={"matters": "继续代为提交", "valid_until": "9999-12-31"})
+    assert far.status_code == 422 and "最长一年" in _soup(far).select_one("#err-valid_until").text

@@ -91,4 +91,30 @@ def test_lead_sees_todays_services_counted_on_the_home_page(client, demo) -> Non
         fig = _soup(lead.get("/services/figures", headers=HX))
         assert fig.select_one("#figure-total").text == "2"
         assert fig.select_one("#figures-kind tr[data-kind=咨询] td.num").text == "2"
-    assert client.get("/services/figures").status_code == 403  # tellers: no figures page
+    own = _soup(client.get("/services/figures", headers=HX))  # a teller: her own records only
+    assert "本人" in own.select_one("#figure-scope").text and own.select_one("#figure-total").text == "2"
+    assert not own.select_one("#figures-outlet")
+
+
+def test_service_figures_are_scoped_like_every_figure(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "teller1")  # 工商银行长江中路支行
+    client.post("/services/new", data={"kind": "咨询", "topic": "社保卡补办流程"})
+    with second_client(client) as agent:
+        login(agent, "agent1")  # the street point
+        agent.post("/services/new", data={"kind": "咨询", "topic": "低保申请条件"})
+    seen = {}
+    for user in ("admin", "partner1", "lead3", "lead2", "agent1"):
+        with second_client(client) as c:
+            login(c, user)
+            r = c.get("/services/figures", headers=HX)
+            assert r.status_code == 200, user
+            page = _soup(r)
+            seen[user] = (page.select_one("#figure-total").text,
+                          [td.text for td in page.select("#figures-outlet tbody td:first-child")])
+    assert seen["admin"][0] == "2" and len(seen["admin"][1]) == 2  # the center: every outlet
+    assert seen["partner1"][0] == "1"  # 工商银行: its own outlets, not the street point
+    assert seen["lead3"][0] == "1" and seen["lead2"][0] == "0"  # a lead: their own outlet
+    assert seen["agent1"][0] == "1"
+    with second_client(client) as c:
+        login(c, "auditor")
+        assert c.get("/services/figures").status_code == 403

@@ -129,6 +129,12 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
         page.locator("#outbox-count", has_text="待同步 0").wait_for()
         page.wait_for_selector("#visit-msg.ok")
         assert "已办结" in page.locator("#visit-msg").inner_text()
+        record = page.locator("#visit-msg").inner_text().rsplit(" ", 1)[-1]
+        # the service pages fit the phone too: the list of records and the visit's record
+        for path in ("/services/", f"/services/{record}"):
+            page.goto(path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+        assert "浏**" in page.locator("#service-applicant").inner_text()  # masked, from the request
     finally:
         ctx.close()
 

@@ -23,7 +23,8 @@ from outlet.errors import CaseError, InvalidInput, ServiceNotFound
 from outlet.ids import mask_id
 from outlet.models import Case
 from outlet.services import daiban, records
-from outlet.services.models import ServiceStep
+from outlet.queue.bookings import mask_name
+from outlet.services.models import HomeVisit, ServiceStep
 from outlet.services.records import CHANNELS, KINDS, OUTCOMES, STATE_LABELS, NewService
 from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
@@ -101,7 +102,10 @@ def record_context(request: Request, number: str) -> dict[str, Any]:
         assert rec.id is not None
         owner = s.get(Staff, rec.owner_id)
         case = s.get(Case, rec.case_id) if rec.case_id else None
+        visit = s.get(HomeVisit, rec.visit_id) if rec.visit_id else None
         return _common({
+            "visit": visit,  # 上门办: the applicant is the request's contact (shown masked)
+            "visit_contact": mask_name(visit.contact_name) if visit else None,
             "ref": ref, "record": rec, "owner": owner, "case": case, "applicant": ref.applicant,
             "steps": records.steps_of(s, rec.id), "is_owner": rec.owner_id == actor.id,
             "colleagues": records.colleagues(s, actor, rec.outlet_id), "base": f"/services/{number}",

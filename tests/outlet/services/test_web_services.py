@@ -31,6 +31,8 @@ def test_teller_records_a_consultation_hands_it_over_and_the_lead_closes(client,
     assert page.status_code == 200 and _soup(page).select_one("#new-service-form")
     bad = client.post("/services/new", data={"kind": "咨询", "topic": ""})
     assert bad.status_code == 422 and _soup(bad).select_one("#err-topic")
+    no_id = client.post("/services/new", data={"kind": "咨询", "topic": "社保", "applicant_name": "张三"})
+    assert no_id.status_code == 422 and _soup(no_id).select_one("#err-id_number").text == "请填写证件号码"
     r = client.post("/services/new", data={"kind": "咨询", "topic": "退休提取公积金要带什么"},
                     follow_redirects=False)
     assert r.status_code == 303
@@ -101,6 +103,9 @@ def test_agent_completes_a_visit_and_a_resent_submission_changes_nothing(client,
     assert c2.status_code == 200 and c2.json()["record"] == c1.json()["record"]
     again = client.post(url, data={**done, "client_id": "complete-0002"}, files=files)
     assert again.status_code == 409 and "已办结" in again.json()["error"]
+    record = _soup(client.get(f"/services/{c1.json()['record']}"))
+    applicant = record.select_one("#service-applicant").text
+    assert "王**" in applicant and "王大爷" not in applicant and number in applicant  # masked, from the request
     with Session(demo) as s:
         assert len(s.exec(select(ServiceRecord).where(ServiceRecord.home)).all()) == 1
         assert len(s.exec(select(VisitSubmission)).all()) == 2

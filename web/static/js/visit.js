@@ -242,7 +242,7 @@
         fields[prefix + "_accuracy"] = String(pos.coords.accuracy);
         resolve(fields);
       }, function () { fields.problem = "无法获取定位"; resolve(fields); },
-      { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
+      { enableHighAccuracy: true, timeout: 10000, maximumAge: 0 });  // this step's own position
     });
   }
 

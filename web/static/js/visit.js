@@ -345,6 +345,9 @@
     if (refused.length) {
       text += "（" + KIND_LABELS[refused[0].kind] + "未被接受，见上方）";
       if (arrive) arrive.hidden = true; if (complete) complete.hidden = true;
+    } else if (waiting.indexOf("complete") >= 0 && server === "assigned" && waiting.indexOf("arrive") < 0) {
+      // the arrival was refused and taken back for fixing: it must be resent before the rest
+      text = "待上门（办结待同步，请先重新登记到达）"; showStep("arrive");
     } else if (waiting.indexOf("complete") >= 0) {
       text = "已办结（待同步）"; if (arrive) arrive.hidden = true; if (complete) complete.hidden = true;
     } else if (waiting.indexOf("arrive") >= 0) {

@@ -328,6 +328,6 @@ def default_workers() -> int:
     """Hashing processes for a full verify: both cores when there are two or more
     (``SERVICEPOINT_VERIFY_WORKERS`` overrides; 0 or 1 = single process)."""
     env = os.environ.get("SERVICEPOINT_VERIFY_WORKERS")
-    if env is not None and env.isdigit():
+    if env is not None and env.isascii() and env.isdigit() and len(env) < 4:
         return int(env)
     return min(2, os.cpu_count() or 1)

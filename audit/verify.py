@@ -258,7 +258,7 @@ def _history(d: Path, previous: list[Path]) -> list[tuple[Path, int, str]]:
     hdir = d / "checkpoints"
     if hdir.is_dir():
         for f in sorted(hdir.iterdir()):
-            if f.name.isdigit():
+            if f.name.isascii() and f.name.isdigit() and len(f.name) < 20:
                 out.append((f, int(f.name), f"checkpoints/{f.name}"))
     for f in previous:
         out.append((f, -1, str(f)))

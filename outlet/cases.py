@@ -32,6 +32,7 @@ from outlet.workdays import DUE_SOON_DAYS, WorkCalendar
 from partners.authorize import covered_outlets
 from partners.delegation import ActionContext, delegated_action
 from partners.models import OUTLET_ROLES, Matter, MatterVersion, Outlet, Staff, utcnow
+from partners.numbers import ascii_digits
 
 REVIEW_STATES = ("forwarded", "under_review")
 
@@ -368,7 +369,7 @@ def search_cases(
         cond: ColumnElement[bool] = or_(col(Applicant.id_number) == compact,
                                         col(Case.agent_id_number) == compact)
         how = "id_number"
-    elif compact.isdigit() and len(compact) >= 7:
+    elif ascii_digits(compact) and len(compact) >= 7:
         digits = compact.removeprefix("86") if len(compact) == 13 else compact
         cond = or_(phone == digits, col(Case.number).contains(compact, autoescape=True))
         how = "phone_or_number"

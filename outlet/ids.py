@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from outlet.errors import InvalidIdNumber
+from partners.numbers import ascii_digits
 
 # GB 11643-1999: weights for positions 1-17 (= 2**(18-i) mod 11) and the check characters.
 RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -109,7 +110,7 @@ def validate_person_id(value: str, *, today: date | None = None, what: str = "�
         raise InvalidIdNumber(f"请填写{what}", field="id_number")
     if len(v) != 18:
         raise InvalidIdNumber(f"{what}应为18位", field="id_number")
-    if not v[:17].isdigit() or not (v[17].isdigit() or v[17] == "X"):
+    if not ascii_digits(v[:17]) or not (ascii_digits(v[17]) or v[17] == "X"):
         raise InvalidIdNumber(f"{what}前17位应为数字，末位为数字或X", field="id_number")
     if classify_person_id(v) is None:
         raise InvalidIdNumber(f"{what}的地区码无效", field="id_number")
@@ -141,7 +142,7 @@ def validate_uscc(value: str) -> str:
         raise InvalidIdNumber(
             "统一社会信用代码含有无效字符（不使用 I、O、Z、S、V）", field="id_number"
         )
-    if v[0] not in USCC_AUTHORITIES or not v[2:8].isdigit():
+    if v[0] not in USCC_AUTHORITIES or not ascii_digits(v[2:8]):
         raise InvalidIdNumber("统一社会信用代码的登记管理部门或地区码无效", field="id_number")
     if uscc_check_char(v[:17]) != v[17]:
         raise InvalidIdNumber("统一社会信用代码校验位不正确，请核对", field="id_number")

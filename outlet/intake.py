@@ -62,6 +62,21 @@ def clean_name(value: str) -> str:
     return text
 
 
+# Besides letters and combining marks, a person's name holds only the separators of
+# transliterated and minority names (阿依古丽·买买提, Anne-Marie O'Neil) and spaces.
+_NAME_SEPARATORS = frozenset(" ·・.-'’")
+
+
+def clean_person_name(value: str) -> str:
+    """A natural person's name (:func:`clean_name`, then letters, marks and the separators
+    ``· . - '`` only): refuses emoji, digits, ``<script>`` and other markup or symbols
+    with ``ValueError`` and a Chinese message."""
+    text = clean_name(value)
+    if any(not unicodedata.category(c).startswith(("L", "M")) and c not in _NAME_SEPARATORS for c in text):
+        raise ValueError("姓名只能包含文字和间隔号（·），不能含有表情符号、数字或其他符号")
+    return text
+
+
 def clean_phone(value: str) -> str:
     """Full-width digits and ``＋－（）`` (Chinese IME) become ASCII; the format is checked
     by :data:`PHONE_RE` afterwards."""

@@ -66,6 +66,7 @@ __all__ = [
     "reset_password",
     "approve_reset",
     "needs_second_person_for_roles",
+    "needs_second_person_to_deactivate",
     "decide_roles",
     "add_backup",
     "end_backup",
@@ -115,9 +116,12 @@ def authenticate(session: Session, username: str, password: str) -> Staff:
         except LoginRefused:
             pass
         raise LoginRefused(BAD_CREDENTIALS)
-    new_hash = verify_password(staff.password_hash, password)
+    try:
+        new_hash = verify_password(staff.password_hash, password)
+    except LoginRefused:
+        raise LoginRefused(BAD_CREDENTIALS, staff_id=staff.id) from None
     if not staff.active:  # told only to someone who knows the password
-        raise LoginRefused("该账号已停用，请联系安全管理员")
+        raise LoginRefused("该账号已停用，请联系安全管理员", staff_id=staff.id, reason="inactive")
     if new_hash:
         staff.password_hash = new_hash
         session.add(staff)
@@ -221,9 +225,16 @@ def _refuse(errors: dict[str, str], roles: list[str] | set[str] | frozenset[str]
 
 def needs_second_person_for_roles(actor: Staff | None, before: set[str] | frozenset[str],
                                   after: set[str] | frozenset[str]) -> bool:
-    """Granting a duty role (admin, security admin, auditor) through the web needs a second
-    security admin; the server's CLI (``actor`` None) and the demo seed do not."""
-    return actor is not None and bool((set(after) - set(before)) & DUTY_ROLES)
+    """Granting or removing a duty role (admin, security admin, auditor) through the web
+    needs a second security admin; the server's CLI (``actor`` None) and the demo seed do
+    not. (Removing one matters as much as granting it: one security admin must not be able
+    to demote the other, who would then no longer see or approve anything.)"""
+    return actor is not None and bool((set(after) ^ set(before)) & DUTY_ROLES)
+
+
+def needs_second_person_to_deactivate(actor: Staff | None, staff: Staff) -> bool:
+    """Deactivating a duty holder through the web needs a second security admin too."""
+    return actor is not None and bool(staff.role_set & DUTY_ROLES)
 
 
 def create_staff(
@@ -315,9 +326,12 @@ def create_staff(
 def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, **changes: Any) -> Staff:
     """Change display_name, roles, outlet_id, partner_id, domain, expert_level, phone or active.
 
-    A new duty role given by ``actor`` (the web) is not applied: it waits in
-    ``pending_roles`` for a second security admin (:func:`decide_roles`); an account
-    created that way stays inactive until then. Raises InvalidFields, DutyRuleRefused."""
+    A duty role given or taken away by ``actor`` (the web), or the deactivation of a duty
+    holder, is not applied: it waits in ``pending_roles`` (and ``pending_deactivation``) for a
+    second security admin (:func:`decide_roles`); an account created with a duty role stays
+    inactive until then. Ending sessions: a role change, deactivation, or a move to another
+    outlet, partner, domain or expert level ends all of the user's sessions (their pages and
+    live connections were scoped to the old post). Raises InvalidFields, DutyRuleRefused."""
     allowed = {"display_name", "roles", "outlet_id", "partner_id", "domain", "expert_level",
                "phone", "active"}
     unknown = set(changes) - allowed
@@ -339,14 +353,22 @@ def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, 
         staff.pending_roles = ",".join(sorted(set(roles)))
         if actor is not None:  # whoever shaped the request last may not approve it
             staff.pending_roles_by, staff.pending_roles_at = actor.id, utcnow()
-    elif needs_second_person_for_roles(actor, staff.role_set, set(roles)):
-        assert actor is not None
-        staff.pending_roles, staff.pending_roles_by = ",".join(sorted(set(roles))), actor.id
-        staff.pending_roles_at = utcnow()
-        roles = staff.role_set  # unchanged until approved
+    else:
+        deactivating = "active" in changes and staff.active and not changes["active"]
+        hold_deactivation = deactivating and needs_second_person_to_deactivate(actor, staff)
+        if hold_deactivation or needs_second_person_for_roles(actor, staff.role_set, set(roles)):
+            assert actor is not None
+            staff.pending_roles, staff.pending_roles_by = ",".join(sorted(set(roles))), actor.id
+            staff.pending_roles_at, staff.pending_deactivation = utcnow(), hold_deactivation
+            roles = staff.role_set  # unchanged until approved
+            if hold_deactivation:
+                changes["active"] = True
     new_roles = ",".join(sorted(set(roles)))
     deactivated = "active" in changes and staff.active and not changes["active"]
-    moved = merged["partner_id"] != staff.partner_id  # another partner's figures: log in again
+    moved = (merged["partner_id"] != staff.partner_id  # another partner's figures: log in again
+             or (staff.outlet_id is not None and merged["outlet_id"] != staff.outlet_id)  # another outlet
+             # an expert's or reviewer's live feeds are filtered by domain and level
+             or merged["domain"] != staff.domain or merged["expert_level"] != staff.expert_level)
     if staff.id is not None and (deactivated or moved or new_roles != staff.roles):
         logins.end_all(session, staff.id, "deactivated" if deactivated else "roles")
     staff.display_name = str(merged["display_name"]).strip()
@@ -425,10 +447,11 @@ def approve_reset(session: Session, staff: Staff, *, approver: Staff) -> None:
 
 
 def decide_roles(session: Session, staff: Staff, *, approver: Staff, approve: bool) -> None:
-    """The second person approves (or refuses) a pending duty-role grant or new duty account:
-    not the requester, not the account's holder. Approval applies the roles (ending the
-    holder's sessions) and activates a new account. Raises RecordNotFound when nothing is
-    pending, DutyRuleRefused for one's own request or account."""
+    """The second person approves (or refuses) a pending duty-role change (grant or removal),
+    a duty holder's deactivation, or a new duty account: not the requester, not the
+    account's holder. Approval applies the roles or the deactivation (ending the holder's
+    sessions) or activates a new account. Raises RecordNotFound when nothing is pending,
+    DutyRuleRefused for one's own request or account."""
     if staff.pending_roles is None:
         raise RecordNotFound("没有待批准的岗位授予")
     if approver.id in (staff.pending_roles_by, staff.id):
@@ -442,11 +465,14 @@ def decide_roles(session: Session, staff: Staff, *, approver: Staff, approve: bo
         assert staff.id is not None
         if staff.pending_activation:
             staff.active = True
+        elif staff.pending_deactivation:
+            staff.active = False
+            logins.end_all(session, staff.id, "deactivated")
         elif staff.role_set != roles:
             logins.end_all(session, staff.id, "roles")
         staff.roles = ",".join(sorted(roles))
     staff.pending_roles = staff.pending_roles_by = staff.pending_roles_at = None
-    staff.pending_activation = False
+    staff.pending_activation = staff.pending_deactivation = False
     session.add(staff)
     session.flush()
 

@@ -30,6 +30,7 @@ from partners.models import (
     Partner,
     Scope,
 )
+from partners.numbers import ascii_int
 
 MATTER_TYPES = {
     "01": "行政许可",
@@ -96,14 +97,8 @@ VERSION_FIELDS = (
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+    """A whole number from a form or an imported JSON value (:func:`ascii_int`)."""
+    return None if isinstance(value, bool) else ascii_int(value)
 
 
 def _bool(value: Any) -> bool:

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from partners.errors import InvalidFields, RecordNotFound
 from partners.models import PARTNER_KIND_LABELS, Agreement, Outlet, Partner
+from partners.numbers import ascii_int
 
 AGREEMENT_STATUS_LABELS = {"draft": "待生效", "active": "履行中", "terminated": "已终止"}
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
@@ -134,10 +135,7 @@ def save_agreement(
 
 
 def _int(value: Any) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+    return ascii_int(value)
 
 
 # --- outlets ---------------------------------------------------------------------------

@@ -108,9 +108,16 @@ class InvalidFields(PartnersError):
 
 
 class LoginRefused(PartnersError):
-    """Wrong username or password, or an inactive account (one answer for all three)."""
+    """Wrong username or password, or an inactive account (one answer for all three).
+    ``staff_id`` (None: no such account) and ``reason`` (``bad_credentials`` /
+    ``inactive``) are for the audit tally only, never for the answer."""
 
     status_code = 401
+
+    def __init__(self, message: str, *, staff_id: int | None = None, reason: str = "bad_credentials") -> None:
+        super().__init__(message)
+        self.staff_id = staff_id
+        self.reason = reason
 
 
 class RecordNotFound(PartnersError):

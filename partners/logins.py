@@ -15,6 +15,14 @@ change, deactivation. Every end is also noted on the SQLAlchemy session
 ``web.live`` publishes it on the event hub from that flush — in the same transaction, and
 before the caller's audit entry (the lock order every publisher keeps on PostgreSQL: hub
 first, audit log second) — and closes that login's WebSockets everywhere.
+
+Audit (GB/T 22239-2019 8.1.4.3): a login (``security.login``), a logout
+(``security.logout``) and an expiry (``security.session.expire``, idle or absolute, written
+by whichever request or live connection finds it first, exactly once) are entries whose
+actor is the session's holder and whose state names the session by :func:`tag` — the first
+12 hex digits of its stored id — so an auditor can pair a login with its end. Ends by
+account changes or by the security admin are audited by those actions themselves. Failed
+logins are tallied per minute by ``web.refusals``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from pydantic import NaiveDatetime
 from sqlalchemy import update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+import audit
 from partners.models import Staff, utcnow
 
 TOUCH_EVERY = 60  # seconds between writes of last_seen
@@ -60,10 +69,33 @@ def token_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def tag(session_id: str) -> str:
+    """``session:<12 hex>``: how audit entries name a login session (never the token)."""
+    return "session:" + session_id[:12]
+
+
+def _role(staff: Staff) -> str:
+    return sorted(staff.role_set)[0] if staff.role_set else "none"
+
+
+def audit_session(session: Session, action: str, staff_id: int, role: str, state: tuple[str | None, str | None],
+                  at: datetime) -> None:
+    """Append a session entry (``security.login`` / ``.logout`` / ``.session.expire``) in
+    the caller's transaction."""
+    audit.record(session, {
+        "time": at.isoformat(timespec="microseconds") + "Z", "actor": {"id": staff_id, "role": role},
+        "action": action, "outcome": {"result": "done"}, "state": {"from": state[0], "to": state[1]},
+    })
+
+
 def start(
-    session: Session, staff: Staff, *, client: str, lifetime: timedelta, at: datetime | None = None
+    session: Session, staff: Staff, *, client: str, lifetime: timedelta, at: datetime | None = None,
+    audited: bool = True,
 ) -> str:
-    """Open a session for ``staff`` and return the cookie token (never stored)."""
+    """Open a session for ``staff`` and return the cookie token (never stored). With
+    ``audited`` (a login) a ``security.login`` entry is appended in the same transaction;
+    a session continued after the user's own password change passes False (that change is
+    its own entry)."""
     now = at or utcnow()
     assert staff.id is not None
     token = secrets.token_urlsafe(32)
@@ -74,6 +106,8 @@ def start(
         )
     )
     session.flush()
+    if audited:
+        audit_session(session, "security.login", staff.id, _role(staff), (None, tag(token_id(token))), now)
     return token
 
 
@@ -92,6 +126,8 @@ class Pending:
     session_id: str
     at: datetime
     expire: bool
+    staff_id: int = 0
+    role: str = "none"  # the holder's, for the expiry entry
 
 
 def look_up(
@@ -122,7 +158,7 @@ def look_up_id(
     if login.ended_at is not None or not staff.active:
         return None, None
     if now >= login.expires_at or now - login.last_seen >= idle:
-        return None, Pending(login.id, now, expire=True)
+        return None, Pending(login.id, now, expire=True, staff_id=login.staff_id, role=_role(staff))
     pending = None
     last_seen = login.last_seen
     if touch or (now - last_seen).total_seconds() >= TOUCH_EVERY:
@@ -132,16 +168,28 @@ def look_up_id(
     return Current(staff, login.id, idle_left, expires_in), pending
 
 
-def apply(session: Session, pending: Pending) -> None:
+def apply(session: Session, pending: Pending) -> bool:
     """Write what :func:`look_up` decided, as one conditional UPDATE (a session ended
-    meanwhile stays ended; ``last_seen`` never moves backwards)."""
+    meanwhile stays ended; ``last_seen`` never moves backwards). The expiry is audited
+    (``security.session.expire``) by the one caller whose UPDATE ended the session, and
+    noted for ``web.live`` (its sockets close at once). True when a row changed."""
     table = LoginSession.__table__  # type: ignore[attr-defined]
     stmt = update(table).where(table.c.id == pending.session_id, table.c.ended_at.is_(None))
     if pending.expire:
         stmt = stmt.values(ended_at=pending.at, ended_reason="expired")
     else:
         stmt = stmt.where(table.c.last_seen < pending.at).values(last_seen=pending.at)
-    session.connection().execute(stmt)
+    changed = session.connection().execute(stmt).rowcount == 1
+    if pending.expire and changed:
+        login = session.get(LoginSession, pending.session_id, populate_existing=True)
+        assert login is not None
+        _note_ended(session, pending.staff_id, [pending.session_id])
+        login.ended_reason = "expired"  # marks the row for a flush, so web.live's hook runs …
+        session.add(login)
+        session.flush()  # … and publishes the end before the audit entry (lock order)
+        audit_session(session, "security.session.expire", pending.staff_id, pending.role,
+                      (tag(pending.session_id), "expired"), pending.at)
+    return changed
 
 
 def resolve(

@@ -143,6 +143,9 @@ class Staff(SQLModel, table=True):
     pending_roles_by: int | None = None
     pending_roles_at: NaiveDatetime | None = None
     pending_activation: bool = False
+    # deactivating a duty holder through the web waits for a second security admin too
+    # (with pending_roles holding the roles the account keeps)
+    pending_deactivation: bool = False
     created_at: NaiveDatetime = Field(default_factory=utcnow)
 
     @property

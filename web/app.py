@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio.to_thread
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -17,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
 
 import audit
+from outlet import pii
 from outlet.events import Hub, singleton
 from outlet.queue import bookings
 from remote_assist.runtime import lifespan_hooks as assist_lifespan
@@ -43,7 +45,7 @@ from web.routes import (
     services_visits,
 )
 from web.security import CSRFMiddleware, SecurityHeadersMiddleware
-from web.settings import Settings
+from web.settings import Settings, secret_file
 from web.static_assets import VersionedStatic
 from web.templating import make_templates
 
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.engine = engine  # every write (and a read that decides a write)
         app.state.reader = reader = make_reader(settings.database_url, engine)  # pure reads
         app.state.audit_log = audit_log = open_audit_log(settings)
+        check_pii_key(settings, engine)  # says what is wrong; the pages then say it too
         app.state.hub = hub = Hub(engine, reader=reader)  # live events, in-process or across processes
         await hub.start()
         uninstall = live.install(hub)  # ended logins close their sockets in every process
@@ -204,6 +207,27 @@ def open_audit_log(settings: Settings) -> audit.Checkpointer:
     ensure_audit_key(settings)
     signer = audit.load_signer(settings.audit_key_file)
     return audit.Checkpointer(settings.audit_origin, [signer], witness_configs(settings.audit_witnesses))
+
+
+def check_pii_key(settings: Settings, engine: Engine) -> str | None:
+    """Startup check of ``$DATA/keys/pii.key`` (outlet/pii.py): created on a first start (no
+    sealed value in the database yet); never replaced when sealed values exist — then the
+    problem is logged and returned (pages show :data:`outlet.pii.KEY_MISSING`). A key that
+    does not open the sealed values is reported the same way. With a good key, phones stored
+    in clear by older versions are sealed (idempotent; ``servicepoint serve/migrate`` does it
+    once before any worker starts, so workers find nothing left)."""
+    path = settings.pii_key_file
+    key = bytes.fromhex(path.read_text().strip()) if path.exists() else None
+    problem = pii.key_problem(engine, key)
+    if key is None and problem is None:
+        key = secret_file(path)
+        log.info("created PII key %s — keep it in the backup with audit.key", path)
+    if problem is not None:
+        log.error("PII key %s: %s", path, problem)
+        return problem
+    if key is not None and (n := pii.seal_legacy(engine, key)):
+        log.info("sealed %d phone number(s) stored in clear by an older version", n)
+    return None
 
 
 def ensure_audit_key(settings: Settings) -> None:

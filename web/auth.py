@@ -17,7 +17,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
@@ -29,7 +29,7 @@ from partners import logins
 from partners.accounts import LoginRefused, authenticate, change_password
 from partners.errors import InvalidFields
 from partners.models import Staff, utcnow
-from web import throttle
+from web import refusals, throttle
 from web.db import reader
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -138,10 +138,10 @@ def client_summary(request: Request) -> str:
     return f"{throttle.client_address(request)} · {agent}"
 
 
-def _start_session(request: Request, db: Session, user: Staff) -> None:
+def _start_session(request: Request, db: Session, user: Staff, *, audited: bool = True) -> None:
     settings = request.app.state.settings
     token = logins.start(db, user, client=client_summary(request),
-                         lifetime=timedelta(hours=settings.session_max_hours))
+                         lifetime=timedelta(hours=settings.session_max_hours), audited=audited)
     session_data = request.scope["session"]
     session_data.clear()  # new session on login: no fixation, new CSRF token
     session_data["sid"] = token
@@ -173,13 +173,23 @@ async def login_page(request: Request) -> Response:
             _start_session(request, db, user)
             return user
 
+    def tally(staff_id: int | None, reason: str) -> None:  # 8.1.4.3: failed logins, aggregated
+        refusals.record_login_failure(request.app.state.engine, staff_id, reason, username=username,
+                                      key=request.app.state.pseudonym_key)
+
+    def throttled_target() -> int | None:
+        with Session(reader(request.app.state)) as db:
+            return db.exec(select(Staff.id).where(Staff.username == username)).first()
+
     try:
         await throttle.check(request, "login", username)
         user = await run_in_threadpool(verify)
     except throttle.Throttled as exc:
+        await run_in_threadpool(lambda: tally(throttled_target(), "throttled"))
         return refuse(exc.message, 429, {"Retry-After": str(exc.retry_after)})
     except LoginRefused as refused:
         await throttle.record_failure(request, "login", username)
+        await run_in_threadpool(tally, refused.staff_id, refused.reason)
         return refuse(refused.message, 401)
     await throttle.record_success(request, "login", username)
     target = PASSWORD_PAGE if user.must_change_password else (next_url or home_for(user))
@@ -191,7 +201,12 @@ async def logout(request: Request) -> Response:
     login = getattr(request.state, "login", None)
     if login is not None:
         with Session(request.app.state.engine) as db, db.begin():
-            logins.end(db, login.session_id, "logout")
+            if logins.end(db, login.session_id, "logout"):  # 8.1.4.3: a logout is an entry
+                staff = login.staff
+                assert staff.id is not None
+                role = sorted(staff.role_set)[0] if staff.role_set else "none"
+                logins.audit_session(db, "security.logout", staff.id, role,
+                                     (logins.tag(login.session_id), "ended:logout"), utcnow())
     request.scope["session"].clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -225,7 +240,7 @@ async def password_page(request: Request) -> Response:
             row = db.get(Staff, user.id)
             assert row is not None
             change_password(db, row, current, new)  # ends every session of the user …
-            _start_session(request, db, row)  # … and this browser continues in a new one
+            _start_session(request, db, row, audited=False)  # … this browser continues in a new one
             role = sorted(row.role_set)[0] if row.role_set else "none"
             audit.record(db, {  # 8.1.4.3: a change of one's own credentials is a security event
                 "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": row.id, "role": role},

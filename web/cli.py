@@ -27,7 +27,8 @@ def prepare() -> Settings:
     """First-start work shared by serve, migrate and demo: data dir, schema, keys. Runs once,
     before any worker starts, so several workers never race to create them."""
     from outlet.files import StoreUnavailable
-    from web.app import ensure_audit_key, private_data_dir
+    from web.app import check_pii_key, ensure_audit_key, private_data_dir
+    from web.db import make_engine
     from web.migrate import upgrade
 
     settings = Settings.from_env()
@@ -39,6 +40,13 @@ def prepare() -> Settings:
     ensure_audit_key(settings)
     settings.secret_key()  # session.key and pseudonym.key are created here, not by a worker
     settings.pseudonym_key()
+    engine = make_engine(settings.database_url)
+    try:  # pii.key: created on a first start, checked after; clear phones of older versions sealed
+        problem = check_pii_key(settings, engine)
+    finally:
+        engine.dispose()
+    if problem:
+        click.echo(f"servicepoint: {problem}", err=True)
     return settings
 
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from outlet.errors import CaseError
+from outlet.pii import PiiError
 from partners.errors import ActionRefused, PartnersError
 from remote_assist.errors import AssistError
 from web.refusals import record_refusal
@@ -74,6 +75,14 @@ async def throttled(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def pii_key_error(request: Request, exc: Exception) -> Response:
+    """A missing or wrong ``$DATA/keys/pii.key``: a page that says so (503: the service needs
+    its key back, nothing the user did), never a 500. The startup check logged it too."""
+    assert isinstance(exc, PiiError)
+    log.error("PII key problem on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return render_error(request, 503, exc.message)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     response = render_error(request, 500, HTTP_MESSAGES[500])
@@ -90,6 +99,7 @@ def exception_handlers() -> dict[Any, Any]:
         CaseError: domain_error,
         AssistError: domain_error,
         Throttled: throttled,
+        PiiError: pii_key_error,
         Exception: server_error,
     }
     return handlers

@@ -14,8 +14,7 @@ from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
 
-MAX_ROW_ID = 2**31 - 1  # PostgreSQL INTEGER (SQLModel's int primary keys)
-MAX_INDEX = 2**63 - 1  # PostgreSQL BIGINT / SQLite INTEGER
+from partners.numbers import MAX_INDEX, MAX_ROW_ID, ascii_int
 
 
 def bounded_digits(maximum: int) -> str:
@@ -58,10 +57,11 @@ register_url_convertor("index", IndexConvertor())
 
 
 def int_param(value: Any, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None:
-    """An integer from a form or query value: ASCII digits only (``int()`` would also take
-    "١٢" or full-width digits, and raise on "²"), within ``low``…``high``; else ``None``."""
-    text = str(value if value is not None else "").strip()
-    if not text.isascii() or not text.isdigit() or len(text) > len(str(high)):
-        return None
-    number = int(text)
-    return number if low <= number <= high else None
+    """An integer from a form or query value (:func:`partners.numbers.ascii_int`): ASCII
+    digits only (``int()`` would also take "١٢" or full-width digits, and raise on "²"),
+    within ``low``…``high``; else ``None``. Routes answer ``None`` for an id with 404 and for a
+    form number with 422 and the form kept."""
+    return ascii_int(value, low=low, high=high)
+
+
+__all__ = ["MAX_INDEX", "MAX_ROW_ID", "bounded_digits", "int_param"]

@@ -21,11 +21,22 @@ cover them).
 
 Entry: action ``access.refused``, outcome ``{"result": "refused", "reason": "forbidden" |
 "not_found"}``.
+
+Failed logins (:func:`record_login_failure`) go through the same tally, so a burst of wrong
+passwords cannot flood the signed log either: action ``security.login``, actor
+``{"id": 0, "role": "anonymous"}`` (nobody is authenticated), one tally per account per
+reason per minute and **one for all unknown login names together** (so cycling made-up
+names adds nothing). ``state.from`` is ``staff:<id>`` or ``account:unknown``; the first
+entry of an unknown name carries a keyed tag of it (``account:unknown:<12 hex>``, HMAC with
+the pseudonym key) so repeated tries of one name can be told apart without the name — a
+mistyped password in the name field never reaches the log. Reasons: ``bad_credentials``,
+``inactive`` (right password, deactivated account), ``throttled`` (429, not even checked).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 from dataclasses import dataclass
@@ -42,6 +53,9 @@ import audit
 from partners.models import Staff, utcnow
 
 REASONS = {403: "forbidden", 404: "not_found"}
+ACTION = "access.refused"
+LOGIN_ACTION = "security.login"
+ANONYMOUS = "anonymous"  # the actor role of a failed login
 CASE_NUMBER = re.compile(r"[0-9A-Z]{20,48}")  # outlet.cases numbers (code + date + serial); never an ID number
 log = logging.getLogger("servicepoint")
 
@@ -51,7 +65,8 @@ class RefusalTally(SQLModel, table=True):
 
     __tablename__ = "refusal_tally"
 
-    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of actor, route, minute
+    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of action, actor, route, reason, minute
+    action: str = Field(default=ACTION, max_length=32)
     actor_id: int
     role: str = Field(max_length=32)
     route: str = Field(max_length=64)
@@ -104,10 +119,10 @@ def route_of(request: Request) -> str:
 
 
 def _entry(now: datetime, actor_id: int, role: str, reason: str, state: dict[str, str],
-           case: str | None = None) -> dict[str, Any]:
+           case: str | None = None, action: str = ACTION) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "time": now.isoformat(timespec="microseconds") + "Z",
-        "actor": {"id": actor_id, "role": role}, "action": "access.refused",
+        "actor": {"id": actor_id, "role": role}, "action": action,
         "outcome": {"result": "refused", "reason": reason}, "state": state,
     }
     if case:
@@ -115,21 +130,20 @@ def _entry(now: datetime, actor_id: int, role: str, reason: str, state: dict[str
     return entry
 
 
-def record(engine: Engine, actor: Staff, target: Target | str, status: int, *, at: datetime | None = None) -> int:
-    """Count one refusal; the first of the actor × route × minute is an entry at once.
-    Returns the minute's count so far."""
+def tally(engine: Engine, *, action: str, actor_id: int, role: str, route: str, reason: str,
+          first: str | None = None, case: str | None = None, at: datetime | None = None) -> int:
+    """Count one refusal of ``action`` in the tally of actor × ``route`` × reason × minute; the
+    first of the minute is an entry at once (``state.from`` = ``first`` or ``route``), the
+    total follows from :func:`flush`. Returns the minute's count so far."""
     now = at or utcnow()
-    if isinstance(target, str):
-        target = Target(target, target)
     minute = now.replace(second=0, microsecond=0)
-    assert actor.id is not None
-    key = hashlib.sha256(f"refusal\x1f{actor.id}\x1f{target.route}\x1f{minute.isoformat()}".encode()).hexdigest()
-    role = sorted(actor.role_set)[0] if actor.role_set else "none"
-    reason = REASONS.get(status, "refused")
+    key = hashlib.sha256(
+        f"refusal\x1f{action}\x1f{actor_id}\x1f{route}\x1f{reason}\x1f{minute.isoformat()}".encode()
+    ).hexdigest()
     with Session(engine) as s, s.begin():
         insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-        s.execute(insert(RefusalTally).values(key=key, actor_id=actor.id, role=role, route=target.route,
-                                              reason=reason, minute=minute, count=0)
+        s.execute(insert(RefusalTally).values(key=key, action=action, actor_id=actor_id, role=role,
+                                              route=route, reason=reason, minute=minute, count=0)
                   .on_conflict_do_nothing(index_elements=["key"]))
         row = s.get(RefusalTally, key, with_for_update=True)
         assert row is not None
@@ -137,9 +151,39 @@ def record(engine: Engine, actor: Staff, target: Target | str, status: int, *, a
         s.add(row)
         count = row.count
         if count == 1:
-            audit.record(s, _entry(now, actor.id, role, reason, {"from": target.asked, "to": "count:1"},
-                                   target.case))
+            audit.record(s, _entry(now, actor_id, role, reason, {"from": first or route, "to": "count:1"},
+                                   case, action))
         return count
+
+
+def record(engine: Engine, actor: Staff, target: Target | str, status: int, *, at: datetime | None = None) -> int:
+    """Count one refused request of a logged-in user (``access.refused``); the first of the
+    actor × route × minute is an entry at once. Returns the minute's count so far."""
+    if isinstance(target, str):
+        target = Target(target, target)
+    assert actor.id is not None
+    role = sorted(actor.role_set)[0] if actor.role_set else "none"
+    return tally(engine, action=ACTION, actor_id=actor.id, role=role, route=target.route,
+                 reason=REASONS.get(status, "refused"), first=target.asked, case=target.case, at=at)
+
+
+def unknown_tag(key: bytes, username: str) -> str:
+    """``account:unknown:<12 hex>``: a keyed tag of a login name that matches no account
+    (HMAC-SHA256 with ``key``), never the name itself."""
+    mac = hmac.new(key, b"login-name\x1f" + username.strip().lower().encode("utf-8"), hashlib.sha256)
+    return "account:unknown:" + mac.hexdigest()[:12]
+
+
+def record_login_failure(engine: Engine, staff_id: int | None, reason: str, *, username: str,
+                         key: bytes, at: datetime | None = None) -> int:
+    """Count a failed login on account ``staff_id`` (None: no such account) with ``reason``
+    (``bad_credentials``, ``inactive``, ``throttled``); see the module docstring."""
+    if staff_id is None:
+        route, first = "account:unknown", unknown_tag(key, username)
+    else:
+        route = first = f"staff:{staff_id}"
+    return tally(engine, action=LOGIN_ACTION, actor_id=0, role=ANONYMOUS, route=route, reason=reason,
+                 first=first, at=at)
 
 
 def flush(engine: Engine, *, at: datetime | None = None) -> int:
@@ -154,7 +198,7 @@ def flush(engine: Engine, *, at: datetime | None = None) -> int:
         for row in rows:
             if row.count > 1:
                 audit.record(s, _entry(now, row.actor_id, row.role, row.reason,
-                                       {"from": row.route, "to": f"total:{row.count}"}))
+                                       {"from": row.route, "to": f"total:{row.count}"}, action=row.action))
                 written += 1
             s.delete(row)
     return written

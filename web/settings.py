@@ -26,7 +26,7 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_file(path: Path, nbytes: int = 32) -> bytes:
+def secret_file(path: Path, nbytes: int = 32) -> bytes:
     """Read a random secret from ``path``, creating it (0600) on first use."""
     if path.exists():
         return bytes.fromhex(path.read_text().strip())
@@ -160,13 +160,23 @@ class Settings:
         """Key for session signatures and CSRF tokens."""
         if self.secret_key_override:
             return self.secret_key_override.encode()
-        return _secret_file(self.data_dir / "keys" / "session.key")
+        return secret_file(self.data_dir / "keys" / "session.key")
+
+    @property
+    def pii_key_file(self) -> Path:
+        return self.data_dir / "keys" / "pii.key"
 
     def pii_key(self) -> bytes:
         """Key sealing personal data shown again on pages (outlet/pii.py); separate from the
-        pseudonym key, so neither opens what the other protects."""
-        return _secret_file(self.data_dir / "keys" / "pii.key")
+        pseudonym key, so neither opens what the other protects. Never created here: a lost
+        key must not be silently replaced (``web.app.check_pii_key`` creates it on a first
+        start). Raises :class:`outlet.pii.KeyMissing` when the file is not there."""
+        from outlet.pii import KeyMissing
+
+        if not self.pii_key_file.exists():
+            raise KeyMissing(str(self.pii_key_file))
+        return bytes.fromhex(self.pii_key_file.read_text().strip())
 
     def pseudonym_key(self) -> bytes:
         """Key for applicant pseudonyms in audit leaves (erasable without breaking proofs)."""
-        return _secret_file(self.data_dir / "keys" / "pseudonym.key")
+        return secret_file(self.data_dir / "keys" / "pseudonym.key")

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from partners.models import ROLE_LABELS
+from partners.numbers import ascii_digits
 from web.security import csrf_token
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -42,7 +43,7 @@ def case_no_parts(number: str) -> tuple[str, str]:
     for width in range(4, 7):
         cut = len(number) - width - 8
         day, serial = number[cut:cut + 8], number[cut + 8:]
-        if cut <= 0 or not (day.isdigit() and serial.isdigit()) or not day.startswith("20"):
+        if cut <= 0 or not (ascii_digits(day) and ascii_digits(serial)) or not day.startswith("20"):
             continue
         try:
             datetime.strptime(day, "%Y%m%d")

@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 import audit
 from outlet.clock import local_day
 from outlet.events import Hub
+from outlet.intake import clean_person_name
 from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.queue.hours import CHINA, parse_hours
 from outlet.queue.models import Booking, BookingBlock, QueueLine, Ticket
@@ -37,6 +38,7 @@ from outlet.queue.tickets import issue_in, utc_text
 from outlet.workdays import WorkCalendar
 from partners.delegation import ActionContext, delegated_action, unattended_action
 from partners.models import Outlet, Staff, utcnow
+from partners.numbers import ascii_digits
 
 BOOK_AHEAD = 5  # working days
 CANCEL_BEFORE = timedelta(hours=2)
@@ -117,6 +119,11 @@ def create(engine: Engine, *, outlet_id: int, line_id: int, slot_start: datetime
     errors = {}
     if not name or len(name) > 32:
         errors["name"] = "请填写姓名（32字以内）"
+    else:
+        try:
+            name = clean_person_name(name)
+        except ValueError as exc:
+            errors["name"] = str(exc)
     if not PHONE_RE.match(phone):
         errors["phone"] = "请填写 11 位手机号码"
     if errors:
@@ -209,7 +216,7 @@ def split_key(text: str) -> tuple[str, str]:
     """One input that holds a booking code or a phone (11 digits, or its last 4):
     ``(code, phone)`` for :func:`check_in`."""
     text = re.sub(r"[\s-]", "", text or "")
-    return ("", text) if text.isdigit() and len(text) in (4, 11) else (text, "")
+    return ("", text) if ascii_digits(text, (4, 11)) else (text, "")
 
 
 def check_in(engine: Engine, *, outlet_id: int, code: str = "", phone: str = "", hub: Hub | None,

@@ -77,7 +77,7 @@ def continue_case(engine: Engine, actor: Staff, ticket_id: int, number: str, che
         if home is None or mine is None or home.partner_id != mine.partner_id:
             raise QueueError("该办件不属于本机构的网点，不能接续办理")
         if case.state in TERMINAL:
-            raise QueueError(f"该办件{STATE_LABELS.get(case.state, case.state)}，不能接续办理")
+            raise QueueError(f"该办件状态为「{STATE_LABELS.get(case.state, case.state)}」，不能接续办理")
     _link(engine, actor, ticket_id, case, hub=hub, at=at, note="接续办理")
     return case_history(engine, case.id or 0, mine.id or 0)
 

@@ -20,6 +20,7 @@ from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.queue.models import CounterSignIn, QueueCounter, QueueLine
 from partners.delegation import delegated_action
 from partners.models import Outlet, Staff, utcnow
+from partners.numbers import ascii_int
 
 # (prefix, name, daily cap, warning wait in minutes): the center's defaults
 DEFAULT_LINES = (("A", "社保医保", 200, 30), ("B", "商事登记", 120, 40), ("C", "综合咨询", 300, 20))
@@ -51,11 +52,11 @@ class LineForm:
         for key, label, low, high in (("daily_cap", "每日限号", 1, MAX_CAP),
                                       ("warn_minutes", "等候预警时长", 1, 600),
                                       ("slot_capacity", "每时段预约名额", 0, 100)):
-            raw = str(getattr(self, key)).strip()
-            if not raw.isdigit() or not low <= int(raw) <= high:
+            number = ascii_int(getattr(self, key), low=low, high=high)
+            if number is None:
                 errors[key] = f"{label}须为 {low}–{high} 的整数"
             else:
-                numbers[key] = int(raw)
+                numbers[key] = number
         if errors:
             raise QueueInputError(errors=errors)
         return {"prefix": prefix, "name": name, "bookable": self.bookable, "active": self.active, **numbers}
@@ -112,16 +113,18 @@ def save_counter(engine: Engine, actor: Staff, *, number: str, name: str, line_i
                  is_open: bool = True, counter_id: int | None = None, outlet_id: int | None = None,
                  at: datetime | None = None) -> QueueCounter:
     """Create or change a counter of the actor's outlet (``queue.counter.edit``)."""
-    raw = number.strip()
-    name = name.strip() or (f"{raw}号窗口" if raw.isdigit() else "")
+    raw = ascii_int(number, low=1, high=99)
+    name = name.strip() or (f"{raw}号窗口" if raw is not None else "")
     errors = {}
-    if not raw.isdigit() or not 1 <= int(raw) <= 99:
+    if raw is None:
         errors["number"] = "窗口号须为 1–99 的整数"
-    if not name or len(name) > 32:
+    if not name:
+        errors["name"] = "请填写窗口名称"
+    elif len(name) > 32:
         errors["name"] = "窗口名称不超过 32 字"
     if not line_ids:
         errors["line_ids"] = "请至少选择一个业务类型"
-    if errors:
+    if errors or raw is None:
         raise QueueInputError(errors=errors)
     outlet = _outlet(engine, actor, outlet_id)
     with delegated_action(engine, actor, "queue.counter.edit", outlet=outlet, at=at) as act:

@@ -270,12 +270,17 @@ def step(engine: Engine, actor: Staff, ticket_id: int, name: str, *, hub: Hub | 
     return t
 
 
+MAX_NOTE = 64  # characters of a transfer's comment (the panel's field has the same maxlength)
+
+
 def transfer(engine: Engine, actor: Staff, ticket_id: int, *, hub: Hub | None, line_id: int | None = None,
              counter_id: int | None = None, note: str = "", at: datetime | None = None) -> Ticket:
     """转移: a serving ticket goes back to waiting for another line and/or counter of the
     outlet, keeping its number and arrival time (so it is called ahead of later arrivals)."""
     if line_id is None and counter_id is None:
         raise QueueInputError(errors={"line_id": "请选择转往的业务类型或窗口"})
+    if len(note.strip()) > MAX_NOTE:
+        raise QueueInputError(errors={"note": f"转移说明不超过 {MAX_NOTE} 字（现为 {len(note.strip())} 字）"})
     with at_counter(engine, actor, "transfer", at=at) as (act, counter):
         s = act.session
         t, line = _own_ticket(s, counter, ticket_id, "transfer")

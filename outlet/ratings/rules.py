@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from outlet.errors import CaseError
 from outlet.ratings.models import RatingPolicy, RatingReasonSet
 from partners.errors import ActionRefused
+from partners.numbers import ascii_int
 
 LEVELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 BAD_MAX = 2  # levels 1–2 are a 差评
@@ -111,10 +112,9 @@ def _int_field(raw: object, name: str, label: str, errors: dict[str, str],
         if required:
             errors[name] = f"请选择{label}"
         return None
-    if not (text.isdigit() and 1 <= int(text) <= 5):
+    if (score := ascii_int(text, low=1, high=5)) is None:
         errors[name] = f"{label}须为1至5之间的整数"
-        return None
-    return int(text)
+    return score
 
 
 def parse_form(form: Any, reasons: list[dict[str, str]]) -> RatingInput:

@@ -12,6 +12,7 @@ from outlet.ratings.models import RatingPolicy, RatingReasonSet
 from outlet.ratings.rules import RatingError, current_reasons, parse_reason_lines
 from partners.delegation import delegated_action
 from partners.models import Staff
+from partners.numbers import ascii_int
 
 POLICY_FIELDS = {"window_days": "办结后评价期限", "callback_days": "回访时限",
                  "rectify_days": "整改时限", "appeal_days": "申诉时限", "decide_days": "复核时限"}
@@ -30,11 +31,10 @@ def save(engine: Engine, actor: Staff, *, reasons: str, days: dict[str, str],
     values: dict[str, int] = {}
     errors: dict[str, str] = {}
     for key, label in POLICY_FIELDS.items():
-        raw = (days.get(key) or "").strip()
-        if not raw.isdigit() or not 1 <= int(raw) <= 30:
+        if (number := ascii_int(days.get(key), low=1, high=30)) is None:
             errors[key] = f"{label}须为1至30个工作日"
         else:
-            values[key] = int(raw)
+            values[key] = number
     if errors:
         raise RatingError(next(iter(errors.values())), errors=errors)
     with delegated_action(engine, actor, "admin.rating.edit", at=at) as act:

@@ -35,8 +35,30 @@ def _open_all_day(outlet_name: str) -> None:
         conn.execute("UPDATE outlet SET opening_hours = '' WHERE name = ?", (outlet_name,))
 
 
-def _device_page(browser: Any, live_server: str, path: str, size: dict[str, int]) -> Any:
+# A browser's voices as the Web Speech API lists them: a network voice first (Chrome's
+# "Google 普通话" sends the text to a server), then one that runs on the machine. Utterances
+# are recorded in window.__spoken instead of being played (and counted in <html data-spoken>:
+# wait_for_function would need eval, which the strict CSP refuses).
+FAKE_VOICES = """
+window.__voices = %s;
+window.__spoken = [];
+const synth = new EventTarget();
+synth.getVoices = () => window.__voices;
+synth.speak = (u) => {
+  window.__spoken.push(u.voice ? u.voice.name : null);
+  document.documentElement.setAttribute("data-spoken", String(window.__spoken.length));
+};
+Object.defineProperty(window, "speechSynthesis", {value: synth});
+window.SpeechSynthesisUtterance = function (text) { this.text = text; };
+"""
+NETWORK_VOICE = '{name: "Google 普通话（中国大陆）", lang: "zh-CN", localService: false}'
+LOCAL_VOICE = '{name: "本机普通话", lang: "zh-CN", localService: true}'
+
+
+def _device_page(browser: Any, live_server: str, path: str, size: dict[str, int], init: str = "") -> Any:
     ctx = browser.new_context(base_url=live_server, locale="zh-CN", viewport=size)
+    if init:
+        ctx.add_init_script(init)
     page = ctx.new_page()
     page.set_default_timeout(15_000)
     page.goto(path)
@@ -48,8 +70,10 @@ def test_kiosk_ticket_called_shown_on_display_and_served_on_a_new_case(
     links = _device_links()
     outlet = "工商银行海川长江中路支行"
     _open_all_day(outlet)
-    display = _device_page(browser, live_server, links[f"{outlet} · 大厅叫号屏"], {"width": 1920, "height": 1080})
+    display = _device_page(browser, live_server, links[f"{outlet} · 大厅叫号屏"], {"width": 1920, "height": 1080},
+                           FAKE_VOICES % f"[{NETWORK_VOICE}, {LOCAL_VOICE}]")
     display.wait_for_selector("body[data-seq]")  # its WebSocket delivered the first board
+    assert display.get_attribute("body", "data-voice") == "local"
     kiosk = _device_page(browser, live_server, links[f"{outlet} · 大厅取号机"], {"width": 1080, "height": 1920})
     kiosk.check("input[name=priority][value=elderly]")
     kiosk.click("#line-A")
@@ -67,6 +91,8 @@ def test_kiosk_ticket_called_shown_on_display_and_served_on_a_new_case(
     display.wait_for_selector(f"#calls .num:text('{number}')", timeout=2_000)
     assert time.monotonic() - called < 2.0
     assert display.get_attribute("body", "data-announced") == f"{number}@1"
+    display.wait_for_selector("html[data-spoken]", state="attached")
+    assert display.evaluate("window.__spoken") == ["本机普通话"]  # never the network voice
     shot(display, "queue-hall-display")
 
     teller.click("#btn-serve")
@@ -221,3 +247,17 @@ def test_a_booking_made_on_the_public_page_checks_in_at_the_kiosk(browser: Any, 
         state, ticket = conn.execute("SELECT b.state, t.priority FROM queue_booking b JOIN queue_ticket t"
                                      " ON t.id = b.ticket_id WHERE b.code = ?", (code,)).fetchone()
     assert (state, ticket) == ("checked_in", "booked")
+
+
+def test_hall_display_never_speaks_with_a_network_voice(browser: Any, live_server: str) -> None:
+    """Only a network Chinese voice: the display says it shows text only, and speaks nothing."""
+    links = _device_links()
+    outlet = "工商银行海川长江中路支行"
+    display = _device_page(browser, live_server, links[f"{outlet} · 大厅叫号屏"], {"width": 1920, "height": 1080},
+                           FAKE_VOICES % f"[{NETWORK_VOICE}]")
+    display.wait_for_selector("body[data-voice=none]")
+    assert "本机无中文语音，仅显示文字" in display.locator("#voice-status").inner_text()
+    display.evaluate(f"window.__voices = [{NETWORK_VOICE}, {LOCAL_VOICE}]; "
+                     "window.speechSynthesis.dispatchEvent(new Event('voiceschanged'))")
+    display.wait_for_selector("body[data-voice=local]")
+    assert "本机普通话" in display.locator("#voice-status").inner_text()

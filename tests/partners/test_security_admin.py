@@ -292,3 +292,82 @@ def test_granting_the_admin_duty_waits_for_a_second_person_and_can_be_refused(
         row = s.get(Staff, target)
         assert row is not None and row.roles == "admin,reviewer"
     assert reviewer.get("/review/", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_deactivating_another_security_admin_waits_for_a_third_look_and_is_audited(
+        sec: TestClient, app: Starlette, demo: Engine) -> None:
+    """One security admin cannot shut the other out alone: the deactivation waits, the
+    requester cannot approve it (an audited refusal), another security admin can."""
+    second = _second_secadmin(app, demo)
+    target = staff_id(demo, "secadmin2")
+    form = {"display_name": "第二安全员", "roles": ["security_admin"], "active": "0"}
+    r = sec.post(f"/admin/staff/{target}", data=form)
+    assert r.status_code == 200 and "双人复核" in r.text
+    page = soup(sec.get(f"/admin/staff/{target}"))
+    assert page.select_one("#pending-deactivation") is not None
+    assert page.select_one("#approve-roles") is None  # not for the requester
+    assert second.get("/admin/staff").status_code == 200  # still active, still logged in
+    assert sec.post(f"/admin/staff/{target}/roles/decide", data={"decision": "approve"}).status_code == 422
+    with Session(demo, expire_on_commit=False) as s, s.begin():  # a third security admin approves
+        accounts.create_staff(s, username="secadmin3", display_name="第三安全员", password="third-sec-pass",
+                              roles=["security_admin"], must_change_password=False)
+    third = other_client(app, "secadmin3", "third-sec-pass")
+    assert third.post(f"/admin/staff/{target}/roles/decide", data={"decision": "approve"},
+                      follow_redirects=False).status_code == 303
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and not row.active and not row.pending_deactivation
+    assert second.get("/admin/staff", follow_redirects=False).headers["location"].startswith("/login")
+    edits = [(e["outcome"]["result"], e["state"]["to"]) for e in audit_entries(demo, "security.staff.edit")]
+    assert ("done", "deactivation_pending") in edits
+    decided = [(e["outcome"]["result"], e["actor"]["id"], e["state"]["to"])
+               for e in audit_entries(demo, "security.roles.approve")]
+    me = staff_id(demo, "secadmin")
+    assert decided[0][:2] == ("refused", me) and decided[-1] == ("done", staff_id(demo, "secadmin3"),
+                                                                 "deactivation_approved")
+
+
+def test_demoting_the_auditor_waits_for_a_second_person(sec: TestClient, app: Starlette, demo: Engine) -> None:
+    target = staff_id(demo, "auditor")
+    auditor = other_client(app, "auditor")
+    r = sec.post(f"/admin/staff/{target}", data={"display_name": "审计员", "roles": ["reviewer"], "active": "1"})
+    assert r.status_code == 200 and "双人复核" in r.text
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.roles == "auditor" and row.pending_roles == "reviewer"
+    assert auditor.get("/audit/").status_code == 200  # unchanged until approved
+    second = _second_secadmin(app, demo)
+    second.post(f"/admin/staff/{target}/roles/decide", data={"decision": "approve"})
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.roles == "reviewer"
+    assert auditor.get("/audit/", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_moving_a_teller_to_another_outlet_ends_their_sessions(sec: TestClient, app: Starlette, demo: Engine) -> None:
+    """Pages and live connections (the counter panel, the outlet's event feed) were scoped to
+    the old outlet: the move ends the login like a role change does."""
+    target = staff_id(demo, "teller1")
+    teller = other_client(app, "teller1")
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None
+        other = s.exec(select(Staff.outlet_id).where(Staff.username == "teller2")).one()
+    assert other != row.outlet_id
+    form = {"display_name": row.display_name, "roles": ["teller"], "outlet_id": str(other), "active": "1"}
+    assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
+    assert teller.get("/cases/", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_moving_an_expert_to_another_domain_ends_their_sessions(sec: TestClient, app: Starlette, demo: Engine) -> None:
+    """The expert's request feed was filtered by the old domain: the move ends the login."""
+    target = staff_id(demo, "expert1")
+    expert = other_client(app, "expert1")
+    assert expert.get("/assist/").status_code == 200
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.domain != "社保"
+    form = {"display_name": row.display_name, "roles": ["expert"], "domain": "社保",
+            "expert_level": row.expert_level, "active": "1"}
+    assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
+    assert expert.get("/assist/", follow_redirects=False).headers["location"].startswith("/login")

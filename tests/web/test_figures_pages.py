@@ -23,13 +23,13 @@ from outlet.ratings.demo import seed_demo_ratings
 from partners.models import Outlet, Partner, Staff, utcnow
 from tests.conftest import login
 from web.figure_exports import display
-from web.settings import Settings
+from web.settings import Settings, secret_file
 
 
 @pytest.fixture
 def cases(demo: Engine, settings: Settings) -> Engine:
     seed_demo_cases(demo, settings.pseudonym_key())
-    seed_demo_ratings(demo, pii_key=settings.pii_key())
+    seed_demo_ratings(demo, pii_key=secret_file(settings.pii_key_file))  # the key a first start makes
     seed_demo_queue(demo, settings.pseudonym_key())
     return demo
 

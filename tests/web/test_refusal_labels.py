@@ -19,8 +19,12 @@ PACKAGES = ("outlet", "partners", "remote_assist", "web", "audit")
 CODE = re.compile(r'(?<![\w.])code\s*=\s*"([a-z][a-z_]*)"')
 
 
+# Failed logins (web/refusals.py, passed to the tally as plain strings, not ``code=``).
+LOGIN_REASONS = {"bad_credentials", "inactive", "throttled"}
+
+
 def reason_codes() -> set[str]:
-    codes = set(REASONS.values())
+    codes = set(REASONS.values()) | LOGIN_REASONS
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             codes.update(CODE.findall(path.read_text(encoding="utf-8")))

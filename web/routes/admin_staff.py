@@ -195,12 +195,15 @@ async def staff_edit(request: Request) -> Response:
             if staff.id == actor.id and (SECURITY not in values["roles"] or values.get("active") != "1"):
                 raise DutyRuleRefused("不能停用自己的账号或移除自己的安全管理员岗位")
             row = get_or_404(act.session, Staff, staff.id, "人员")
-            before = row.pending_roles
+            before = (row.pending_roles, row.pending_roles_by, row.pending_deactivation)
             accounts.update_staff(
                 act.session, row, actor=actor, active=values.get("active") == "1", **_staff_kwargs(values)
             )
-            pending = row.pending_roles is not None and row.pending_roles != before
-            _audit_staff(act, row, f"staff:{staff.id}", "roles_pending" if pending else f"staff:{staff.id}")
+            after = (row.pending_roles, row.pending_roles_by, row.pending_deactivation)
+            pending = row.pending_roles is not None and after != before
+            to = ("deactivation_pending" if row.pending_deactivation else "roles_pending") if pending \
+                else f"staff:{staff.id}"
+            _audit_staff(act, row, f"staff:{staff.id}", to)
             return pending
 
     try:
@@ -209,7 +212,8 @@ async def staff_edit(request: Request) -> Response:
         return await _staff_page(request, staff, 422, values=values, **error_context(exc))
     if pending:
         return done(request, f"/admin/staff/{staff.id}",
-                    "已保存；新授予的管理员、安全管理员或审计人员岗位须由另一名安全管理员批准后生效（双人复核）")
+                    "已保存；授予或取消管理员、安全管理员、审计人员岗位，以及停用这些账号，"
+                    "须由另一名安全管理员批准后生效（双人复核）")
     return done(request, f"/admin/staff/{staff.id}", "账号已保存")
 
 
@@ -221,17 +225,22 @@ async def staff_roles_decide(request: Request) -> Response:
     approve = str((await request.form()).get("decision", "")) == "approve"
     actor = actor_of(request)
 
-    def save() -> None:  # a refusal (one's own request) is audited and shown by the error page
+    def save() -> bool:  # a refusal (one's own request) is audited and shown by the error page
         with delegated_action(request.app.state.engine, actor, "security.roles.approve") as act:
             act.state = (f"staff:{sid}", f"staff:{sid}")
             row = get_or_404(act.session, Staff, sid, "人员")
+            deactivation = row.pending_deactivation
             accounts.decide_roles(act.session, row, approver=actor, approve=approve)
-            _audit_staff(act, row, f"staff:{sid}", "roles_approved" if approve else "roles_refused")
+            kind = "deactivation" if deactivation else "roles"
+            _audit_staff(act, row, f"staff:{sid}", f"{kind}_approved" if approve else f"{kind}_refused")
+            return deactivation
 
-    await in_thread(save)
+    deactivation = await in_thread(save)
+    if approve and deactivation:
+        return done(request, f"/admin/staff/{sid}", "已批准：该账号已停用，其登录已全部结束")
     if approve:
-        return done(request, f"/admin/staff/{sid}", "已批准：岗位授予生效（该账号的原有登录已结束）")
-    return done(request, f"/admin/staff/{sid}", "已驳回该岗位授予申请")
+        return done(request, f"/admin/staff/{sid}", "已批准：岗位变更生效（该账号的原有登录已结束）")
+    return done(request, f"/admin/staff/{sid}", "已驳回该申请")
 
 
 @requires_roles(SECURITY)

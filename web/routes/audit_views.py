@@ -110,6 +110,10 @@ REASON_LABELS = {
     # access.refused (web/refusals.py): a page the role lacks, a record outside its scope
     "forbidden": "岗位无权访问该页面或操作",
     "not_found": "超出本人权限范围，或编号不存在（猜测的编号）",
+    # security.login refused (web/refusals.py, tallied per account per minute)
+    "bad_credentials": "用户名或密码错误",
+    "inactive": "账号已停用",
+    "throttled": "尝试过于频繁，已限速（未核对密码）",
 }
 # Where one code means something particular to a family (the action's first word).
 FAMILY_REASON_LABELS: dict[str, dict[str, str]] = {
@@ -139,7 +143,9 @@ def reason_label(code: str | None, action: str = "") -> str:
 
 
 # Entries written by the web layer, not by a delegated action (no ActionRule).
-LOG_ONLY_ACTIONS = {"access.refused": "越权访问被拒绝", "security.password.change": "修改本人密码"}
+LOG_ONLY_ACTIONS = {"access.refused": "越权访问被拒绝", "security.password.change": "修改本人密码",
+                    "security.login": "登录", "security.logout": "退出登录",
+                    "security.session.expire": "登录会话超时结束"}
 REFUSED_ACCESS = "access.refused"
 
 
@@ -149,7 +155,8 @@ LOG_ONLY_ACTIONS.update({
     "booking.create": "预约", "booking.cancel": "取消预约", "booking.no_show": "预约未到（爽约）",
 })
 # Actors that are not staff accounts.
-ROLE_LABELS = {**STAFF_ROLE_LABELS, "applicant": "办事群众", "device": "终端设备", "system": "系统"}
+ROLE_LABELS = {**STAFF_ROLE_LABELS, "applicant": "办事群众", "device": "终端设备", "system": "系统",
+               "anonymous": "未登录者"}
 # The states an entry's ``state`` field speaks of, per family (the action's first word).
 FAMILY_STATES: dict[str, dict[str, str]] = {
     "case": STATE_LABELS,
@@ -180,6 +187,22 @@ def refusal_state_labels(state: dict[str, Any]) -> tuple[str, str]:
     kind, _sep, n = tally.partition(":")
     count = {"count": f"本分钟首次（第 {n} 次）", "total": f"本分钟共 {n} 次"}.get(kind, tally)
     return (f"请求 {method} {path}" if path else asked), count
+
+
+def login_refusal_labels(state: dict[str, Any], names: Names) -> tuple[str, str]:
+    """``staff:17`` / ``account:unknown[:tag]`` and ``count:1`` / ``total:N`` of a failed-login
+    entry in words: which account was tried, and how often in that minute."""
+    target = str(state.get("from") or "")
+    kind, _sep, rest = target.partition(":")
+    if kind == "staff" and rest.isdigit():
+        name = names.staff.get(int(rest), "")
+        who = f"账号 {name}（{target}）" if name else f"账号 {target}"
+    elif kind == "account":
+        tagged = rest.partition(":")[2]
+        who = "不存在的登录名" + (f"（标记 {tagged}）" if tagged else "")
+    else:
+        who = target
+    return who, refusal_state_labels({"to": state.get("to")})[1]
 
 
 def state_label(code: str | None, action: str = "case.") -> str:
@@ -287,6 +310,8 @@ class Names:
     @classmethod
     def load(cls, session: Session, entries: list[dict[str, Any]]) -> Names:
         ids = {e["actor"]["id"] for e in entries if isinstance(e.get("actor"), dict)}
+        ids |= {int(t[6:]) for e in entries if isinstance(e.get("state"), dict)  # staff:17 of a failed login
+                for t in [str(e["state"].get("from") or "")] if t.startswith("staff:") and t[6:].isdigit()}
         outlets = {e["outlet"] for e in entries if e.get("outlet")}
         partners = {e["partner"] for e in entries if e.get("partner")}
         matters = {e["matter"]["code"] for e in entries if isinstance(e.get("matter"), dict)}
@@ -329,6 +354,8 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
     row_state_labels = None
     if action == REFUSED_ACCESS:
         row_state_labels = refusal_state_labels(state)
+    elif action == "security.login" and reason:
+        row_state_labels = login_refusal_labels(state, names)
     return {
         "index": view.index,
         "time": beijing(e.get("time")),

@@ -70,7 +70,7 @@ async def search(request: Request) -> Response:
     form = await request.form()
     query = str(form.get("q", "") or "")[:60]
     raw_page = str(form.get("page", "") or "")
-    page = int(raw_page) if raw_page.isdigit() and len(raw_page) < 5 else 1
+    page = int_param(raw_page, low=1, high=9999) or 1
     actor = actor_of(request)
 
     def load() -> dict[str, Any]:
@@ -143,7 +143,7 @@ async def attempt(request: Request) -> Response:
     the search with the reason, the refused attempt being in the audit log."""
     form = await request.form()
     raw = str(form.get("matter_id", "") or "").strip()
-    matter_id = int(raw) if raw.isdigit() and len(raw) < 10 else None
+    matter_id = int_param(raw)
     try:
         await run_in_threadpool(intake.check_matter, request.app.state.engine, actor_of(request), matter_id)
     except (ActionRefused, CaseError) as exc:

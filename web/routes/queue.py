@@ -15,24 +15,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from outlet.cases import visible_outlets
 from outlet.clock import local_day
 from outlet.errors import CaseError
 from outlet.queue import board, bookings, casework, counters, figures, tickets
 from outlet.queue.errors import QueueError, QueueInputError
+from outlet.models import Case
 from outlet.queue.models import QueueCounter, QueueLine
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
 from web import throttle
 from web.auth import requires_roles
+from web.params import int_param
 from web.routes import queue_booking, queue_floor, queue_live
 from web.routes.case_views import actor_of, render, see_other
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
-
-
-def _int(raw: object) -> int | None:
-    text = str(raw or "")
-    return int(text) if text.isdigit() and len(text) < 10 else None
 
 
 # --- the lead's page ---------------------------------------------------------------------
@@ -44,8 +42,8 @@ def _manage_context(request: Request, **extra: Any) -> dict[str, Any]:
         outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
         lines = counters.lines_of(s, actor.outlet_id or 0)
         ctrs = counters.counters_of(s, actor.outlet_id or 0)
-        edit_line = s.get(QueueLine, _int(request.query_params.get("line")) or 0)
-        edit_counter = s.get(QueueCounter, _int(request.query_params.get("counter")) or 0)
+        edit_line = s.get(QueueLine, int_param(request.query_params.get("line")) or 0)
+        edit_counter = s.get(QueueCounter, int_param(request.query_params.get("counter")) or 0)
         days = 7 if request.query_params.get("days") != "1" else 1
         last = local_day(utcnow())
         figs = figures.figures(s, actor.outlet_id or 0, last - timedelta(days=days - 1), last)
@@ -74,7 +72,7 @@ async def manage(request: Request) -> Response:
 async def save_line(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "") for k in ("prefix", "name", "daily_cap", "warn_minutes", "slot_capacity")}
-    line_id = _int(form.get("line_id"))
+    line_id = int_param(form.get("line_id"))
     data = counters.LineForm(**values, bookable=form.get("bookable") == "1", active=form.get("active", "1") == "1")
     try:
         await run_in_threadpool(counters.save_line, request.app.state.engine, actor_of(request), data, line_id=line_id)
@@ -89,11 +87,11 @@ async def save_line(request: Request) -> Response:
 async def save_counter(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "") for k in ("number", "name")}
-    line_ids = [i for i in (_int(v) for v in form.getlist("line_ids")) if i is not None]
+    line_ids = [i for i in (int_param(v) for v in form.getlist("line_ids")) if i is not None]
     try:
         await run_in_threadpool(lambda: counters.save_counter(
             request.app.state.engine, actor_of(request), number=values["number"], name=values["name"],
-            line_ids=line_ids, is_open=form.get("open", "1") == "1", counter_id=_int(form.get("counter_id"))))
+            line_ids=line_ids, is_open=form.get("open", "1") == "1", counter_id=int_param(form.get("counter_id"))))
     except QueueInputError as exc:
         ctx = await run_in_threadpool(_manage_context, request, counter_values={**values, "line_ids": line_ids},
                                       errors=exc.errors, error=exc.message)
@@ -134,6 +132,12 @@ def _panel_context(request: Request, **extra: Any) -> dict[str, Any]:
         if current is not None and current.state == "serving" and current.case_id is None:
             newest = casework.newest_case_since(s, actor, current.called_at or current.issued_at)
             ctx["values"] = {"case_number": newest or ""}
+        linked = s.get(Case, current.case_id) if current is not None and current.case_id else None
+        # 接续办理 of another outlet's case: its page is not this teller's to open (404), so the
+        # panel keeps showing the case's history instead of a dead link.
+        ctx["case_openable"] = linked is not None and linked.outlet_id in visible_outlets(s, actor)
+    if linked is not None and not ctx["case_openable"]:
+        ctx["continued"] = casework.case_history(request.app.state.engine, linked.id or 0, actor.outlet_id or 0)
     ctx.update(extra)
     return ctx
 
@@ -152,7 +156,7 @@ async def counter_page(request: Request) -> Response:
 @requires_roles(*OUTLET)
 async def sign_in(request: Request) -> Response:
     form = await request.form()
-    counter_id = _int(form.get("counter_id"))
+    counter_id = int_param(form.get("counter_id"))
     if counter_id is None:
         raise QueueInputError("请选择窗口")
     await run_in_threadpool(counters.sign_in, request.app.state.engine, actor_of(request), counter_id)
@@ -175,16 +179,17 @@ async def act(request: Request) -> Response:
     form = await request.form()
     name = request.path_params["step"]
     engine, actor, hub = request.app.state.engine, actor_of(request), request.app.state.hub
-    ticket_id = _int(form.get("ticket_id")) or 0
-    values = {k: str(form.get(k, "") or "")[:64] for k in ("case_number", "check_code", "note")}
+    ticket_id = int_param(form.get("ticket_id")) or 0
+    values = {k: str(form.get(k, "") or "")[:64] for k in ("case_number", "check_code")}
+    values["note"] = str(form.get("note", "") or "")[:1000]  # longer than MAX_NOTE: refused with its length
     extra: dict[str, Any] = {}
     try:
         if name == "call":
             await run_in_threadpool(lambda: tickets.call_next(engine, actor, hub=hub))
         elif name == "transfer":
             await run_in_threadpool(lambda: tickets.transfer(
-                engine, actor, ticket_id, hub=hub, line_id=_int(form.get("line_id")),
-                counter_id=_int(form.get("counter_id")), note=values["note"]))
+                engine, actor, ticket_id, hub=hub, line_id=int_param(form.get("line_id")),
+                counter_id=int_param(form.get("counter_id")), note=values["note"]))
         elif name == "link":
             await run_in_threadpool(lambda: casework.link_new_case(
                 engine, actor, ticket_id, values["case_number"].strip(), hub=hub))

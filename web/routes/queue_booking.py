@@ -20,13 +20,9 @@ from outlet.queue.models import QueueLine
 from outlet.workdays import WorkCalendar
 from partners.models import Outlet, utcnow
 from web import throttle
+from web.params import int_param
 from web.routes import queue_floor
 from web.routes.case_views import render
-
-
-def _int(raw: object) -> int | None:
-    text = str(raw or "")
-    return int(text) if text.isdigit() and len(text) < 10 else None
 
 
 async def outlets(request: Request) -> Response:
@@ -67,13 +63,13 @@ async def book(request: Request) -> Response:
     if request.method == "GET":
         q = request.query_params
         try:
-            ctx = await run_in_threadpool(_form_context, engine, outlet_id, _int(q.get("line")), q.get("day", "")[:10])
+            ctx = await run_in_threadpool(_form_context, engine, outlet_id, int_param(q.get("line")), q.get("day", "")[:10])
         except QueueError as exc:
             return render(request, "error.html", {"status": 404, "message": exc.message}, status_code=404)
         return render(request, "queue/book.html", ctx)
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:40] for k in ("name", "phone", "slot", "line_id", "day")}
-    line_id = _int(values["line_id"])
+    line_id = int_param(values["line_id"])
     try:
         start = datetime.fromisoformat(values["slot"]) if values["slot"] else None
     except ValueError:

@@ -23,10 +23,11 @@ from outlet.devices import Device
 from outlet.errors import CaseError
 from outlet.notices import NOTICE_KINDS, qr_svg
 from outlet.queue import board, bookings, counters, selfprint, tickets
-from outlet.queue.errors import IssuingClosed, QueueError, QueueNotFound
+from outlet.queue.errors import IssuingClosed, QueueError, QueueInputError, QueueNotFound
 from outlet.queue.hours import hours_label, self_service_open, staffed_at
 from partners.models import Outlet, utcnow
 from web import throttle
+from web.params import int_param
 from web.routes import queue_live
 from web.routes.case_views import render
 from web.routes.devices import request_device
@@ -80,10 +81,10 @@ async def kiosk_ticket(request: Request) -> Response:
     raw_line, priority = str(form.get("line_id", "")), str(form.get("priority", "") or "")[:16]
     engine = request.app.state.engine
     try:
-        if not raw_line.isdigit():
-            raise QueueError("请选择业务类型")
+        if (line_id := int_param(raw_line)) is None:
+            raise QueueInputError("请选择业务类型")
         t = await run_in_threadpool(lambda: tickets.issue(
-            engine, outlet_id=device.outlet_id, line_id=int(raw_line), priority=priority,
+            engine, outlet_id=device.outlet_id, line_id=line_id, priority=priority,
             hub=request.app.state.hub, device_id=device.id))
     except QueueError as exc:
         ctx = await run_in_threadpool(_kiosk_context, engine, device, error=exc.message,
@@ -132,8 +133,10 @@ async def ticket_print(request: Request) -> Response:
 
 
 async def kiosk_checkin(request: Request) -> Response:
-    """预约签到 at the kiosk: booking code or phone number → a priority ticket."""
-    device = await request_device(request, "kiosk")
+    """预约签到 at the kiosk: booking code or phone number → a priority ticket. Refused like
+    the other self-service pages outside the hours the kiosk serves (:func:`self_service_device`):
+    nothing about a booking is revealed at night on a kiosk without a 24-hour area."""
+    device = await self_service_device(request)
     engine = request.app.state.engine
     if request.method == "GET":
         return render(request, "queue/kiosk_checkin.html", {"values": {}, "error": None})

@@ -45,6 +45,7 @@ from outlet.ratings.rules import (
     policy,
 )
 from partners.models import Staff
+from partners.numbers import ascii_digits
 from web import throttle
 from web.routes.case_views import render
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
@@ -99,7 +100,7 @@ async def rate_case(request: Request) -> Response:
     status = 200
     try:
         await throttle.check(request, "rating", number)
-        if not (len(code) == 6 and code.isdigit()):
+        if not ascii_digits(code, 6):
             raise RatingError("请输入回执上的6位查询码", field="check_code")
         data = parse_form(form, ctx["reasons"])
         rating = await run_in_threadpool(

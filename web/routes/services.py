@@ -30,6 +30,7 @@ from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
+from web.params import int_param
 from web.routes.case_views import actor_of, fail, is_htmx, render
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
@@ -73,7 +74,7 @@ async def create(request: Request) -> Response:
     values = {k: str(form.get(k, "") or "").strip() for k in NEW_FIELDS}
     raw = values["matter_id"]
     data = NewService(
-        kind=values["kind"], matter_id=int(raw) if raw.isdigit() else None, topic=values["topic"],
+        kind=values["kind"], matter_id=int_param(raw), topic=values["topic"],
         channel=values["channel"], applicant_kind=values["applicant_kind"] or "person",
         applicant_name=values["applicant_name"], id_number=values["id_number"], phone=values["phone"],
     )
@@ -148,7 +149,7 @@ def _text(form: FormData, name: str) -> str:
 
 ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
     "handover": (lambda e, a, n, f: records.handover(
-        e, a, n, to_staff_id=int(_text(f, "to_staff_id")) if _text(f, "to_staff_id").isdigit() else None,
+        e, a, n, to_staff_id=int_param(_text(f, "to_staff_id")),
         note=_text(f, "note")), "已转交，接手同事成为首问责任人"),
     "close": (lambda e, a, n, f: records.close(
         e, a, n, outcome=_text(f, "outcome"), note=_text(f, "note"),

@@ -37,6 +37,7 @@ from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import current_user, requires_roles
+from web.params import int_param
 from web.routes.case_views import actor_of, fail, render
 from web.security import SECURITY_HEADERS
 
@@ -79,9 +80,9 @@ async def create(request: Request) -> Response:
         kind=values["kind"], contact_name=values["contact_name"], address=values["address"],
         reason=values["reason"], contact_phone=values["contact_phone"],
         reason_note=values["reason_note"], preferred=values["preferred"],
-        matter_id=int(values["matter_id"]) if values["matter_id"].isdigit() else None,
+        matter_id=int_param(values["matter_id"]),
         channel=values["channel"] or "窗口",
-        assignee_id=int(values["assignee_id"]) if values["assignee_id"].isdigit() else None,
+        assignee_id=int_param(values["assignee_id"]),
     )
     try:
         visit = await run_in_threadpool(lambda: visits.request_visit(

@@ -44,8 +44,9 @@ def test_continue_case_refuses_a_finished_case(floor: Floor) -> None:
     number = floor.world.drive("withdrawn")
     code = floor.world.case(number).check_code
     t = _serving(floor)
-    with pytest.raises(QueueError, match="已撤回"):
+    with pytest.raises(QueueError) as refused:
         casework.continue_case(floor.engine, floor.t1, t.id or 0, number, code, hub=floor.hub, at=AT)
+    assert refused.value.message == "该办件状态为「已撤回」，不能接续办理"  # not "该办件已已撤回"
 
 
 def test_link_new_case_needs_a_serving_ticket(floor: Floor) -> None:

@@ -70,6 +70,12 @@ def test_public_booking_masks_name_and_phone_and_refuses_a_second_same_day(demo:
     page = _soup(again.text)
     assert "每天只能预约一次" in page.select_one("#book-error").text  # type: ignore[union-attr]
     assert page.select_one("input[name=name]")["value"] == "王小明"  # type: ignore[index]
+    for name in ("😀😀", "<script>alert(1)</script>", "王小明2"):
+        refused = client.post(f"/queue/book/{outlet_id}", data={**data, "name": name, "phone": "13900001111"})
+        assert refused.status_code == 422, name
+        page = _soup(refused.text)
+        assert "姓名只能包含文字和间隔号" in page.text
+        assert page.select_one("input[name=name]")["value"] == name  # type: ignore[index]
     bad = client.post("/queue/book/cancel", data={"code": code, "last4": "0000", "csrf_token": data["csrf_token"]})
     assert bad.status_code == 404 and _soup(bad.text).select_one("#cancel-error")
 
@@ -83,8 +89,11 @@ def test_kiosk_checkin_with_another_outlets_code_and_status_query(demo: Engine, 
     b = bookings.create(demo, outlet_id=outlet_id, line_id=line.id or 0, slot_start=day_start(datetime(2026, 9, 29).date()),
                         name="王小明", phone=PHONE, pseudonym_key=b"k" * 32, at=datetime(2026, 9, 28, 2))
     # a kiosk paired at another outlet (its lead pairs it; here the admin cannot, so use lead2's outlet)
-    with Session(demo) as s:
+    with Session(demo, expire_on_commit=False) as s, s.begin():
         lead2 = s.exec(select(Staff).where(Staff.username == "lead2")).one()
+        outlet2 = s.get(Outlet, lead2.outlet_id)
+        assert outlet2 is not None
+        outlet2.opening_hours = ""  # no hours set: always staffed (tests run at any hour)
     _k, token = devices.pair(demo, lead2, kind="kiosk", label="取号机")
     page = _soup(client.get("/queue/kiosk/checkin", params={"t": token}).text)
     csrf = page.select_one("input[name=csrf_token]")["value"]  # type: ignore[index]
@@ -213,9 +222,11 @@ def test_outside_hours_the_24_hour_flag_decides_what_the_kiosk_offers(demo: Engi
         outlet.opening_hours, outlet.self_service_24h = f"周一至周日 {hour}:00–{hour}:30", False
     home = _soup(client.get("/queue/kiosk", params={"t": token}).text)
     assert home.select_one("#closed-notice") is not None and home.select_one("#self-service") is None
-    for path in ("/queue/kiosk/status", "/queue/kiosk/print", "/queue/kiosk/rate"):
+    for path in ("/queue/kiosk/status", "/queue/kiosk/print", "/queue/kiosk/rate", "/queue/kiosk/checkin"):
         r = client.get(path, params={"t": token})
         assert r.status_code == 409 and "夜间不提供自助服务" in r.text, path
+    r = client.post("/queue/kiosk/checkin", params={"t": token}, data={"code": "ABC123", "csrf_token": _csrf})
+    assert r.status_code == 409 and "夜间不提供自助服务" in r.text and "爽约" not in r.text
     with Session(demo) as s, s.begin():
         outlet = s.get(Outlet, lead.outlet_id)
         assert outlet is not None

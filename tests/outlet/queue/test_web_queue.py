@@ -10,12 +10,16 @@ from collections.abc import Iterator
 import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.testclient import TestClient
 
 from outlet import devices
+from outlet.demo import seed_demo_cases
 from outlet.events import Event
+from outlet.models import Case
+from outlet.queue import counters
 from outlet.queue.models import Ticket
+from outlet.states import TERMINAL
 from partners.models import Outlet, Staff
 from tests.conftest import login
 from web.routes import queue_live
@@ -178,3 +182,103 @@ def test_display_feed_builds_one_board_per_outlet_and_event(monkeypatch: pytest.
     assert msg["seq"] == 7 and msg["announce"] == {"ticket": "A001", "counter": 1, "counter_name": "1号窗口"}
     asyncio.run(feed.message(None, 1, None))
     assert built == [1, 1]
+
+
+DIGIT_LIKE = ["²", "٣", "１", "9" * 20, "-1", ""]
+
+
+def test_digit_like_numbers_are_clear_refusals_with_the_form_kept(demo: Engine, client: TestClient,
+                                                                  hall: dict[str, object]) -> None:
+    """"²" passes str.isdigit() and then breaks int(); 20 digits overflow SQLite (issue 10):
+    the kiosk and the lead's forms answer 422 with a Chinese reason, an id answers 404."""
+    token = str(hall["kiosk"])
+    home = _soup(client.get("/queue/kiosk", params={"t": token}).text)
+    csrf = home.select_one("input[name=csrf_token]")["value"]  # type: ignore[index]
+    for raw in DIGIT_LIKE:
+        r = client.post("/queue/kiosk/ticket", params={"t": token}, data={"line_id": raw, "csrf_token": csrf})
+        assert r.status_code == 422, raw
+        assert "请选择业务类型" in _soup(r.text).select_one("#kiosk-error").text  # type: ignore[union-attr]
+    login(client, "lead1")
+    for raw in DIGIT_LIKE:
+        r = client.post("/queue/manage/counters", data={"number": raw, "name": "", "line_ids": raw})
+        assert r.status_code == 422, raw
+        form = _soup(r.text).select_one("#counter-form")
+        assert form is not None and "窗口号须为 1–99 的整数" in form.text
+        assert form.select_one("input[name=number]")["value"] == raw  # type: ignore[index]
+        r = client.post("/queue/manage/lines", data={"prefix": "D", "name": "新业务", "daily_cap": raw,
+                                                     "warn_minutes": "30", "slot_capacity": "4"})
+        assert r.status_code == 422 and "每日限号须为 1–999 的整数" in r.text, raw
+        assert client.get("/queue/manage", params={"line": raw, "counter": raw}).status_code == 200
+    empty_name = client.post("/queue/manage/counters", data={"number": "", "name": " "})
+    assert "请填写窗口名称" in empty_name.text and "不超过 32 字" not in empty_name.text
+    client.post("/logout")
+    client.headers.pop("X-CSRF-Token", None)
+    login(client, "teller1")
+    panel = _soup(client.get("/queue/").text)
+    client.post("/queue/sign-in", data={"counter_id": panel.select_one("select[name=counter_id] option")["value"]})  # type: ignore[index]
+    for raw in DIGIT_LIKE:
+        for step in ("serve", "done"):
+            assert client.post(f"/queue/act/{step}", data={"ticket_id": raw}, headers=HTMX).status_code == 404, raw
+        assert client.post("/queue/act/transfer", data={"ticket_id": "1", "line_id": raw},
+                           headers=HTMX).status_code in (404, 422), raw
+        assert client.post("/queue/sign-in", data={"counter_id": raw}).status_code == 422, raw
+
+
+def test_transfer_note_longer_than_the_field_is_refused_not_cut(demo: Engine, client: TestClient,
+                                                                hall: dict[str, object]) -> None:
+    _take(client, str(hall["kiosk"]))
+    login(client, "teller1")
+    panel = _soup(client.get("/queue/").text)
+    client.post("/queue/sign-in", data={"counter_id": panel.select_one("select[name=counter_id] option")["value"]})  # type: ignore[index]
+    current = _soup(client.post("/queue/act/call", headers=HTMX).text)
+    ticket_id = current.select_one("input[name=ticket_id]")["value"]  # type: ignore[index]
+    client.post("/queue/act/serve", data={"ticket_id": ticket_id}, headers=HTMX)
+    page = _soup(client.get("/queue/").text)
+    assert page.select_one("#transfer-form input[name=note]")["maxlength"] == "64"  # type: ignore[index]
+    line_b = page.select_one("#transfer-form select[name=line_id] option:nth-of-type(3)")["value"]  # type: ignore[index]
+    note = "材" * 65
+    r = client.post("/queue/act/transfer", data={"ticket_id": ticket_id, "line_id": line_b, "note": note}, headers=HTMX)
+    assert r.status_code == 422
+    shown = _soup(r.text)
+    assert "转移说明不超过 64 字（现为 65 字）" in shown.select_one("#panel-error").text  # type: ignore[union-attr]
+    assert shown.select_one("#transfer-form input[name=note]")["value"] == note  # type: ignore[index]
+    with Session(demo) as s:
+        assert s.exec(select(Ticket)).one().state == "serving"
+
+
+def test_continuing_another_outlets_case_keeps_its_history_and_shows_no_dead_link(
+        demo: Engine, client: TestClient) -> None:
+    """接续办理 at another outlet of the partner (lead2 continues a case of teller1's outlet):
+    the panel shows the case's history for the whole service and no link that answers 404."""
+    seed_demo_cases(demo, b"k" * 32)
+    lead1, lead2 = _staff(demo, "lead1"), _staff(demo, "lead2")
+    with Session(demo) as s, s.begin():
+        case = s.exec(select(Case).where(Case.outlet_id == lead1.outlet_id,
+                                         col(Case.state).not_in(TERMINAL))).first()
+        assert case is not None
+        number, code = case.number, case.check_code
+        outlet2 = s.get(Outlet, lead2.outlet_id)
+        assert outlet2 is not None
+        outlet2.opening_hours = ""  # always staffed (tests run at any hour)
+    counters.use_defaults(demo, lead2)
+    _k, token = devices.pair(demo, lead2, kind="kiosk", label="取号机")
+    _take(client, token)
+    login(client, "lead2")
+    panel = _soup(client.get("/queue/").text)
+    client.post("/queue/sign-in", data={"counter_id": panel.select_one("select[name=counter_id] option")["value"]})  # type: ignore[index]
+    current = _soup(client.post("/queue/act/call", headers=HTMX).text)
+    ticket_id = current.select_one("input[name=ticket_id]")["value"]  # type: ignore[index]
+    client.post("/queue/act/serve", data={"ticket_id": ticket_id}, headers=HTMX)
+    r = client.post("/queue/act/continue", data={"ticket_id": ticket_id, "case_number": number,
+                                                 "check_code": code}, headers=HTMX)
+    assert r.status_code == 200, r.text
+    for html in (r.text, client.get("/queue/").text):  # also after a reload of the panel
+        page = _soup(html)
+        assert page.select_one("#linked-case").text.strip() == number  # type: ignore[union-attr]
+        assert number in page.select_one("#continued-case").text  # type: ignore[union-attr]
+        assert page.select_one("#continued-case .history li") is not None
+        for a in page.select("a[href^='/cases/']"):
+            if a["href"] != "/cases/new" and not str(a["href"]).startswith("/cases/new?"):
+                assert client.get(str(a["href"])).status_code == 200, a["href"]
+        assert page.select_one(f"a[href='/cases/{number}']") is None
+

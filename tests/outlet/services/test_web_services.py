@@ -200,3 +200,46 @@ def test_poa_term_says_an_impossible_date_is_invalid_and_keeps_the_input(client,
     far = client.post(f"/services/{number}/actions/entrust",
                       data={"matters": "继续代为提交", "valid_until": "9999-12-31"})
     assert far.status_code == 422 and "最长一年" in _soup(far).select_one("#err-valid_until").text
+
+
+def test_daiban_creates_its_case_through_the_pages(client, demo) -> None:  # type: ignore[no-untyped-def]
+    """agent1's street point holds the 代办 scope: 服务记录 → 代办 with the applicant → 委托书 →
+    新建代办办件 → the case page of a 代办 case with its own case.create entry and the link."""
+    from datetime import date, timedelta
+
+    from outlet.models import Case
+
+    login(client, "agent1")
+    home = _soup(client.get("/services/"))
+    matter = home.select_one("#f-matter_id option[value!='']")["value"]
+    r = client.post("/services/new", data={"kind": "代办", "matter_id": matter, "topic": "代为申领养老金",
+                                           "applicant_name": "张三", "id_number": "11010519491231002X",
+                                           "phone": "13800138000"}, follow_redirects=False)
+    assert r.status_code == 303
+    record_url = r.headers["location"]
+    number = record_url.rsplit("/", 1)[1]
+    page = _soup(client.get(record_url))
+    assert page.select_one("#action-case") is None  # not before the 委托书
+    entrust = page.select_one("#action-entrust")["action"]
+    until = (date.today() + timedelta(days=30)).isoformat()
+    r = client.post(entrust, data={"matters": "代为申请城乡居民养老保险待遇", "valid_until": until},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    form = _soup(client.get(record_url)).select_one("#action-case")
+    assert form is not None and "新建代办办件" in form.get_text()
+    r = client.post(form["action"], follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/cases/")
+    case_number = r.headers["location"].rsplit("/", 1)[1]
+    case_page = client.get(r.headers["location"])
+    assert case_page.status_code == 200 and case_number in case_page.text
+    assert "已新建代办办件" in case_page.text
+    with Session(demo) as s:
+        case = s.exec(select(Case).where(Case.number == case_number)).one()
+        record = s.exec(select(ServiceRecord).where(ServiceRecord.number == number)).one()
+    assert case.service_mode == "代办" and case.state == "draft" and record.case_id == case.id
+    created = [e for e in audit_rows(demo, "case.create") if e["case"] == case_number]
+    assert [e["outcome"] for e in created] == [{"result": "done"}] and created[0]["grant"] is not None
+    linked = [e for e in audit_rows(demo, "service.case") if e["case"] == number]
+    assert [e["outcome"] for e in linked] == [{"result": "done"}]
+    again = _soup(client.get(record_url))
+    assert again.select_one("#action-case") is None  # one case per 代办

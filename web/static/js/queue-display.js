@@ -55,14 +55,36 @@
       });
     } catch (e) { /* no audio device */ }
   }
+  // Only a voice that runs on this machine (localService): a network voice (e.g. "Google 普通话")
+  // would send every call text out of the hall. None → the chime and the screen only, said on
+  // the display's status line.
+  var voiceStatus = document.getElementById("voice-status");
+  function localVoice() {
+    if (!window.speechSynthesis) return null;
+    var voices = window.speechSynthesis.getVoices().filter(function (v) {
+      return /^zh/i.test(v.lang) && v.localService === true;
+    });
+    return voices.length ? voices[0] : null;
+  }
+  function showVoice() {
+    var v = localVoice();
+    document.body.setAttribute("data-voice", v ? "local" : "none");
+    if (voiceStatus) {
+      voiceStatus.textContent = v ? "语音播报：本机中文语音（" + v.name + "）"
+                                  : "语音播报：本机无中文语音，仅显示文字并提示音";
+    }
+  }
+  showVoice();
+  if (window.speechSynthesis && window.speechSynthesis.addEventListener) {
+    window.speechSynthesis.addEventListener("voiceschanged", showVoice);
+  }
   function speak(a) {
-    if (!window.speechSynthesis) return;
-    var voices = window.speechSynthesis.getVoices().filter(function (v) { return /^zh/i.test(v.lang); });
-    if (!voices.length) return; // no Chinese voice here: the chime and the screen suffice
+    var voice = localVoice();
+    if (!voice) return; // no local Chinese voice here: the chime and the screen suffice
     var number = a.ticket.split("").join(" ");
     var u = new SpeechSynthesisUtterance("请 " + number + " 号到 " + a.counter + " 号窗口办理");
     u.lang = "zh-CN";
-    u.voice = voices[0];
+    u.voice = voice;
     u.rate = 0.9;
     window.speechSynthesis.speak(u);
   }

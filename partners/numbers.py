@@ -1,0 +1,38 @@
+"""The one parser for whole numbers typed by a person or sent in a request: ids, counts,
+caps, page numbers.
+
+``str.isdigit()`` (and ``str.isdecimal()``) accept "²", "٣" or full-width "１", which ``int()``
+then rejects or silently converts; and a 20-digit number overflows SQLite's and PostgreSQL's
+integers. :func:`ascii_int` takes ASCII digits 0–9 only and checks the range before anything
+reaches a query. :mod:`web.params` uses it for every form, query and header value; the domain
+modules use it where they validate their own text fields.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_ROW_ID = 2**31 - 1  # PostgreSQL INTEGER (SQLModel's int primary keys)
+MAX_INDEX = 2**63 - 1  # PostgreSQL BIGINT / SQLite INTEGER
+
+ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def ascii_digits(text: str, length: int | tuple[int, ...] | None = None) -> bool:
+    """Whether ``text`` is ASCII digits only (and, if given, exactly ``length`` of them or one
+    of the lengths in the tuple). For codes and phone numbers that stay text."""
+    if not ASCII_DIGITS.fullmatch(text):
+        return False
+    return length is None or len(text) in ((length,) if isinstance(length, int) else length)
+
+
+def ascii_int(value: Any, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None:
+    """An integer from a form, query or header value: surrounding spaces dropped, then ASCII
+    digits only, within ``low``…``high`` (default: a row id); else ``None`` — never an
+    exception, whatever the input."""
+    text = str(value if value is not None else "").strip()
+    if not ASCII_DIGITS.fullmatch(text) or len(text.lstrip("0")) > len(str(high)):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None

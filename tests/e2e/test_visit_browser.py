@@ -113,8 +113,8 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
 
         # back online, the login is gone (session ended): a sync keeps the item and asks for
         # a login; a colleague logging in on this phone neither sends nor drops it
+        ctx.clear_cookies()  # first: going online syncs at once ("online" event)
         ctx.set_offline(False)
-        ctx.clear_cookies()
         page.click("#sync-button")
         page.locator("#visit-msg.error", has_text="登录").wait_for()
         assert page.locator("#outbox-count").inner_text() == "待同步 1"

@@ -106,6 +106,8 @@ def validate_person_id(value: str, *, today: date | None = None, what: str = "�
     permit or 2023 foreign permanent-residence card: length, address code, birth date (1900
     to today) and check character. Returns the normalised number."""
     v = normalize_id_text(value, what=what)
+    if not v:
+        raise InvalidIdNumber(f"请填写{what}", field="id_number")
     if len(v) != 18:
         raise InvalidIdNumber(f"{what}应为18位", field="id_number")
     if not ascii_digits(v[:17]) or not (ascii_digits(v[17]) or v[17] == "X"):
@@ -132,6 +134,8 @@ def uscc_check_char(first17: str) -> str:
 def validate_uscc(value: str) -> str:
     """Validate an 18-character unified social credit code. Returns the normalised code."""
     v = normalize_id_text(value, what="统一社会信用代码")
+    if not v:
+        raise InvalidIdNumber("请填写统一社会信用代码", field="id_number")
     if len(v) != 18:
         raise InvalidIdNumber("统一社会信用代码应为18位", field="id_number")
     if any(c not in USCC_CHARSET for c in v):

@@ -332,11 +332,21 @@ def mark_material(
     engine: Engine, actor: Staff, number: str, key: str, status: str, reason: str | None = None,
     *, at: datetime | None = None,
 ) -> CaseMaterial:
-    """Mark one checklist line received / missing / defective (with reason)."""
+    """Mark one checklist line received / missing / defective (with reason). A line the
+    applicant's 告知承诺书 replaced stays received (outlet/promise.py, DOMAIN.md 告知承诺制:
+    the promise stands for the certificate until the center's 核查): marking it missing or
+    defective is refused (GuardFailed ``promised_material``, audited)."""
+    from outlet.promise import promise_of
+
     action = _frame_action(_current_state(engine, actor, number))
     assert actor.id is not None
     with case_action(engine, actor, number, action, at=at) as f:
         m = _material(f, key)
+        assert f.case.id is not None
+        promise = promise_of(f.session, f.case.id) if status != "received" else None
+        if promise is not None and any(p.get("key") == m.key for p in promise.materials or []):
+            raise GuardFailed(f"「{m.name}」已由告知承诺书 {promise.number} 代替，不能标记为缺失或有问题；"
+                              "承诺是否属实由中心核查", code="promised_material")
         _set_status(f, m, status, reason, actor.id, action)
     return m
 

@@ -23,6 +23,7 @@ from outlet.notices import issue
 from partners.models import MatterVersion, Staff
 
 CHECK_RESULTS = ("属实", "不属实")
+MAX_NOTE = 500  # characters of a 核查 note or a revocation reason (the columns' size)
 CONSEQUENCE = ("申请人作出不实承诺的，行政机关将依法撤销已作出的决定，记入信用记录，"
                "并依法追究相应责任。")
 # A promise may be checked once the decision is made or the case is under way at the center.
@@ -79,6 +80,9 @@ def check_promise(engine: Engine, actor: Staff, number: str, *, result: str, not
         raise InvalidInput("请选择核查结果", field="result", errors={"result": "请选择核查结果"})
     if result == "不属实" and not note:
         raise InvalidInput("核查不属实须写明核查情况", field="note", errors={"note": "核查不属实须写明核查情况"})
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"核查情况不超过 {MAX_NOTE} 字", field="note",
+                           errors={"note": f"核查情况不超过 {MAX_NOTE} 字"})
     with case_action(engine, actor, number, "case.promise_check", at=at) as f:
         assert f.case.id is not None and actor.id is not None
         promise = promise_of(f.session, f.case.id)
@@ -89,7 +93,7 @@ def check_promise(engine: Engine, actor: Staff, number: str, *, result: str, not
         if f.case.state not in CHECK_STATES:
             label = states.STATE_LABELS.get(f.case.state, f.case.state)
             raise IllegalTransition(f"办件当前状态为「{label}」，不能核查告知承诺")
-        promise.check_result, promise.check_note = result, note[:500] or None
+        promise.check_result, promise.check_note = result, note or None
         promise.checked_by, promise.checked_at = actor.id, f.act.at
         f.session.add(promise)
         f.session.add(CaseEvent(case_id=f.case.id, actor_id=actor.id, at=f.act.at,
@@ -99,8 +103,12 @@ def check_promise(engine: Engine, actor: Staff, number: str, *, result: str, not
 
 def revoke(engine: Engine, actor: Staff, number: str, *, reason: str,
            at: datetime | None = None) -> Case:
-    """撤销: a decision (准予) built on a promise found 不属实 is revoked, with a reason."""
+    """撤销: a decision (准予) built on a promise found 不属实 is revoked, with a reason
+    (required, at most ``MAX_NOTE`` characters: InvalidInput 422, the form keeps it)."""
     reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_NOTE:
+        msg = "请填写撤销决定的理由" if not reason else f"撤销理由不超过 {MAX_NOTE} 字"
+        raise InvalidInput(msg, field="reason", errors={"reason": msg})
     with case_action(engine, actor, number, "case.revoke", at=at) as f:
         assert f.case.id is not None and actor.id is not None
         promise = promise_of(f.session, f.case.id)
@@ -108,6 +116,6 @@ def revoke(engine: Engine, actor: Staff, number: str, *, reason: str,
             raise GuardFailed("只有告知承诺核查不属实的办件才能撤销决定", code="promise_not_false")
         t = states.apply(f.guard_input(reason=reason), "case.revoke", actor_id=actor.id, note=reason)
         f.moved(t.source, t.target)
-        promise.revoked_at, promise.revoked_by, promise.revoke_reason = f.act.at, actor.id, reason[:500]
+        promise.revoked_at, promise.revoked_by, promise.revoke_reason = f.act.at, actor.id, reason
         f.session.add(promise)
     return f.case

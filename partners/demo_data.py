@@ -310,6 +310,7 @@ STAFF = [
     ("teller3", "陈静", ["teller"], "C", None, None),
     ("teller4", "孙丽", ["teller"], "E", None, None),
     ("agent1", "李秀兰", ["block_agent"], "H", None, None),
+    ("lead3", "韩淑珍", ["outlet_lead"], "H", None, None),  # the street point's lead
     ("expert1", "赵磊", ["expert"], None, "商事登记", "town"),
     ("expert2", "钱文博", ["expert"], None, None, "city"),
     ("expert3", "孙明", ["expert"], None, "社保", "district"),

@@ -4,8 +4,10 @@
 the legal applicant, and 代办 is free of charge.
 
 States: open → entrusted (委托书, 受理单) ⇄ suspended (中止单 / 续办委托书);
-entrusted | suspended → terminated (终止单); entrusted → delivered (办结单). While
-entrusted, :func:`create_case` takes the case in through the normal intake path.
+open | entrusted | suspended → terminated (终止单: also before a 委托书 was signed, so a 代办
+the applicant never entrusted does not stay 办理中 for ever); entrusted → delivered (办结单,
+once a linked case is finished). While entrusted, :func:`create_case` takes the case in
+through the normal intake path.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from outlet.clock import local_day
 from outlet.errors import IllegalTransition, InvalidInput
 from outlet.services.models import ServiceRecord, ServiceStep
 from outlet.models import Case
+from outlet.states import COMPLETED, TERMINAL
+from outlet.states import STATE_LABELS as CASE_STATES
 from outlet.services.records import (
     STATE_LABELS,
     ServiceFrame,
@@ -30,6 +34,11 @@ from outlet.services.records import (
 )
 from partners.models import Staff
 
+# A 委托书 runs at most a year (the longest term of the local 帮办代办 practice; a longer
+# errand is renewed with a 续办委托书).
+MAX_ENTRUST_DAYS = 366
+MAX_TEXT = 500  # characters of a form's free text (matters, reason, items: the column's size)
+
 FORMS = {
     "entrust": ("委托书", "WT"),
     "accept": ("受理单", "SL"),
@@ -38,11 +47,13 @@ FORMS = {
     "terminate": ("终止单", "ZJ"),
     "deliver": ("办结单", "BJ"),
 }
+# A linked case is finished (decided, delivered, refused, withdrawn …) before the 办结单.
+FINISHED_CASE = COMPLETED | TERMINAL
 # action → (allowed source states, target state)
 MOVES = {
     "service.entrust": (("open", "suspended"), "entrusted"),
     "service.suspend": (("entrusted",), "suspended"),
-    "service.terminate": (("entrusted", "suspended"), "terminated"),
+    "service.terminate": (("open", "entrusted", "suspended"), "terminated"),
     "service.deliver": (("entrusted",), "delivered"),
 }
 
@@ -69,7 +80,7 @@ def _form(f: ServiceFrame, action: str, form: str, data: dict[str, str], note: s
         select(ServiceStep.id).where(ServiceStep.record_id == f.record.id, ServiceStep.form == form)
     ).all())
     number = f"{f.record.number}-{FORMS[form][1]}{count + 1}"
-    return f.step(action, note=note[:500], form=form, form_number=number, data=data)
+    return f.step(action, note=note[:MAX_TEXT], form=form, form_number=number, data=data)
 
 
 def entrust(
@@ -83,17 +94,23 @@ def entrust(
     errors = {}
     if not matters:
         errors["matters"] = "请写明委托办理的事项和权限"
+    elif len(matters) > MAX_TEXT:
+        errors["matters"] = f"委托事项不超过 {MAX_TEXT} 字"
     if valid_until is None:
         errors["valid_until"] = "请填写委托有效期"
     _fail(errors)
     assert valid_until is not None
     with service_action(engine, actor, number, "service.entrust", at=at, scope="代办") as f:
         target = _begin(f, actor, "service.entrust")
-        if valid_until < local_day(f.act.at):
+        today = local_day(f.act.at)
+        if valid_until < today:
             _fail({"valid_until": "委托有效期不能早于今天"})
+        if (valid_until - today).days > MAX_ENTRUST_DAYS:
+            last = date.fromordinal(today.toordinal() + MAX_ENTRUST_DAYS)
+            _fail({"valid_until": f"委托有效期最长一年（至 {last.isoformat()}），更长的委托请到期后续办"})
         if case_number.strip():
             link_case(f, case_number)
-        data = {"matters": matters[:500], "valid_until": valid_until.isoformat(),
+        data = {"matters": matters, "valid_until": valid_until.isoformat(),
                 "agent": actor.display_name}
         if f.record.state == "suspended":
             _form(f, "service.entrust", "resume", data, f"续办：{matters}")
@@ -119,13 +136,14 @@ def terminate(engine: Engine, actor: Staff, number: str, *, reason: str,
 def _with_reason(engine: Engine, actor: Staff, number: str, action: str, form: str,
                  reason: str, at: datetime | None) -> ServiceRecord:
     reason = (reason or "").strip()
-    _fail({"reason": "请填写原因"} if not reason else {})
+    _fail({"reason": "请填写原因"} if not reason
+          else {"reason": f"原因不超过 {MAX_TEXT} 字"} if len(reason) > MAX_TEXT else {})
     with service_action(engine, actor, number, action, at=at) as f:
         target = _begin(f, actor, action)
-        _form(f, action, form, {"reason": reason[:500]}, reason)
+        _form(f, action, form, {"reason": reason}, reason)
         f.move(target)
         if target == "terminated":
-            f.record.outcome, f.record.outcome_note, f.record.ended_at = "not_done", reason[:500], f.act.at
+            f.record.outcome, f.record.outcome_note, f.record.ended_at = "not_done", reason, f.act.at
     return f.record
 
 
@@ -136,12 +154,20 @@ def deliver(engine: Engine, actor: Staff, number: str, *, items: str, received_b
     errors = {}
     if not items:
         errors["items"] = "请列明交还申请人的证照、材料或结果"
+    elif len(items) > MAX_TEXT:
+        errors["items"] = f"交还内容不超过 {MAX_TEXT} 字"
     if not received_by:
         errors["received_by"] = "请填写签收人"
+    elif len(received_by) > 64:
+        errors["received_by"] = "签收人不超过 64 字"
     _fail(errors)
     with service_action(engine, actor, number, "service.deliver", at=at) as f:
         target = _begin(f, actor, "service.deliver")
-        _form(f, "service.deliver", "deliver", {"items": items[:500], "received_by": received_by[:64]},
+        case = f.session.get(Case, f.record.case_id) if f.record.case_id else None
+        if case is not None and case.state not in FINISHED_CASE:
+            label = CASE_STATES.get(case.state, case.state)
+            raise IllegalTransition(f"关联办件 {case.number} 当前为「{label}」，办件办结后才能出具办结单")
+        _form(f, "service.deliver", "deliver", {"items": items, "received_by": received_by},
               f"送达：{items}")
         f.move(target)
         f.record.outcome, f.record.ended_at = "done", f.act.at

@@ -20,6 +20,7 @@ NO_GPS_REASONS = ("未授权定位", "室内无信号", "设备无定位", "其�
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_CLOCK_AHEAD = timedelta(minutes=10)  # phone clock may run a little ahead of the server
 MAX_OFFLINE = timedelta(days=7)  # an outbox older than a week is not a visit we accept
+MAX_VISIT_LENGTH = timedelta(hours=12)  # arrive → leave of one home visit, by the phone's clock
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -34,7 +35,9 @@ def position(fields: dict[str, str], prefix: str) -> dict[str, Any]:
         reason = fields.get(f"{prefix}_no_gps", "").strip()
         if not reason:
             raise _bad(f"{prefix}_no_gps", "没有定位时请选择原因")
-        return {"none": reason[:64]}
+        if reason not in NO_GPS_REASONS:
+            raise _bad(f"{prefix}_no_gps", "无定位原因无效，请从列表中选择（" + "、".join(NO_GPS_REASONS) + "）")
+        return {"none": reason}
     try:
         la, lo, ac = float(lat), float(lon), float(acc)
     except ValueError:
@@ -61,6 +64,20 @@ def phone_time(raw: str, server_now: datetime, field: str) -> datetime:
     if t > server_now + MAX_CLOCK_AHEAD or t < server_now - MAX_OFFLINE:
         raise _bad(field, "手机时间与服务器时间相差过大，请校准手机时间")
     return t
+
+
+def check_visit_times(requested_at: datetime, arrived: datetime, left: datetime | None = None,
+                      *, field: str = "phone_time") -> None:
+    """The phone's times of one visit (naive UTC) must fit the visit's window: arrival not
+    before the request was made (less the clock skew ``MAX_CLOCK_AHEAD``), departure not
+    before arrival and at most ``MAX_VISIT_LENGTH`` after it. Raises InvalidInput (422)."""
+    if arrived < requested_at - MAX_CLOCK_AHEAD:
+        raise _bad(field, "到达时间早于上门需求登记时间，请校准手机时间")
+    if left is not None and left < arrived:
+        raise _bad(field, "离开时间早于到达时间，请校准手机时间")
+    if left is not None and left - arrived > MAX_VISIT_LENGTH:
+        hours = MAX_VISIT_LENGTH.total_seconds() / 3600
+        raise _bad(field, f"离开时间距到达超过 {hours:g} 小时，不是同一次上门，请核对手机时间")
 
 
 def check_photo(data: bytes, max_bytes: int) -> str:

@@ -41,16 +41,19 @@ def _bounds(start: date, end: date) -> tuple[object, object]:
 
 
 def service_counts(session: Session, outlet_ids: Iterable[int] | None, start: date, end: date,
-                   by: str) -> list[tuple[str, int]]:
+                   by: str, *, staff_id: int | None = None) -> list[tuple[str, int]]:
     """``[(label, count)]`` of records started in ``[start, end]`` (Beijing days, inclusive),
     grouped ``by`` kind / outlet / staff (who opened it: 首问) / matter / day, largest first
-    (days in order). ``outlet_ids`` None means every outlet (the center)."""
+    (days in order). ``outlet_ids`` None means every outlet (the center); ``staff_id`` keeps
+    only the records that staff member opened (a teller's or block agent's own figures)."""
     if by not in GROUPS:
         raise ValueError(f"unknown grouping {by!r}")
     lo, hi = _bounds(start, end)
     where = [col(ServiceRecord.started_at) >= lo, col(ServiceRecord.started_at) < hi]
     if outlet_ids is not None:
         where.append(col(ServiceRecord.outlet_id).in_(list(outlet_ids)))
+    if staff_id is not None:
+        where.append(col(ServiceRecord.opened_by) == staff_id)
     n = func.count(col(ServiceRecord.id))
     if by == "day":
         rows = session.exec(select(ServiceRecord.started_at).where(*where)).all()
@@ -76,17 +79,21 @@ def service_counts(session: Session, outlet_ids: Iterable[int] | None, start: da
 
 
 def visit_figures(session: Session, outlet_ids: Iterable[int] | None, start: date,
-                  end: date) -> VisitFigures:
-    """Home visits finished in ``[start, end]``: how many, how many on time, mean length;
-    plus visits still open and already past due at ``end``."""
+                  end: date, *, staff_id: int | None = None) -> VisitFigures:
+    """Home visits finished in ``[start, end]`` by the phone's clock (the day the agent left
+    the home, not the day the phone synced): how many, how many on time, mean length; plus
+    visits still open and already past due at ``end``. ``staff_id``: that agent's visits."""
     lo, hi = _bounds(start, end)
-    stmt = select(HomeVisit).where(col(HomeVisit.left_at) >= lo, col(HomeVisit.left_at) < hi)
+    stmt = select(HomeVisit).where(col(HomeVisit.left_phone_at) >= lo, col(HomeVisit.left_phone_at) < hi)
     late_stmt = select(func.count(col(HomeVisit.id))).where(HomeVisit.state != "done",
                                                             col(HomeVisit.due_on) < end)
     if outlet_ids is not None:
         ids = list(outlet_ids)
         stmt = stmt.where(col(HomeVisit.outlet_id).in_(ids))
         late_stmt = late_stmt.where(col(HomeVisit.outlet_id).in_(ids))
+    if staff_id is not None:
+        stmt = stmt.where(col(HomeVisit.assignee_id) == staff_id)
+        late_stmt = late_stmt.where(col(HomeVisit.assignee_id) == staff_id)
     done = [v for v in session.exec(stmt).all() if v.left_phone_at and v.arrived_phone_at]
     on_time = sum(1 for v in done if v.left_phone_at and local_day(v.left_phone_at) <= v.due_on)
     minutes = [(v.left_phone_at - v.arrived_phone_at).total_seconds() / 60 for v in done

@@ -45,6 +45,7 @@ STATE_LABELS = {
     "terminated": "已终止", "delivered": "已办结送达",
 }
 ENDED = frozenset({"closed", "terminated", "delivered"})
+MAX_NOTE = 500  # characters of a handover or closing note (the column's size)
 CHANNELS = ("爱山东APP", "网上办事大厅", "自助终端", "窗口", "其他")
 
 
@@ -230,7 +231,7 @@ def open_service(
 
 def _require_owner(f: ServiceFrame, actor: Staff, verb: str) -> None:
     if f.record.state in ENDED:
-        raise IllegalTransition(f"该服务已{STATE_LABELS[f.record.state]}，不能{verb}")
+        raise IllegalTransition(f"该服务{STATE_LABELS[f.record.state]}，不能{verb}")
     if f.record.owner_id != actor.id:
         owner = f.session.get(Staff, f.record.owner_id)
         name = owner.display_name if owner else "首问责任人"
@@ -249,6 +250,8 @@ def handover(
         errors["to_staff_id"] = "请选择接手的同事"
     if not note:
         errors["note"] = "转交须写明已办情况和待办事项"
+    elif len(note) > MAX_NOTE:
+        errors["note"] = f"交接说明不超过 {MAX_NOTE} 字"
     if errors:
         raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)), errors=errors)
     with service_action(engine, actor, number, "service.handover", at=at) as f:
@@ -261,7 +264,7 @@ def handover(
         assert target.id is not None
         f.record.owner_id = target.id
         f.session.add(f.record)
-        f.step("service.handover", note=note[:500], to_staff_id=to_staff_id)
+        f.step("service.handover", note=note, to_staff_id=to_staff_id)
     return f.record
 
 
@@ -278,6 +281,8 @@ def close(
     if outcome in ("handed_over", "not_done") and not note:
         msg = "转办须写明转至何处" if outcome == "handed_over" else "请填写未能办成的原因"
         raise InvalidInput(msg, field="note", errors={"note": msg})
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"说明不超过 {MAX_NOTE} 字", field="note", errors={"note": f"说明不超过 {MAX_NOTE} 字"})
     with service_action(engine, actor, number, "service.close", at=at) as f:
         _require_owner(f, actor, "办结")
         if f.record.kind == "代办":

@@ -32,6 +32,7 @@ from outlet.services.evidence import (
     CLIENT_ID_RE,
     check_photo,
     check_signature,
+    check_visit_times,
     phone_time,
     position,
 )
@@ -48,6 +49,7 @@ VISIT_CHANNELS = ("窗口", "网格员", "中心来电")
 VISIT_DUE_WORKDAYS = 3
 VISIT_STATES = {"assigned": "待上门", "arrived": "已到达", "done": "已办结"}
 MAX_PHOTOS = 6
+MAX_NOTE = 500  # characters of an outcome or handover note (the column's size)
 
 
 @dataclass
@@ -257,6 +259,7 @@ def _arrive(engine: Engine, actor: Staff, number: str, client_id: str, fields: d
         visit = _locked(act, number)
         if visit.state != "assigned":
             raise IllegalTransition(f"该上门服务{VISIT_STATES[visit.state]}，不能再次登记到达")
+        check_visit_times(visit.requested_at, phone_at)
         visit.state, visit.arrived_at, visit.arrived_phone_at = "arrived", now, phone_at
         visit.arrive_position = where
         act.session.add(visit)
@@ -271,9 +274,12 @@ def _complete(engine: Engine, actor: Staff, number: str, client_id: str, fields:
               photos: Sequence[bytes], signature: bytes, store: FileStore, max_bytes: int,
               now: datetime) -> Answer:
     outcome = fields.get("outcome", "").strip()
-    note = fields.get("outcome_note", "").strip()[:500]
+    note = fields.get("outcome_note", "").strip()
     if outcome not in OUTCOMES:
         raise InvalidInput("请选择服务结果", field="outcome", errors={"outcome": "请选择服务结果"})
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"说明不超过 {MAX_NOTE} 字", field="outcome_note",
+                           errors={"outcome_note": f"说明不超过 {MAX_NOTE} 字"})
     if outcome in ("not_done", "handed_over") and not note:
         raise InvalidInput("请填写原因或转办去向", field="outcome_note",
                            errors={"outcome_note": "请填写原因或转办去向"})
@@ -292,7 +298,8 @@ def _complete(engine: Engine, actor: Staff, number: str, client_id: str, fields:
         if visit.state != "arrived":
             raise IllegalTransition("请先登记到达再办结")
         s = act.session
-        assert visit.id is not None and actor.id is not None and visit.arrived_at is not None
+        assert visit.id is not None and actor.id is not None and visit.arrived_phone_at is not None
+        check_visit_times(visit.requested_at, visit.arrived_phone_at, phone_at)
         for f, ctype in zip(stored, types, strict=True):
             s.add(VisitFile(visit_id=visit.id, kind="photo", sha256=f.sha256, size=f.size,
                             content_type=ctype))
@@ -312,8 +319,8 @@ def _complete(engine: Engine, actor: Staff, number: str, client_id: str, fields:
             outlet_id=outlet.id, opened_by=actor.id, owner_id=actor.id, matter_id=visit.matter_id,
             matter_version_id=current_version(s, matter).id if matter else None,
             topic=f"上门服务（{visit.reason}）：{visit.address}"[:500], state="closed",
-            outcome=outcome, outcome_note=note or None, started_at=visit.arrived_at,
-            ended_at=now, visit_id=visit.id,
+            outcome=outcome, outcome_note=note or None, started_at=visit.arrived_phone_at,
+            ended_at=phone_at, visit_id=visit.id,
         )
         s.add(record)
         s.flush()

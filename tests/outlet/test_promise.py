@@ -51,7 +51,7 @@ def test_promise_replaces_marked_materials_and_a_false_one_gets_the_decision_rev
     promise.check_promise(e, r, n, result="不属实", note="经核查申请表所述情况与事实不符", at=AT)
     with pytest.raises(IllegalTransition):
         promise.check_promise(e, r, n, result="属实", at=AT)
-    with pytest.raises(GuardFailed):
+    with pytest.raises(InvalidInput, match="撤销决定的理由"):  # 422 with a message, before any lock
         promise.revoke(e, r, n, reason=" ", at=AT)
     case = promise.revoke(e, r, n, reason="承诺不实，依法撤销准予决定", at=AT)
     assert case.state == "revoked"

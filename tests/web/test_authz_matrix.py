@@ -158,7 +158,7 @@ RULES: dict[str, str] = {
     "POST /cases/search": "TBL",
     "GET /services/": "TBL",
     "POST /services/new": "TBL",
-    "GET /services/figures": "L",
+    "GET /services/figures": "TBLEAP",
     "GET /services/{number}": "TBL",
     "POST /services/{number}/actions/{action}": "TBL",
     "GET /services/{number}/forms/{form}": "TBL",

@@ -13,7 +13,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 import audit
-from outlet import errors as _outlet_errors  # noqa: F401  (registers refusal subclasses)
 from outlet.queue.bookings import STATE_LABELS as BOOKING_STATES
 from outlet.queue.tickets import STATE_LABELS as TICKET_STATES
 from outlet.ratings.workorders import STATE_LABELS as WORK_ORDER_STATES
@@ -21,7 +20,6 @@ from outlet.services.records import STATE_LABELS as SERVICE_STATES
 from outlet.services.visits import VISIT_STATES
 from outlet.states import STATE_LABELS
 from partners.authorize import ACTIONS
-from partners.errors import ActionRefused
 from partners.models import ROLE_LABELS as STAFF_ROLE_LABELS
 from partners.models import Matter, MatterVersion, Outlet, Partner, Staff
 from remote_assist.models import REQUEST_STATUS_LABELS, SESSION_STATE_LABELS
@@ -39,18 +37,76 @@ OUTCOME_LABELS = {"done": "已完成", "refused": "已拒绝"}
 DIGEST_LABELS = {"material": "材料扫描件", "snapshot": "取证截图", "recording": "视频录像"}
 
 
-def _refusal_labels() -> dict[str, str]:
-    labels: dict[str, str] = {}
-    todo = [ActionRefused]
-    while todo:
-        cls = todo.pop()
-        labels.setdefault(cls.code, cls.message)
-        todo.extend(cls.__subclasses__())
-    return labels
-
-
+# The reason code of every refusal (``outcome.reason``: an ActionRefused subclass's ``code``
+# or a ``code=`` given where it is raised, and web/refusals.py's access reasons) in words.
+# tests/web/test_refusal_labels.py scans the code for reason codes and fails on one missing here.
 REASON_LABELS = {
-    **_refusal_labels(),
+    # authorization (partners/errors.py)
+    "refused": "操作被拒绝",
+    "delegation_refused": "未获委托授权",
+    "not_delegated": "该事项未委托给本机构",
+    "scope_not_granted": "授权范围不含该服务方式（收件、帮办、代办或咨询）",
+    "grant_expired": "授权已过期",
+    "grant_not_yet_valid": "授权尚未生效",
+    "grant_revoked": "授权已撤销",
+    "wrong_outlet": "不是本网点的业务",
+    "role_lacks_action": "岗位无权执行该操作",
+    "wrong_domain": "不属于本人负责的审核或专家领域",
+    "duty_separation": "违反岗位分离规则（不能自己审批自己的申请等）",
+    # cases (outlet/errors.py, outlet/states.py, intake, review, promise)
+    "illegal_transition": "当前状态下不能执行该操作",
+    "guard_failed": "办理条件不满足",
+    "reason_required": "未填写原因或需补正的内容",
+    "materials_incomplete": "材料不齐全或尚未补正",
+    "rongque_not_allowed": "该材料不允许容缺受理",
+    "rongque_not_needed": "材料已齐全，无需容缺受理",
+    "commitment_missing": "容缺受理缺少申请人的书面承诺",
+    "deadline_missing": "未填写补齐材料的期限",
+    "deadline_past": "补齐材料期限早于今天",
+    "deadline_after_due": "补齐材料期限晚于承诺办结日期",
+    "rongque_outstanding": "容缺材料尚未补齐",
+    "inspection_pending": "现场核查尚未完成",
+    "not_instant": "承诺件不能在网点当场办结",
+    "nothing_to_notify": "材料已齐全，无需出具一次性告知书",
+    "claimed_by_other": "办件已由其他审核人员认领",
+    "not_promisable": "所选材料不适用告知承诺制（以事项清单为准）",
+    "promise_not_false": "告知承诺核查结果不是不属实，不能撤销决定",
+    "promised_material": "该材料已由告知承诺代替，不能标记为缺失或有问题",
+    "invalid_input": "输入内容无效",
+    # services and home visits (outlet/services/)
+    "not_owner": "非首问责任人，不能办结或转交",
+    "not_assigned": "该上门服务已指派给其他网格员",
+    # queue and bookings (outlet/queue/)
+    "queue_refused": "取号叫号操作被拒绝",
+    "not_signed_in": "窗口人员尚未签到上岗",
+    "counter_busy": "窗口正在办理其他号票",
+    "queue_empty": "队列中没有等候的号票",
+    "issuing_closed": "已停止取号",
+    "slot_full": "预约时段已约满",
+    "booking_blocked": "多次爽约，暂停预约",
+    "one_per_day": "同一手机号同一业务每天只能预约一次",
+    "too_late": "距预约时段开始不足 2 小时，不能取消",
+    "ambiguous": "手机号后四位对应多个预约，无法确定",
+    "outside_window": "不在预约签到时间范围内",
+    # devices, ratings, remote assistance
+    "device_refused": "终端设备未获准执行该操作",
+    "rating_refused": "评价或工单操作被拒绝",
+    "already_rated": "该评价已提交",
+    "replayed_form": "重复提交的评价表",
+    "not_rateable": "办件未受理，不能评价",
+    "stage_passed": "已过该评价阶段",
+    "not_completed": "办件尚未办结，不能进行办结后评价",
+    "window_closed": "已过办结后评价期限",
+    "link_changed": "窗口的办件已变更",
+    "not_session_teller": "不是本人发起且已结束的视频帮办",
+    "not_rated_staff": "不是被评价的工作人员本人",
+    "not_bad_rating": "只能对差评提出申诉",
+    "already_appealed": "该评价已提出过申诉",
+    "appeal_window_closed": "已过申诉期限",
+    "already_decided": "该申诉已复核",
+    "not_responsible": "不是该工单的责任人",
+    "callback_missing": "实名差评未记录回访，不能销号",
+    "not_offered": "该求助不在本专家的队列中",
     # access.refused (web/refusals.py): a page the role lacks, a record outside its scope
     "forbidden": "岗位无权访问该页面或操作",
     "not_found": "超出本人权限范围，或编号不存在（猜测的编号）",
@@ -59,6 +115,33 @@ REASON_LABELS = {
     "inactive": "账号已停用",
     "throttled": "尝试过于频繁，已限速（未核对密码）",
 }
+# Where one code means something particular to a family (the action's first word).
+FAMILY_REASON_LABELS: dict[str, dict[str, str]] = {
+    "illegal_transition": {
+        "case": "当前办件状态下不能执行该操作",
+        "service": "当前服务记录状态下不能执行该操作",
+        "visit": "当前上门服务状态下不能执行该操作",
+        "ticket": "当前号票状态下不能执行该操作",
+        "queue": "当前号票或队列状态下不能执行该操作",
+        "booking": "当前预约状态下不能执行该操作",
+        "rating": "当前评价或工单状态下不能执行该操作",
+        "assist": "当前求助或视频帮办状态下不能执行该操作",
+    },
+    "not_found": {"ticket": "未找到该号票", "queue": "未找到该号票"},
+    "wrong_outlet": {"booking": "该预约不在本网点"},
+}
+
+
+def reason_label(code: str | None, action: str = "") -> str:
+    """The Chinese words for a refusal's reason ``code`` in the family of ``action``
+    (``illegal_transition`` of ``service.close`` → 当前服务记录状态下…); "" for no code,
+    the code itself when unknown."""
+    if not code:
+        return ""
+    family = action.split(".", 1)[0]
+    return FAMILY_REASON_LABELS.get(code, {}).get(family) or REASON_LABELS.get(code, code)
+
+
 # Entries written by the web layer, not by a delegated action (no ActionRule).
 LOG_ONLY_ACTIONS = {"access.refused": "越权访问被拒绝", "security.password.change": "修改本人密码",
                     "security.login": "登录", "security.logout": "退出登录",
@@ -295,7 +378,7 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
         "result_label": OUTCOME_LABELS.get(outcome.get("result", ""), outcome.get("result", "")),
         "refused": outcome.get("result") == "refused",
         "reason": reason,
-        "reason_label": REASON_LABELS.get(reason or "", ""),
+        "reason_label": reason_label(reason, str(e.get("action", ""))),
         "state_from": state.get("from"),
         "state_to": state.get("to"),
         "state_from_label": row_state_labels[0] if row_state_labels else state_label(state.get("from"), action),

@@ -19,11 +19,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from outlet.clock import local_day
-from outlet.errors import CaseError, ServiceNotFound
+from outlet.errors import CaseError, InvalidInput, ServiceNotFound
 from outlet.ids import mask_id
 from outlet.models import Case
 from outlet.services import daiban, records
-from outlet.services.models import ServiceStep
+from outlet.queue.bookings import mask_name
+from outlet.services.models import HomeVisit, ServiceStep
 from outlet.services.records import CHANNELS, KINDS, OUTCOMES, STATE_LABELS, NewService
 from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
@@ -102,7 +103,10 @@ def record_context(request: Request, number: str) -> dict[str, Any]:
         assert rec.id is not None
         owner = s.get(Staff, rec.owner_id)
         case = s.get(Case, rec.case_id) if rec.case_id else None
+        visit = s.get(HomeVisit, rec.visit_id) if rec.visit_id else None
         return _common({
+            "visit": visit,  # 上门办: the applicant is the request's contact (shown masked)
+            "visit_contact": mask_name(visit.contact_name) if visit else None,
             "ref": ref, "record": rec, "owner": owner, "case": case, "applicant": ref.applicant,
             "steps": records.steps_of(s, rec.id), "is_owner": rec.owner_id == actor.id,
             "colleagues": records.colleagues(s, actor, rec.outlet_id), "base": f"/services/{number}",
@@ -128,10 +132,15 @@ async def _record_response(request: Request, **extra: Any) -> Response:
 
 
 def _day(form: FormData, name: str) -> date | None:
-    try:
-        return date.fromisoformat(str(form.get(name, "") or ""))
-    except ValueError:
+    """A date field: None when empty, InvalidInput (422) when not a real date."""
+    raw = str(form.get(name, "") or "").strip()
+    if not raw:
         return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        msg = f"日期「{raw[:20]}」无效，请按 年-月-日 填写（如 2027-03-31）"
+        raise InvalidInput(msg, field=name, errors={name: msg}) from None
 
 
 def _text(form: FormData, name: str) -> str:

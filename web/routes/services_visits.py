@@ -14,6 +14,8 @@ from typing import Any
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -22,7 +24,7 @@ from outlet import pii
 from outlet.clock import local_day
 from outlet.errors import CaseError, ServiceNotFound
 from outlet.services import visits
-from outlet.services.evidence import NO_GPS_REASONS
+from outlet.services.evidence import CHINA_BOUNDS, MAX_ACCURACY_M, NO_GPS_REASONS
 from outlet.services.records import OUTCOMES
 from outlet.services.visits import (
     VISIT_CHANNELS,
@@ -34,7 +36,7 @@ from outlet.services.visits import (
 from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
-from web.auth import requires_roles
+from web.auth import current_user, requires_roles
 from web.params import int_param
 from web.routes.case_views import actor_of, fail, render
 from web.security import SECURITY_HEADERS
@@ -120,7 +122,9 @@ async def visit_page(request: Request) -> Response:
             mine = v.assignee_id == actor.id
             return {"visit": v, "contact_phone": phone if mine else pii.mask_phone(phone), "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
                     "no_gps_reasons": NO_GPS_REASONS, "mine": v.assignee_id == actor.id,
-                    "today": local_day(utcnow()), "max_photos": visits.MAX_PHOTOS}
+                    "today": local_day(utcnow()), "max_photos": visits.MAX_PHOTOS,
+                    "max_accuracy": MAX_ACCURACY_M, "bounds": CHINA_BOUNDS,
+                    "max_note": visits.MAX_NOTE}
 
     try:
         ctx = await run_in_threadpool(load)
@@ -131,13 +135,28 @@ async def visit_page(request: Request) -> Response:
     return response
 
 
-@requires_roles(*OUTLET)
 async def submit(request: Request) -> Response:
+    """The outbox's endpoint answers JSON only, so the phone can tell apart "log in again"
+    (401: the items stay on the phone) from a definite answer about the item."""
+    if current_user(request) is None:
+        return JSONResponse({"ok": False, "login": True,
+                             "error": "登录已过期，请重新登录后同步（数据仍保存在手机上）"}, status_code=401)
+    return await _submit(request)
+
+
+@requires_roles(*OUTLET)
+async def _submit(request: Request) -> Response:
     """One outbox submission (multipart): ``client_id``, ``kind`` (arrive / complete),
     ``phone_time``, positions or no-GPS reasons, outcome, ``photos`` files, ``signature``."""
     number = request.path_params["number"]
     settings = request.app.state.settings
-    form = await request.form(max_files=visits.MAX_PHOTOS + 2, max_fields=30)
+    try:
+        form = await request.form(max_files=visits.MAX_PHOTOS + 2, max_fields=30)
+    except (MultiPartException, HTTPException):  # too many files or fields (Starlette: 400)
+        return JSONResponse({"ok": False, "field": "photos",
+                             "error": f"提交的文件过多：每次上门最多 {visits.MAX_PHOTOS} 张照片和 1 个签名",
+                             "errors": {"photos": f"最多上传 {visits.MAX_PHOTOS} 张照片"}},
+                            status_code=413)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     photos: list[bytes] = []
     for item in form.getlist("photos"):
@@ -153,10 +172,13 @@ async def submit(request: Request) -> Response:
             max_bytes=settings.max_upload_bytes,
         )
     except (ActionRefused, CaseError) as exc:
-        return JSONResponse({"ok": False, "error": exc.message,
+        return JSONResponse({"ok": False, "error": exc.message, "field": getattr(exc, "field", None),
                              "errors": getattr(exc, "errors", {}) or {}},
                             status_code=exc.status_code)
     return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+submit.required_roles = _submit.required_roles  # type: ignore[attr-defined]
 
 
 SW_FILE = Path(__file__).resolve().parent.parent / "static" / "js" / "visit-sw.js"

@@ -193,3 +193,23 @@ def test_daiban_creates_its_case_through_intake_and_links_it(sw: ServiceWorld) -
         daiban.create_case(e, t, n, pseudonym_key=KEY, at=AT)
     with Session(e) as s:
         assert len(s.exec(select(Case).where(Case.service_mode == "代办")).all()) == 1
+    with pytest.raises(IllegalTransition, match="办件办结后才能出具办结单"):  # the case is 待受理
+        daiban.deliver(e, t, n, items="社会保障卡 1 张", received_by="张三", at=AT)
+    assert audit_rows(e, "service.deliver")[-1]["outcome"] == {"result": "refused", "reason": "illegal_transition"}
+
+
+def test_daiban_without_a_poa_can_be_terminated_and_texts_and_terms_are_bounded(sw: ServiceWorld) -> None:
+    e, t = sw.w.engine, sw.w.teller_a
+    n = _daiban(sw)
+    with pytest.raises(InvalidInput, match="最长一年"):  # 9999-12-31 is not a 委托 term
+        daiban.entrust(e, t, n, matters="代为申领", valid_until=date(9999, 12, 31), at=AT)
+    with pytest.raises(InvalidInput, match="不超过 500 字"):  # refused, never cut silently
+        daiban.terminate(e, t, n, reason="长" * 501, at=AT)
+    rec = daiban.terminate(e, t, n, reason="申请人决定自己办理，未签委托书", at=AT)
+    assert rec.state == "terminated" and rec.outcome == "not_done" and rec.ended_at is not None
+    assert _forms(e, n) == ["terminate"]
+    consult = _open(sw.w, "咨询", matter=False).number
+    with pytest.raises(InvalidInput, match="不超过 500 字"):
+        records.handover(e, t, consult, to_staff_id=sw.teller_a2.id, note="交" * 501, at=AT)
+    with pytest.raises(InvalidInput, match="不超过 500 字"):
+        records.close(e, t, consult, outcome="answered", note="答" * 501, at=AT)

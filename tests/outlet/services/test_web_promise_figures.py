@@ -42,6 +42,12 @@ def test_promise_signed_printed_checked_false_and_revoked(client, demo) -> None:
     assert "告知承诺书" in printed.select_one("h1").text
     assert "撤销" in printed.select_one("#promise-consequence").text
     assert "离退休证明" in printed.select_one("#notice-items").text
+    # a line the promise replaced cannot be marked missing: refused, recorded, still replaced
+    missing = client.post(f"/cases/{number}/materials/{boxes[0]['value']}", data={"status": "missing"})
+    assert missing.status_code == 409 and "已由告知承诺书" in missing.text
+    line = _soup(client.get(f"/cases/{number}")).select_one(f'#case-materials tr[data-key="{boxes[0]["value"]}"]')
+    assert line["data-status"] == "received" and "告知承诺" in line.text
+    assert audit_rows(demo, case=number)[-1]["outcome"] == {"result": "refused", "reason": "promised_material"}
     e, t, rv = demo, staff["teller1"], staff["reviewer3"]
     rows = client.get(f"/cases/{number}")
     for key in [tr["data-key"] for tr in _soup(rows).select("#case-materials tr.material")
@@ -60,6 +66,11 @@ def test_promise_signed_printed_checked_false_and_revoked(client, demo) -> None:
         center.post(f"/services/promise/{number}/check", data={"result": "不属实", "note": "社保系统无退休记录"})
         panel = _soup(center.get(f"/services/promise/{number}", headers=HX))
         assert panel.select_one("#promise-check").text == "不属实"
+        empty = center.post(f"/services/promise/{number}/revoke", data={"reason": " "})
+        assert empty.status_code == 422 and "撤销决定的理由" in empty.text
+        long = center.post(f"/services/promise/{number}/revoke", data={"reason": "理" * 501})
+        assert long.status_code == 422 and "不超过 500 字" in long.text
+        assert "理" * 501 in long.text  # the input is kept
         center.post(f"/services/promise/{number}/revoke", data={"reason": "承诺不实，撤销准予决定"})
         page = _soup(center.get(f"/review/{number}"))
         assert page.select_one("#case-number ~ .badge.state-revoked")
@@ -80,4 +91,30 @@ def test_lead_sees_todays_services_counted_on_the_home_page(client, demo) -> Non
         fig = _soup(lead.get("/services/figures", headers=HX))
         assert fig.select_one("#figure-total").text == "2"
         assert fig.select_one("#figures-kind tr[data-kind=咨询] td.num").text == "2"
-    assert client.get("/services/figures").status_code == 403  # tellers: no figures page
+    own = _soup(client.get("/services/figures", headers=HX))  # a teller: her own records only
+    assert "本人" in own.select_one("#figure-scope").text and own.select_one("#figure-total").text == "2"
+    assert not own.select_one("#figures-outlet")
+
+
+def test_service_figures_are_scoped_like_every_figure(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "teller1")  # 工商银行长江中路支行
+    client.post("/services/new", data={"kind": "咨询", "topic": "社保卡补办流程"})
+    with second_client(client) as agent:
+        login(agent, "agent1")  # the street point
+        agent.post("/services/new", data={"kind": "咨询", "topic": "低保申请条件"})
+    seen = {}
+    for user in ("admin", "partner1", "lead3", "lead2", "agent1"):
+        with second_client(client) as c:
+            login(c, user)
+            r = c.get("/services/figures", headers=HX)
+            assert r.status_code == 200, user
+            page = _soup(r)
+            seen[user] = (page.select_one("#figure-total").text,
+                          [td.text for td in page.select("#figures-outlet tbody td:first-child")])
+    assert seen["admin"][0] == "2" and len(seen["admin"][1]) == 2  # the center: every outlet
+    assert seen["partner1"][0] == "1"  # 工商银行: its own outlets, not the street point
+    assert seen["lead3"][0] == "1" and seen["lead2"][0] == "0"  # a lead: their own outlet
+    assert seen["agent1"][0] == "1"
+    with second_client(client) as c:
+        login(c, "auditor")
+        assert c.get("/services/figures").status_code == 403

@@ -31,6 +31,8 @@ def test_teller_records_a_consultation_hands_it_over_and_the_lead_closes(client,
     assert page.status_code == 200 and _soup(page).select_one("#new-service-form")
     bad = client.post("/services/new", data={"kind": "咨询", "topic": ""})
     assert bad.status_code == 422 and _soup(bad).select_one("#err-topic")
+    no_id = client.post("/services/new", data={"kind": "咨询", "topic": "社保", "applicant_name": "张三"})
+    assert no_id.status_code == 422 and _soup(no_id).select_one("#err-id_number").text == "请填写证件号码"
     r = client.post("/services/new", data={"kind": "咨询", "topic": "退休提取公积金要带什么"},
                     follow_redirects=False)
     assert r.status_code == 303
@@ -101,6 +103,9 @@ def test_agent_completes_a_visit_and_a_resent_submission_changes_nothing(client,
     assert c2.status_code == 200 and c2.json()["record"] == c1.json()["record"]
     again = client.post(url, data={**done, "client_id": "complete-0002"}, files=files)
     assert again.status_code == 409 and "已办结" in again.json()["error"]
+    record = _soup(client.get(f"/services/{c1.json()['record']}"))
+    applicant = record.select_one("#service-applicant").text
+    assert "王**" in applicant and "王大爷" not in applicant and number in applicant  # masked, from the request
     with Session(demo) as s:
         assert len(s.exec(select(ServiceRecord).where(ServiceRecord.home)).all()) == 1
         assert len(s.exec(select(VisitSubmission)).all()) == 2
@@ -172,6 +177,29 @@ def test_visit_contact_phone_is_sealed_at_rest_full_for_the_agent_masked_for_oth
         other = _soup(admin.get(f"/services/visits/{visit.number}"))
         assert other.select_one("#contact-phone").text == "139****5678"
         assert "13912345678" not in str(other)
+
+
+def test_poa_term_says_an_impossible_date_is_invalid_and_keeps_the_input(client, demo) -> None:  # type: ignore[no-untyped-def]
+    from partners.models import Matter, MatterVersion
+    from sqlmodel import col
+
+    with Session(demo) as s:
+        mid = s.exec(select(Matter.id).join(MatterVersion, col(MatterVersion.matter_id) == Matter.id)
+                     .where(MatterVersion.name == "门诊慢特病病种待遇认定")).first()
+    login(client, "agent1")  # 海韵社区: grants carry 代办
+    r = client.post("/services/new", data={"kind": "代办", "matter_id": str(mid), "topic": "代为申请慢病认定",
+                                           "applicant_name": "张三", "id_number": "11010519491231002X"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    number = r.headers["location"].rsplit("/", 1)[1]
+    r = client.post(f"/services/{number}/actions/entrust",
+                    data={"matters": "继续代为提交慢病认定申请", "valid_until": "2026-13-45"})
+    assert r.status_code == 422
+    assert "2026-13-45" in _soup(r).select_one("#err-valid_until").text and "无效" in r.text
+    assert _soup(r).select_one("#action-entrust textarea[name=matters]").text == "继续代为提交慢病认定申请"
+    far = client.post(f"/services/{number}/actions/entrust",
+                      data={"matters": "继续代为提交", "valid_until": "9999-12-31"})
+    assert far.status_code == 422 and "最长一年" in _soup(far).select_one("#err-valid_until").text
 
 
 def test_daiban_creates_its_case_through_the_pages(client, demo) -> None:  # type: ignore[no-untyped-def]

@@ -112,9 +112,16 @@ def record(act: ActionContext, hub: Hub | None, t: Ticket, kind: str, line: Queu
     s.add(t)
     s.flush()
     assert t.id is not None and line.id is not None
-    s.add(TicketEvent(ticket_id=t.id, kind=kind, from_state=before, to_state=to_state, at=act.at,
-                      line_id=line.id, counter_id=counter.id if counter else None, staff_id=staff_id,
-                      device_id=device_id, case_id=t.case_id, note=note[:200]))
+    event = TicketEvent(ticket_id=t.id, kind=kind, from_state=before, to_state=to_state, at=act.at,
+                        line_id=line.id, counter_id=counter.id if counter else None, staff_id=staff_id,
+                        device_id=device_id, case_id=t.case_id, note=note[:200])
+    s.add(event)
+
+    def remember(index: int) -> None:  # the entry's log index, known right after the append
+        event.audit_index = index
+        s.add(event)
+
+    act.on_recorded.append(remember)
     act.state = (before, to_state)
     act.extra = leaf(t, line, counter, **{k: v for k, v in more.items() if v is not None})
     if hub is not None:

@@ -123,6 +123,21 @@ def test_ticket_allowed_steps_move_the_state(floor: Floor) -> None:
     assert kinds == ["issue", "call", "serve", "hold", "serve", "done"]
 
 
+def test_every_ticket_event_points_to_its_audit_entry(floor: Floor) -> None:
+    from audit import search_entries
+
+    t = _drive(floor, "serving")
+    tickets.step(floor.engine, floor.t1, t.id or 0, "done", hub=floor.hub, at=AT + 3 * MIN)
+    with Session(floor.engine) as s:
+        events = s.exec(select(TicketEvent).where(TicketEvent.ticket_id == t.id).order_by(col(TicketEvent.id))).all()
+        entries = {v.index: v.entry for v in search_entries(s, limit=500, newest_first=False).entries}
+    assert len(events) == 4
+    for e in events:
+        assert e.audit_index is not None, e.kind
+        entry = entries[e.audit_index]
+        assert entry["action"] == f"ticket.{e.kind}" and entry["queue"]["ticket"] == t.number
+
+
 def test_ticket_no_show_only_after_three_recalls(floor: Floor) -> None:
     t = _drive(floor, "called")
     with pytest.raises(TicketTransitionRefused, match="重呼 3 次"):

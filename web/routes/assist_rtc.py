@@ -220,6 +220,8 @@ async def recorder_offer(request: Request) -> Response:
     runtime = runtime_for(request.app)
     await runtime.start()
     try:
+        # a participant first: a stranger learns nothing of the record's state (403/404, not 409)
+        await run_in_threadpool(_participant, request, sid)
         answer = await runtime.recorders.offer(user, sid, str(body.get("sdp", "")), str(body.get("type", "")))
     except (AssistError, ActionRefused) as exc:
         return JSONResponse({"error": exc.message}, status_code=exc.status_code)

@@ -212,11 +212,17 @@ def overdue_by_day(session: Session, scope: Scope, first: date, last: date) -> d
     if scope.outlet_ids is not None:
         q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
     if scope.staff_id is not None:
-        acc = aliased(CaseEvent)
-        q = q.where(exists().where(col(acc.case_id) == Case.id, col(acc.action).in_(ACCEPT),
-                                   col(acc.actor_id) == scope.staff_id))
+        q = q.where(_accepted_by(scope.staff_id))
     got = {as_date(d): int(n) for d, n in session.execute(q.group_by(days.c.day)).all()}
     return {d: got.get(d, 0) for d in (first + timedelta(days=i) for i in range((last - first).days + 1))}
+
+
+def _accepted_by(staff_id: int) -> Any:
+    """SQL condition: the case (``Case`` in the query) was 受理'd by staff ``staff_id`` —
+    how a teller's own 超期未办结 cases are chosen."""
+    acc = aliased(CaseEvent)
+    return exists().where(col(acc.case_id) == Case.id, col(acc.action).in_(ACCEPT),
+                          col(acc.actor_id) == staff_id)
 
 
 def derive(c: dict[str, Number]) -> dict[str, Value]:
@@ -263,9 +269,7 @@ def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int
         if scope.outlet_ids is not None:
             q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
         if scope.staff_id is not None:
-            acc = aliased(CaseEvent)
-            q = q.where(exists().where(col(acc.case_id) == Case.id, col(acc.action).in_(ACCEPT),
-                                       col(acc.actor_id) == scope.staff_id))
+            q = q.where(_accepted_by(scope.staff_id))
         q = q.order_by(col(Case.due_on), col(Case.id)).limit(limit).offset(offset)
         return [int(i) for i in session.execute(q).scalars().all()]
     actions, extra = _ROWS[key]

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from outlet.clock import local_day
 from outlet.figures import FIGURES, FigureDef, Period, Scope, breakdown, headline, heatmap
-from partners.models import Outlet, Partner, utcnow
+from partners.models import Outlet, Partner, Staff, utcnow
 from web import charts
 from web.auth import requires_roles
 from web.db import reader
@@ -119,13 +119,19 @@ def _pct(defn: FigureDef, value: Any) -> Any:
     return round(float(value) * 100, 1) if defn.unit == "ratio" else value
 
 
-@requires_roles(*ROLES)
-async def export_xlsx(request: Request) -> Response:
-    """The dashboard's period and scope as an .xlsx workbook (Chinese headers)."""
-    actor = actor_of(request)
+def _export_query(request: Request) -> tuple[Staff, Query]:
+    """The signed-in user and the dashboard's query of an export request.
+    Raises HTTPException(422) with the query's Chinese reason (a bad date or range)."""
     q = read_query(request, local_day(utcnow()))
     if q.error:
         raise HTTPException(422, q.error)
+    return actor_of(request), q
+
+
+@requires_roles(*ROLES)
+async def export_xlsx(request: Request) -> Response:
+    """The dashboard's period and scope as an .xlsx workbook (Chinese headers)."""
+    actor, q = _export_query(request)
 
     def build() -> bytes:
         with Session(reader(request.app.state)) as s:
@@ -137,10 +143,7 @@ async def export_xlsx(request: Request) -> Response:
 @requires_roles(*ROLES)
 async def export_csv(request: Request) -> Response:
     """One row per outlet of the view (UTF-8 with BOM), the headline figures as columns."""
-    actor = actor_of(request)
-    q = read_query(request, local_day(utcnow()))
-    if q.error:
-        raise HTTPException(422, q.error)
+    actor, q = _export_query(request)
 
     def build() -> bytes:
         with Session(reader(request.app.state)) as s:

@@ -8,8 +8,12 @@ the same answer, so neither timing nor wording reveals who exists.
 Separation of duties (三员分立, GB/T 22239-2019 8.1.4.2 c): system administration
 (``admin``), security administration (``security_admin``: accounts, roles, passwords,
 sessions) and audit (``auditor``) are :data:`~partners.models.DUTY_ROLES`; no account holds
-two of them. A password reset of a duty holder through the web needs a second security
-admin (:func:`reset_password` leaves it pending, :func:`approve_reset`) or the server's CLI.
+two of them. A password reset of a duty holder through the web, a duty role granted or taken
+away, and the deactivation or (re)activation of a duty holder need a second security admin:
+each waits as the account's one pending request (:func:`settle_request`), or is done with the
+server's CLI. Nobody chooses a password for someone else through the web: a reset sets a
+one-time password the server generates (:func:`one_time_password`), shown once to whoever
+applied it.
 
 Passwords (GB/T 22239-2019 8.1.4.1 a): at least :data:`MIN_PASSWORD_LENGTH` characters, not
 in the shipped common-password list, not containing the login name. Accounts whose
@@ -20,30 +24,34 @@ sessions (:func:`partners.logins.end_all`) in the same transaction.
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from partners import logins
+from partners.authorize import LOCAL_TZ
 from partners.errors import (
     DutyRuleRefused,
     InvalidFields,
     LoginRefused,
     RecordNotFound,
-    RoleLacksAction,
+    RequestPending,
 )
 from partners.models import (
     CENTER_ROLES,
     DUTY_ROLES,
     OUTLET_ROLES,
     PARTNER_ROLES,
+    PENDING_KINDS,
     ROLE_LABELS,
     BackupAssignment,
     Outlet,
@@ -64,10 +72,9 @@ __all__ = [
     "update_staff",
     "change_password",
     "reset_password",
-    "approve_reset",
-    "needs_second_person_for_roles",
-    "needs_second_person_to_deactivate",
-    "decide_roles",
+    "one_time_password",
+    "settle_request",
+    "pending_requests",
     "add_backup",
     "end_backup",
 ]
@@ -223,18 +230,68 @@ def _refuse(errors: dict[str, str], roles: list[str] | set[str] | frozenset[str]
     raise InvalidFields(errors)
 
 
-def needs_second_person_for_roles(actor: Staff | None, before: set[str] | frozenset[str],
-                                  after: set[str] | frozenset[str]) -> bool:
-    """Granting or removing a duty role (admin, security admin, auditor) through the web
-    needs a second security admin; the server's CLI (``actor`` None) and the demo seed do
-    not. (Removing one matters as much as granting it: one security admin must not be able
-    to demote the other, who would then no longer see or approve anything.)"""
-    return actor is not None and bool((set(after) ^ set(before)) & DUTY_ROLES)
+POST_FIELDS = ("outlet_id", "partner_id", "domain", "expert_level")
 
 
-def needs_second_person_to_deactivate(actor: Staff | None, staff: Staff) -> bool:
-    """Deactivating a duty holder through the web needs a second security admin too."""
-    return actor is not None and bool(staff.role_set & DUTY_ROLES)
+def _second_person_kind(actor: Staff | None, staff: Staff, roles: set[str], active: bool) -> str | None:
+    """Which request (a key of PENDING_KINDS) a change by ``actor`` must wait as, or None.
+
+    Through the web (``actor`` given; the CLI and the demo seed pass None) a second security
+    admin must approve: deactivating a duty holder, (re)activating an account that will hold
+    a duty, and granting or removing a duty role (removing matters as much as granting: one
+    security admin must not be able to demote the other, who would then approve nothing)."""
+    if actor is None:
+        return None
+    if staff.active and not active and staff.role_set & DUTY_ROLES:
+        return "deactivation"
+    if not staff.active and active and roles & DUTY_ROLES:
+        return "activation"
+    if (roles ^ staff.role_set) & DUTY_ROLES:
+        return "roles"
+    return None
+
+
+def _refuse_if_pending(session: Session, staff: Staff) -> None:
+    """One pending request per account: raise :class:`RequestPending` (409) naming what is
+    pending and who asked, never replace it silently."""
+    if staff.pending_kind is None:
+        return
+    who = session.get(Staff, staff.pending_by) if staff.pending_by else None
+    when = staff.pending_at.replace(tzinfo=UTC).astimezone(LOCAL_TZ).strftime("%m-%d %H:%M") if staff.pending_at else ""
+    raise RequestPending(
+        f"该账号已有一项待批准的{PENDING_KINDS.get(staff.pending_kind, staff.pending_kind)}申请"
+        f"（{who.display_name if who else '另一名安全管理员'} {when} 提出）：须先由另一名安全管理员批准或驳回，"
+        "或由申请人撤销，才能提出新的申请"
+    )
+
+
+def _hold(session: Session, staff: Staff, kind: str, actor: Staff, *, roles: str | None = None,
+          post: dict[str, Any] | None = None) -> None:
+    """Make ``kind`` the account's pending request; nothing of it applies now."""
+    _refuse_if_pending(session, staff)
+    staff.pending_kind, staff.pending_by, staff.pending_at = kind, actor.id, utcnow()
+    staff.pending_roles = roles
+    staff.pending_post = json.dumps(post, sort_keys=True) if post else None
+
+
+def _clear_pending(staff: Staff) -> None:
+    staff.pending_kind = staff.pending_by = staff.pending_at = None
+    staff.pending_roles = staff.pending_post = None
+
+
+def _apply_post(session: Session, staff: Staff, roles: set[str] | frozenset[str], post: dict[str, Any]) -> None:
+    """Set roles and the changed post fields (``POST_FIELDS`` and ``active``). A role change,
+    deactivation, or a move to another outlet, partner, domain or expert level ends all of
+    the user's sessions (their pages and live feeds were scoped to the old post)."""
+    new_roles = ",".join(sorted(roles))
+    deactivated = staff.active and not post.get("active", True)
+    moved = ("partner_id" in post or (staff.outlet_id is not None and "outlet_id" in post)
+             or "domain" in post or "expert_level" in post)
+    if staff.id is not None and (deactivated or moved or new_roles != staff.roles):
+        logins.end_all(session, staff.id, "deactivated" if deactivated else "roles")
+    staff.roles = new_roles
+    for name, value in post.items():
+        setattr(staff, name, value)
 
 
 def create_staff(
@@ -300,7 +357,7 @@ def create_staff(
         errors["password"] = problem
     if errors:
         _refuse(errors, roles)
-    pending = needs_second_person_for_roles(actor, set(), set(roles))
+    pending = actor is not None and bool(set(roles) & DUTY_ROLES)
     staff = Staff(
         username=username,
         display_name=display_name.strip(),
@@ -316,8 +373,7 @@ def create_staff(
     )
     if pending:
         assert actor is not None
-        staff.pending_roles, staff.pending_roles_by = staff.roles, actor.id
-        staff.pending_roles_at, staff.pending_activation = utcnow(), True
+        _hold(session, staff, "activation", actor, roles=staff.roles, post={"active": True})
     session.add(staff)
     session.flush()
     return staff
@@ -326,61 +382,44 @@ def create_staff(
 def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, **changes: Any) -> Staff:
     """Change display_name, roles, outlet_id, partner_id, domain, expert_level, phone or active.
 
-    A duty role given or taken away by ``actor`` (the web), or the deactivation of a duty
-    holder, is not applied: it waits in ``pending_roles`` (and ``pending_deactivation``) for a
-    second security admin (:func:`decide_roles`); an account created with a duty role stays
-    inactive until then. Ending sessions: a role change, deactivation, or a move to another
-    outlet, partner, domain or expert level ends all of the user's sessions (their pages and
-    live connections were scoped to the old post). Raises InvalidFields, DutyRuleRefused."""
+    A change that needs a second security admin (:func:`_second_person_kind`: a duty role
+    given or taken away by ``actor``, deactivating a duty holder, activating an account that
+    will hold a duty) waits whole as the account's pending request — roles, post and state
+    alike; only the name and phone apply now. While a request is pending, any other change
+    of roles, post or state is refused (:class:`RequestPending`, 409). Changes that apply
+    end the user's sessions as :func:`_apply_post` says. Raises InvalidFields,
+    DutyRuleRefused, RequestPending."""
     allowed = {"display_name", "roles", "outlet_id", "partner_id", "domain", "expert_level",
                "phone", "active"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"cannot change {sorted(unknown)}")
-    roles = changes.get("roles", staff.role_set)
+    roles = set(changes.get("roles", staff.role_set))
     merged = {
-        "display_name": changes.get("display_name", staff.display_name),
         "outlet_id": changes.get("outlet_id", staff.outlet_id),
         "partner_id": changes.get("partner_id", staff.partner_id),
         "domain": changes.get("domain", staff.domain) or None,
         "expert_level": changes.get("expert_level", staff.expert_level) or None,
     }
-    errors = _validate_staff(session, roles=roles, **merged)
+    display_name = changes.get("display_name", staff.display_name)
+    errors = _validate_staff(session, roles=roles, display_name=display_name, **merged)
     if errors:
         _refuse(errors, roles)
-    if staff.pending_activation:
-        changes["active"] = False  # activated only by the second person's approval
-        staff.pending_roles = ",".join(sorted(set(roles)))
-        if actor is not None:  # whoever shaped the request last may not approve it
-            staff.pending_roles_by, staff.pending_roles_at = actor.id, utcnow()
-    else:
-        deactivating = "active" in changes and staff.active and not changes["active"]
-        hold_deactivation = deactivating and needs_second_person_to_deactivate(actor, staff)
-        if hold_deactivation or needs_second_person_for_roles(actor, staff.role_set, set(roles)):
+    active = bool(changes.get("active", staff.active))
+    post: dict[str, Any] = {k: v for k, v in merged.items() if v != getattr(staff, k)}
+    if active != staff.active:
+        post["active"] = active
+    if post or roles != staff.role_set:
+        kind = _second_person_kind(actor, staff, roles, active)
+        if kind is not None:
             assert actor is not None
-            staff.pending_roles, staff.pending_roles_by = ",".join(sorted(set(roles))), actor.id
-            staff.pending_roles_at, staff.pending_deactivation = utcnow(), hold_deactivation
-            roles = staff.role_set  # unchanged until approved
-            if hold_deactivation:
-                changes["active"] = True
-    new_roles = ",".join(sorted(set(roles)))
-    deactivated = "active" in changes and staff.active and not changes["active"]
-    moved = (merged["partner_id"] != staff.partner_id  # another partner's figures: log in again
-             or (staff.outlet_id is not None and merged["outlet_id"] != staff.outlet_id)  # another outlet
-             # an expert's or reviewer's live feeds are filtered by domain and level
-             or merged["domain"] != staff.domain or merged["expert_level"] != staff.expert_level)
-    if staff.id is not None and (deactivated or moved or new_roles != staff.roles):
-        logins.end_all(session, staff.id, "deactivated" if deactivated else "roles")
-    staff.display_name = str(merged["display_name"]).strip()
-    staff.roles = new_roles
-    staff.outlet_id = merged["outlet_id"]
-    staff.partner_id = merged["partner_id"]
-    staff.domain = merged["domain"]
-    staff.expert_level = merged["expert_level"]
+            _hold(session, staff, kind, actor, roles=",".join(sorted(roles)), post=post)
+        else:
+            _refuse_if_pending(session, staff)
+            _apply_post(session, staff, roles, post)
+    staff.display_name = str(display_name).strip()
     if "phone" in changes:
         staff.phone = str(changes["phone"]).strip()
-    if "active" in changes:
-        staff.active = bool(changes["active"])
     session.add(staff)
     session.flush()
     return staff
@@ -389,7 +428,8 @@ def update_staff(session: Session, staff: Staff, *, actor: Staff | None = None, 
 def _set_password(session: Session, staff: Staff, password_hash: str, *, by_self: bool) -> None:
     staff.password_hash = password_hash
     staff.must_change_password = not by_self
-    staff.pending_password_hash = staff.pending_reset_by = staff.pending_reset_at = None
+    if staff.pending_kind == "reset":  # whatever password is set now, a pending reset is moot
+        _clear_pending(staff)
     session.add(staff)
     assert staff.id is not None
     logins.end_all(session, staff.id, "password")
@@ -410,71 +450,100 @@ def change_password(session: Session, staff: Staff, current: str, new: str) -> N
     _set_password(session, staff, hash_password(new), by_self=True)
 
 
-def needs_second_person(actor: Staff | None, staff: Staff) -> bool:
-    """A reset of a duty holder's password (admin, security admin, auditor) needs a second
-    security admin; ``actor`` None is the server's CLI, which needs no second person."""
-    return actor is not None and bool(staff.role_set & DUTY_ROLES)
+OTP_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/l/I look-alikes
 
 
-def reset_password(session: Session, staff: Staff, password: str, *, actor: Staff | None) -> bool:
-    """Set a password someone else chose (changed at next login). Returns True when it took
-    effect, False when it waits for a second security admin (:func:`approve_reset`).
-    Raises InvalidFields, or RoleLacksAction for a reset of one's own password."""
-    if (problem := password_problem(password, staff.username)) is not None:
-        raise InvalidFields({"password": problem})
-    if actor is not None and actor.id == staff.id:
-        raise RoleLacksAction("不能重置自己的密码，请在“修改密码”中修改")
-    if needs_second_person(actor, staff):
-        assert actor is not None
-        staff.pending_password_hash = hash_password(password)
-        staff.pending_reset_by = actor.id
-        staff.pending_reset_at = utcnow()
+def one_time_password(username: str = "") -> str:
+    """A password for a reset: 16 characters drawn with :mod:`secrets` from
+    :data:`OTP_ALPHABET` (≈ 92 bits), passing :func:`password_problem` for ``username``. It is
+    shown once to whoever applied the reset, stored only as its argon2 hash, and must be
+    changed at first login."""
+    while True:
+        password = "".join(secrets.choice(OTP_ALPHABET) for _ in range(16))
+        if password_problem(password, username) is None:
+            return password
+
+
+def reset_password(session: Session, staff: Staff, password: str | None = None, *,
+                   actor: Staff | None) -> str | None:
+    """Reset ``staff``'s password; the holder must change it at next login and all their
+    sessions end. Returns the password now in force, or None when the reset waits for a
+    second security admin (:func:`settle_request`).
+
+    Through the web (``actor`` given) nobody chooses the password: the server generates a
+    one-time password (:func:`one_time_password`), at once for an ordinary account, at
+    approval for a duty holder (admin, security admin, auditor) — the request holds no
+    password. The server's CLI (``actor`` None) passes the ``password`` typed on the server.
+    Raises InvalidFields (CLI password), DutyRuleRefused (one's own account),
+    RequestPending (another request is pending), ValueError (a web reset with a password)."""
+    if actor is None:
+        if password is None:
+            password = one_time_password(staff.username)
+        if (problem := password_problem(password, staff.username)) is not None:
+            raise InvalidFields({"password": problem})
+        _set_password(session, staff, hash_password(password), by_self=False)
+        return password
+    if password is not None:
+        raise ValueError("a web reset never carries a chosen password")
+    if actor.id == staff.id:
+        raise DutyRuleRefused("不能重置自己的密码，请在“修改密码”中修改", field="password")
+    if staff.role_set & DUTY_ROLES:
+        _hold(session, staff, "reset", actor)
         session.add(staff)
         session.flush()
-        return False
+        return None
+    _refuse_if_pending(session, staff)
+    password = one_time_password(staff.username)
     _set_password(session, staff, hash_password(password), by_self=False)
-    return True
+    return password
 
 
-def approve_reset(session: Session, staff: Staff, *, approver: Staff) -> None:
-    """The second person approves a pending reset (not the requester, not the account's
-    holder). Raises RecordNotFound when nothing is pending, RoleLacksAction otherwise."""
-    if staff.pending_password_hash is None:
-        raise RecordNotFound("没有待批准的密码重置")
-    if approver.id in (staff.pending_reset_by, staff.id):
-        raise RoleLacksAction("双人复核：须由另一名安全管理员批准")
-    _set_password(session, staff, staff.pending_password_hash, by_self=False)
+DECISIONS = ("approve", "refuse", "cancel")
 
 
-def decide_roles(session: Session, staff: Staff, *, approver: Staff, approve: bool) -> None:
-    """The second person approves (or refuses) a pending duty-role change (grant or removal),
-    a duty holder's deactivation, or a new duty account: not the requester, not the
-    account's holder. Approval applies the roles or the deactivation (ending the holder's
-    sessions) or activates a new account. Raises RecordNotFound when nothing is pending,
-    DutyRuleRefused for one's own request or account."""
-    if staff.pending_roles is None:
-        raise RecordNotFound("没有待批准的岗位授予")
-    if approver.id in (staff.pending_roles_by, staff.id):
-        raise DutyRuleRefused("双人复核：须由另一名安全管理员批准", field="pending_roles")
-    roles = set(staff.pending_roles.split(","))
-    if approve:
-        errors = _validate_staff(session, roles=roles, outlet_id=staff.outlet_id, domain=staff.domain,
-                                 expert_level=staff.expert_level, display_name=staff.display_name)
-        if errors:
-            _refuse(errors, roles)
-        assert staff.id is not None
-        if staff.pending_activation:
-            staff.active = True
-        elif staff.pending_deactivation:
-            staff.active = False
-            logins.end_all(session, staff.id, "deactivated")
-        elif staff.role_set != roles:
-            logins.end_all(session, staff.id, "roles")
-        staff.roles = ",".join(sorted(roles))
-    staff.pending_roles = staff.pending_roles_by = staff.pending_roles_at = None
-    staff.pending_activation = staff.pending_deactivation = False
+def settle_request(session: Session, staff: Staff, *, actor: Staff, decision: str) -> str | None:
+    """Settle ``staff``'s pending request, whatever its kind (reset, roles, activation,
+    deactivation): ``approve`` applies it whole (roles, post and state, ending the holder's
+    sessions as :func:`_apply_post` says; a reset sets a generated one-time password, which
+    is returned — show it once, never store or log it), ``refuse`` or ``cancel`` drops it.
+
+    The two-person rule: the account's holder settles nothing about their own account; the
+    requester may only cancel; any other security admin may approve, refuse or cancel.
+    Returns the one-time password of an approved reset, else None. Raises RecordNotFound
+    (nothing pending), DutyRuleRefused (the holder, or the requester approving/refusing),
+    InvalidFields (an approval the rules no longer allow), ValueError (unknown decision)."""
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}")
+    if staff.pending_kind is None:
+        raise RecordNotFound("该账号没有待批准的申请")
+    if actor.id == staff.id:
+        raise DutyRuleRefused("双人复核：不能处理与本人账号有关的申请", field="pending")
+    if actor.id == staff.pending_by and decision != "cancel":
+        raise DutyRuleRefused("双人复核：须由申请人以外的另一名安全管理员批准或驳回（申请人可以撤销申请）",
+                              field="pending")
+    password = None
+    if decision == "approve":
+        if staff.pending_kind == "reset":
+            password = one_time_password(staff.username)
+            _set_password(session, staff, hash_password(password), by_self=False)
+        else:
+            roles = set((staff.pending_roles or staff.roles).split(",")) - {""}
+            post = json.loads(staff.pending_post or "{}")
+            fields = {k: post.get(k, getattr(staff, k)) for k in POST_FIELDS}
+            errors = _validate_staff(session, roles=roles, display_name=staff.display_name, **fields)
+            if errors:
+                _refuse(errors, roles)
+            _apply_post(session, staff, roles, post)
+    _clear_pending(staff)
     session.add(staff)
     session.flush()
+    return password
+
+
+def pending_requests(session: Session) -> list[Staff]:
+    """Every account with a pending request, oldest request first."""
+    stmt = select(Staff).where(col(Staff.pending_kind).is_not(None)).order_by(col(Staff.pending_at))
+    return list(session.exec(stmt).all())
 
 
 def add_backup(

@@ -185,8 +185,7 @@ ACTIONS: dict[str, ActionRule] = {
     # --- security administration (三员分立: accounts, roles, passwords, sessions) ---
     "security.staff.edit": ActionRule(SECURITY, None, False, "维护人员账号、岗位与 AB 角"),
     "security.password.reset": ActionRule(SECURITY, None, False, "重置密码"),
-    "security.password.approve": ActionRule(SECURITY, None, False, "批准密码重置（双人复核）"),
-    "security.roles.approve": ActionRule(SECURITY, None, False, "批准或驳回三员岗位授予（双人复核）"),
+    "security.request.decide": ActionRule(SECURITY, None, False, "批准、驳回或撤销待批准的申请（双人复核）"),
     "security.sessions.end": ActionRule(SECURITY, None, False, "结束登录会话"),
 }
 

@@ -195,6 +195,7 @@ def _record_refusal(engine: Engine, ctx: ActionContext, refusal: ActionRefused) 
         ctx.extra, ctx.on_recorded = {}, []
         ctx.state = (ctx.state[0], ctx.state[0])  # nothing changed
         audit.record(session, ctx.entry({"result": "refused", "reason": refusal.code}))
+    refusal.audited = True  # its entry exists: the web layer must not add a second one
 
 
 def authorize_or_record(

@@ -9,6 +9,7 @@ class ActionRefused(Exception):
     code = "refused"
     status_code = 409
     message = "操作被拒绝"
+    audited = False  # set once its refusal entry is written (one entry per refusal)
 
     def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
         self.message = message or type(self).message
@@ -95,6 +96,20 @@ class DutyRuleRefused(ActionRefused):
         super().__init__(message or (next(iter(errors.values())) if errors else None), code=code)
         self.field = field
         self.errors = dict(errors or {field: self.message})
+
+
+class RequestPending(ActionRefused):
+    """An account already has a pending request (two-person rule): a second one is refused,
+    never silently put in its place. Audited as a refusal; 409 with the form kept."""
+
+    code = "request_pending"
+    status_code = 409
+    message = "该账号已有一项待批准的申请"
+
+    def __init__(self, message: str | None = None, *, field: str = "pending") -> None:
+        super().__init__(message)
+        self.field = field
+        self.errors = {field: self.message}
 
 
 class InvalidFields(PartnersError):

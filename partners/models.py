@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -67,6 +68,13 @@ DUTY_ROLES = frozenset({"admin", "security_admin", "auditor"})
 # Partner side (e.g. a bank's branch-network office): read-only figures of the partner's own
 # outlets; bound to one partner (``Staff.partner_id``), never combined with another post.
 PARTNER_ROLES = frozenset({"partner_manager"})
+# What a pending request of a security admin asks for (Staff.pending_kind), as shown.
+PENDING_KINDS = {
+    "reset": "密码重置",
+    "roles": "岗位变更",
+    "activation": "启用账号",
+    "deactivation": "停用账号",
+}
 
 
 class Scope(str, enum.Enum):
@@ -133,24 +141,27 @@ class Staff(SQLModel, table=True):
     phone: str = Field(default="", max_length=32)
     active: bool = True
     must_change_password: bool = False  # set when someone else chose the password
-    # a password reset of a duty holder waits for a second security admin (two-person rule)
-    pending_password_hash: str | None = Field(default=None, max_length=255)
-    pending_reset_by: int | None = None
-    pending_reset_at: NaiveDatetime | None = None
-    # a duty role (admin, security admin, auditor) granted through the web — a new account
-    # or a role change — waits for a second security admin too; a new account stays inactive
+    # One pending request per account waits for a second security admin (two-person rule,
+    # partners.accounts.settle_request): ``pending_kind`` is one of PENDING_KINDS; a reset holds
+    # no password (the server generates one at approval); ``pending_roles`` are the roles the
+    # account will have, ``pending_post`` (JSON) the outlet/partner/domain/level change that
+    # waits with them — nothing of the request applies before approval.
+    pending_kind: str | None = Field(default=None, max_length=16)
+    pending_by: int | None = None
+    pending_at: NaiveDatetime | None = None
     pending_roles: str | None = Field(default=None, max_length=128)
-    pending_roles_by: int | None = None
-    pending_roles_at: NaiveDatetime | None = None
-    pending_activation: bool = False
-    # deactivating a duty holder through the web waits for a second security admin too
-    # (with pending_roles holding the roles the account keeps)
-    pending_deactivation: bool = False
+    pending_post: str | None = Field(default=None, max_length=255)
     created_at: NaiveDatetime = Field(default_factory=utcnow)
 
     @property
     def role_set(self) -> frozenset[str]:
         return frozenset(r for r in self.roles.split(",") if r)
+
+    @property
+    def pending_changes(self) -> dict[str, Any]:
+        """The post fields (outlet_id, partner_id, domain, expert_level, active) the pending
+        request would set, by name."""
+        return dict(json.loads(self.pending_post)) if self.pending_post else {}
 
 
 class BackupAssignment(SQLModel, table=True):

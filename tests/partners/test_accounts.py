@@ -12,17 +12,17 @@ from sqlmodel import Session, select
 from partners import accounts, logins
 from partners.accounts import (
     add_backup,
-    approve_reset,
     authenticate,
     change_password,
     create_staff,
     end_backup,
     hash_password,
     reset_password,
+    settle_request,
     update_staff,
     verify_password,
 )
-from partners.errors import DutyRuleRefused, InvalidFields, LoginRefused, RoleLacksAction
+from partners.errors import DutyRuleRefused, InvalidFields, LoginRefused, RequestPending
 from partners.models import Staff
 from tests.partners.conftest import PASSWORD, World
 
@@ -221,31 +221,96 @@ def test_editing_other_fields_keeps_sessions(world: World) -> None:
     assert _live(world.engine, "teller.o1") == 2
 
 
-def test_reset_of_ordinary_staff_applies_at_once_and_forces_a_change(world: World) -> None:
+def test_reset_of_ordinary_staff_applies_at_once_with_a_generated_password(world: World) -> None:
     _sessions(world.engine, "teller.o1")
     with Session(world.engine, expire_on_commit=False) as s, s.begin():
-        applied = reset_password(s, s.get(Staff, world["teller.o1"].id), "brand-new-pass",
-                                 actor=world["secadmin"])
-    assert applied and _live(world.engine, "teller.o1") == 0
-    staff = login(world.engine, "teller.o1", "brand-new-pass")
+        password = reset_password(s, s.get(Staff, world["teller.o1"].id), actor=world["secadmin"])
+    assert password is not None and _live(world.engine, "teller.o1") == 0
+    assert len(password) >= 12 and accounts.password_problem(password, "teller.o1") is None
+    staff = login(world.engine, "teller.o1", password)
     assert staff.must_change_password
 
 
-def test_reset_of_a_duty_holder_needs_a_second_security_admin(world: World) -> None:
+def test_a_web_reset_never_carries_a_password_chosen_by_the_requester(world: World) -> None:
+    with Session(world.engine, expire_on_commit=False) as s, s.begin(), pytest.raises(ValueError):
+        reset_password(s, s.get(Staff, world["teller.o1"].id), "chosen-by-me-9", actor=world["secadmin"])
+
+
+def test_one_time_passwords_are_long_random_and_pass_the_rules() -> None:
+    passwords = {accounts.one_time_password("teller1") for _ in range(50)}
+    assert len(passwords) == 50
+    assert all(len(p) >= 12 and accounts.password_problem(p, "teller1") is None for p in passwords)
+
+
+def test_reset_of_a_duty_holder_needs_a_second_security_admin_who_gets_the_password(world: World) -> None:
+    """The request holds no password: the requester cannot know the one that will be set."""
     _sessions(world.engine, "auditor")
     with Session(world.engine, expire_on_commit=False) as s, s.begin():
-        applied = reset_password(s, s.get(Staff, world["auditor"].id), "ledger-new-pass",
-                                 actor=world["secadmin"])
-    assert not applied
+        assert reset_password(s, s.get(Staff, world["auditor"].id), actor=world["secadmin"]) is None
+        row = s.get(Staff, world["auditor"].id)
+        assert row is not None and row.pending_kind == "reset" and row.pending_by == world["secadmin"].id
     login(world.engine, "auditor", PASSWORD)  # the old password still works …
     assert _live(world.engine, "auditor") == 2
     with Session(world.engine, expire_on_commit=False) as s, s.begin():
-        with pytest.raises(RoleLacksAction):  # … the requester cannot approve it …
-            approve_reset(s, s.get(Staff, world["auditor"].id), approver=world["secadmin"])
+        with pytest.raises(DutyRuleRefused):  # … the requester cannot approve it …
+            settle_request(s, s.get(Staff, world["auditor"].id), actor=world["secadmin"], decision="approve")
     with Session(world.engine, expire_on_commit=False) as s, s.begin():
-        approve_reset(s, s.get(Staff, world["auditor"].id), approver=world["secadmin2"])
-    assert _live(world.engine, "auditor") == 0  # … a second person can
-    assert login(world.engine, "auditor", "ledger-new-pass").must_change_password
+        password = settle_request(s, s.get(Staff, world["auditor"].id), actor=world["secadmin2"],
+                                  decision="approve")
+    assert password is not None and _live(world.engine, "auditor") == 0  # … a second person can
+    assert login(world.engine, "auditor", password).must_change_password
+    with pytest.raises(LoginRefused):
+        login(world.engine, "auditor", PASSWORD)
+    assert staff_row(world.engine, "auditor").pending_kind is None
+
+
+def test_the_holder_settles_nothing_about_their_own_account(world: World) -> None:
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        reset_password(s, s.get(Staff, world["secadmin2"].id), actor=world["secadmin"])
+    for decision in ("approve", "refuse", "cancel"):
+        with Session(world.engine, expire_on_commit=False) as s, s.begin(), pytest.raises(DutyRuleRefused):
+            settle_request(s, s.get(Staff, world["secadmin2"].id), actor=world["secadmin2"], decision=decision)
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():  # the requester may withdraw it
+        settle_request(s, s.get(Staff, world["secadmin2"].id), actor=world["secadmin"], decision="cancel")
+    assert staff_row(world.engine, "secadmin2").pending_kind is None
+
+
+def test_a_second_request_on_an_account_is_refused_not_put_in_place(world: World) -> None:
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        reset_password(s, s.get(Staff, world["auditor"].id), actor=world["secadmin"])
+    with Session(world.engine, expire_on_commit=False) as s, s.begin(), pytest.raises(RequestPending) as second:
+        update_staff(s, s.get(Staff, world["auditor"].id), actor=world["secadmin2"], roles=["reviewer"])
+    assert "密码重置" in second.value.message
+    with Session(world.engine, expire_on_commit=False) as s, s.begin(), pytest.raises(RequestPending):
+        reset_password(s, s.get(Staff, world["auditor"].id), actor=world["secadmin2"])
+    row = staff_row(world.engine, "auditor")
+    assert row.pending_kind == "reset" and row.pending_by == world["secadmin"].id and row.roles == "auditor"
+
+
+def test_a_demotion_with_a_move_waits_whole(world: World) -> None:
+    """Nothing of a demotion applies before approval: not the roles, not the new outlet."""
+    outlet = world["teller.o1"].outlet_id
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        update_staff(s, s.get(Staff, world["auditor"].id), actor=world["secadmin"], roles=["teller"],
+                     outlet_id=outlet)
+    row = staff_row(world.engine, "auditor")
+    assert (row.roles, row.outlet_id, row.pending_kind, row.pending_roles) == ("auditor", None, "roles", "teller")
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        settle_request(s, s.get(Staff, world["auditor"].id), actor=world["secadmin2"], decision="approve")
+    row = staff_row(world.engine, "auditor")
+    assert (row.roles, row.outlet_id, row.pending_kind) == ("teller", outlet, None)
+
+
+def test_reactivating_a_duty_holder_waits_for_a_second_security_admin(world: World) -> None:
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():  # the CLI deactivates at once
+        update_staff(s, s.get(Staff, world["auditor"].id), active=False)
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        update_staff(s, s.get(Staff, world["auditor"].id), actor=world["secadmin"], active=True)
+    row = staff_row(world.engine, "auditor")
+    assert not row.active and row.pending_kind == "activation"
+    with Session(world.engine, expire_on_commit=False) as s, s.begin():
+        settle_request(s, s.get(Staff, world["auditor"].id), actor=world["secadmin2"], decision="approve")
+    assert staff_row(world.engine, "auditor").active
 
 
 def test_the_servers_cli_resets_a_duty_holder_alone(world: World) -> None:
@@ -255,8 +320,8 @@ def test_the_servers_cli_resets_a_duty_holder_alone(world: World) -> None:
 
 
 def test_nobody_resets_their_own_password_through_administration(world: World) -> None:
-    with Session(world.engine, expire_on_commit=False) as s, s.begin(), pytest.raises(RoleLacksAction):
-        reset_password(s, s.get(Staff, world["secadmin"].id), "my-own-new-pass", actor=world["secadmin"])
+    with Session(world.engine, expire_on_commit=False) as s, s.begin(), pytest.raises(DutyRuleRefused):
+        reset_password(s, s.get(Staff, world["secadmin"].id), actor=world["secadmin"])
 
 
 def test_change_password_checks_the_current_one_and_the_rules(world: World) -> None:

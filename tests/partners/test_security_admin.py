@@ -62,8 +62,12 @@ def test_security_admin_creates_resets_and_assigns_backup_all_audited(
     )
     assert response.status_code == 303
     url = response.headers["location"]
-    reset = sec.post(url + "/password", data={"new_password": "second-pass-2"}, follow_redirects=False)
-    assert reset.status_code == 303
+    reset = sec.post(url + "/password", data={"new_password": "chosen-by-me-2"})  # a chosen one is ignored
+    assert reset.status_code == 200
+    one_time = soup(reset).select_one("#one-time-password code").get_text()
+    assert len(one_time) >= 12 and one_time != "chosen-by-me-2"
+    assert soup(sec.get(url)).select_one("#one-time-password") is None  # shown once only
+    assert reset.headers["cache-control"] == "no-store"
     backup = sec.post(
         url + "/backups",
         data={"backup_id": str(staff_id(demo, "teller1")), "backup_from": "2026-01-01",
@@ -77,12 +81,12 @@ def test_security_admin_creates_resets_and_assigns_backup_all_audited(
     assert edits[0].startswith("staff:") and edits[1].startswith("backup:")
     assert resets == ["password_reset"]
     # someone else chose the password: the first login leads to the password change only
-    teller = other_client(app, "teller9", "second-pass-2")
+    teller = other_client(app, "teller9", one_time)
     assert teller.get("/cases/", follow_redirects=False).headers["location"] == "/account/password"
     page = teller.get("/account/password")
     assert soup(page).select_one("#forced-change") is not None
     changed = teller.post("/account/password", data={
-        "current_password": "second-pass-2", "new_password": "my-own-secret-9",
+        "current_password": one_time, "new_password": "my-own-secret-9",
         "new_password2": "my-own-secret-9"}, follow_redirects=False)
     assert changed.status_code == 303 and changed.headers["location"] == "/cases/"
     assert teller.get("/cases/").status_code == 200
@@ -128,27 +132,120 @@ def test_security_admin_cannot_give_themselves_a_second_duty_or_drop_their_own(
 def test_reset_of_the_auditor_needs_a_second_security_admin(
     sec: TestClient, app: Starlette, demo: Engine
 ) -> None:
+    """The request holds no password: secadmin asks, secadmin2 approves and alone sees the
+    generated one-time password — secadmin cannot log in as the auditor."""
     auditor = other_client(app, "auditor")
     target = staff_id(demo, "auditor")
-    sec.post(f"/admin/staff/{target}/password", data={"new_password": "ledger-temp-77"})
+    asked = sec.post(f"/admin/staff/{target}/password", data={"new_password": "ledger-temp-77"},
+                     follow_redirects=False)
+    assert asked.status_code == 303
     page = soup(sec.get(f"/admin/staff/{target}"))
-    assert page.select_one("#reset-pending") is not None
-    assert page.select_one("#reset-pending form") is None  # the requester cannot approve
-    assert sec.post(f"/admin/staff/{target}/password/approve").status_code == 403
+    assert page.select_one("#pending-request")["data-kind"] == "reset"
+    assert page.select_one("#approve-request") is None  # the requester cannot approve
+    assert page.select_one("#one-time-password") is None
     assert auditor.get("/audit/").status_code == 200  # nothing happened yet
-    with Session(demo) as s, s.begin():
-        accounts.create_staff(s, username="secadmin2", display_name="第二安全员", password="second-sec-pass",
-                              roles=["security_admin"], must_change_password=False)
-    second = other_client(app, "secadmin2", "second-sec-pass")
-    approve = soup(second.get(f"/admin/staff/{target}")).select_one("#reset-pending form")
-    assert approve is not None
-    assert second.post(approve["action"], follow_redirects=False).status_code == 303
+    second = _second_secadmin(app, demo)
+    approved = second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
+    assert approved.status_code == 200
+    one_time = soup(approved).select_one("#one-time-password code").get_text()
     assert auditor.get("/audit/", follow_redirects=False).headers["location"].startswith("/login")
-    kinds = [(e["action"], e["state"]["to"], e["outcome"]["result"]) for e in audit_entries(demo)
-             if e["action"].startswith("security.password")]
-    assert kinds == [("security.password.reset", "reset_pending", "done"),
-                     ("security.password.approve", None, "refused"),
-                     ("security.password.approve", "password_reset", "done")]
+    for guess in ("ledger-temp-77", "demo-12345"):  # what the requester chose or knew
+        with pytest.raises(AssertionError):
+            other_client(app, "auditor", guess)
+    assert other_client(app, "auditor", one_time).get("/audit/", follow_redirects=False).headers["location"] \
+        == "/account/password"
+    kinds = [(e["action"], e["state"], e["outcome"]["result"]) for e in audit_entries(demo)
+             if e["action"].startswith("security.password") or e["action"] == "security.request.decide"]
+    assert kinds == [("security.password.reset", {"from": f"staff:{target}", "to": "reset_pending"}, "done"),
+                     ("security.request.decide", {"from": f"staff:{target}", "to": "reset_approved"}, "done")]
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.pending_kind is None
+        assert one_time not in str(s.exec(select(Staff)).all())  # never stored in clear
+    assert all(one_time not in str(e) for e in audit_entries(demo))
+
+
+def test_self_approval_of_any_request_is_one_duty_separation_entry_naming_the_account(
+    sec: TestClient, app: Starlette, demo: Engine
+) -> None:
+    """One helper settles every kind: the requester approving a reset is a 422
+    ``duty_separation`` refusal naming staff:N — one entry, no access.refused beside it."""
+    target = staff_id(demo, "auditor")
+    sec.post(f"/admin/staff/{target}/password")
+    refused = sec.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
+    assert refused.status_code == 422
+    second = _second_secadmin(app, demo)
+    me2 = staff_id(demo, "secadmin2")
+    sec.post(f"/admin/staff/{me2}", data={"display_name": "第二安全员", "roles": ["security_admin"], "active": "0"})
+    assert second.post(f"/admin/staff/{me2}/pending/decide", data={"decision": "approve"}).status_code == 422
+    assert second.post(f"/admin/staff/{me2}/pending/cancel").status_code == 422  # the holder cannot cancel
+    entries = [e for e in audit_entries(demo) if e["outcome"]["result"] == "refused"]
+    assert [(e["action"], e["outcome"]["reason"], e["state"]["from"]) for e in entries] == [
+        ("security.request.decide", "duty_separation", f"staff:{target}"),
+        ("security.request.decide", "duty_separation", f"staff:{me2}"),
+        ("security.request.decide", "duty_separation", f"staff:{me2}"),
+    ]
+
+
+def test_one_pending_request_per_account_and_the_requester_can_cancel_it(
+    sec: TestClient, app: Starlette, demo: Engine
+) -> None:
+    target = staff_id(demo, "auditor")
+    sec.post(f"/admin/staff/{target}", data={"display_name": "审计员", "roles": ["reviewer"], "active": "1"})
+    second = _second_secadmin(app, demo)
+    again = second.post(f"/admin/staff/{target}/password")
+    assert again.status_code == 409
+    assert "岗位变更" in again.text and "孙立新" in soup(again).select_one("#err-pending").get_text()
+    form = {"display_name": "审计员", "roles": ["auditor"], "active": "0"}
+    other = second.post(f"/admin/staff/{target}", data=form)
+    assert other.status_code == 409 and soup(other).select_one("#f-active option[selected]")["value"] == "0"
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and (row.pending_kind, row.pending_roles, row.active) == ("roles", "reviewer", True)
+    cancelled = sec.post(f"/admin/staff/{target}/pending/cancel", follow_redirects=False)
+    assert cancelled.status_code == 303
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.pending_kind is None and row.roles == "auditor"
+    assert second.post(f"/admin/staff/{target}/password", follow_redirects=False).status_code == 303
+    refused = [(e["action"], e["outcome"]["reason"]) for e in audit_entries(demo) if e["outcome"]["result"] == "refused"]
+    assert refused == [("security.password.reset", "request_pending"), ("security.staff.edit", "request_pending")]
+    decided = [e["state"] for e in audit_entries(demo, "security.request.decide")]
+    assert decided == [{"from": f"staff:{target}", "to": "roles_cancelled"}]
+
+
+def test_the_pending_box_lists_every_kind_with_requester_and_time(
+    sec: TestClient, app: Starlette, demo: Engine
+) -> None:
+    second = _second_secadmin(app, demo)
+    sec.post(f"/admin/staff/{staff_id(demo, 'auditor')}/password")
+    sec.post(f"/admin/staff/{staff_id(demo, 'admin')}", data={"display_name": "管理员", "roles": ["reviewer"],
+                                                              "active": "1"})
+    sec.post(f"/admin/staff/{staff_id(demo, 'secadmin2')}", data={"display_name": "第二安全员",
+                                                                  "roles": ["security_admin"], "active": "0"})
+    sec.post("/admin/staff/new", data={"username": "auditor9", "password": "ledger-first-9",
+                                       "display_name": "新审计员", "roles": ["auditor"]})
+    rows = soup(second.get("/admin/staff")).select("#pending-requests tbody tr")
+    assert sorted(r["data-kind"] for r in rows) == ["activation", "deactivation", "reset", "roles"]
+    assert all("孙立新" in r.select_one(".requester").get_text() for r in rows)
+    assert all(r.select("td")[3].get_text().strip() for r in rows)  # the time
+
+
+def test_reactivating_the_auditor_waits_for_a_second_security_admin(
+    sec: TestClient, app: Starlette, demo: Engine
+) -> None:
+    target = staff_id(demo, "auditor")
+    with Session(demo) as s, s.begin():
+        row = s.get(Staff, target)
+        assert row is not None
+        row.active = False
+    r = sec.post(f"/admin/staff/{target}", data={"display_name": "审计员", "roles": ["auditor"], "active": "1"})
+    assert r.status_code == 200 and "双人复核" in r.text
+    with pytest.raises(AssertionError):
+        other_client(app, "auditor")
+    second = _second_secadmin(app, demo)
+    second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
+    assert other_client(app, "auditor").get("/audit/").status_code == 200
 
 
 def test_security_admin_sees_and_ends_a_users_sessions(
@@ -251,18 +348,18 @@ def test_a_new_auditor_account_needs_a_second_security_admin(sec: TestClient, ap
     assert r.status_code == 303
     url = r.headers["location"]
     page = soup(sec.get(url))
-    assert page.select_one("#roles-pending") is not None
-    assert page.select_one("#approve-roles") is None  # the requester cannot approve
-    assert sec.post(url + "/roles/decide", data={"decision": "approve"}).status_code == 422  # refused, audited
+    assert page.select_one("#pending-request")["data-kind"] == "activation"
+    assert page.select_one("#approve-request") is None  # the requester cannot approve
+    assert sec.post(url + "/pending/decide", data={"decision": "approve"}).status_code == 422  # refused, audited
     with pytest.raises(AssertionError):  # not active yet: cannot log in
         other_client(app, "auditor9", "ledger-first-9")
     second = _second_secadmin(app, demo)
-    assert soup(second.get(url)).select_one("#approve-roles") is not None
-    assert second.post(url + "/roles/decide", data={"decision": "approve"}, follow_redirects=False).status_code == 303
+    assert soup(second.get(url)).select_one("#approve-request") is not None
+    assert second.post(url + "/pending/decide", data={"decision": "approve"}, follow_redirects=False).status_code == 303
     auditor = other_client(app, "auditor9", "ledger-first-9")
     assert auditor.get("/audit/", follow_redirects=False).headers["location"] == "/account/password"
-    decided = [(e["outcome"]["result"], e["state"]["to"]) for e in audit_entries(demo, "security.roles.approve")]
-    assert decided[0][0] == "refused" and decided[1] == ("done", "roles_approved")
+    decided = [(e["outcome"]["result"], e["state"]["to"]) for e in audit_entries(demo, "security.request.decide")]
+    assert decided[0][0] == "refused" and decided[1] == ("done", "activation_approved")
     edits = [e["state"]["to"] for e in audit_entries(demo, "security.staff.edit")]
     assert edits == ["roles_pending"]
 
@@ -281,13 +378,13 @@ def test_granting_the_admin_duty_waits_for_a_second_person_and_can_be_refused(
         assert row is not None and row.roles == "reviewer" and row.pending_roles == "admin,reviewer"
     assert reviewer.get("/review/").status_code == 200  # nothing changed yet
     second = _second_secadmin(app, demo)
-    assert second.post(f"/admin/staff/{target}/roles/decide", data={"decision": "refuse"},
+    assert second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "refuse"},
                        follow_redirects=False).status_code == 303
     with Session(demo) as s:
         row = s.get(Staff, target)
         assert row is not None and row.roles == "reviewer" and row.pending_roles is None
     sec.post(f"/admin/staff/{target}", data=form)
-    second.post(f"/admin/staff/{target}/roles/decide", data={"decision": "approve"})
+    second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
     with Session(demo) as s:
         row = s.get(Staff, target)
         assert row is not None and row.roles == "admin,reviewer"
@@ -304,24 +401,24 @@ def test_deactivating_another_security_admin_waits_for_a_third_look_and_is_audit
     r = sec.post(f"/admin/staff/{target}", data=form)
     assert r.status_code == 200 and "双人复核" in r.text
     page = soup(sec.get(f"/admin/staff/{target}"))
-    assert page.select_one("#pending-deactivation") is not None
-    assert page.select_one("#approve-roles") is None  # not for the requester
+    assert page.select_one("#pending-request")["data-kind"] == "deactivation"
+    assert page.select_one("#approve-request") is None  # not for the requester
     assert second.get("/admin/staff").status_code == 200  # still active, still logged in
-    assert sec.post(f"/admin/staff/{target}/roles/decide", data={"decision": "approve"}).status_code == 422
+    assert sec.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"}).status_code == 422
     with Session(demo, expire_on_commit=False) as s, s.begin():  # a third security admin approves
         accounts.create_staff(s, username="secadmin3", display_name="第三安全员", password="third-sec-pass",
                               roles=["security_admin"], must_change_password=False)
     third = other_client(app, "secadmin3", "third-sec-pass")
-    assert third.post(f"/admin/staff/{target}/roles/decide", data={"decision": "approve"},
+    assert third.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"},
                       follow_redirects=False).status_code == 303
     with Session(demo) as s:
         row = s.get(Staff, target)
-        assert row is not None and not row.active and not row.pending_deactivation
+        assert row is not None and not row.active and row.pending_kind is None
     assert second.get("/admin/staff", follow_redirects=False).headers["location"].startswith("/login")
     edits = [(e["outcome"]["result"], e["state"]["to"]) for e in audit_entries(demo, "security.staff.edit")]
     assert ("done", "deactivation_pending") in edits
     decided = [(e["outcome"]["result"], e["actor"]["id"], e["state"]["to"])
-               for e in audit_entries(demo, "security.roles.approve")]
+               for e in audit_entries(demo, "security.request.decide")]
     me = staff_id(demo, "secadmin")
     assert decided[0][:2] == ("refused", me) and decided[-1] == ("done", staff_id(demo, "secadmin3"),
                                                                  "deactivation_approved")
@@ -337,7 +434,7 @@ def test_demoting_the_auditor_waits_for_a_second_person(sec: TestClient, app: St
         assert row is not None and row.roles == "auditor" and row.pending_roles == "reviewer"
     assert auditor.get("/audit/").status_code == 200  # unchanged until approved
     second = _second_secadmin(app, demo)
-    second.post(f"/admin/staff/{target}/roles/decide", data={"decision": "approve"})
+    second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
     with Session(demo) as s:
         row = s.get(Staff, target)
         assert row is not None and row.roles == "reviewer"

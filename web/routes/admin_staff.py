@@ -22,8 +22,8 @@ from partners.authorize import local_day
 from partners.catalog import DOMAINS
 from partners.delegation import ActionContext, delegated_action
 from partners.directory import get_or_404
-from partners.errors import DutyRuleRefused, InvalidFields, PartnersError, RecordNotFound
-from partners.models import ROLE_LABELS, BackupAssignment, Outlet, Partner, Staff, utcnow
+from partners.errors import ActionRefused, DutyRuleRefused, InvalidFields, PartnersError, RecordNotFound
+from partners.models import PENDING_KINDS, ROLE_LABELS, BackupAssignment, Outlet, Partner, Staff, utcnow
 from partners.paging import Page, paginate
 from web.auth import requires_roles
 from web.params import int_param
@@ -51,6 +51,7 @@ def _staff_choices(s: Session) -> dict[str, Any]:
         "role_choices": ROLE_LABELS,
         "domains": DOMAINS,
         "levels": EXPERT_LEVELS,
+        "pending_kinds": PENDING_KINDS,
     }
 
 
@@ -68,8 +69,11 @@ async def staff_list(request: Request) -> Response:
             page: Page[Staff] = paginate(s, stmt, page_of(request))
             names = {o.id: o.name for o in s.exec(select(Outlet)).all()}
             partner_names = {p.id: p.name for p in s.exec(select(Partner)).all()}
+            pending = accounts.pending_requests(s)
+            requesters = {p.id: p for p in s.exec(select(Staff).where(
+                col(Staff.id).in_({r.pending_by for r in pending}))).all()} if pending else {}
             return {"page": page, "q": q, "outlet_names": names, "partner_names": partner_names,
-                    **_staff_choices(s)}
+                    "pending": pending, "people": requesters, **_staff_choices(s)}
 
     return render_list(request, "admin/staff.html", "admin/_staff_list.html", await in_thread(load))
 
@@ -120,7 +124,6 @@ async def _staff_page(
                 idle = timedelta(minutes=request.app.state.settings.session_idle_minutes)
                 ctx.update(
                     sessions=logins.live_sessions(s, staff.id or 0, idle=idle),
-                    pending_by=s.get(Staff, staff.pending_reset_by) if staff.pending_reset_by else None,
                     backups=rows,
                     people=people,
                     backup_candidates=candidates,
@@ -159,20 +162,25 @@ async def staff_new(request: Request) -> Response:
                 actor=actor,
                 **_staff_kwargs(values),
             )
-            pending = staff.pending_activation
+            pending = staff.pending_kind is not None
             _audit_staff(act, staff, None, "roles_pending" if pending else f"staff:{staff.id}")
             assert staff.id is not None
             return staff.id, pending
 
     try:
         sid, pending = await in_thread(save)
-    except (PartnersError, DutyRuleRefused) as exc:
+    except (PartnersError, ActionRefused) as exc:  # refusals are audited by delegated_action
         values.pop("password", None)
-        return await _staff_page(request, None, 422, values=values, **error_context(exc))
+        return await _staff_page(request, None, _status(exc), values=values, **error_context(exc))
     if pending:
         return done(request, f"/admin/staff/{sid}",
                     "账号已创建但未启用：管理员、安全管理员、审计人员账号须由另一名安全管理员批准后启用（双人复核）")
     return done(request, f"/admin/staff/{sid}", "账号已创建")
+
+
+def _status(exc: PartnersError | ActionRefused) -> int:
+    """A refusal shown on its form keeps its own status (422 duty rule, 409 a pending request)."""
+    return exc.status_code if isinstance(exc, ActionRefused) else 422
 
 
 def _roles_state(roles: Any) -> str:
@@ -195,93 +203,89 @@ async def staff_edit(request: Request) -> Response:
             if staff.id == actor.id and (SECURITY not in values["roles"] or values.get("active") != "1"):
                 raise DutyRuleRefused("不能停用自己的账号或移除自己的安全管理员岗位")
             row = get_or_404(act.session, Staff, staff.id, "人员")
-            before = (row.pending_roles, row.pending_roles_by, row.pending_deactivation)
+            before = row.pending_kind
             accounts.update_staff(
                 act.session, row, actor=actor, active=values.get("active") == "1", **_staff_kwargs(values)
             )
-            after = (row.pending_roles, row.pending_roles_by, row.pending_deactivation)
-            pending = row.pending_roles is not None and after != before
-            to = ("deactivation_pending" if row.pending_deactivation else "roles_pending") if pending \
-                else f"staff:{staff.id}"
-            _audit_staff(act, row, f"staff:{staff.id}", to)
+            pending = row.pending_kind is not None and before is None
+            _audit_staff(act, row, f"staff:{staff.id}", f"{row.pending_kind}_pending" if pending else f"staff:{staff.id}")
             return pending
 
     try:
         pending = await in_thread(save)
-    except (PartnersError, DutyRuleRefused) as exc:
-        return await _staff_page(request, staff, 422, values=values, **error_context(exc))
+    except (PartnersError, ActionRefused) as exc:  # refusals are audited by delegated_action
+        return await _staff_page(request, staff, _status(exc), values=values, **error_context(exc))
     if pending:
         return done(request, f"/admin/staff/{staff.id}",
-                    "已保存；授予或取消管理员、安全管理员、审计人员岗位，以及停用这些账号，"
-                    "须由另一名安全管理员批准后生效（双人复核）")
+                    "已提交申请；授予或取消管理员、安全管理员、审计人员岗位，以及停用、启用这些账号，"
+                    "须由另一名安全管理员批准后整体生效（双人复核）")
     return done(request, f"/admin/staff/{staff.id}", "账号已保存")
 
 
-@requires_roles(SECURITY)
-async def staff_roles_decide(request: Request) -> Response:
-    """The second security admin approves (``decision=approve``) or refuses a pending
-    duty-role grant or new duty account (two-person rule)."""
-    sid = record_id(request)
-    approve = str((await request.form()).get("decision", "")) == "approve"
-    actor = actor_of(request)
-
-    def save() -> bool:  # a refusal (one's own request) is audited and shown by the error page
-        with delegated_action(request.app.state.engine, actor, "security.roles.approve") as act:
-            act.state = (f"staff:{sid}", f"staff:{sid}")
-            row = get_or_404(act.session, Staff, sid, "人员")
-            deactivation = row.pending_deactivation
-            accounts.decide_roles(act.session, row, approver=actor, approve=approve)
-            kind = "deactivation" if deactivation else "roles"
-            _audit_staff(act, row, f"staff:{sid}", f"{kind}_approved" if approve else f"{kind}_refused")
-            return deactivation
-
-    deactivation = await in_thread(save)
-    if approve and deactivation:
-        return done(request, f"/admin/staff/{sid}", "已批准：该账号已停用，其登录已全部结束")
-    if approve:
-        return done(request, f"/admin/staff/{sid}", "已批准：岗位变更生效（该账号的原有登录已结束）")
-    return done(request, f"/admin/staff/{sid}", "已驳回该申请")
+async def _one_time_password_page(request: Request, sid: int, password: str, message: str) -> Response:
+    """The page that shows a generated one-time password, once, to whoever applied the
+    reset: a response, never a redirect (the password is never stored in the session)."""
+    staff = await in_thread(get_record, request, Staff, sid, "人员")
+    return await _staff_page(request, staff, one_time_password=password, flash=message)
 
 
 @requires_roles(SECURITY)
 async def staff_password(request: Request) -> Response:
-    """Reset a password (the holder changes it at next login). A duty holder's reset waits
-    for a second security admin (:func:`staff_password_approve`)."""
-    staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
-    password = str((await request.form()).get("new_password", ""))
-    actor = actor_of(request)
-
-    def save() -> bool:
-        with delegated_action(request.app.state.engine, actor, "security.password.reset") as act:
-            row = get_or_404(act.session, Staff, staff.id, "人员")
-            applied = accounts.reset_password(act.session, row, password, actor=actor)
-            _audit_staff(act, row, f"staff:{staff.id}", "password_reset" if applied else "reset_pending")
-            return applied
-
-    try:
-        applied = await in_thread(save)
-    except InvalidFields as exc:
-        errors = {"new_password": exc.errors.get("password", exc.message)}
-        return await _staff_page(request, staff, 422, errors=errors, error=exc.message)
-    if applied:
-        return done(request, f"/admin/staff/{staff.id}", "密码已重置，该账号的登录已全部结束；本人下次登录须修改密码")
-    return done(request, f"/admin/staff/{staff.id}", "重置申请已提交：须由另一名安全管理员批准后生效（双人复核）")
-
-
-@requires_roles(SECURITY)
-async def staff_password_approve(request: Request) -> Response:
-    """The second security admin approves a pending reset of a duty holder's password."""
+    """Reset a password; nobody chooses it: an ordinary account gets a generated one-time
+    password at once (shown once on the response), a duty holder's reset waits for a second
+    security admin (:func:`staff_request_decide`), who then sees the password."""
     sid = record_id(request)
     actor = actor_of(request)
 
-    def save() -> None:
-        with delegated_action(request.app.state.engine, actor, "security.password.approve") as act:
+    def save() -> str | None:
+        with delegated_action(request.app.state.engine, actor, "security.password.reset") as act:
+            act.state = (f"staff:{sid}", None)
             row = get_or_404(act.session, Staff, sid, "人员")
-            accounts.approve_reset(act.session, row, approver=actor)
-            _audit_staff(act, row, "reset_pending", "password_reset")
+            password = accounts.reset_password(act.session, row, actor=actor)
+            _audit_staff(act, row, f"staff:{sid}", "password_reset" if password else "reset_pending")
+            return password
 
-    await in_thread(save)
-    return done(request, f"/admin/staff/{sid}", "已批准：密码重置生效，该账号的登录已全部结束")
+    try:
+        password = await in_thread(save)
+    except ActionRefused as exc:  # audited by delegated_action; shown by the reset form
+        staff = await in_thread(get_record, request, Staff, sid, "人员")
+        return await _staff_page(request, staff, exc.status_code, errors={"pending": exc.message}, error=exc.message)
+    if password:
+        return await _one_time_password_page(request, sid, password, "密码已重置，该账号的登录已全部结束")
+    return done(request, f"/admin/staff/{sid}", "重置申请已提交：须由另一名安全管理员批准后生效（双人复核）")
+
+
+@requires_roles(SECURITY)
+async def staff_request_decide(request: Request) -> Response:
+    """Settle the account's pending request, whatever its kind (two-person rule): form
+    field ``decision`` = approve / refuse; ``/pending/cancel`` withdraws it. One helper
+    (:func:`partners.accounts.settle_request`) decides who may; a refusal is one audited
+    ``duty_separation`` entry naming the account."""
+    sid = record_id(request)
+    decision = "cancel" if request.url.path.endswith("/cancel") else \
+        ("approve" if str((await request.form()).get("decision", "")) == "approve" else "refuse")
+    actor = actor_of(request)
+    done_as = {"approve": "approved", "refuse": "refused", "cancel": "cancelled"}[decision]
+
+    def save() -> tuple[str, str | None]:
+        with delegated_action(request.app.state.engine, actor, "security.request.decide") as act:
+            act.state = (f"staff:{sid}", f"request_{decision}")  # what a refusal names
+            row = get_or_404(act.session, Staff, sid, "人员")
+            kind = row.pending_kind or ""
+            password = accounts.settle_request(act.session, row, actor=actor, decision=decision)
+            _audit_staff(act, row, f"staff:{sid}", f"{kind}_{done_as}")
+            return kind, password
+
+    kind, password = await in_thread(save)
+    if password:
+        return await _one_time_password_page(request, sid, password, "已批准：密码重置生效，该账号的登录已全部结束")
+    if decision != "approve":
+        return done(request, f"/admin/staff/{sid}", "已撤销该申请" if decision == "cancel" else "已驳回该申请")
+    if kind == "deactivation":
+        return done(request, f"/admin/staff/{sid}", "已批准：该账号已停用，其登录已全部结束")
+    if kind == "activation":
+        return done(request, f"/admin/staff/{sid}", "已批准：该账号已启用")
+    return done(request, f"/admin/staff/{sid}", "已批准：岗位变更生效（该账号的原有登录已结束）")
 
 
 @requires_roles(SECURITY)
@@ -388,15 +392,10 @@ routes: list[Any] = [
     Route(
         "/staff/{id:id}/password", staff_password, methods=["POST"], name="admin_staff_password"
     ),
-    Route(
-        "/staff/{id:id}/password/approve",
-        staff_password_approve,
-        methods=["POST"],
-        name="admin_staff_password_approve",
-    ),
-    Route(
-        "/staff/{id:id}/roles/decide", staff_roles_decide, methods=["POST"], name="admin_staff_roles_decide"
-    ),
+    Route("/staff/{id:id}/pending/decide", staff_request_decide, methods=["POST"],
+          name="admin_staff_pending_decide"),
+    Route("/staff/{id:id}/pending/cancel", staff_request_decide, methods=["POST"],
+          name="admin_staff_pending_cancel"),
     Route("/staff/{id:id}/sessions/end", staff_sessions_end, methods=["POST"], name="admin_staff_sessions_end"),
     Route("/staff/{id:id}/backups", staff_backup, methods=["POST"], name="admin_staff_backup"),
     Route("/backups/{id:id}/end", backup_end, methods=["POST"], name="admin_backup_end"),

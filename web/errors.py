@@ -35,10 +35,12 @@ HTTP_MESSAGES = {
 }
 
 
-def render_error(request: Request, status: int, message: str) -> Response:
+def render_error(request: Request, status: int, message: str, *, audited: bool = False) -> Response:
     """The error page or #flash fragment. Every 403/404 shown to a logged-in user passes
-    here and is audited (:mod:`web.refusals`, one entry per actor × route × minute)."""
-    record_refusal(request, status)
+    here and is audited (:mod:`web.refusals`, one entry per actor × route × minute), unless
+    ``audited``: a refused delegated action already has its own entry."""
+    if not audited:
+        record_refusal(request, status)
     templates = request.app.state.templates
     is_htmx = request.headers.get("HX-Request") == "true"
     template = "_error.html" if is_htmx else "error.html"
@@ -59,7 +61,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 async def action_refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ActionRefused)
-    return render_error(request, exc.status_code, exc.message)
+    return render_error(request, exc.status_code, exc.message, audited=exc.audited)
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:

@@ -48,6 +48,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 from starlette.requests import Request
+from starlette.routing import Match, Mount
 
 import audit
 from partners.models import Staff, utcnow
@@ -88,12 +89,12 @@ class Target:
 def target_of(request: Request) -> Target:
     """``GET:/cases/:number`` as template; ids (``:id`` convertors) filled in; a case number
     only when it looks like one (never arbitrary text from the URL)."""
-    route = request.scope.get("route")
-    template = getattr(route, "path", None)
+    scope = request.scope if "route" in request.scope else _routed(request)
+    template = getattr(scope.get("route"), "path", None)
     if not template:
         return Target(f"{request.method}:unmatched"[:64], f"{request.method}:unmatched"[:64])
-    root = request.scope.get("root_path", "")
-    params = request.path_params
+    root = scope.get("root_path", "")
+    params = scope.get("path_params", {})
     case = None
 
     def fill(m: re.Match[str]) -> str:
@@ -111,6 +112,27 @@ def target_of(request: Request) -> Target:
     route_text = f"{request.method}:{plain}"[:64]
     asked_text = f"{request.method}:{asked}"
     return Target(route_text, asked_text if len(asked_text) <= 64 else route_text, case)
+
+
+def _routed(request: Request) -> dict[str, Any]:
+    """The scope routing would give ``request``: a refusal answered by a middleware before
+    routing (CSRF) names its route like any other. Walks the app's routes and mounts with
+    Starlette's own matching, a full match before a partial one (a method the route lacks,
+    which still names the route), as the router does."""
+    scope: dict[str, Any] = dict(request.scope)
+    routes = list(getattr(getattr(scope.get("app"), "router", None), "routes", []))
+    while routes:
+        matches = [(m, r, child) for r in routes for m, child in [r.matches(scope)] if m != Match.NONE]
+        if not matches:
+            break
+        _, found, child = next((x for x in matches if x[0] == Match.FULL), matches[0])
+        scope.update(child)
+        if isinstance(found, Mount):
+            routes = list(found.routes)
+            continue
+        scope["route"] = found
+        break
+    return scope
 
 
 def route_of(request: Request) -> str:

@@ -120,3 +120,41 @@ def test_the_auditor_filters_refused_access_and_reads_it_in_chinese(client: Test
     assert "越权访问被拒绝" in first and "请求 GET /admin/grants" in first and "本分钟首次" in first
     assert "岗位无权访问该页面或操作" in first
     assert "本分钟共 3 次" in total
+
+
+def test_a_csrf_refusal_names_the_route_like_other_refusals(client: TestClient, demo: Engine) -> None:
+    """The CSRF middleware answers before routing; its refusal still names the route
+    template with the ids filled in, never ``POST:unmatched``."""
+    login(client, "secadmin")
+    with Session(demo) as s:
+        teller = s.exec(select(Staff.id).where(Staff.username == "teller1")).one()
+    forged = client.post(f"/admin/staff/{teller}/sessions/end", headers={"X-CSRF-Token": "forged"})
+    assert forged.status_code == 403
+    assert client.post("/cases/", headers={"X-CSRF-Token": "forged"}).status_code == 403  # a GET-only route
+    assert [e["state"]["from"] for e in refusals(demo)] == [f"POST:/admin/staff/{teller}/sessions/end", "POST:/cases/"]
+
+
+def test_a_refused_delegated_action_is_one_entry_not_two(client: TestClient, demo: Engine) -> None:
+    """A refusal raised inside a delegated action has its own entry (action, reason, state);
+    the error page must not add an ``access.refused`` entry for the same refusal."""
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    from partners.delegation import delegated_action
+    from partners.errors import RoleLacksAction
+    from web.auth import current_user
+
+    async def refuse(request: Request) -> None:
+        user = current_user(request)
+        assert user is not None
+        with delegated_action(request.app.state.engine, user, "security.sessions.end") as act:
+            act.state = ("staff:1", None)
+            raise RoleLacksAction()
+
+    client.app.router.routes.append(Route("/_test/refuse", refuse, methods=["POST"]))  # type: ignore[attr-defined]
+    login(client, "secadmin")
+    assert client.post("/_test/refuse").status_code == 403
+    with Session(demo) as s:
+        page = search_entries(s, limit=500, newest_first=False)
+        refused = [v.entry for v in page.entries if v.entry["outcome"]["result"] == "refused"]
+    assert [(e["action"], e["outcome"]["reason"]) for e in refused] == [("security.sessions.end", "role_lacks_action")]

@@ -5,7 +5,7 @@
  *    so the warning shows 3 minutes before the idle end as this page sees it; "继续工作"
  *    posts /session/ping, which counts as activity.
  * 2. Drafts: what the user types into a form is kept in sessionStorage (this tab only, keyed
- *    by user and page; never passwords or files). When a session has ended, the next submit
+ *    by user and page; never passwords, files, phone or ID numbers — see personal()). When a session has ended, the next submit
  *    leads to the login page and back (?next=); arriving from the login page, the drafts of
  *    that page are put back into its forms. A successful htmx submit drops its draft, logout
  *    drops all.
@@ -67,10 +67,17 @@
   function formKey(form, i) {
     return form.id || form.getAttribute("hx-post") || form.getAttribute("action") || String(i);
   }
+  // Personal data never goes into a draft: a phone or ID number field (input type tel, or a
+  // name ending in phone / mobile / id_number / id_no / idcard) or any field marked data-pii.
+  // Those are typed again after a re-login.
+  var PII_NAME = /(^|_)(phone|mobile|tel|id_number|id_no|idcard)$/i;
+  function personal(el) {
+    return (el.type || "").toLowerCase() === "tel" || PII_NAME.test(el.name) || el.hasAttribute("data-pii");
+  }
   function fields(form) {
     return Array.prototype.filter.call(form.elements, function (el) {
       var type = (el.type || "").toLowerCase();
-      return el.name && el.name !== "csrf_token" &&
+      return el.name && el.name !== "csrf_token" && !personal(el) &&
         ["password", "file", "hidden", "submit", "button", "reset"].indexOf(type) < 0;
     });
   }

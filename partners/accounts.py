@@ -373,7 +373,7 @@ def create_staff(
     )
     if pending:
         assert actor is not None
-        _hold(session, staff, "activation", actor, roles=staff.roles, post={"active": True})
+        _hold(session, staff, "activation", actor, roles=staff.roles)
     session.add(staff)
     session.flush()
     return staff
@@ -529,6 +529,8 @@ def settle_request(session: Session, staff: Staff, *, actor: Staff, decision: st
         else:
             roles = set((staff.pending_roles or staff.roles).split(",")) - {""}
             post = json.loads(staff.pending_post or "{}")
+            # the kind names the state change (requests migrated from before pending_post)
+            post.setdefault("active", {"activation": True, "deactivation": False}.get(staff.pending_kind, staff.active))
             fields = {k: post.get(k, getattr(staff, k)) for k in POST_FIELDS}
             errors = _validate_staff(session, roles=roles, display_name=staff.display_name, **fields)
             if errors:

@@ -43,3 +43,30 @@ def test_typed_input_survives_an_ended_session(page_for: Any) -> None:
     page.goto("/admin/calendar?year=2027")
     assert page.input_value("#f-schedule").strip() == ""
     assert errors == []
+
+
+@pytest.mark.timeout(120)
+def test_drafts_never_keep_phone_or_id_numbers(page_for: Any) -> None:
+    """What is typed is kept for a re-login, but not personal numbers (session.js personal())."""
+    page = page_for("teller1")
+    page.goto("/cases/new")
+    page.click("#matter-results a.button")
+    page.fill("#new-case-form [name=applicant_name]", "李草稿")
+    page.fill("#new-case-form [name=id_number]", "370211195804120021")
+    page.fill("#new-case-form [name=phone]", "13800138000")
+    stored = page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
+    assert "李草稿" in stored
+    assert "370211195804120021" not in stored and "13800138000" not in stored
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("username", "paths"), [
+    ("teller1", ["/cases/"]), ("auditor", ["/audit/", "/audit/checkpoints"]), ("admin", ["/admin/outlets"]),
+])
+def test_tables_never_widen_the_page_at_375_px(page_for: Any, username: str, paths: list[str]) -> None:
+    page = page_for(username)
+    page.set_viewport_size({"width": 375, "height": 800})
+    for path in paths:
+        page.goto(path)
+        assert page.locator("main table").count() > 0, path
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, path

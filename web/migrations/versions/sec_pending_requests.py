@@ -50,8 +50,8 @@ def downgrade() -> None:
         batch_op.add_column(sa.Column('pending_password_hash', sqlmodel.sql.sqltypes.AutoString(length=255),
                                       nullable=True))
     # A pending reset cannot go back (it held no password): it is dropped.
-    op.execute("UPDATE staff SET pending_activation = (pending_kind = 'activation'), "
-               "pending_deactivation = (pending_kind = 'deactivation')")
+    op.execute("UPDATE staff SET pending_activation = COALESCE(pending_kind = 'activation', false), "
+               "pending_deactivation = COALESCE(pending_kind = 'deactivation', false)")
     op.execute("UPDATE staff SET pending_by = NULL, pending_at = NULL WHERE pending_kind = 'reset'")
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.drop_column('pending_post')

@@ -22,8 +22,22 @@ from partners.authorize import local_day
 from partners.catalog import DOMAINS
 from partners.delegation import ActionContext, delegated_action
 from partners.directory import get_or_404
-from partners.errors import ActionRefused, DutyRuleRefused, InvalidFields, PartnersError, RecordNotFound
-from partners.models import PENDING_KINDS, ROLE_LABELS, BackupAssignment, Outlet, Partner, Staff, utcnow
+from partners.errors import (
+    ActionRefused,
+    DutyRuleRefused,
+    InvalidFields,
+    PartnersError,
+    RecordNotFound,
+)
+from partners.models import (
+    PENDING_KINDS,
+    ROLE_LABELS,
+    BackupAssignment,
+    Outlet,
+    Partner,
+    Staff,
+    utcnow,
+)
 from partners.paging import Page, paginate
 from web.auth import requires_roles
 from web.params import int_param

@@ -318,7 +318,7 @@ def create_staff(
     Someone else chose the password, so by default it must be changed at first login.
 
     An account with a duty role created by ``actor`` (the web) stays inactive until a second
-    security admin approves it (:func:`decide_roles`); the CLI passes no actor.
+    security admin approves it (:func:`settle_request`); the CLI passes no actor.
 
     The outlet is given by id or by code (the CLI uses codes); the partner (id or code) only
     for a 合作方管理员. ``hasher`` replaces

@@ -53,6 +53,7 @@ REASON_LABELS = {
     "role_lacks_action": "岗位无权执行该操作",
     "wrong_domain": "不属于本人负责的审核或专家领域",
     "duty_separation": "违反岗位分离规则（不能自己审批自己的申请等）",
+    "request_pending": "该账号已有待批准的申请（一个账号同时只能有一项）",
     # cases (outlet/errors.py, outlet/states.py, intake, review, promise)
     "illegal_transition": "当前状态下不能执行该操作",
     "guard_failed": "办理条件不满足",

@@ -57,7 +57,7 @@ def _by_secadmin(client: TestClient, path: str, data: dict[str, str]) -> None:
     admin = _other_browser(client, "secadmin")
     try:
         r = admin.post(path, data=data, follow_redirects=False)
-        assert r.status_code == 303, r.text
+        assert r.status_code in (200, 303), r.text  # a reset answers with its one-time password page
     finally:
         admin.close()
 

@@ -112,7 +112,7 @@ async def create(request: Request) -> Response:
     return RedirectResponse("/services/visits/", status_code=303)
 
 
-@requires_roles("outlet_lead", "admin")
+@requires_roles(*OUTLET, "admin")  # authorize decides (and records) who may dispatch
 async def assign(request: Request) -> Response:
     """派单 / 改派 (``visits.assign``): back to the queue, or the queue with the reason
     beside that visit and the chosen agent kept."""

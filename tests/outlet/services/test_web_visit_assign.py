@@ -72,7 +72,9 @@ def test_teller_refers_a_visit_the_points_lead_assigns_it_and_the_teller_sees_th
         login(agent, "agent1")
         assert _soup(agent.get("/services/visits/today")).select_one(f'a[data-visit="{number}"]') is None
         with second_client(client) as lead:
-            login(lead, "lead3")
+            login(lead, "lead3")  # the point's lead: 网点概况 says what waits, the queue has it
+            waiting = _soup(lead.get("/services/figures", headers={"HX-Request": "true"}))
+            assert waiting.select_one("#figure-unassigned").text == "待派单 1 件"
             row = _row(_soup(lead.get("/services/visits/")), number)
             assert row.select_one("[data-state]").text == "待派单"
             option = [o for o in row.select("form select[name=assignee_id] option") if o.text == "李秀兰"][0]
@@ -80,6 +82,8 @@ def test_teller_refers_a_visit_the_points_lead_assigns_it_and_the_teller_sees_th
                           follow_redirects=False)
             assert r.status_code == 303
             assert "已派给李秀兰" in _soup(lead.get("/services/visits/")).select_one("#flash").text
+            after = _soup(lead.get("/services/figures", headers={"HX-Request": "true"}))
+            assert after.select_one("#figure-unassigned") is None
         assert _soup(agent.get("/services/visits/today")).select_one(f'a[data-visit="{number}"]')
     [assigned] = audit_rows(demo, "visit.assign")
     assert assigned["state"] == {"from": "unassigned", "to": "assigned"} and assigned["case"] == number

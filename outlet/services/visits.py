@@ -27,11 +27,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from outlet import pii
 from outlet.cases import visible_outlets
 from outlet.clock import local_day
 from outlet.errors import IllegalTransition, InvalidInput, NotAssigned, ServiceNotFound
 from outlet.files import FileStore
-from outlet import pii
 from outlet.intake import PHONE_RE, clean_phone
 from outlet.services.evidence import (
     CLIENT_ID_RE,

@@ -119,6 +119,7 @@ async def assign(request: Request) -> Response:
     number = request.path_params["number"]
     form = await request.form()
     raw = str(form.get("assignee_id", "") or "").strip()
+
     def run() -> str:
         visit = visits.assign(request.app.state.engine, actor_of(request), number, int_param(raw))
         with Session(request.app.state.engine) as s:

@@ -7,7 +7,8 @@ most useful message:
 1. the action is known (a programming error otherwise: ``ValueError``);
 2. the account is active and holds a role allowed for the action (``RoleLacksAction``);
 3. where the actor stands: outlet staff must belong to the outlet — or cover it as an AB角
-   backup (``WrongOutlet``); center reviewers and experts bound to a domain may only act on
+   backup (``WrongOutlet``), except for a referral (``ActionRule.referral``: asking another
+   outlet to serve, whose grant is then checked); center reviewers and experts bound to a domain may only act on
    matters of that domain (``WrongDomain``, a ``RoleLacksAction``);
 4. for actions that need an outlet grant: the outlet, its partner and the matter are
    active, some grant links them at all (``NotDelegated``), one of them is in force
@@ -83,6 +84,9 @@ class ActionRule(NamedTuple):
     ``scope``: the grant must carry one of these scopes (None: no scope, e.g. center-side).
     ``outlet_grant``: a grant in force for matter × outlet is needed.
     ``domain_bound``: center-side actors with a ``domain`` may only act on that domain.
+    ``referral``: outlet staff may ask for it at another outlet than their own (a teller
+    refers a resident to the street point that serves them): the outlet that will serve must
+    hold the grant with the scope; the actor's own outlet need not.
     """
 
     roles: frozenset[str]
@@ -90,6 +94,7 @@ class ActionRule(NamedTuple):
     outlet_grant: bool
     label: str
     domain_bound: bool = False
+    referral: bool = False
 
 
 ACTIONS: dict[str, ActionRule] = {
@@ -139,7 +144,9 @@ ACTIONS: dict[str, ActionRule] = {
     "service.deliver": ActionRule(OUTLET_STAFF, None, False, "代办办结送达"),
     # the case itself is authorized by case.create with the 代办 scope (outlet/intake.py)
     "service.case": ActionRule(OUTLET_STAFF, None, False, "代办新建办件"),
-    "visit.request": ActionRule(OUTLET_STAFF | ADMIN, (Scope.assist.value,), True, "登记上门服务需求"),
+    "visit.request": ActionRule(OUTLET_STAFF | ADMIN, (Scope.assist.value,), True, "登记上门服务需求",
+                                referral=True),
+    "visit.assign": ActionRule(LEAD | ADMIN, None, False, "上门服务派单（改派）"),
     "visit.arrive": ActionRule(OUTLET_STAFF, None, False, "上门服务到达"),
     "visit.complete": ActionRule(OUTLET_STAFF, None, False, "上门服务办结"),
     # --- 告知承诺制 (outlet/promise.py) ---
@@ -299,7 +306,8 @@ def authorize(
 
     if outlet is None:
         raise ValueError(f"{action} by outlet staff needs an outlet")
-    _check_outlet_membership(session, actor, outlet, at)
+    if not (rule.referral and actor.outlet_id is not None):
+        _check_outlet_membership(session, actor, outlet, at)
     if not rule.outlet_grant:
         return None
     required = (scope,) if scope is not None else (rule.scope or ())

@@ -20,10 +20,8 @@ from sqlmodel import col, select
 from audit.db import reader_of
 from outlet.clock import local_day
 from outlet.errors import IllegalTransition, InvalidInput
-from outlet.services.models import ServiceRecord, ServiceStep
 from outlet.models import Case
-from outlet.states import COMPLETED, TERMINAL
-from outlet.states import STATE_LABELS as CASE_STATES
+from outlet.services.models import ServiceRecord, ServiceStep
 from outlet.services.records import (
     STATE_LABELS,
     ServiceFrame,
@@ -32,6 +30,8 @@ from outlet.services.records import (
     load_service,
     service_action,
 )
+from outlet.states import COMPLETED, TERMINAL
+from outlet.states import STATE_LABELS as CASE_STATES
 from partners.models import Staff
 
 # A 委托书 runs at most a year (the longest term of the local 帮办代办 practice; a longer

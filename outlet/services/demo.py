@@ -1,6 +1,7 @@
 """Demo services, made through the real service functions (authorized and audited like any
 other): a week of 咨询 / 帮办 / 陪办 / 代办 at the demo outlets, home visits by ``agent1``
-(one done offline and synced hours later, one still waiting for today) and one 告知承诺 case
+(one done offline and synced hours later, one still waiting for today), one referred by
+``teller1`` at the bank and waiting 待派单 at the street point, and one 告知承诺 case
 approved and waiting for the center's 核查."""
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def seed_demo_services(engine: Engine, pseudonym_key: bytes, files_dir: Path,
     daiban.suspend(engine, staff["agent1"], d2.number, reason="缺少近半年病历，待家属取回",
                    at=_at(today, 2, 9, 40))
     _visits(engine, staff["agent1"], files_dir, today, pii_key)
+    _referral(engine, staff["teller1"], staff["agent1"], today, pii_key)
     _promise_case(engine, staff["teller1"], staff["reviewer3"], pseudonym_key, today)
     with Session(engine) as s:
         return len(s.exec(select(ServiceRecord.id)).all())
@@ -139,6 +141,15 @@ def _visits(engine: Engine, agent: Staff, files_dir: Path, today: date, pii_key:
                       {"phone_time": leave.isoformat() + "Z", "outcome": "done",
                        "leave_lat": "35.8904", "leave_lon": "120.0906", "leave_accuracy": "22"},
                       photos=[demo_png()], signature=demo_png(), store=store, at=synced)
+
+
+def _referral(engine: Engine, teller: Staff, agent: Staff, today: date, pii_key: bytes) -> None:
+    """teller1 at the bank refers a resident to agent1's street point this morning: it waits
+    待派单 for that point's lead (lead3) or the center to assign it."""
+    visits.request_visit(engine, teller, NewVisit(
+        kind="帮办", contact_name="孙桂芝", address="海韵路 16 号 2 单元 601", reason="重病",
+        contact_phone="13805320016", preferred="下午", channel="窗口", outlet_id=agent.outlet_id),
+        pii_key=pii_key, at=_at(today, 0, 9, 30))
 
 
 def _promise_case(engine: Engine, teller: Staff, reviewer: Staff, key: bytes, today: date) -> None:

@@ -30,6 +30,7 @@ class VisitFigures:
     on_time: int  # … on or before their due date
     open_overdue: int  # visits still open whose due date has passed (as of ``end``)
     average_minutes: float | None  # mean arrive → leave of the finished ones
+    unassigned: int = 0  # requests waiting now for the point's lead or the center (待派单)
 
     @property
     def on_time_rate(self) -> float | None:
@@ -82,7 +83,8 @@ def visit_figures(session: Session, outlet_ids: Iterable[int] | None, start: dat
                   end: date, *, staff_id: int | None = None) -> VisitFigures:
     """Home visits finished in ``[start, end]`` by the phone's clock (the day the agent left
     the home, not the day the phone synced): how many, how many on time, mean length; plus
-    visits still open and already past due at ``end``. ``staff_id``: that agent's visits."""
+    visits still open and already past due at ``end``, and (without ``staff_id``) the requests
+    waiting now to be assigned (待派单). ``staff_id``: that agent's visits."""
     lo, hi = _bounds(start, end)
     stmt = select(HomeVisit).where(col(HomeVisit.left_phone_at) >= lo, col(HomeVisit.left_phone_at) < hi)
     late_stmt = select(func.count(col(HomeVisit.id))).where(HomeVisit.state != "done",
@@ -91,9 +93,15 @@ def visit_figures(session: Session, outlet_ids: Iterable[int] | None, start: dat
         ids = list(outlet_ids)
         stmt = stmt.where(col(HomeVisit.outlet_id).in_(ids))
         late_stmt = late_stmt.where(col(HomeVisit.outlet_id).in_(ids))
+    waiting = 0
     if staff_id is not None:
         stmt = stmt.where(col(HomeVisit.assignee_id) == staff_id)
         late_stmt = late_stmt.where(col(HomeVisit.assignee_id) == staff_id)
+    else:  # nobody's own figure: the point's (or the center's) queue to dispatch
+        wait_stmt = select(func.count(col(HomeVisit.id))).where(HomeVisit.state == "unassigned")
+        if outlet_ids is not None:
+            wait_stmt = wait_stmt.where(col(HomeVisit.outlet_id).in_(list(outlet_ids)))
+        waiting = int(session.exec(wait_stmt).one())
     done = [v for v in session.exec(stmt).all() if v.left_phone_at and v.arrived_phone_at]
     on_time = sum(1 for v in done if v.left_phone_at and local_day(v.left_phone_at) <= v.due_on)
     minutes = [(v.left_phone_at - v.arrived_phone_at).total_seconds() / 60 for v in done
@@ -101,4 +109,5 @@ def visit_figures(session: Session, outlet_ids: Iterable[int] | None, start: dat
     return VisitFigures(
         done=len(done), on_time=on_time, open_overdue=int(session.exec(late_stmt).one()),
         average_minutes=round(sum(minutes) / len(minutes), 1) if minutes else None,
+        unassigned=waiting,
     )

@@ -64,7 +64,7 @@ class ServiceStep(SQLModel, table=True):
 
 
 class HomeVisit(SQLModel, table=True):
-    """A request for 上门办 and, once done, the visit: arrive/leave with server and phone
+    """A request for 上门办 (served by ``outlet_id``, a street point with block agents) and, once done, the visit: arrive/leave with server and phone
     times and the phone's position (or why there is none), photos, signature, outcome."""
 
     __tablename__ = "home_visit"
@@ -81,11 +81,16 @@ class HomeVisit(SQLModel, table=True):
     reason_note: str = Field(default="", max_length=255)
     preferred: str = Field(default="", max_length=64)  # preferred time, as the resident said it
     requested_by: int = Field(foreign_key="staff.id")
+    # where the request was made (None: the center); another outlet than ``outlet_id`` when a
+    # teller refers a resident to the street point that serves them — it follows the state
+    requested_outlet_id: int | None = Field(default=None, foreign_key="outlet.id", index=True)
     requested_at: NaiveDatetime = Field(default_factory=utcnow, index=True)
     channel: str = Field(default="窗口", max_length=16)  # 窗口 / 网格员 / 中心来电
-    assignee_id: int = Field(foreign_key="staff.id", index=True)
+    # None until the point's lead (or the center) assigns one of its block agents (待派单)
+    assignee_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     due_on: date = Field(index=True)  # working days after the request (outlet/workdays.py)
-    state: str = Field(default="assigned", index=True, max_length=16)  # assigned/arrived/done
+    # unassigned → assigned (⇄ reassigned) → arrived → done
+    state: str = Field(default="assigned", index=True, max_length=16)
     arrived_at: NaiveDatetime | None = None  # server time
     arrived_phone_at: NaiveDatetime | None = None  # the phone's clock (offline work)
     arrive_position: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

@@ -1,8 +1,12 @@
 """上门办: the home-visit request queue and the block agent's visit, submitted from a phone.
 
 A request (from the counter, a block agent or the center taking a resident's call) names an
-address, a reason (年老 / 残疾 / 重病 …), a preferred time and the block agent of that street
-point; it is due ``VISIT_DUE_WORKDAYS`` working days after the request (outlet/workdays.py).
+address, a reason (年老 / 残疾 / 重病 …), a preferred time and the street point that serves
+the resident (an outlet with block agents whose grant carries the service's scope); it is due
+``VISIT_DUE_WORKDAYS`` working days after the request (outlet/workdays.py). Staff of that
+point (or the center) may name its block agent at once; a teller elsewhere refers the
+resident, and the request waits unassigned (待派单) until the point's lead or the center
+assigns it (``assign``, also to reassign until the agent arrives).
 
 The phone sends two submissions, arrive and complete, each with a client-generated id:
 ``submit`` is idempotent — the same id gets the same answer and changes nothing again — so
@@ -18,15 +22,16 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from outlet import pii
 from outlet.cases import visible_outlets
 from outlet.clock import local_day
 from outlet.errors import IllegalTransition, InvalidInput, NotAssigned, ServiceNotFound
 from outlet.files import FileStore
-from outlet import pii
 from outlet.intake import PHONE_RE, clean_phone
 from outlet.services.evidence import (
     CLIENT_ID_RE,
@@ -39,6 +44,7 @@ from outlet.services.evidence import (
 from outlet.services.models import HomeVisit, ServiceRecord, ServiceStep, VisitFile, VisitSubmission
 from outlet.services.records import KIND_SCOPE, OUTCOMES, current_version, new_number
 from outlet.workdays import WorkCalendar
+from partners.catalog import DelegatedMatter, delegated_matters
 from partners.delegation import delegated_action
 from partners.models import Matter, Outlet, Staff, utcnow
 
@@ -47,7 +53,8 @@ VISIT_REASONS = ("年老", "残疾", "重病", "其他")
 VISIT_CHANNELS = ("窗口", "网格员", "中心来电")
 # Local practice (e.g. Sanyuan 家里办): a home visit within 3 working days of the request.
 VISIT_DUE_WORKDAYS = 3
-VISIT_STATES = {"assigned": "待上门", "arrived": "已到达", "done": "已办结"}
+VISIT_STATES = {"unassigned": "待派单", "assigned": "待上门", "arrived": "已到达", "done": "已办结"}
+VISIT_SCOPES = frozenset({"咨询", "帮办", "代办"})  # the grant scopes a home visit may need
 MAX_PHOTOS = 6
 MAX_NOTE = 500  # characters of an outcome or handover note (the column's size)
 
@@ -58,7 +65,8 @@ class NewVisit:
     contact_name: str
     address: str
     reason: str
-    assignee_id: int | None
+    assignee_id: int | None = None  # None: 待派单 (the point's lead or the center assigns)
+    outlet_id: int | None = None  # the serving street point; None: the actor's own outlet
     contact_phone: str = ""
     reason_note: str = ""
     preferred: str = ""
@@ -84,8 +92,6 @@ class NewVisit:
             errors["reason_note"] = "原因为「其他」时请说明"
         if d.channel not in VISIT_CHANNELS:
             errors["channel"] = "请选择需求来源"
-        if not d.assignee_id:
-            errors["assignee_id"] = "请指派网格帮办代办员"
         if errors:
             raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)), errors=errors)
         return d
@@ -106,52 +112,122 @@ def street_agents(session: Session) -> list[tuple[Staff, Outlet]]:
     return [(st, o) for st, o in rows if "block_agent" in st.role_set]
 
 
+@dataclass(frozen=True)
+class VisitPoint:
+    """A street point a home visit may be asked of: an active outlet with active block agents
+    and a grant in force carrying 咨询, 帮办 or 代办 (for ``matters``)."""
+
+    outlet: Outlet
+    agents: list[Staff]
+    matters: list[DelegatedMatter]
+
+
+def visit_points(session: Session, at: datetime) -> list[VisitPoint]:
+    """Where a home visit may be asked for at ``at`` (the form's 服务站 choices; the request
+    itself is authorized at the chosen point with the service's own scope and matter)."""
+    by_outlet: dict[int, tuple[Outlet, list[Staff]]] = {}
+    for agent, outlet in street_agents(session):
+        assert outlet.id is not None
+        by_outlet.setdefault(outlet.id, (outlet, []))[1].append(agent)
+    points = []
+    for outlet, agents in by_outlet.values():
+        matters = [dm for dm in delegated_matters(session, outlet, at) if dm.scopes & VISIT_SCOPES]
+        if matters:
+            points.append(VisitPoint(outlet, agents, matters))
+    return points
+
+
 PHONE_COLUMN = "home_visit.contact_phone"  # sealed at rest (outlet/pii.py)
 
 
+def _bad(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, field=field, errors={field: message})
+
+
 def request_visit(engine: Engine, actor: Staff, data: NewVisit, *, pii_key: bytes,
-                  outlet_id: int | None = None, at: datetime | None = None) -> HomeVisit:
-    """Queue a home visit at ``outlet_id`` (default: the actor's outlet), assigned to one of
-    its block agents. Needs the kind's scope (帮办 / 代办 / 咨询) in a grant in force. The
-    contact's phone is stored sealed with ``pii_key`` (:func:`contact_phone` opens it)."""
+                  at: datetime | None = None) -> HomeVisit:
+    """Queue a home visit at the street point ``data.outlet_id`` (default: the actor's outlet;
+    for the center, the named agent's). Authorized as ``visit.request`` at that point with the
+    kind's scope (帮办 / 代办 / 咨询, for the matter if one is named) — a teller of another
+    outlet refers the resident (no membership of the point needed). An agent may be named only
+    by staff of the point or the center; otherwise the request is 待派单 until ``assign``.
+    The contact's phone is stored sealed with ``pii_key`` (:func:`contact_phone` opens it).
+
+    Raises InvalidInput (422) for bad input, ActionRefused (403) when not authorized."""
     d = data.validate()
-    target = outlet_id or actor.outlet_id
-    if target is None and "admin" in actor.role_set:  # the center: the agent's street point
-        with Session(engine) as s:
-            agent = s.get(Staff, d.assignee_id)
-            target = agent.outlet_id if agent is not None else None
-    if target is None:
-        raise InvalidInput("请指派网格帮办代办员", field="assignee_id",
-                           errors={"assignee_id": "请指派网格帮办代办员"})
+    center = "admin" in actor.role_set and actor.outlet_id is None
     now = at or utcnow()
     with Session(engine, expire_on_commit=False) as s:
+        target = d.outlet_id
+        if target is None and center and d.assignee_id:  # the center: the agent's street point
+            agent = s.get(Staff, d.assignee_id)
+            target = agent.outlet_id if agent is not None else None
+        target = target or actor.outlet_id
+        if target is None:
+            raise _bad("outlet_id", "请选择服务站")
         outlet = s.get(Outlet, target)
-        matter = s.get(Matter, d.matter_id) if d.matter_id else None
         if outlet is None:
-            raise InvalidInput("服务站不存在", field="outlet_id", errors={"outlet_id": "服务站不存在"})
+            raise _bad("outlet_id", "服务站不存在")
+        matter = s.get(Matter, d.matter_id) if d.matter_id else None
         version = current_version(s, matter) if matter else None
         agents = {a.id for a in block_agents(s, target)}
-    if d.assignee_id not in agents:
-        raise InvalidInput("只能指派该服务站在岗的网格帮办代办员", field="assignee_id",
-                           errors={"assignee_id": "只能指派该服务站在岗的网格帮办代办员"})
+        own = center or target in visible_outlets(s, actor)
+    if d.assignee_id and not own:
+        raise _bad("assignee_id", "其他服务站的上门服务由该站负责人派单，请不要指派网格员")
+    if d.assignee_id and d.assignee_id not in agents:
+        raise _bad("assignee_id", "只能指派该服务站在岗的网格帮办代办员")
+    if not agents:
+        raise _bad("outlet_id", f"「{outlet.name}」没有在岗的网格帮办代办员，不能上门服务")
     with delegated_action(engine, actor, "visit.request", matter=matter, outlet=outlet,
                           matter_version=version, at=now, scope=KIND_SCOPE[d.kind]) as act:
         s = act.session
         due = WorkCalendar.load(s).add_workdays(local_day(now), VISIT_DUE_WORKDAYS).day
-        assert actor.id is not None and outlet.id is not None and d.assignee_id is not None
+        assert actor.id is not None and outlet.id is not None
+        state = "assigned" if d.assignee_id else "unassigned"
         visit = HomeVisit(
             number=new_number(s, "SM", outlet, local_day(now)), outlet_id=outlet.id, kind=d.kind,
             matter_id=d.matter_id, contact_name=d.contact_name,
             contact_phone=pii.seal(pii_key, d.contact_phone, column=PHONE_COLUMN),
             address=d.address, reason=d.reason, reason_note=d.reason_note, preferred=d.preferred,
-            requested_by=actor.id, requested_at=now, channel=d.channel, assignee_id=d.assignee_id,
-            due_on=due,
+            requested_by=actor.id, requested_outlet_id=actor.outlet_id, requested_at=now,
+            channel=d.channel, assignee_id=d.assignee_id, due_on=due, state=state,
         )
         s.add(visit)
         s.flush()
         act.case = visit.number
-        act.state = (None, "assigned")
+        act.state = (None, state)
     return visit
+
+
+def assign(engine: Engine, actor: Staff, number: str, assignee_id: int | None,
+           at: datetime | None = None) -> HomeVisit:
+    """派单 / 改派: give the visit to one of its street point's active block agents.
+
+    ``visit.assign``: the point's lead (or an AB角 backup of that post) or the center admin;
+    audited with the state (待派单 → 待上门, or 待上门 → 待上门 for a reassignment). Allowed
+    until the agent arrives; after that IllegalTransition (409, audited). Raises
+    ServiceNotFound (404) for a visit outside the actor's outlets (the requesting outlet's
+    staff see it but do not assign), RoleLacksAction / WrongOutlet (403, audited),
+    InvalidInput (422) for an agent who is not one of the point's."""
+    now = at or utcnow()
+    with Session(engine, expire_on_commit=False) as s:
+        visit = load_visit(s, actor, number, serving=True)
+        outlet = s.get(Outlet, visit.outlet_id)
+        agents = {a.id: a for a in block_agents(s, visit.outlet_id)}
+    with delegated_action(engine, actor, "visit.assign", outlet=outlet, case=number, at=now) as act:
+        row: HomeVisit = act.session.exec(
+            select(HomeVisit).where(HomeVisit.number == number).with_for_update()).one()
+        act.state = (row.state, row.state)
+        if row.state not in ("unassigned", "assigned"):
+            raise IllegalTransition(f"该上门服务{VISIT_STATES[row.state]}，网格员已上门，不能改派")
+        if assignee_id not in agents:
+            raise _bad("assignee_id", "请选择该服务站在岗的网格帮办代办员")
+        if assignee_id == row.assignee_id:
+            raise _bad("assignee_id", f"已指派给{agents[assignee_id].display_name}，无需改派")
+        row.assignee_id, row.state = assignee_id, "assigned"
+        act.session.add(row)
+        act.state = (act.state[0], "assigned")
+    return row
 
 
 def contact_phone(visit: HomeVisit, pii_key: bytes) -> str:
@@ -159,25 +235,29 @@ def contact_phone(visit: HomeVisit, pii_key: bytes) -> str:
     return pii.unseal(pii_key, visit.contact_phone, column=PHONE_COLUMN)
 
 
-def load_visit(session: Session, actor: Staff, number: str) -> HomeVisit:
-    """A visit of one of the actor's outlets (center admins: any), else ServiceNotFound."""
+def load_visit(session: Session, actor: Staff, number: str, *, serving: bool = False) -> HomeVisit:
+    """A visit served by one of the actor's outlets or asked for there (``serving``: served
+    only); center admins: any. Else ServiceNotFound (404, never says whose it is)."""
     visit = session.exec(select(HomeVisit).where(HomeVisit.number == number)).first()
     if visit is None:
         raise ServiceNotFound("未找到该上门服务")
     if "admin" in actor.role_set and actor.outlet_id is None:
         return visit
-    if visit.outlet_id not in visible_outlets(session, actor):
+    mine = visible_outlets(session, actor)
+    if visit.outlet_id not in mine and (serving or visit.requested_outlet_id not in mine):
         raise ServiceNotFound("未找到该上门服务")
     return visit
 
 
 def visit_queue(session: Session, actor: Staff, *, assignee_only: bool = False,
                 include_done_on: date | None = None) -> list[HomeVisit]:
-    """Open visits of the actor's outlets (or only those assigned to the actor), due first;
-    ``include_done_on`` adds the visits finished that Beijing day."""
+    """Open visits served by the actor's outlets or asked for there (or only those assigned
+    to the actor), due first; ``include_done_on`` adds the visits finished that Beijing day."""
     stmt = select(HomeVisit).order_by(col(HomeVisit.due_on), col(HomeVisit.id))
     if not ("admin" in actor.role_set and actor.outlet_id is None):
-        stmt = stmt.where(col(HomeVisit.outlet_id).in_(visible_outlets(session, actor)))
+        mine = visible_outlets(session, actor)
+        stmt = stmt.where(or_(col(HomeVisit.outlet_id).in_(mine),
+                              col(HomeVisit.requested_outlet_id).in_(mine)))
     if assignee_only:
         stmt = stmt.where(HomeVisit.assignee_id == actor.id)
     rows = list(session.exec(stmt).all())
@@ -246,6 +326,8 @@ def _locked(act: Any, number: str) -> HomeVisit:
     visit: HomeVisit = act.session.exec(
         select(HomeVisit).where(HomeVisit.number == number).with_for_update()).one()
     act.state = (visit.state, visit.state)
+    if visit.assignee_id is None:
+        raise NotAssigned("该上门服务尚未派单，请等待服务站负责人派单")
     if visit.assignee_id != act.actor_id:
         raise NotAssigned()
     return visit

@@ -3,7 +3,8 @@ server: agent1 queues a visit, arrives, goes offline, photographs a document, co
 signature drawn with the mouse (the 6-photo limit and removing a photo on the way), reloads the page with no network (the service worker's copy,
 the draft's photo and signature come back), completes (queued: 待同步 1), comes back online
 with the login gone (the item stays, a login is asked for; teller1 on the same phone has
-an empty outbox of her own) and syncs as agent1 again. The visit's service record and its audit entry exist exactly once."""
+an empty outbox of her own) and syncs as agent1 again. The visit's service record and its audit entry exist exactly once.
+An item of the old shared outbox is offered once (旧版待同步记录) and sent only when agent1 resubmits it as her own."""
 
 from __future__ import annotations
 
@@ -14,10 +15,32 @@ import pytest
 from sqlmodel import Session, select
 
 from partners.demo import DEMO_PASSWORD
+from partners.models import Staff
 from tests.e2e.conftest import shot
 from tests.outlet.services.conftest import png
 
 pytestmark = pytest.mark.e2e
+
+# What the page before the per-user outbox left on a phone: one shared IndexedDB outbox.
+SEED_LEGACY_OUTBOX = """async (url) => {
+  const db = await new Promise((resolve, reject) => {
+    const req = indexedDB.open("servicepoint-visits", 1);
+    req.onupgradeneeded = () => {
+      req.result.createObjectStore("outbox", { keyPath: "client_id" });
+      req.result.createObjectStore("drafts", { keyPath: "visit" });
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  await new Promise((resolve, reject) => {
+    const t = db.transaction("outbox", "readwrite");
+    t.objectStore("outbox").put({ client_id: "legacy-arrive-0001", url: url, kind: "arrive", created: Date.now(),
+                                  fields: { phone_time: new Date().toISOString(), arrive_no_gps: "其他" } });
+    t.oncomplete = resolve;
+    t.onerror = () => reject(t.error);
+  });
+  db.close();
+}"""
 
 
 def _login(page, username: str) -> None:  # type: ignore[no-untyped-def]
@@ -135,6 +158,31 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
             page.goto(path)
             assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
         assert "浏**" in page.locator("#service-applicant").inner_text()  # masked, from the request
+
+        # an item left in the shared outbox of the version before the per-user one: offered to
+        # whoever is logged in as 旧版待同步记录, never sent by itself; resubmitted, it is theirs
+        page.goto("/services/visits/")
+        form = page.locator("#new-visit-form")
+        form.locator("input[name=contact_name]").fill("旧版记录老人")
+        form.locator("input[name=address]").fill("海韵路 12 号 6 单元 101")
+        form.locator("select[name=assignee_id]").select_option(label="李秀兰")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#flash .ok")
+        legacy = page.locator("tr[data-visit]", has_text="旧版记录老人").get_attribute("data-visit")
+        page.evaluate(SEED_LEGACY_OUTBOX, f"/services/visits/{legacy}/submit")
+        page.goto(f"/services/visits/{legacy}")
+        page.locator("#legacy-count", has_text="旧版待同步记录 1").wait_for()
+        page.wait_for_load_state("networkidle")
+        page.reload()  # the server's page: nothing was sent on the first load
+        page.locator("#legacy-count", has_text="旧版待同步记录 1").wait_for()
+        assert page.locator("#visit-state").inner_text() == "待上门"
+        page.click("#legacy-resend")
+        page.locator("#visit-msg.ok", has_text="已登记到达").wait_for()
+        assert page.locator("#legacy-outbox").is_hidden()
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#legacy-outbox").is_hidden()  # offered once
+        assert page.locator("#visit-state").inner_text() == "已到达"
     finally:
         ctx.close()
 
@@ -156,5 +204,8 @@ def test_agent_completes_a_home_visit_offline_and_syncs(browser, live_server, tm
             assert len(done) == 1
             kinds = sorted(d["kind"] for d in done[0]["digests"])
             assert kinds == ["photo", "signature"]
+            agent1 = s.exec(select(Staff).where(Staff.username == "agent1")).one()
+            arrived = audit.search_entries(s, action="visit.arrive", case=legacy, limit=10).entries
+            assert [(e.entry["actor"]["id"], e.entry["outcome"]["result"]) for e in arrived] == [(agent1.id, "done")]
     finally:
         engine.dispose()

@@ -67,6 +67,7 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "visit.request": OUTLET | {"admin"},
     "visit.arrive": OUTLET,
     "visit.complete": OUTLET,
+    "visit.assign": {"outlet_lead", "admin"},
     "case.promise": OUTLET,
     "case.promise_check": {"reviewer"},
     "case.revoke": {"reviewer"},
@@ -123,6 +124,9 @@ ACTOR_OF_ROLE = {
 }
 # Outlet-side actions a teller holds (lead-only ones: tests/outlet/ratings, test_devices).
 TELLER_ACTIONS = sorted(a for a, roles in EXPECTED_ROLES.items() if "teller" in roles)
+# Asking another outlet to serve (a teller refers a resident to a street point's 上门办).
+REFERRALS = {"visit.request"}
+MEMBER_ACTIONS = [a for a in TELLER_ACTIONS if a not in REFERRALS]
 
 
 def decide(
@@ -167,17 +171,26 @@ def test_authorize_role_matrix(shared_world: World, role: str, action: str) -> N
         assert grant is None
 
 
-@pytest.mark.parametrize("action", TELLER_ACTIONS)
+@pytest.mark.parametrize("action", MEMBER_ACTIONS)
 def test_authorize_refuses_outlet_staff_of_another_outlet(shared_world: World, action: str) -> None:
     with pytest.raises(WrongOutlet) as refused:
         decide(shared_world, "teller.o2", action)
     assert "一号支行" in refused.value.message
 
 
-@pytest.mark.parametrize("action", TELLER_ACTIONS)
+@pytest.mark.parametrize("action", MEMBER_ACTIONS)
 def test_authorize_refuses_staff_of_another_partner(shared_world: World, action: str) -> None:
     with pytest.raises(WrongOutlet):
         decide(shared_world, "teller.o3", action)
+
+
+def test_authorize_referral_needs_the_serving_outlets_grant_not_membership(shared_world: World) -> None:
+    assert {a for a, rule in ACTIONS.items() if rule.referral} == REFERRALS
+    for username in ("teller.o2", "teller.o3"):  # another outlet, another partner
+        grant = decide(shared_world, username, "visit.request", scope="帮办")
+        assert grant is not None and grant.id == shared_world.main_grant.id
+    with pytest.raises(ScopeNotGranted):  # the serving outlet's grant carries no 代办
+        decide(shared_world, "teller.o3", "visit.request", scope="代办")
 
 
 def test_authorize_expired_grant_is_grant_expired_not_not_delegated(shared_world: World) -> None:

@@ -172,6 +172,7 @@ RULES: dict[str, str] = {
     "GET /services/visits/today": "TBL",
     "GET /services/visits/{number}": "TBLA",
     "POST /services/visits/{number}/submit": "TBL",
+    "POST /services/visits/{number}/assign": "TBLA",  # visit.assign: authorize lets lead and center
     # the queue: counter panel and lead settings (staff); kiosk, hall display (device token),
     # the ticket's QR pages and the booking pages (applicants) need no login
     "GET /queue/": "TBL",

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from outlet import pii
+from outlet.cases import visible_outlets
 from outlet.clock import local_day
 from outlet.errors import CaseError, ServiceNotFound
 from outlet.services import visits
@@ -33,7 +34,6 @@ from outlet.services.visits import (
     VISIT_STATES,
     NewVisit,
 )
-from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import current_user, requires_roles
@@ -43,25 +43,39 @@ from web.security import SECURITY_HEADERS
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
 VISIT_FIELDS = ("kind", "contact_name", "contact_phone", "address", "reason", "reason_note",
-                "preferred", "matter_id", "channel", "assignee_id")
+                "preferred", "matter_id", "channel", "assignee_id", "outlet_id")
 # The visit page, and only it, may ask for the phone's position.
 GEO_POLICY = SECURITY_HEADERS["permissions-policy"].replace("geolocation=()", "geolocation=(self)")
 
 
 def _queue_context(request: Request) -> dict[str, Any]:
     actor = actor_of(request)
+    now = utcnow()
+    center = actor.outlet_id is None
     with Session(request.app.state.engine) as s:
         outlet = s.get(Outlet, actor.outlet_id) if actor.outlet_id else None
-        queue = visits.visit_queue(s, actor, include_done_on=local_day(utcnow()))
+        queue = visits.visit_queue(s, actor, include_done_on=local_day(now))
         names = {st.id: st.display_name for st in s.exec(select(Staff))}
+        points = visits.visit_points(s, now)
+        agents_of: dict[int, list[Staff]] = {}
+        for agent, point in visits.street_agents(s):
+            agents_of.setdefault(point.id or 0, []).append(agent)
+        leads = visible_outlets(s, actor) if "outlet_lead" in actor.role_set else set()
+        matters = {dm.matter.id: dm for p in points for dm in p.matters}
         return {
-            "outlet": outlet, "queue": queue, "names": names, "today": local_day(utcnow()),
-            "agents": [(a, None) for a in visits.block_agents(s, actor.outlet_id)] if actor.outlet_id
+            "outlet": outlet, "queue": queue, "names": names, "today": local_day(now),
+            "points": points, "outlet_names": {o.id: o.name for o in s.exec(select(Outlet))},
+            # staff of a street point (and the center) may name the agent at once
+            "agents": [(a, None) for a in agents_of.get(actor.outlet_id, [])] if actor.outlet_id
             else visits.street_agents(s),
-            "center": actor.outlet_id is None,
-            "matters": delegated_matters(s, outlet, utcnow(), "") if outlet else [],
+            "agents_of": agents_of, "center": center,
+            # 派单 / 改派: the serving point's lead or the center, until the agent arrives
+            "assignable": {v.number for v in queue if v.state in ("unassigned", "assigned")
+                           and (center and "admin" in actor.role_set or v.outlet_id in leads)},
+            "matters": sorted(matters.values(), key=lambda d: (d.version.domain, d.version.name)),
             "visit_kinds": VISIT_KINDS, "visit_reasons": VISIT_REASONS, "visit_channels": VISIT_CHANNELS,
             "visit_states": VISIT_STATES, "values": {}, "errors": {}, "error": None,
+            "assign_error": None,
         }
 
 
@@ -83,6 +97,7 @@ async def create(request: Request) -> Response:
         matter_id=int_param(values["matter_id"]),
         channel=values["channel"] or "窗口",
         assignee_id=int_param(values["assignee_id"]),
+        outlet_id=int_param(values["outlet_id"]),
     )
     try:
         visit = await run_in_threadpool(lambda: visits.request_visit(
@@ -92,7 +107,34 @@ async def create(request: Request) -> Response:
         ctx = await run_in_threadpool(_queue_context, request)
         ctx.update(values=values, error=exc.message, errors=getattr(exc, "errors", {}) or {})
         return render(request, "services/visits.html", ctx, status_code=exc.status_code)
-    request.session["flash"] = f"已登记上门服务 {visit.number}，请在 {visit.due_on.isoformat()} 前上门"
+    then = "请在" if visit.assignee_id else "待服务站负责人派单，应在"
+    request.session["flash"] = f"已登记上门服务 {visit.number}，{then} {visit.due_on.isoformat()} 前上门"
+    return RedirectResponse("/services/visits/", status_code=303)
+
+
+@requires_roles(*OUTLET, "admin")  # authorize decides (and records) who may dispatch
+async def assign(request: Request) -> Response:
+    """派单 / 改派 (``visits.assign``): back to the queue, or the queue with the reason
+    beside that visit and the chosen agent kept."""
+    number = request.path_params["number"]
+    form = await request.form()
+    raw = str(form.get("assignee_id", "") or "").strip()
+
+    def run() -> str:
+        visit = visits.assign(request.app.state.engine, actor_of(request), number, int_param(raw))
+        with Session(request.app.state.engine) as s:
+            agent = s.get(Staff, visit.assignee_id)
+            return agent.display_name if agent else ""
+
+    try:
+        agent_name = await run_in_threadpool(run)
+    except ServiceNotFound as exc:
+        return fail(request, 404, exc.message)
+    except (ActionRefused, CaseError) as exc:
+        ctx = await run_in_threadpool(_queue_context, request)
+        ctx.update(assign_error={"number": number, "message": exc.message, "assignee_id": raw})
+        return render(request, "services/visits.html", ctx, status_code=exc.status_code)
+    request.session["flash"] = f"上门服务 {number} 已派给{agent_name}，网格员在手机「今日上门」中可见"
     return RedirectResponse("/services/visits/", status_code=303)
 
 
@@ -120,7 +162,9 @@ async def visit_page(request: Request) -> Response:
             v = visits.load_visit(s, actor, number)
             phone = visits.contact_phone(v, request.app.state.settings.pii_key())
             mine = v.assignee_id == actor.id
-            return {"visit": v, "contact_phone": phone if mine else pii.mask_phone(phone), "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
+            agent = s.get(Staff, v.assignee_id) if v.assignee_id else None
+            point = s.get(Outlet, v.outlet_id)
+            return {"visit": v, "agent": agent, "point": point, "contact_phone": phone if mine else pii.mask_phone(phone), "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
                     "no_gps_reasons": NO_GPS_REASONS, "mine": v.assignee_id == actor.id,
                     "today": local_day(utcnow()), "max_photos": visits.MAX_PHOTOS,
                     "max_accuracy": MAX_ACCURACY_M, "bounds": CHINA_BOUNDS,
@@ -200,4 +244,5 @@ routes = [
     Route("/visits/today", today, name="visits_today"),
     Route("/visits/{number}", visit_page, name="visit"),
     Route("/visits/{number}/submit", submit, methods=["POST"], name="visit_submit"),
+    Route("/visits/{number}/assign", assign, methods=["POST"], name="visit_assign"),
 ]

@@ -67,7 +67,10 @@ def test_demo_week_is_seeded_through_the_service_functions(demo, tmp_path) -> No
         kinds = {r.kind for r in s.exec(select(ServiceRecord))}
         assert kinds == {"咨询", "帮办", "陪办", "代办"}
         done = s.exec(select(HomeVisit).where(HomeVisit.state == "done")).all()
-        assert len(done) == 3 and len(s.exec(select(HomeVisit)).all()) == 4
+        assert len(done) == 3 and len(s.exec(select(HomeVisit)).all()) == 5
+        # a newcomer sees 待派单: teller1's referral to the street point waits for its lead
+        [waiting] = s.exec(select(HomeVisit).where(HomeVisit.state == "unassigned")).all()
+        assert waiting.assignee_id is None and waiting.requested_outlet_id != waiting.outlet_id
         offline = [v for v in done if v.left_at and v.left_phone_at and v.left_at - v.left_phone_at > timedelta(hours=1)]
         assert len(offline) == 1  # done offline, synced later
         assert len(s.exec(select(VisitSubmission)).all()) == 6

@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import Session, select
 
 from outlet.errors import IllegalTransition, InvalidInput, NotOwner
-from outlet.services import daiban, records
 from outlet.models import CaseMaterial
+from outlet.services import daiban, records
 from outlet.services.models import ServiceRecord, ServiceStep
 from outlet.services.records import NewService
 from partners.errors import ScopeNotGranted

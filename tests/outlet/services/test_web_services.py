@@ -180,8 +180,9 @@ def test_visit_contact_phone_is_sealed_at_rest_full_for_the_agent_masked_for_oth
 
 
 def test_poa_term_says_an_impossible_date_is_invalid_and_keeps_the_input(client, demo) -> None:  # type: ignore[no-untyped-def]
-    from partners.models import Matter, MatterVersion
     from sqlmodel import col
+
+    from partners.models import Matter, MatterVersion
 
     with Session(demo) as s:
         mid = s.exec(select(Matter.id).join(MatterVersion, col(MatterVersion.matter_id) == Matter.id)

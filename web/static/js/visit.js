@@ -426,6 +426,82 @@
     });
   }
 
+  // Before the per-user outbox, the phone kept one shared outbox ("servicepoint-visits"): its
+  // items cannot be attributed to anyone. They are shown as 旧版待同步记录 N and never sent
+  // silently: the user logged in now either resubmits them as their own (they join this
+  // user's outbox with their client ids, so a copy the server already holds is answered as
+  // before, and anything refused stays listed with the reason) or gives them up. Either way
+  // the old outbox is emptied, so they are offered once.
+  var LEGACY_DB = "servicepoint-visits", LEGACY_URL = /^\/services\/visits\/[^\/]+\/submit$/;
+
+  function openLegacy() {
+    var known = indexedDB.databases ? indexedDB.databases().then(function (list) {
+      return list.some(function (d) { return d.name === LEGACY_DB; });
+    }, function () { return true; }) : Promise.resolve(true);
+    return known.then(function (exists) {
+      if (!exists) return null;
+      return new Promise(function (resolve) {
+        var req = indexedDB.open(LEGACY_DB);
+        req.onupgradeneeded = function () { req.transaction.abort(); };  // absent: never create it
+        req.onsuccess = function () {
+          var db = req.result;
+          if (db.objectStoreNames.contains("outbox")) { resolve(db); return; }
+          db.close(); resolve(null);
+        };
+        req.onerror = function () { resolve(null); };
+      });
+    });
+  }
+
+  function legacyTx(db, mode, fn) {
+    return new Promise(function (resolve, reject) {
+      var t = db.transaction("outbox", mode), out = fn(t.objectStore("outbox"));
+      t.oncomplete = function () { resolve(out && "result" in out ? out.result : undefined); };
+      t.onerror = function () { reject(t.error); };
+    });
+  }
+
+  function showLegacy() {
+    var box = document.getElementById("legacy-outbox");
+    if (!box || !USER || !window.indexedDB) return Promise.resolve();
+    return openLegacy().then(function (db) {
+      if (!db) return;
+      return legacyTx(db, "readonly", function (st) { return st.getAll(); }).then(function (items) {
+        items = (items || []).filter(function (i) { return i && LEGACY_URL.test(i.url || ""); });
+        if (!items.length) { db.close(); return; }
+        function finish(keep) {
+          return legacyTx(db, "readwrite", function (st) { st.clear(); }).then(function () {
+            db.close(); box.hidden = true; box.textContent = "";
+            return keep ? refreshCount().then(sync) : refreshCount();
+          });
+        }
+        box.textContent = "";
+        var head = document.createElement("strong"); head.id = "legacy-count";
+        head.textContent = "旧版待同步记录 " + items.length;
+        var why = document.createElement("p");
+        why.textContent = "这些记录由旧版页面保存在本手机上，无法确定是谁提交的。请确认是否由您本人重新提交。";
+        var resend = document.createElement("button"); resend.type = "button"; resend.id = "legacy-resend";
+        resend.textContent = "由当前登录人重新提交";
+        resend.addEventListener("click", function () {
+          resend.disabled = true;
+          Promise.all(items.map(function (old) {
+            return putItem({ client_id: old.client_id, url: old.url, visit: old.url.split("/")[3],
+                             kind: old.kind, fields: old.fields || {}, photos: old.photos || [],
+                             signature: old.signature || null, created: old.created || Date.now(), user: USER });
+          })).then(function () { return finish(true); });
+        });
+        var drop = document.createElement("button"); drop.type = "button"; drop.id = "legacy-drop";
+        drop.className = "drop"; drop.textContent = "放弃";
+        drop.addEventListener("click", function () {
+          if (!window.confirm("放弃后这 " + items.length + " 条旧版记录不会再发送，其中的照片和签名也不再保留。确定放弃吗？")) return;
+          finish(false);
+        });
+        box.appendChild(head); box.appendChild(why); box.appendChild(resend); box.appendChild(drop);
+        box.hidden = false;
+      });
+    }).catch(function () { /* no IndexedDB: nothing old to offer */ });
+  }
+
   // Offline pages: the service worker (visit-sw.js, scope /services/visits/) keeps this page,
   // today's visit pages and their static files on the phone.
   function offlineReady() {
@@ -453,5 +529,6 @@
     var page = document.getElementById("phone-visit");
     if (page) setupVisit(page);
     refreshCount().then(function (n) { if (n && navigator.onLine) sync(); });
+    showLegacy();
   });
 })();

@@ -155,6 +155,11 @@ REFUSED_ACCESS = "access.refused"
 LOG_ONLY_ACTIONS.update({
     "booking.create": "预约", "booking.cancel": "取消预约", "booking.no_show": "预约未到（爽约）",
 })
+# Actions no longer written but present in signed logs kept for years: their entries stay named.
+LOG_ONLY_ACTIONS.update({
+    "security.password.approve": "批准密码重置（双人复核，旧记录）",
+    "security.roles.approve": "批准或驳回三员岗位授予（双人复核，旧记录）",
+})
 # Actors that are not staff accounts.
 ROLE_LABELS = {**STAFF_ROLE_LABELS, "applicant": "办事群众", "device": "终端设备", "system": "系统",
                "anonymous": "未登录者"}

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'visit_assignee'
-down_revision = 'ref_version'
+down_revision = 'sec_pending_requests'
 branch_labels = None
 depends_on = None
 

@@ -18,9 +18,9 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from outlet.cases import visible_outlets
 from outlet.clock import local_day
 from outlet.errors import CaseError
+from outlet.models import Case
 from outlet.queue import board, bookings, casework, counters, defaults, figures, tickets
 from outlet.queue.errors import QueueError, QueueInputError
-from outlet.models import Case
 from outlet.queue.models import QueueCounter, QueueLine
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow

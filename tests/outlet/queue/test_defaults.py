@@ -152,3 +152,33 @@ def test_a_block_belongs_to_the_outlet_of_the_no_shows(floor: Floor) -> None:
     refused, lifted = audit_rows(floor.engine, action="booking.block_lift")
     assert refused["outcome"] == {"result": "refused", "reason": "not_found"} and refused.get("subject") is None
     assert lifted["outcome"]["result"] == "done" and lifted["subject"]
+
+
+def test_migration_gives_an_old_global_block_the_outlet_of_the_latest_no_show(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Blocks from before ``queue_defaults`` had no outlet: each goes to the outlet of the
+    phone's latest no-show; one with no no-show on record is dropped."""
+    import sqlite3
+
+    from alembic import command
+
+    from web.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    command.upgrade(alembic_config(url), "ref_version")
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        conn.execute("INSERT INTO partner VALUES (1, 'P1', '银行', 'bank', '', 1)")
+        for oid in (3, 7):
+            conn.execute("INSERT INTO outlet (id, code, partner_id, name, address, kind, opening_hours,"
+                         " self_service_24h, active, phone) VALUES (?, ?, 1, ?, '', 'bank', '', 0, 1, '')",
+                         (oid, f"O{oid}", f"网点{oid}"))
+            conn.execute("INSERT INTO queue_line VALUES (?, ?, 'A', '社保医保', 200, 30, 1, 30, 4, 1)", (oid, oid))
+        for outlet, slot, code in ((3, "2026-09-29 01:00:00", "AAAA2222"), (7, "2026-09-30 01:00:00", "BBBB3333")):
+            conn.execute("INSERT INTO queue_booking (outlet_id, line_id, day, slot_start, code, name, phone, state,"
+                         " created_at) VALUES (?, ?, ?, ?, ?, '王小明', ?, 'no_show', ?)",
+                         (outlet, outlet, slot[:10], slot, code, PHONE, slot))
+        for phone in (PHONE, "13700000000"):
+            conn.execute("INSERT INTO queue_booking_block (phone, since, until, no_shows)"
+                         " VALUES (?, '2026-09-30 04:00:00', '2026-10-30 04:00:00', 2)", (phone,))
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        assert conn.execute("SELECT phone, outlet_id FROM queue_booking_block").fetchall() == [(PHONE, 7)]

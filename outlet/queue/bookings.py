@@ -9,11 +9,11 @@ Rules (issue 10 §3; DOMAIN.md "Queue and appointments"):
 * ``no_show_limit`` (2) no-shows at one outlet within ``no_show_window_days`` (30 calendar days)
   block new bookings of that phone at that outlet for ``block_days`` (30 calendar days); that
   outlet's lead can lift the block (audited), other outlets neither see nor apply it;
-
-The numbers are the center admin's defaults (:mod:`outlet.queue.defaults`), read in the
-transaction that decides by them.
 * check-in by booking code (or the phone number or its last 4 digits) at the booking's outlet from 30 min before to
   15 min after the slot start turns the booking into a priority ticket ("booked").
+
+The numbers but the check-in window are the center admin's defaults (:mod:`outlet.queue.defaults`),
+read in the transaction that decides by them.
 
 Name and phone stay in ``queue_booking``; pages show them masked; audit leaves carry the keyed
 pseudonym of the phone in ``subject`` and the booking id and slot in the ``queue`` field.

@@ -43,7 +43,7 @@ class Field:
 
 # form field → (label, allowed range, unit); the unit says what the number counts
 FIELDS: dict[str, Field] = {
-    "max_recalls": Field("重呼次数上限（之后可过号）", 1, 5, "次"),
+    "max_recalls": Field("重呼次数上限（之后可过号）", 3, 5, "次"),  # DOMAIN.md: recall up to 3–5 times
     "slot_minutes": Field("预约时段长度（新增业务类型）", 10, 120, "分钟"),
     "slot_capacity": Field("每时段预约名额（新增业务类型）", 0, 100, "人"),
     "book_ahead_days": Field("可预约天数（自明天起）", 1, 30, "个工作日"),

@@ -49,7 +49,7 @@ def test_bad_values_are_named_in_chinese_and_nothing_is_stored(floor: Floor) -> 
         defaults.save(floor.engine, admin, _values(max_recalls="9", idle_seconds="abc", lines=lines), at=AT)
     assert exc.value.status_code == 422
     assert exc.value.errors == {
-        "max_recalls": "重呼次数上限（之后可过号）须为 1–5 的整数（次）",
+        "max_recalls": "重呼次数上限（之后可过号）须为 3–5 的整数（次）",
         "idle_seconds": "自助终端无操作等待须为 30–600 的整数（秒）",
         "lines.1.prefix": "号票字母 A 重复",
         "lines.1.daily_cap": "每日限号须为 1–999 的整数",
@@ -66,10 +66,10 @@ def test_bad_values_are_named_in_chinese_and_nothing_is_stored(floor: Floor) -> 
 
 def test_only_the_center_admin_saves_and_the_save_is_audited_with_the_changed_fields(floor: Floor) -> None:
     with pytest.raises(ActionRefused):
-        defaults.save(floor.engine, floor.lead, _values(max_recalls="2"), at=AT)
+        defaults.save(floor.engine, floor.lead, _values(max_recalls="4"), at=AT)
     admin = _admin(floor)
     before = _version(floor)
-    defaults.save(floor.engine, admin, _values(max_recalls="2", block_days="60"), at=AT)
+    defaults.save(floor.engine, admin, _values(max_recalls="4", block_days="60"), at=AT)
     assert _version(floor) == before + 1  # other processes drop their cached copy (partners.refdata)
     refused, saved = audit_rows(floor.engine, action="admin.queue.edit")
     assert refused["outcome"]["result"] == "refused" and refused["actor"]["role"] == "outlet_lead"
@@ -77,14 +77,18 @@ def test_only_the_center_admin_saves_and_the_save_is_audited_with_the_changed_fi
 
 
 def test_recalls_before_no_show_follow_the_center_setting(floor: Floor) -> None:
-    defaults.save(floor.engine, _admin(floor), _values(max_recalls="1"), at=AT)
+    defaults.save(floor.engine, _admin(floor), _values(max_recalls="5"), at=AT)
     tickets.issue(floor.engine, outlet_id=floor.outlet_id, line_id=floor.line_a.id or 0, hub=None, device_id=1, at=AT)
     t = tickets.call_next(floor.engine, floor.t1, hub=None, at=AT + timedelta(minutes=1))
-    tickets.step(floor.engine, floor.t1, t.id or 0, "recall", hub=None, at=AT + timedelta(minutes=2))
-    with pytest.raises(TicketTransitionRefused, match="已重呼 1 次，请过号"):
-        tickets.step(floor.engine, floor.t1, t.id or 0, "recall", hub=None, at=AT + timedelta(minutes=3))
+    for i in range(4):
+        tickets.step(floor.engine, floor.t1, t.id or 0, "recall", hub=None, at=AT + timedelta(minutes=2 + i))
+    with pytest.raises(TicketTransitionRefused, match="须重呼 5 次无人应答后才能过号（已重呼 4 次）"):
+        tickets.step(floor.engine, floor.t1, t.id or 0, "no_show", hub=None, at=AT + timedelta(minutes=6))
+    tickets.step(floor.engine, floor.t1, t.id or 0, "recall", hub=None, at=AT + timedelta(minutes=6))
+    with pytest.raises(TicketTransitionRefused, match="已重呼 5 次，请过号"):
+        tickets.step(floor.engine, floor.t1, t.id or 0, "recall", hub=None, at=AT + timedelta(minutes=7))
     assert tickets.step(floor.engine, floor.t1, t.id or 0, "no_show", hub=None,
-                        at=AT + timedelta(minutes=3)).state == "no_show"
+                        at=AT + timedelta(minutes=7)).state == "no_show"
 
 
 def test_booking_window_cancel_cut_off_and_no_show_rule_follow_the_center_setting(floor: Floor) -> None:

@@ -63,7 +63,7 @@ def test_admin_form_refused_with_chinese_messages_and_input_kept(demo: Engine, c
     assert r.status_code == 422
     bad = _soup(r.text)
     assert "未保存" in bad.select_one("#queue-defaults-error").text  # type: ignore[union-attr]
-    assert bad.select_one("#err-max_recalls").text == "重呼次数上限（之后可过号）须为 1–5 的整数（次）"  # type: ignore[union-attr]
+    assert bad.select_one("#err-max_recalls").text == "重呼次数上限（之后可过号）须为 3–5 的整数（次）"  # type: ignore[union-attr]
     assert "30–600" in bad.select_one("#err-idle_seconds").text  # type: ignore[union-attr]
     assert bad.select_one("#err-lines-0-daily_cap").text == "每日限号须为 1–999 的整数"  # type: ignore[union-attr]
     kept = _form(bad)
@@ -88,7 +88,7 @@ def test_saved_defaults_reach_every_outlet_and_another_process(demo: Engine, cli
         assert "社保医保 A" in before.select_one("form[action='/queue/manage/defaults'] button").text  # type: ignore[union-attr]
         login(client, "admin")
         data = _form(_soup(client.get("/admin/queue").text))
-        data.update(max_recalls="2", idle_seconds="120", countdown_seconds="15", no_show_limit="3")
+        data.update(max_recalls="4", idle_seconds="120", countdown_seconds="15", no_show_limit="3")
         data["line_name"][0] = "社保业务"  # type: ignore[index]
         r = client.post("/admin/queue", data=data, follow_redirects=False)
         assert r.status_code == 303
@@ -109,7 +109,7 @@ def test_saved_defaults_reach_every_outlet_and_another_process(demo: Engine, cli
                           follow_redirects=False).status_code == 303
         other.post("/queue/act/call", follow_redirects=False)
         panel = _soup(other.get("/queue/").text)
-        assert panel.select_one("#btn-recall").text == "重呼（0/2）"  # type: ignore[union-attr]
+        assert panel.select_one("#btn-recall").text == "重呼（0/4）"  # type: ignore[union-attr]
     (saved,) = audit_rows(demo, action="admin.queue.edit")
     assert saved["state"]["to"] == "countdown_seconds/idle_seconds/max_recalls/no_show_limit/lines"
 

@@ -38,7 +38,7 @@ from sqlmodel import Session, select  # noqa: E402
 
 import web.models  # noqa: E402,F401
 from outlet import devices  # noqa: E402
-from outlet.queue import counters  # noqa: E402
+from outlet.queue import counters, defaults  # noqa: E402
 from partners.accounts import hash_password  # noqa: E402
 from partners.demo import seed_demo  # noqa: E402
 from partners.models import Outlet, Staff  # noqa: E402
@@ -88,6 +88,11 @@ def setup(data: Path) -> tuple[str, str]:
         for i in range(COUNTERS):
             s.add(Staff(username=f"bench{i}", display_name=f"柜员{i}", password_hash=pw,
                         outlet_id=lead.outlet_id, roles="teller"))
+    # line A takes every ticket of the run (its cap, 200 by default, would refuse the display part)
+    with Session(engine) as s:
+        values = defaults.form_values(defaults.load(s))
+    values["lines"][0]["daily_cap"] = str(defaults.MAX_CAP)
+    defaults.save(engine, admin, values)
     counters.use_defaults(engine, admin, outlet_id=lead.outlet_id, n_counters=COUNTERS)
     _k, kiosk = devices.pair(engine, lead, kind="kiosk", label="bench kiosk")
     _d, display = devices.pair(engine, lead, kind="hall_display", label="bench display")

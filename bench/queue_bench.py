@@ -4,9 +4,14 @@
    concurrently — tickets per second and per-call latency — against a plain Starlette endpoint
    served the same way and hit with the same concurrency in the same run;
 2. the hall display's push latency with 20 displays connected: from the 呼叫下一位 request
-   being sent to each display receiving the board naming that ticket (median and p99).
+   being sent to each display receiving the board naming that ticket (median and p99);
+3. the same call seen by a user: the real hall display page in headless Chromium (activated
+   like a paired screen, its own JavaScript rendering the push), from sending 呼叫下一位 to the
+   number appearing under "正在呼叫" (median, p99, max) — what tests/e2e/test_queue_browser.py
+   used to assert as "< 2 s"; skipped when Chromium is not installed.
 
-Prints figures only (no assertions): ``.venv/bin/python bench/queue_bench.py [--tickets 200]``
+Prints figures only (no assertions), with the load average beside them:
+``.venv/bin/python bench/queue_bench.py [--tickets 200] [--calls 30] [--browser-calls 20]``
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from sqlmodel import Session, select  # noqa: E402
 
 import web.models  # noqa: E402,F401
 from outlet import devices  # noqa: E402
-from outlet.queue import counters  # noqa: E402
+from outlet.queue import counters, defaults  # noqa: E402
 from partners.accounts import hash_password  # noqa: E402
 from partners.demo import seed_demo  # noqa: E402
 from partners.models import Outlet, Staff  # noqa: E402
@@ -83,6 +88,11 @@ def setup(data: Path) -> tuple[str, str]:
         for i in range(COUNTERS):
             s.add(Staff(username=f"bench{i}", display_name=f"柜员{i}", password_hash=pw,
                         outlet_id=lead.outlet_id, roles="teller"))
+    # line A takes every ticket of the run (its cap, 200 by default, would refuse the display part)
+    with Session(engine) as s:
+        values = defaults.form_values(defaults.load(s))
+    values["lines"][0]["daily_cap"] = str(defaults.MAX_CAP)
+    defaults.save(engine, admin, values)
     counters.use_defaults(engine, admin, outlet_id=lead.outlet_id, n_counters=COUNTERS)
     _k, kiosk = devices.pair(engine, lead, kind="kiosk", label="bench kiosk")
     _d, display = devices.pair(engine, lead, kind="hall_display", label="bench display")
@@ -232,6 +242,46 @@ async def wait_for(sock: websockets.ClientConnection, ok: object) -> float:
             return time.perf_counter()
 
 
+def browser_display_latency(base: str, kiosk: str, display: str, calls: int) -> list[float] | None:
+    """The hall display page in headless Chromium: per call, seconds from sending 呼叫下一位
+    to the ticket's number shown in ``#calls`` (None without Chromium)."""
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        return None
+    from playwright.sync_api import sync_playwright
+
+    c = teller(base, 1)
+    k = kiosk_client(base, kiosk)
+    lats: list[float] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_context(base_url=base, locale="zh-CN", viewport={"width": 1920, "height": 1080}).new_page()
+        page.goto(f"/devices/activate/{display}")  # sets the device cookie, lands on the display
+        page.wait_for_selector("body[data-seq]")  # its WebSocket delivered the first board
+        for _ in range(calls):
+            number = issue(k)
+            sent: list[httpx.Response] = []
+            caller = threading.Thread(target=lambda sent=sent: sent.append(
+                c.post("/queue/act/call", headers={"HX-Request": "true"})))
+            t0 = time.perf_counter()
+            caller.start()
+            page.wait_for_selector(f"#calls .num:text('{number}')", timeout=60_000)
+            lats.append(time.perf_counter() - t0)
+            caller.join()
+            tid = re.search(r'name="ticket_id" value="(\d+)"', sent[0].text)
+            assert tid
+            for step in ("serve", "done"):
+                c.post(f"/queue/act/{step}", data={"ticket_id": tid.group(1)}, headers={"HX-Request": "true"})
+        browser.close()
+    return lats
+
+
+def load() -> str:
+    """The load average (1, 5, 15 min), printed beside every figure."""
+    return "load " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
@@ -241,6 +291,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tickets", type=int, default=200)
     ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--browser-calls", type=int, default=20)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
@@ -262,16 +313,23 @@ def main() -> None:
             plain2 = bench_plain(plain_base, args.tickets, 2)
             plain8 = bench_plain(plain_base, 3 * args.tickets, COUNTERS)
             print(f"issue: {issued:.1f} tickets/s from 2 kiosks at once "
-                  f"(plain endpoint, 2 clients: {plain2:.1f} requests/s → {issued / plain2:.1%})")
+                  f"(plain endpoint, 2 clients: {plain2:.1f} requests/s → {issued / plain2:.1%}) [{load()}]")
             print(f"call: {served:.1f} tickets/s called, served and finished by {COUNTERS} counters at once "
                   f"(3 requests each; plain endpoint, {COUNTERS} clients: {plain8 / 3:.1f} triples/s → "
-                  f"{served / (plain8 / 3):.1%})")
+                  f"{served / (plain8 / 3):.1%}) [{load()}]")
             print(f"  呼叫下一位 latency: median {statistics.median(lat) * 1000:.1f} ms, "
                   f"p99 {pct(lat, 0.99) * 1000:.1f} ms")
             lats = asyncio.run(display_latency(base, kiosk, display, args.calls))
             print(f"hall display push ({DISPLAYS} displays, {args.calls} calls, {len(lats)} deliveries): "
                   f"median {statistics.median(lats) * 1000:.1f} ms, p99 {pct(lats, 0.99) * 1000:.1f} ms "
-                  f"(from sending 呼叫下一位 to the display holding the new board)")
+                  f"(from sending 呼叫下一位 to the display holding the new board) [{load()}]")
+            shown = browser_display_latency(base, kiosk, display, args.browser_calls)
+            if shown is None:
+                print("hall display in Chromium: skipped (Debian chromium not installed)")
+            else:
+                print(f"hall display in Chromium ({len(shown)} calls): median {statistics.median(shown) * 1000:.1f} ms, "
+                      f"p99 {pct(shown, 0.99) * 1000:.1f} ms, max {max(shown) * 1000:.1f} ms "
+                      f"(from sending 呼叫下一位 to the number shown under 正在呼叫) [{load()}]")
         finally:
             for p in (app, plain):
                 p.terminate()

@@ -189,6 +189,7 @@ ACTIONS: dict[str, ActionRule] = {
     "admin.partner.edit": ActionRule(ADMIN, None, False, "维护合作机构"),
     "admin.agreement.edit": ActionRule(ADMIN, None, False, "维护合作协议"),
     "admin.calendar.edit": ActionRule(ADMIN, None, False, "维护工作日历"),
+    "admin.queue.edit": ActionRule(ADMIN, None, False, "维护排队叫号默认设置"),
     # --- security administration (三员分立: accounts, roles, passwords, sessions) ---
     "security.staff.edit": ActionRule(SECURITY, None, False, "维护人员账号、岗位与 AB 角"),
     "security.password.reset": ActionRule(SECURITY, None, False, "重置密码"),

@@ -4,12 +4,16 @@ Rules (issue 10 §3; DOMAIN.md "Queue and appointments"):
 
 * slots of a line's ``slot_minutes`` (default 30) inside the outlet's opening hours, on
   **working days** only (``outlet.workdays``: holidays and make-up days), ``slot_capacity``
-  bookings each; bookable from tomorrow to the ``BOOK_AHEAD``-th working day after today;
-* one active booking per phone per line per day; cancel up to ``CANCEL_BEFORE`` (2 h) before;
-* ``NO_SHOW_LIMIT`` (2) no-shows within ``NO_SHOW_WINDOW`` (30 days) block new bookings of that
-  phone for ``BLOCK_FOR`` (30 days); the lead can lift a block (audited);
+  bookings each; bookable from tomorrow to the ``book_ahead_days``-th working day after today;
+* one active booking per phone per line per day; cancel up to ``cancel_before_hours`` (2 h) before;
+* ``no_show_limit`` (2) no-shows at one outlet within ``no_show_window_days`` (30 calendar days)
+  block new bookings of that phone at that outlet for ``block_days`` (30 calendar days); that
+  outlet's lead can lift the block (audited), other outlets neither see nor apply it;
 * check-in by booking code (or the phone number or its last 4 digits) at the booking's outlet from 30 min before to
   15 min after the slot start turns the booking into a priority ticket ("booked").
+
+The numbers but the check-in window are the center admin's defaults (:mod:`outlet.queue.defaults`),
+read in the transaction that decides by them.
 
 Name and phone stay in ``queue_booking``; pages show them masked; audit leaves carry the keyed
 pseudonym of the phone in ``subject`` and the booking id and slot in the ``queue`` field.
@@ -31,6 +35,7 @@ import audit
 from outlet.clock import local_day
 from outlet.events import Hub
 from outlet.intake import clean_person_name
+from outlet.queue import defaults
 from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.queue.hours import CHINA, parse_hours
 from outlet.queue.models import Booking, BookingBlock, QueueLine, Ticket
@@ -40,10 +45,7 @@ from partners.delegation import ActionContext, delegated_action, unattended_acti
 from partners.models import Outlet, Staff, utcnow
 from partners.numbers import ascii_digits
 
-BOOK_AHEAD = 5  # working days
-CANCEL_BEFORE = timedelta(hours=2)
 CHECK_IN_EARLY, CHECK_IN_LATE = timedelta(minutes=30), timedelta(minutes=15)
-NO_SHOW_LIMIT, NO_SHOW_WINDOW, BLOCK_FOR = 2, timedelta(days=30), timedelta(days=30)
 SWEEP_SECONDS = 60.0  # the no-show job's period
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 LAST4_RE = re.compile(r"^\d{4}$")
@@ -76,9 +78,10 @@ class Slot:
         return (self.start + CHINA).strftime("%H:%M")
 
 
-def bookable_days(calendar: WorkCalendar, today: date) -> list[date]:
-    """Working days from tomorrow up to the ``BOOK_AHEAD``-th working day after ``today``."""
-    last = calendar.add_workdays(today, BOOK_AHEAD).day
+def bookable_days(calendar: WorkCalendar, today: date, ahead: int) -> list[date]:
+    """Working days from tomorrow up to the ``ahead``-th working day after ``today``
+    (``ahead``: the center default ``book_ahead_days``)."""
+    last = calendar.add_workdays(today, ahead).day
     return [d for d in (today + timedelta(days=i) for i in range(1, (last - today).days + 1))
             if calendar.is_workday(d)]
 
@@ -106,9 +109,11 @@ def _leaf(b: Booking, line: QueueLine, ticket: Ticket | None = None) -> dict[str
                       "booking": b.id, "slot": utc_text(b.slot_start)}}
 
 
-def _blocked_until(s: Session, phone: str, now: datetime) -> datetime | None:
-    return s.exec(select(func.max(BookingBlock.until)).where(
-        BookingBlock.phone == phone, col(BookingBlock.lifted_at).is_(None), BookingBlock.until > now)).one()
+def _block_of(s: Session, outlet_id: int, phone: str, now: datetime) -> BookingBlock | None:
+    """The block in force on ``phone`` at ``outlet_id`` (the one lasting longest), or None."""
+    return s.exec(select(BookingBlock).where(
+        BookingBlock.outlet_id == outlet_id, BookingBlock.phone == phone, col(BookingBlock.lifted_at).is_(None),
+        BookingBlock.until > now).order_by(col(BookingBlock.until).desc())).first()
 
 
 def create(engine: Engine, *, outlet_id: int, line_id: int, slot_start: datetime, name: str, phone: str,
@@ -139,18 +144,18 @@ def create(engine: Engine, *, outlet_id: int, line_id: int, slot_start: datetime
         line = s.exec(select(QueueLine).where(QueueLine.id == line_id).with_for_update()).first()  # per-line lock
         if line is None or line.outlet_id != outlet_id:
             raise QueueNotFound("未找到该业务类型")
-        day = local_day(slot_start)
-        if day not in bookable_days(WorkCalendar.load(s), local_day(now)):
-            raise QueueInputError(errors={"slot": f"只能预约明天起 {BOOK_AHEAD} 个工作日内的时段"})
+        day, center = local_day(slot_start), defaults.load(s)
+        if day not in bookable_days(WorkCalendar.load(s), local_day(now), center.book_ahead_days):
+            raise QueueInputError(errors={"slot": f"只能预约明天起 {center.book_ahead_days} 个工作日内的时段"})
         slot = next((x for x in slots(s, outlet, line, day) if x.start == slot_start), None)
         if slot is None:
             raise QueueInputError(errors={"slot": "请选择有效的预约时段"})
         if slot.free <= 0:
             raise QueueError("该时段已约满，请选择其他时段", code="slot_full")
-        until = _blocked_until(s, phone, now)
-        if until is not None:
-            raise QueueError(f"该手机号 {NO_SHOW_WINDOW.days} 天内预约未到 {NO_SHOW_LIMIT} 次，"
-                             f"{(until + CHINA):%Y-%m-%d} 前不能预约；如有疑问请联系网点负责人", code="booking_blocked")
+        block = _block_of(s, outlet_id, phone, now)
+        if block is not None:
+            raise QueueError(f"该手机号在本网点预约未到 {block.no_shows} 次，{(block.until + CHINA):%Y-%m-%d} 前"
+                             f"不能在本网点预约；如有疑问请联系本网点负责人", code="booking_blocked")
         same_day = s.exec(select(Booking.id).where(Booking.phone == phone, Booking.line_id == line_id,
                                                    Booking.day == day, col(Booking.state).in_(ACTIVE))).first()
         if same_day is not None:
@@ -182,8 +187,9 @@ def cancel(engine: Engine, code: str, phone_last4: str, *, pseudonym_key: bytes,
         assert b is not None
         if b.state != "booked":
             raise QueueError(f"该预约{STATE_LABELS.get(b.state, b.state)}，不能取消", code="illegal_transition")
-        if now > b.slot_start - CANCEL_BEFORE:
-            raise QueueError("距预约时段开始已不足 2 小时，不能取消", code="too_late")
+        hours = defaults.load(act.session).cancel_before_hours
+        if now > b.slot_start - timedelta(hours=hours):
+            raise QueueError(f"距预约时段开始已不足 {hours} 小时，不能取消", code="too_late")
         b.state, b.changed_at = "cancelled", now
         act.session.add(b)
         line = act.session.get(QueueLine, b.line_id)
@@ -265,7 +271,8 @@ def check_in(engine: Engine, *, outlet_id: int, code: str = "", phone: str = "",
 
 def sweep_no_shows(engine: Engine, *, pseudonym_key: bytes, at: datetime | None = None) -> int:
     """Mark bookings not checked in by 15 min after their slot as no-shows (``booking.no_show``,
-    role "system"), and block a phone with ``NO_SHOW_LIMIT`` no-shows in ``NO_SHOW_WINDOW``.
+    role "system"), and block a phone at an outlet where it has ``no_show_limit`` no-shows
+    within ``no_show_window_days`` (center defaults).
     Run by the periodic job ``queue.no_shows`` (``web.app.periodic_jobs``: one process of the
     deployment at a time, under a lease) every ``SWEEP_SECONDS``. Idempotent: a booking
     another run already marked is skipped without an audit entry. Returns the number marked."""
@@ -304,33 +311,40 @@ def _no_show(act: ActionContext, booking_id: int, now: datetime) -> None:
     b.state, b.changed_at = "no_show", now
     s.add(b)
     s.flush()
+    center = defaults.load(s)
     recent = s.exec(select(func.count()).select_from(Booking).where(
-        Booking.phone == b.phone, Booking.state == "no_show", Booking.slot_start >= now - NO_SHOW_WINDOW)).one()
-    if recent >= NO_SHOW_LIMIT and _blocked_until(s, b.phone, now) is None:
-        s.add(BookingBlock(phone=b.phone, since=now, until=now + BLOCK_FOR, no_shows=int(recent)))
+        Booking.outlet_id == b.outlet_id, Booking.phone == b.phone, Booking.state == "no_show",
+        Booking.slot_start >= now - timedelta(days=center.no_show_window_days))).one()
+    if recent >= center.no_show_limit and _block_of(s, b.outlet_id, b.phone, now) is None:
+        s.add(BookingBlock(outlet_id=b.outlet_id, phone=b.phone, since=now,
+                           until=now + timedelta(days=center.block_days), no_shows=int(recent)))
     act.state, act.extra = ("booked", "no_show"), _leaf(b, line)
 
 
-def blocks(session: Session, at: datetime | None = None) -> list[BookingBlock]:
-    """Blocks in force (newest first)."""
+def blocks(session: Session, outlet_id: int, at: datetime | None = None) -> list[BookingBlock]:
+    """Blocks in force at ``outlet_id`` (newest first): what that outlet's lead sees."""
     now = at or utcnow()
-    return list(session.exec(select(BookingBlock).where(col(BookingBlock.lifted_at).is_(None),
+    return list(session.exec(select(BookingBlock).where(BookingBlock.outlet_id == outlet_id,
+                                                        col(BookingBlock.lifted_at).is_(None),
                                                         BookingBlock.until > now)
                              .order_by(col(BookingBlock.id).desc())).all())
 
 
 def lift_block(engine: Engine, actor: Staff, block_id: int, *, pseudonym_key: bytes,
                at: datetime | None = None) -> BookingBlock:
-    """The lead lifts a block (``booking.block_lift``)."""
+    """The lead lifts a block of their own outlet (``booking.block_lift``). Another outlet's
+    block, or none, is :class:`QueueNotFound` (404, audited as refused, the phone not named)."""
     with Session(engine) as s0:
         outlet = s0.get(Outlet, actor.outlet_id) if actor.outlet_id else None
         row = s0.get(BookingBlock, block_id)
-    if outlet is None or row is None:
+    if outlet is None:
         raise QueueNotFound("未找到该限制记录")
+    own = row is not None and row.outlet_id == outlet.id
     with delegated_action(engine, actor, "booking.block_lift", outlet=outlet,
-                          subject=audit.pseudonym(pseudonym_key, row.phone), at=at) as act:
+                          subject=audit.pseudonym(pseudonym_key, row.phone) if own and row else None, at=at) as act:
         block = act.session.get(BookingBlock, block_id)
-        assert block is not None
+        if block is None or block.outlet_id != outlet.id:
+            raise QueueNotFound("未找到该限制记录")
         if block.lifted_at is not None:
             raise QueueError("该限制已解除")
         block.lifted_at, block.lifted_by = act.at, actor.id

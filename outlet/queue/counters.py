@@ -2,13 +2,13 @@
 the teller's daily sign-in to one counter.
 
 Every change is a delegated, audited action (``queue.line.edit``, ``queue.counter.edit``,
-``queue.sign_in``, ``queue.sign_out``). Center defaults: :data:`DEFAULT_LINES` (what a new
-outlet starts with when the lead presses "use defaults").
+``queue.sign_in``, ``queue.sign_out``). Center defaults (:mod:`outlet.queue.defaults`, set by
+the center admin): the lines a new outlet starts with when the lead presses "use defaults",
+and the slot settings of a new line.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,16 +16,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from outlet.clock import local_day
+from outlet.queue import defaults
 from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.queue.models import CounterSignIn, QueueCounter, QueueLine
 from partners.delegation import delegated_action
 from partners.models import Outlet, Staff, utcnow
 from partners.numbers import ascii_int
-
-# (prefix, name, daily cap, warning wait in minutes): the center's defaults
-DEFAULT_LINES = (("A", "社保医保", 200, 30), ("B", "商事登记", 120, 40), ("C", "综合咨询", 300, 20))
-MAX_CAP = 999  # three-digit serials
-PREFIX_RE = re.compile(r"^[A-Z]$")
 
 
 @dataclass(frozen=True)
@@ -41,25 +37,11 @@ class LineForm:
     active: bool = True
 
     def clean(self) -> dict[str, object]:
-        errors: dict[str, str] = {}
-        prefix = self.prefix.strip().upper()
-        name = self.name.strip()
-        if not PREFIX_RE.match(prefix):
-            errors["prefix"] = "号票字母须为一个英文大写字母（A–Z）"
-        if not name or len(name) > 32:
-            errors["name"] = "请填写业务类型名称（32字以内）"
-        numbers = {}
-        for key, label, low, high in (("daily_cap", "每日限号", 1, MAX_CAP),
-                                      ("warn_minutes", "等候预警时长", 1, 600),
-                                      ("slot_capacity", "每时段预约名额", 0, 100)):
-            number = ascii_int(getattr(self, key), low=low, high=high)
-            if number is None:
-                errors[key] = f"{label}须为 {low}–{high} 的整数"
-            else:
-                numbers[key] = number
+        values, errors = defaults.clean_line({"prefix": self.prefix, "name": self.name, "daily_cap": self.daily_cap,
+                                              "warn_minutes": self.warn_minutes, "slot_capacity": self.slot_capacity})
         if errors:
             raise QueueInputError(errors=errors)
-        return {"prefix": prefix, "name": name, "bookable": self.bookable, "active": self.active, **numbers}
+        return {**values, "bookable": self.bookable, "active": self.active}
 
 
 def lines_of(session: Session, outlet_id: int, *, active_only: bool = False) -> list[QueueLine]:
@@ -97,7 +79,8 @@ def save_line(engine: Engine, actor: Staff, form: LineForm, *, line_id: int | No
                                                QueueLine.prefix == values["prefix"])).first()
         if taken is not None and taken.id != line_id:
             raise QueueInputError(errors={"prefix": f"号票字母 {values['prefix']} 已被「{taken.name}」使用"})
-        line = s.get(QueueLine, line_id) if line_id else QueueLine(outlet_id=outlet.id or 0, prefix="", name="")
+        line = s.get(QueueLine, line_id) if line_id else QueueLine(
+            outlet_id=outlet.id or 0, prefix="", name="", slot_minutes=defaults.load(s).slot_minutes)
         if line is None or line.outlet_id != outlet.id:
             raise QueueNotFound("未找到该业务类型")
         before = "active" if line.id and line.active else None
@@ -149,13 +132,15 @@ def save_counter(engine: Engine, actor: Staff, *, number: str, name: str, line_i
 
 def use_defaults(engine: Engine, actor: Staff, *, outlet_id: int | None = None, n_counters: int = 1,
                  at: datetime | None = None) -> list[QueueLine]:
-    """Create the center's default lines (those whose prefix is still free) and, when the
-    outlet has no counter, ``n_counters`` counters serving all of them."""
+    """Create the center's default lines (:mod:`outlet.queue.defaults`; those whose prefix is
+    still free) and, when the outlet has no counter, ``n_counters`` counters serving all of them."""
     oid = _outlet(engine, actor, outlet_id).id or 0
     with Session(engine) as s:
         have = {ln.prefix for ln in lines_of(s, oid)}
-    made = [save_line(engine, actor, LineForm(p, n, str(cap), str(warn)), outlet_id=oid, at=at)
-            for p, n, cap, warn in DEFAULT_LINES if p not in have]
+        center = defaults.load(s)
+    made = [save_line(engine, actor, LineForm(d["prefix"], d["name"], str(d["daily_cap"]), str(d["warn_minutes"]),
+                                              str(center.slot_capacity)), outlet_id=oid, at=at)
+            for d in center.lines if d["prefix"] not in have]
     with Session(engine) as s:  # closed before the writes below (SQLite: one writer at a time)
         ids = [] if counters_of(s, oid) else [ln.id or 0 for ln in lines_of(s, oid)]
     for n in range(1, n_counters + 1 if ids else 1):

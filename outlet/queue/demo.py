@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from outlet import devices
-from outlet.queue import bookings, counters, tickets
+from outlet.queue import bookings, counters, defaults, tickets
 from outlet.queue.hours import parse_hours
 from outlet.queue.models import QueueCounter, QueueLine, Ticket
 from outlet.workdays import WorkCalendar
@@ -126,7 +126,7 @@ def _bookings(engine: Engine, outlet: Outlet, now: datetime, key: bytes) -> None
     """The last week: bookings checked in, cancelled, and two no-shows of one phone (now
     blocked); the coming week: a few bookings a day."""
     with Session(engine) as s:
-        cal = WorkCalendar.load(s)
+        cal, ahead = WorkCalendar.load(s), defaults.load(s).book_ahead_days
         line = s.exec(select(QueueLine).where(QueueLine.outlet_id == outlet.id, QueueLine.prefix == "A")).one()
         fresh = s.get(Outlet, outlet.id)
         assert fresh is not None
@@ -156,7 +156,7 @@ def _bookings(engine: Engine, outlet: Outlet, now: datetime, key: bytes) -> None
             gone = book(day, 5, *BOOKERS[(n + 1) % len(BOOKERS)], at=booked_at)
             bookings.cancel(engine, gone.code, gone.phone[-4:], pseudonym_key=key, at=booked_at + timedelta(hours=1))
     bookings.sweep_no_shows(engine, pseudonym_key=key, at=now)
-    for n, day in enumerate(bookings.bookable_days(cal, today)):
+    for n, day in enumerate(bookings.bookable_days(cal, today, ahead)):
         for i in range(3):
             name, phone = BOOKERS[(n * 3 + i) % len(BOOKERS)]
             book(day, 2 * i + 1, name, phone, at=now)

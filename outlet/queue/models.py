@@ -7,6 +7,7 @@ Timestamps are naive UTC; ``day`` columns are the Asia/Shanghai business date.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import NaiveDatetime
 from sqlalchemy import JSON, Column, UniqueConstraint
@@ -147,15 +148,54 @@ class Booking(SQLModel, table=True):
 
 
 class BookingBlock(SQLModel, table=True):
-    """A phone barred from booking until ``until`` after repeated no-shows; the lead may
-    lift it (``lifted_at``, audited ``booking.block_lift``)."""
+    """A phone barred from booking at ``outlet_id`` until ``until`` after repeated no-shows
+    there; that outlet's lead may lift it (``lifted_at``, audited ``booking.block_lift``).
+    Other outlets neither see it nor are bound by it."""
 
     __tablename__ = "queue_booking_block"
 
     id: int | None = Field(default=None, primary_key=True)
+    outlet_id: int = Field(foreign_key="outlet.id", index=True)
     phone: str = Field(index=True, max_length=16)
     since: NaiveDatetime = Field(default_factory=utcnow)
     until: NaiveDatetime
     no_shows: int = 2
     lifted_at: NaiveDatetime | None = None
     lifted_by: int | None = Field(default=None, foreign_key="staff.id")
+
+
+DEFAULT_LINES: tuple[dict[str, Any], ...] = (
+    {"prefix": "A", "name": "社保医保", "daily_cap": 200, "warn_minutes": 30},
+    {"prefix": "B", "name": "商事登记", "daily_cap": 120, "warn_minutes": 40},
+    {"prefix": "C", "name": "综合咨询", "daily_cap": 300, "warn_minutes": 20},
+)
+
+
+class QueueDefaults(SQLModel, table=True):
+    """The center admin's 排队叫号默认设置 (one row, id 1; absent = the values below).
+
+    Every outlet reads them: the lines a new outlet starts with (``lines``: prefix, name,
+    daily cap, warning wait in minutes) and the slot settings of a new line, the 重呼 limit
+    before 过号, the booking window and cancel cut-off, the no-show block rule and the
+    kiosk's idle wipe. A line's own cap, wait and slot values (set by the outlet lead) are
+    that outlet's override. Watched by :mod:`partners.refdata` (a save bumps
+    ``ref_version``)."""
+
+    __tablename__ = "queue_defaults"
+
+    id: int = Field(default=1, primary_key=True)
+    lines: list[dict[str, Any]] = Field(default_factory=lambda: [dict(x) for x in DEFAULT_LINES],
+                                        sa_column=Column(JSON, nullable=False))
+    slot_minutes: int = 30  # minutes per booking slot of a new line
+    slot_capacity: int = 4  # bookings per slot of a new line
+    max_recalls: int = 3  # 重呼 before 过号 (DOMAIN.md: 3–5)
+    book_ahead_days: int = 5  # working days, from tomorrow
+    cancel_before_hours: int = 2  # a booking may be cancelled until this long before its slot
+    no_show_limit: int = 2  # no-shows …
+    no_show_window_days: int = 30  # … within these calendar days …
+    block_days: int = 30  # … block new bookings at that outlet for these calendar days
+    idle_seconds: int = 90  # kiosk: idle time before the countdown
+    countdown_seconds: int = 10  # kiosk: the countdown, then everything entered is wiped
+    updated_at: NaiveDatetime = Field(default_factory=utcnow)
+    updated_by: int | None = Field(default=None, foreign_key="staff.id")
+

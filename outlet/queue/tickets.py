@@ -4,8 +4,8 @@ States and steps (one table, :data:`STEPS`; the spec is issue 10 §2 and DOMAIN.
 
     issue     → waiting
     call      waiting → called            (呼叫下一位: the next ticket, atomically)
-    recall    called  → called            (重呼, at most MAX_RECALLS times)
-    no_show   called  → no_show           (过号/弃号, only after MAX_RECALLS recalls)
+    recall    called  → called            (重呼, at most max_recalls times: the center's default, 3)
+    no_show   called  → no_show           (过号/弃号, only after max_recalls recalls)
     serve     called | hold → serving     (开始办理; from hold = back from fetching a paper)
     transfer  serving → waiting           (转移 to a line and/or counter; arrival time kept)
     hold      serving → hold              (挂起)
@@ -37,6 +37,7 @@ from sqlmodel import Session, col, select
 
 from outlet.clock import local_day
 from outlet.events import Hub
+from outlet.queue import defaults
 from outlet.queue.counters import signed_in_counter
 from outlet.queue.errors import (
     CounterBusy,
@@ -52,7 +53,6 @@ from outlet.queue.models import QueueCounter, QueueLine, Ticket, TicketEvent, Ti
 from partners.delegation import ActionContext, delegated_action, unattended_action
 from partners.models import Outlet, Staff
 
-MAX_RECALLS = 3  # 重呼 up to 3 times, then 过号 (DOMAIN.md: 3–5)
 PRIORITY_LABELS = {"elderly": "老年人", "disabled": "残疾人", "pregnant": "孕产妇", "military": "军人",
                    "booked": "预约"}
 WALK_IN_PRIORITIES = ("elderly", "disabled", "pregnant", "military")  # 绿色通道 reason codes
@@ -260,14 +260,15 @@ def step(engine: Engine, actor: Staff, ticket_id: int, name: str, *, hub: Hub | 
         s = act.session
         t, line = _own_ticket(s, counter, ticket_id, name)
         more: dict[str, Any] = {}
+        max_recalls = defaults.load(s).max_recalls if name in ("recall", "no_show") else 0
         if name == "recall":
-            if t.recalls >= MAX_RECALLS:
-                raise TicketTransitionRefused(f"{t.number} 已重呼 {MAX_RECALLS} 次，请过号")
+            if t.recalls >= max_recalls:
+                raise TicketTransitionRefused(f"{t.number} 已重呼 {max_recalls} 次，请过号")
             t.recalls += 1
             t.called_at = act.at
             more["recalls"] = t.recalls
-        elif name == "no_show" and t.recalls < MAX_RECALLS:
-            raise TicketTransitionRefused(f"{t.number} 须重呼 {MAX_RECALLS} 次无人应答后才能过号（已重呼 {t.recalls} 次）")
+        elif name == "no_show" and t.recalls < max_recalls:
+            raise TicketTransitionRefused(f"{t.number} 须重呼 {max_recalls} 次无人应答后才能过号（已重呼 {t.recalls} 次）")
         elif name == "serve" and t.state == "hold":
             _counter_busy(s, counter, t.day)
         if name == "cancel":

@@ -1,6 +1,8 @@
 """The queue in headless Chromium against a real server with the demo data: the kiosk takes
 a 绿色通道 ticket → teller1 calls it at counter 1 → the hall display shows the call, pushed
-through the event hub within 2 s → service starts on a new case, linked to the ticket."""
+through the event hub → service starts on a new case, linked to the ticket. How fast the call
+reaches the display is measured by bench/queue_bench.py (no timed assertion here); the kiosk's
+home screen keeps its 自助服务 buttons above the fold at the kiosk's screen sizes."""
 
 from __future__ import annotations
 
@@ -87,9 +89,7 @@ def test_kiosk_ticket_called_shown_on_display_and_served_on_a_new_case(
     teller.click("#queue-sign-in button[type=submit]")
     teller.click("#btn-call")
     teller.wait_for_selector(f"#current-number:text('{number}')")
-    called = time.monotonic()
-    display.wait_for_selector(f"#calls .num:text('{number}')", timeout=2_000)
-    assert time.monotonic() - called < 2.0
+    display.wait_for_selector(f"#calls .num:text('{number}')")  # pushed: the display never polls
     assert display.get_attribute("body", "data-announced") == f"{number}@1"
     display.wait_for_selector("html[data-spoken]", state="attached")
     assert display.evaluate("window.__spoken") == ["本机普通话"]  # never the network voice
@@ -261,3 +261,29 @@ def test_hall_display_never_speaks_with_a_network_voice(browser: Any, live_serve
                      "window.speechSynthesis.dispatchEvent(new Event('voiceschanged'))")
     display.wait_for_selector("body[data-voice=local]")
     assert "本机普通话" in display.locator("#voice-status").inner_text()
+
+
+# The kiosk's screens (issue 10 §4: 1080×1920 portrait, 1366×768 landscape): every 取号 and
+# 自助服务 button fully inside the first screen. A 375 px window (a phone, not a kiosk screen)
+# scrolls down to them but never sideways.
+KIOSK_SCREENS = [(1366, 768), (1080, 1920), (375, 812)]
+
+
+@pytest.mark.parametrize(("width", "height"), KIOSK_SCREENS, ids=[f"{w}x{h}" for w, h in KIOSK_SCREENS])
+def test_kiosk_home_buttons_are_above_the_fold(browser: Any, live_server: str, width: int, height: int) -> None:
+    links = _device_links()
+    outlet = "工商银行海川长江中路支行"
+    _open_all_day(outlet)
+    kiosk = _device_page(browser, live_server, links[f"{outlet} · 大厅取号机"], {"width": width, "height": height})
+    buttons = kiosk.locator("#take-ticket .line-button, #self-service .line-button")
+    names = [n.strip() for n in buttons.locator(".line-name").all_inner_texts()]
+    assert {"预约签到", "办件查询", "自助打印"} <= set(names)  # the 自助服务 buttons are there
+    shot(kiosk, f"queue-kiosk-home-{width}x{height}")
+    for i in range(buttons.count()):
+        box = buttons.nth(i).bounding_box()
+        assert box is not None
+        if width > 375:
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height, f"{names[i]} below the fold at {width}×{height}"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"{names[i]} cut off at {width}×{height}"
+    assert kiosk.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+    kiosk.context.close()

@@ -82,6 +82,7 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "admin.partner.edit": {"admin"},
     "admin.agreement.edit": {"admin"},
     "admin.calendar.edit": {"admin"},
+    "admin.queue.edit": {"admin"},
     # paired devices and 好差评 (outlet/devices.py, outlet/ratings/)
     "device.pair": {"outlet_lead"},
     "device.revoke": {"outlet_lead"},

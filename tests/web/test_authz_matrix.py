@@ -99,6 +99,7 @@ RULES: dict[str, str] = {
     "POST /admin/calendar/add": "A",
     "POST /admin/calendar/bulk": "A",
     "POST /admin/calendar/delete": "A",
+    "GET,POST /admin/queue": "A",
     "GET /assist/": "TBLE",
     "GET /assist/new": "TBL",
     "POST /assist/requests": "TBL",

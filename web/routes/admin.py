@@ -290,7 +290,7 @@ def get_record(request: Request, model: Any, rid: int, label: str) -> Any:
         return directory.get_or_404(s, model, rid, label)
 
 
-from web.routes import admin_calendar, admin_catalog, admin_staff  # noqa: E402  (they use the helpers above)
+from web.routes import admin_calendar, admin_catalog, admin_queue, admin_staff  # noqa: E402  (they use the helpers above)
 
 routes: list[Any] = [
     Route("/", index, name="admin_index"),
@@ -316,4 +316,5 @@ routes: list[Any] = [
     *admin_staff.routes,
     *admin_catalog.routes,
     *admin_calendar.routes,
+    *admin_queue.routes,
 ]

@@ -18,9 +18,9 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from outlet.cases import visible_outlets
 from outlet.clock import local_day
 from outlet.errors import CaseError
-from outlet.queue import board, bookings, casework, counters, figures, tickets
-from outlet.queue.errors import QueueError, QueueInputError
 from outlet.models import Case
+from outlet.queue import board, bookings, casework, counters, defaults, figures, tickets
+from outlet.queue.errors import QueueError, QueueInputError
 from outlet.queue.models import QueueCounter, QueueLine
 from partners.errors import ActionRefused
 from partners.models import Outlet, utcnow
@@ -48,13 +48,14 @@ def _manage_context(request: Request, **extra: Any) -> dict[str, Any]:
         days = 7 if request.query_params.get("days") != "1" else 1
         last = local_day(utcnow())
         figs = figures.figures(s, actor.outlet_id or 0, last - timedelta(days=days - 1), last)
-        blocks = [(b, bookings.mask_phone(b.phone)) for b in bookings.blocks(s)]
+        blocks = [(b, bookings.mask_phone(b.phone)) for b in bookings.blocks(s, actor.outlet_id or 0)]
+        center = defaults.for_page(s)
     if edit_line is not None and edit_line.outlet_id != actor.outlet_id:
         edit_line = None
     if edit_counter is not None and edit_counter.outlet_id != actor.outlet_id:
         edit_counter = None
     ctx: dict[str, Any] = {
-        "outlet": outlet, "lines": lines, "blocks": blocks, "counters": ctrs,
+        "outlet": outlet, "lines": lines, "blocks": blocks, "counters": ctrs, "center": center,
         "line_names": {ln.id: ln.name for ln in lines},
         "edit_line": edit_line, "edit_counter": edit_counter, "line_values": {}, "counter_values": {},
         "errors": {}, "error": None, "figures": figs, "days": days,
@@ -110,7 +111,8 @@ async def lift_block(request: Request) -> Response:
 
 
 @requires_roles("outlet_lead")
-async def defaults(request: Request) -> Response:
+async def use_defaults(request: Request) -> Response:
+    """Create the center's default lines (and a first counter) at the lead's outlet."""
     await run_in_threadpool(counters.use_defaults, request.app.state.engine, actor_of(request))
     return see_other(request, "/queue/manage")
 
@@ -127,7 +129,7 @@ def _panel_context(request: Request, **extra: Any) -> dict[str, Any]:
             "outlet": outlet, "counter": counter, "panel": board.panel(s, counter) if counter else None,
             "all_counters": counters.counters_of(s, actor.outlet_id or 0) if counter is None else [],
             "state_labels": tickets.STATE_LABELS, "priority_labels": tickets.PRIORITY_LABELS,
-            "max_recalls": tickets.MAX_RECALLS, "continued": None, "error": None, "values": {},
+            "max_recalls": defaults.for_page(s).max_recalls, "continued": None, "error": None, "values": {},
         }
         current = ctx["panel"].current if ctx["panel"] else None
         if current is not None and current.state == "serving" and current.case_id is None:
@@ -224,7 +226,7 @@ routes: list[BaseRoute] = [
     Route("/manage", manage, name="manage"),
     Route("/manage/lines", save_line, methods=["POST"], name="save_line"),
     Route("/manage/counters", save_counter, methods=["POST"], name="save_counter"),
-    Route("/manage/defaults", defaults, methods=["POST"], name="defaults"),
+    Route("/manage/defaults", use_defaults, methods=["POST"], name="defaults"),
     Route("/manage/blocks/{block_id:id}/lift", lift_block, methods=["POST"], name="lift_block"),
     WebSocketRoute("/live", queue_live.panel_socket, name="live"),
     *queue_floor.routes,

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from outlet.clock import local_day
-from outlet.queue import bookings, counters
+from outlet.queue import bookings, counters, defaults
 from outlet.queue.errors import QueueError, QueueInputError
 from outlet.queue.models import QueueLine
 from outlet.workdays import WorkCalendar
@@ -43,7 +43,7 @@ def _form_context(engine: Any, outlet_id: int, line_id: int | None, day_raw: str
             raise QueueError("未找到该网点", code="not_found")
         lines = [ln for ln in counters.lines_of(s, outlet_id, active_only=True) if ln.bookable]
         line = next((ln for ln in lines if ln.id == line_id), lines[0] if lines else None)
-        days = bookings.bookable_days(WorkCalendar.load(s), local_day(utcnow()))
+        days = bookings.bookable_days(WorkCalendar.load(s), local_day(utcnow()), defaults.for_page(s).book_ahead_days)
         try:
             day = date.fromisoformat(day_raw) if day_raw else days[0]
         except ValueError:

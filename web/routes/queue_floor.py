@@ -22,7 +22,7 @@ from outlet import status
 from outlet.devices import Device
 from outlet.errors import CaseError
 from outlet.notices import NOTICE_KINDS, qr_svg
-from outlet.queue import board, bookings, counters, selfprint, tickets
+from outlet.queue import board, bookings, counters, defaults, selfprint, tickets
 from outlet.queue.errors import IssuingClosed, QueueError, QueueInputError, QueueNotFound
 from outlet.queue.hours import hours_label, self_service_open, staffed_at
 from partners.models import Outlet, utcnow
@@ -35,6 +35,15 @@ from web.routes.devices import request_device
 from web.security import csp_with_connect
 
 T = TypeVar("T")
+
+
+async def kiosk_render(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
+    """Render a kiosk page with the center's idle wipe (``idle`` then ``countdown`` seconds,
+    :mod:`outlet.queue.defaults`) on its ``#kiosk-main``."""
+    center = await run_in_threadpool(defaults.read, reader(request.app.state))
+    ctx.setdefault("idle", center.idle_seconds)
+    ctx.setdefault("countdown", center.countdown_seconds)
+    return render(request, name, ctx, status_code=status_code)
 
 
 async def guarded(request: Request, scope: str, target: str, call: Callable[[], T]) -> T:
@@ -72,7 +81,7 @@ async def kiosk(request: Request) -> Response:
     only what needs no staff (24-hour outlets) or a closed notice."""
     device = await request_device(request, "kiosk")
     ctx = await run_in_threadpool(_kiosk_context, reader(request.app.state), device, ratings=has_ratings(request))
-    return render(request, "queue/kiosk.html", ctx)
+    return await kiosk_render(request, "queue/kiosk.html", ctx)
 
 
 async def kiosk_ticket(request: Request) -> Response:
@@ -90,7 +99,7 @@ async def kiosk_ticket(request: Request) -> Response:
     except QueueError as exc:
         ctx = await run_in_threadpool(_kiosk_context, reader(request.app.state), device, error=exc.message,
                                       values={"line_id": raw_line, "priority": priority})
-        return render(request, "queue/kiosk.html", ctx, status_code=exc.status_code)
+        return await kiosk_render(request, "queue/kiosk.html", ctx, status_code=exc.status_code)
     ctx = await run_in_threadpool(_ticket_context, request, t.public_code)
     return render(request, "queue/kiosk_ticket.html", ctx, status_code=201)
 
@@ -140,7 +149,7 @@ async def kiosk_checkin(request: Request) -> Response:
     device = await self_service_device(request)
     engine = request.app.state.engine
     if request.method == "GET":
-        return render(request, "queue/kiosk_checkin.html", {"values": {}, "error": None})
+        return await kiosk_render(request, "queue/kiosk_checkin.html", {"values": {}, "error": None})
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:16] for k in ("code", "phone")}
     try:
@@ -149,9 +158,9 @@ async def kiosk_checkin(request: Request) -> Response:
             engine, outlet_id=device.outlet_id, code=values["code"], phone=values["phone"],
             hub=request.app.state.hub, pseudonym_key=request.app.state.pseudonym_key, device_id=device.id))
     except throttle.Throttled as exc:
-        return render(request, "queue/kiosk_checkin.html", {"values": values, "error": exc.message}, status_code=429)
+        return await kiosk_render(request, "queue/kiosk_checkin.html", {"values": values, "error": exc.message}, status_code=429)
     except QueueError as exc:
-        return render(request, "queue/kiosk_checkin.html", {"values": values, "error": exc.message},
+        return await kiosk_render(request, "queue/kiosk_checkin.html", {"values": values, "error": exc.message},
                       status_code=exc.status_code)
     ctx = await run_in_threadpool(_ticket_context, request, t.public_code)
     return render(request, "queue/kiosk_ticket.html", ctx, status_code=201)
@@ -162,19 +171,19 @@ async def kiosk_status(request: Request) -> Response:
     the public status (no personal data), printable."""
     await self_service_device(request)
     if request.method == "GET":
-        return render(request, "queue/kiosk_status.html", {"values": {}, "error": None, "found": None})
+        return await kiosk_render(request, "queue/kiosk_status.html", {"values": {}, "error": None, "found": None})
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:48] for k in ("number", "check_code")}
     try:
         found = await guarded(request, "status", values["number"],
                               lambda: status.lookup(request.app.state.engine, values["number"], values["check_code"]))
     except throttle.Throttled as exc:
-        return render(request, "queue/kiosk_status.html", {"values": values, "error": exc.message, "found": None},
+        return await kiosk_render(request, "queue/kiosk_status.html", {"values": values, "error": exc.message, "found": None},
                       status_code=429)
     except CaseError as exc:
-        return render(request, "queue/kiosk_status.html", {"values": values, "error": exc.message, "found": None},
+        return await kiosk_render(request, "queue/kiosk_status.html", {"values": values, "error": exc.message, "found": None},
                       status_code=exc.status_code)
-    return render(request, "queue/kiosk_status.html", {"values": {}, "error": None, "found": found,
+    return await kiosk_render(request, "queue/kiosk_status.html", {"values": {}, "error": None, "found": found,
                                                        "ratings": has_ratings(request)})
 
 
@@ -216,7 +225,7 @@ async def kiosk_print(request: Request) -> Response:
     bridge, headers = _bridge(request)
     ctx: dict[str, Any] = {"values": {}, "error": None, "docs": None, "bridge": bridge}
     if request.method == "GET":
-        return _headed(render(request, "queue/kiosk_print.html", ctx), headers)
+        return _headed(await kiosk_render(request, "queue/kiosk_print.html", ctx), headers)
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:48] for k in ("number", "check_code", "id_number")}
     settings = request.app.state.settings
@@ -225,17 +234,17 @@ async def kiosk_print(request: Request) -> Response:
             request.app.state.engine, device_id=device.id or 0, outlet_id=device.outlet_id,
             number=values["number"], check_code=values["check_code"], id_number=values["id_number"]))
     except throttle.Throttled as exc:
-        return _headed(render(request, "queue/kiosk_print.html", {**ctx, "values": {"number": values["number"]},
+        return _headed(await kiosk_render(request, "queue/kiosk_print.html", {**ctx, "values": {"number": values["number"]},
                       "error": exc.message}, status_code=429), headers)
     except QueueError as exc:
-        return _headed(render(request, "queue/kiosk_print.html", {**ctx, "values": {"number": values["number"]},
+        return _headed(await kiosk_render(request, "queue/kiosk_print.html", {**ctx, "values": {"number": values["number"]},
                       "error": exc.message}, status_code=exc.status_code), headers)
     status_url = settings.public_link(f"/status/{quote(docs.case.number)}")
     rate_url = settings.public_link(f"/rate/{quote(docs.case.number)}")
     ctx.update(selfprint.context(docs), docs=docs, titles={k: v[0] for k, v in NOTICE_KINDS.items()},
                status_url=status_url, qr=qr_svg(status_url), rate_url=rate_url, rate_qr=qr_svg(rate_url),
                ratings=has_ratings(request))
-    return _headed(render(request, "queue/kiosk_print.html", ctx), headers)
+    return _headed(await kiosk_render(request, "queue/kiosk_print.html", ctx), headers)
 
 
 def has_ratings(request: Request) -> bool:
@@ -253,7 +262,7 @@ async def kiosk_rate(request: Request) -> Response:
     number = (request.query_params.get("number") or "").strip()[:48]
     if number:
         return RedirectResponse(f"/rate/{quote(number)}?from=kiosk", status_code=303)
-    return render(request, "queue/kiosk_rate.html", {})
+    return await kiosk_render(request, "queue/kiosk_rate.html", {})
 
 
 async def display(request: Request) -> Response:

@@ -26,8 +26,9 @@ from starlette.websockets import WebSocket
 
 from outlet import devices, pii
 from outlet.devices import Device, DeviceRefused
-from outlet.events import SubscriptionLost
 from outlet.errors import CaseError, WrongCheckCode
+from outlet.events import SubscriptionLost
+from outlet.queue import defaults as queue_defaults
 from outlet.ratings import padlink, submit
 from outlet.ratings import workorders as wo
 from outlet.ratings.rules import (
@@ -47,8 +48,8 @@ from outlet.ratings.rules import (
 from partners.models import Staff
 from partners.numbers import ascii_digits
 from web import throttle
-from web.routes.case_views import render
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
+from web.routes.case_views import render
 from web.routes.devices import COOKIE, request_token
 from web.routes.queue_live import CLOSE_FORBIDDEN, CLOSE_LAGGING
 
@@ -91,6 +92,9 @@ async def rate_case(request: Request) -> Response:
     ctx = await run_in_threadpool(form_context, engine)
     ctx["number"] = number
     ctx["kiosk"] = request.query_params.get("from") == "kiosk"  # opened from the 自助 kiosk: idle wipe
+    if ctx["kiosk"]:  # the center's kiosk idle wipe (outlet.queue.defaults)
+        center = await run_in_threadpool(queue_defaults.read, engine)
+        ctx["idle"], ctx["countdown"] = center.idle_seconds, center.countdown_seconds
     if request.method == "GET":
         return render(request, "ratings/rate_case.html", ctx)
     form = await request.form()

@@ -29,7 +29,7 @@ def _book(f: Floor, day: date, hour: int = 9, phone: str = PHONE, at: datetime =
 def test_bookable_days_are_working_days_from_tomorrow(floor: Floor) -> None:
     with Session(floor.engine) as s:
         cal = WorkCalendar.load(s)
-        days = bookable_days(cal, TODAY)
+        days = bookable_days(cal, TODAY, 5)
         assert len(days) == 5 and days[0] == date(2026, 9, 29)
         assert all(cal.is_workday(d) for d in days) and date(2026, 10, 1) not in days
         outlet = s.get(Outlet, floor.outlet_id)
@@ -81,7 +81,7 @@ def test_two_no_shows_block_booking_until_the_lead_lifts_it(floor: Floor) -> Non
     with pytest.raises(QueueError, match="预约未到 2 次"):
         _book(floor, date(2026, 10, 9), at=later)
     with Session(floor.engine) as s:
-        (block,) = bookings.blocks(s, later)
+        (block,) = bookings.blocks(s, floor.outlet_id, later)
     bookings.lift_block(floor.engine, floor.lead, block.id or 0, pseudonym_key=KEY, at=later)
     assert _book(floor, date(2026, 10, 9), at=later).state == "booked"
     assert [e["state"] for e in audit_rows(floor.engine, action="booking.block_lift")] == [

@@ -18,12 +18,13 @@ from outlet.queue.errors import (
     QueueInputError,
     TicketTransitionRefused,
 )
-from outlet.queue.models import Ticket, TicketEvent
-from outlet.queue.tickets import MAX_RECALLS, STEPS
+from outlet.queue.models import QueueDefaults, Ticket, TicketEvent
+from outlet.queue.tickets import STEPS
 from tests.outlet.conftest import AT, audit_rows
 from tests.outlet.queue.conftest import Floor
 
 MIN = timedelta(minutes=1)
+MAX_RECALLS = QueueDefaults().max_recalls  # the built-in default (no center setting saved)
 
 
 def _issue(f: Floor, line: str = "A", priority: str = "", at: datetime = AT) -> Ticket:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'queue_defaults'
-down_revision = 'ref_version'
+down_revision = 'visit_assignee'
 branch_labels = None
 depends_on = None
 

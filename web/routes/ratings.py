@@ -58,7 +58,7 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
             # a lead: the outlet; a teller: their own there; an expert: their own everywhere
             "figures": rating_figures.cards(s, Scope(
                 outlet_ids=frozenset({actor.outlet_id}) if actor.outlet_id else None,
-                staff_id=None if lead else actor.id), Period(start, today))[1],
+                staff_id=None if lead else actor.id), Period(start, today), today=today)[1],
         }
         if lead:
             rows = views.orders(s, actor, today, unit="outlet", limit=200)

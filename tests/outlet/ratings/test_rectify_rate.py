@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from sqlmodel import Session, select
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import outlet.figures.ratings as rating_figures
@@ -67,9 +68,9 @@ def _pct(text: str) -> str:
 
 
 def test_rectify_rate_is_the_same_on_the_ratings_page_the_dashboard_and_audit_stats(
-        month: RatingWorld, client: TestClient, tmp_path: Path) -> None:
-    # Offline first: the export's newest entry (the 差评 of Oct 21 … the rating of due_today)
-    # is what "today" means there; the logins below come after its checkpoint.
+        month: RatingWorld, app: Starlette, tmp_path: Path) -> None:
+    # Offline first, before the app (and its own checkpointer) starts: the export's newest
+    # entry — the 差评 of Oct 21 — is what "today" means there.
     log = Checkpointer(ORIGIN, [fixed_signer(ORIGIN, "rectify rate key")])
     log.sign_checkpoint(month.engine)
     export(month.engine, tmp_path / "x", log.policy())
@@ -77,6 +78,11 @@ def test_rectify_rate_is_the_same_on_the_ratings_page_the_dashboard_and_audit_st
                     outlet=month.w.outlet_a.code)
     assert offline.figures["rectify_rate"] == pytest.approx(0.5)
 
+    with TestClient(app, base_url="http://testserver") as client:
+        _online(client)
+
+
+def _online(client: TestClient) -> None:
     login(client, "lead.a")
     page = BeautifulSoup(client.get("/ratings/").text, "html.parser")
     assert _pct(page.select_one('[data-figure="rectify_rate"]').text) == "50.0%"

@@ -45,7 +45,7 @@ from outlet.ratings.rules import (
     policy,
 )
 from partners.models import Staff
-from partners.numbers import ascii_digits
+from partners.numbers import ascii_digits, typed_code
 from web import throttle
 from web.routes.case_views import render
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
@@ -96,7 +96,7 @@ async def rate_case(request: Request) -> Response:
     form = await request.form()
     ctx["values"], ctx["picked"] = kept_values(form)
     ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
-    code = ctx["values"]["check_code"].strip()
+    code = typed_code(ctx["values"]["check_code"])
     status = 200
     try:
         await throttle.check(request, "rating", number)

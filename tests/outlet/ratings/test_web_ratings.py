@@ -366,3 +366,21 @@ def test_web_out_of_scope_ids_answer_404_alike_for_get_and_post(rw: RatingWorld,
                 assert r.status_code == 404, (user, method, url, r.status_code)
                 assert secret not in r.text and "teller.a" not in r.text, (method, url)
     assert rw.order(order.id or 0).callback_at is None
+
+
+def test_web_qr_rating_and_status_page_take_full_width_check_code_digits(
+        rw: RatingWorld, client: TestClient) -> None:
+    """A Chinese IME types "１２３４５６": the same code; "²" and other look-alikes stay refused."""
+    number = rw.w.drive("accepted")
+    code = rw.w.case(number).check_code
+    wide = code.translate({0x30 + i: 0xFF10 + i for i in range(10)})
+    assert wide != code
+    form = _rate_form(client, number)
+    r = client.post(f"/rate/{number}", data={**form, "check_code": f"\u3000{wide}", "stage": "during",
+                                             "level": "4"})
+    assert r.status_code == 200 and soup(r.text).select_one("#rating-done") is not None
+    status = client.post(f"/status/{number}", data={"csrf_token": form["csrf_token"], "check_code": wide})
+    assert status.status_code == 200 and "查询码不正确" not in status.text
+    bad = client.post(f"/status/{number}", data={"csrf_token": form["csrf_token"],
+                                                  "check_code": "²" + code[1:]})
+    assert bad.status_code == 422

@@ -118,6 +118,9 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
     clash = s.exec(select(Rating.dedupe_key, Rating.nonce).where(or_(*same))).first()
     if clash is not None and clash[1] == data.nonce:
         raise RatingRefused("该评价已提交，请勿重复提交", code="replayed_form")
+    if clash is not None and target.assist_session_id is not None:
+        raise RatingRefused("本次视频帮办的评价已提交，每次视频帮办只能评价一次，已有评价不会被替换",
+                            code="already_rated")
     if clash is not None:
         raise RatingRefused(f"该办件的{STAGES[target.stage]}评价已提交，每个阶段只能评价一次，"
                             "已有评价不会被替换", code="already_rated")

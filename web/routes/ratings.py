@@ -225,7 +225,7 @@ async def pad_link(request: Request) -> Response:
         device = await run_in_threadpool(
             lambda: padlink.link_case(request.app.state.engine, request.app.state.hub,
                                       actor_of(request), number))
-    except (RatingError, CaseNotFound) as exc:
+    except (RatingError, RatingRefused, CaseNotFound) as exc:
         return fail(request, exc.status_code, exc.message)
     request.session["flash"] = (f"已推送到评价器「{device.counter or device.label}」，"
                                 "请申请人在评价器上评价本办件")

@@ -282,6 +282,15 @@ def test_web_pad_never_sticks_on_an_already_rated_case(rw: RatingWorld, client: 
     with Session(rw.engine) as s:
         anonymous = s.exec(select(Rating).where(Rating.channel == "device")).all()
     assert [(r.real_name, r.object) for r in anonymous] == [(False, "staff")] * 2
+    # linking and withdrawing are the teller's audited actions, the refusal with its reason
+    pad = [(e["action"], e["case"], e["actor"]["id"], e["outcome"].get("reason"), e["state"])
+           for e in audit_rows(rw.engine) if e["action"].startswith("rating.pad_")]
+    teller_id = rw.w.teller_a.id
+    assert pad == [
+        ("rating.pad_link", rated, teller_id, "pad_link_refused", {"from": None, "to": None}),
+        ("rating.pad_link", later, teller_id, None, {"from": None, "to": "linked"}),
+        ("rating.pad_link", third, teller_id, None, {"from": None, "to": "linked"}),
+        ("rating.pad_unlink", third, teller_id, None, {"from": "linked", "to": None})]
 
 
 def test_web_missing_choices_are_422_and_refusals_keep_the_form(rw: RatingWorld,

@@ -393,3 +393,28 @@ def test_web_qr_rating_and_status_page_take_full_width_check_code_digits(
     bad = client.post(f"/status/{number}", data={"csrf_token": form["csrf_token"],
                                                   "check_code": "²" + code[1:]})
     assert bad.status_code == 422
+
+
+def test_web_order_page_badge_stands_by_the_running_deadline_and_estimates_say_so(
+        rw: RatingWorld, client: TestClient) -> None:
+    """已超期 stands by 回访时限 until the call-back, then by 整改时限; a 整改时限 in a year
+    whose holidays are not yet published (2027) says it is estimated."""
+    from datetime import datetime
+
+    order = rw.bad_order()  # Sep 30: both deadlines long past
+    login(client, "lead.a")
+    page = soup(client.get(f"/ratings/orders/{order.id}").text)
+    assert page.select_one("#callback-due #deadline-badge").text == "已超期"
+    assert page.select_one("#rectify-due #deadline-badge") is None
+    r = client.post(f"/ratings/orders/{order.id}/callback", data={"reached": "yes", "note": "已联系"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = soup(client.get(f"/ratings/orders/{order.id}").text)
+    assert page.select_one("#callback-due #deadline-badge") is None
+    assert page.select_one("#rectify-due #deadline-badge").text == "已超期"
+    assert page.select_one("#rectify-due .estimated") is None  # 2026 is published
+    late = rw.bad_order(at=datetime(2026, 12, 28, 2, 0))  # Mon Dec 28: 整改 due in January 2027
+    page = soup(client.get(f"/ratings/orders/{late.id}").text)
+    assert late.rectify_due.year == 2027 and late.callback_due.year == 2026
+    assert "尚未发布" in page.select_one("#rectify-due .estimated").text
+    assert page.select_one("#callback-due .estimated") is None

@@ -236,8 +236,8 @@ def submit_qr(engine: Engine, number: str, check_code: str, stage: str, data: Ra
 def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput, *,
                   reasons_version: int, link_token: str = "", pii_key: bytes | None = None,
                   at: datetime | None = None) -> Rating:
-    """A rating at the 评价器. Without ``link_token``: anonymous, of the staff member the
-    device is paired with (stage 办事前 / 办理中). With the token of the case the teller
+    """A rating at the 评价器. Without ``link_token``: anonymous — 办理中 of the staff member
+    the device is paired with, 办事前 of the outlet (the waiting and the place). With the token of the case the teller
     linked (:mod:`outlet.ratings.padlink`): a real-name rating of that case (办理中, or
     办结后 for a completed case handed over at the counter), which uses the link up. A
     token that is no longer the pad's link is refused (audited): the case changed. An
@@ -258,9 +258,12 @@ def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput,
         raise RatingError("评价器只用于办事前或办理中评价", field="stage")
     if case is not None:
         stage = padlink.pad_stage(case.state)
-    target = Target(outlet_id=device.outlet_id, object="case" if case else "staff", stage=stage,
-                    channel="device", real_name=case is not None, case=case,
-                    staff_id=device.staff_id, device_id=device.id,
+    # 办事前 without a case is about the waiting and the place: the outlet, not the teller
+    about_outlet = case is None and stage == "before"
+    target = Target(outlet_id=device.outlet_id,
+                    object="case" if case else ("outlet" if about_outlet else "staff"),
+                    stage=stage, channel="device", real_name=case is not None, case=case,
+                    staff_id=None if about_outlet else device.staff_id, device_id=device.id,
                     reasons_version=reasons_version, pii_key=pii_key)
     with unattended_action(engine, actor_id=device.id, role="device", action="rating.submit",
                            outlet=outlet, case=case.number if case else None,

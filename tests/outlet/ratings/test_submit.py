@@ -137,6 +137,7 @@ def test_submit_device_rating_is_anonymous_of_the_paired_staff(rw: RatingWorld) 
                                   RatingInput(level=5, nonce=secrets.token_urlsafe(16)),
                                   reasons_version=1, at=EVE)
     assert second.id != rating.id
+    assert (second.object, second.staff_id) == ("outlet", None)  # 办事前: the waiting, not the teller
     devices.revoke(rw.engine, rw.lead, device.id or 0)
     with pytest.raises(devices.DeviceRefused):
         devices.resolve(rw.engine, token, kind="rating_pad")

@@ -418,3 +418,29 @@ def test_web_order_page_badge_stands_by_the_running_deadline_and_estimates_say_s
     assert late.rectify_due.year == 2027 and late.callback_due.year == 2026
     assert "尚未发布" in page.select_one("#rectify-due .estimated").text
     assert page.select_one("#callback-due .estimated") is None
+
+
+def test_web_pad_offers_the_before_stage_about_the_waiting_and_the_place(
+        rw: RatingWorld, client: TestClient) -> None:
+    """办事前 (on arrival: the waiting and the place) is offered at the 评价器 beside the
+    办理中 rating; it rates the outlet, never the teller, and nothing is pre-selected."""
+    _device, token = devices.pair(rw.engine, rw.lead, kind="rating_pad", label="1号窗口评价器",
+                                  counter="1号窗口", staff_id=rw.w.teller_a.id)
+    client.get(f"/devices/activate/{token}")
+    during = soup(client.get("/rate/pad").text)
+    assert during.select_one("#pad-stage")["data-stage"] == "during"
+    switch = during.select_one("#pad-stage-switch")
+    assert switch["href"] == "/rate/pad?stage=before" and "办事前" in switch.text
+    page = soup(client.get(switch["href"]).text)
+    assert "等候和办事环境" in page.select_one("#pad-stage").text
+    assert page.select_one("input[name=stage]")["value"] == "before"
+    assert page.select("input[name=level][checked]") == []
+    form = {"csrf_token": page.select_one("input[name=csrf_token]")["value"],
+            "nonce": page.select_one("input[name=nonce]")["value"], "stage": "before"}
+    r = client.post("/rate/pad", data={**form, "level": "3"})
+    assert r.status_code == 200 and soup(r.text).select_one("#rating-done") is not None
+    with Session(rw.engine) as s:
+        rating = s.exec(select(Rating)).one()
+    assert (rating.stage, rating.object, rating.staff_id, rating.real_name) == ("before", "outlet", None, False)
+    entry = [e for e in audit_rows(rw.engine, action="rating.submit")][-1]
+    assert entry["rating"]["stage"] == "before" and entry["rating"]["object"] == "outlet"

@@ -310,6 +310,7 @@ class StatsResult:
     entries: int
     figures: dict[str, Value]
     outlets: frozenset[str] = frozenset()  # outlet codes of the figure entries read (any outcome)
+    today: date | None = None  # the export's day: "today" of 差评整改率 (None: no entries)
 
 
 def _entries(d: Path) -> Iterator[tuple[int, bytes]]:
@@ -381,4 +382,4 @@ def stats(
     figures: dict[str, Value] = {}
     for fam in fams:
         figures.update(fam.result(w))
-    return StatsResult(start, end, outlet, n, figures, frozenset(seen - {""}))
+    return StatsResult(start, end, outlet, n, figures, frozenset(seen - {""}), w.today)

@@ -54,6 +54,8 @@ def month(rw: RatingWorld, monkeypatch: pytest.MonkeyPatch) -> RatingWorld:
     wo.close(rw.engine, rw.lead, on_time.id or 0, at=_utc(12, 11))
     overdue = _order(rw, _utc(9, 11))  # also due Oct 15, nobody worked it: failed
     due_today = _order(rw, _utc(21, 10))  # Wed Oct 21: due Oct 28 — today, not yet passed
+    wo.record_callback(rw.engine, rw.lead, due_today.id or 0, reached=False, note="未接听",
+                       at=_utc(28, 9))  # this morning: the log's newest entry
     with Session(rw.engine) as s:
         dues = {o.id: o.rectify_due for o in s.exec(select(RatingWorkOrder)).all()}
     assert dues == {on_time.id: date(2026, 10, 15), overdue.id: date(2026, 10, 15),
@@ -70,12 +72,14 @@ def _pct(text: str) -> str:
 def test_rectify_rate_is_the_same_on_the_ratings_page_the_dashboard_and_audit_stats(
         month: RatingWorld, app: Starlette, tmp_path: Path) -> None:
     # Offline first, before the app (and its own checkpointer) starts: the export's newest
-    # entry — the 差评 of Oct 21 — is what "today" means there.
+    # entry — this morning's call-back — is what "today" means there, not the wall clock
+    # (by which the order due Oct 28 would have failed long ago: 33.3 %).
     log = Checkpointer(ORIGIN, [fixed_signer(ORIGIN, "rectify rate key")])
     log.sign_checkpoint(month.engine)
     export(month.engine, tmp_path / "x", log.policy())
     offline = stats(tmp_path / "x", log.policy(), start=date(2026, 10, 1), end=TODAY,
                     outlet=month.w.outlet_a.code)
+    assert offline.today == TODAY
     assert offline.figures["rectify_rate"] == pytest.approx(0.5)
 
     with TestClient(app, base_url="http://testserver") as client:

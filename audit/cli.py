@@ -258,7 +258,8 @@ def stats_cmd(directory: str, policy: str | None, from_: object, to: object, out
         click.echo(f"{i}. ok  {msg}")
     click.secho("verified", fg="green")
     click.echo(f"figures {res.start} … {res.end}, outlet {res.outlet or 'all'}, "
-               f"{res.entries} entries read, as of {res.today or '—'} (the export's newest entry)")  # fmt: skip
+               f"{res.entries} entries read, as of {res.today or '—'} "
+               "(the export's newest entry)")  # fmt: skip
     for key, value in res.figures.items():
         click.echo(f"{LABELS.get(key, key)}\t{key}\t{format_value(key, value)}")
 

@@ -146,7 +146,8 @@ def unlink_case(engine: Engine, hub: Hub, actor: Staff, number: str, *,
         outlet = s.get(Outlet, case.outlet_id)
         linked = s.exec(select(RatingPadLink.device_id)
                         .join(Device, col(Device.id) == RatingPadLink.device_id)
-                        .where(Device.staff_id == actor.id, RatingPadLink.case_id == case.id)).first()
+                        .where(Device.staff_id == actor.id,
+                               RatingPadLink.case_id == case.id)).first()
     if linked is None:
         return False
     with delegated_action(engine, actor, "rating.pad_unlink", outlet=outlet, case=case.number,

@@ -237,11 +237,12 @@ def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput,
                   reasons_version: int, link_token: str = "", pii_key: bytes | None = None,
                   at: datetime | None = None) -> Rating:
     """A rating at the 评价器. Without ``link_token``: anonymous — 办理中 of the staff member
-    the device is paired with, 办事前 of the outlet (the waiting and the place). With the token of the case the teller
-    linked (:mod:`outlet.ratings.padlink`): a real-name rating of that case (办理中, or
-    办结后 for a completed case handed over at the counter), which uses the link up. A
-    token that is no longer the pad's link is refused (audited): the case changed. An
-    anonymous rater's phone is stored sealed with ``pii_key`` (ValueError without it)."""
+    the device is paired with, 办事前 of the outlet (the waiting and the place). With the
+    token of the case the teller linked (:mod:`outlet.ratings.padlink`): a real-name rating
+    of that case (办理中, or 办结后 for a completed case handed over at the counter), which
+    uses the link up. A token that is no longer the pad's link is refused (audited): the
+    case changed. An anonymous rater's phone is stored sealed with ``pii_key`` (ValueError
+    without it)."""
     from outlet.ratings import padlink
     from outlet.ratings.models import RatingPadLink
 

@@ -251,13 +251,15 @@ def stats_cmd(directory: str, policy: str | None, from_: object, to: object, out
     if as_json:
         click.echo(_json.dumps({"from": res.start.isoformat(), "to": res.end.isoformat(),
                                 "outlet": res.outlet, "entries": res.entries,
+                                "as_of": res.today.isoformat() if res.today else None,
                                 "figures": res.figures}, ensure_ascii=False, indent=1))  # fmt: skip
         return
     for i, msg in enumerate(steps, 1):
         click.echo(f"{i}. ok  {msg}")
     click.secho("verified", fg="green")
     click.echo(f"figures {res.start} … {res.end}, outlet {res.outlet or 'all'}, "
-               f"{res.entries} entries read")  # fmt: skip
+               f"{res.entries} entries read, as of {res.today or '—'} "
+               "(the export's newest entry)")  # fmt: skip
     for key, value in res.figures.items():
         click.echo(f"{LABELS.get(key, key)}\t{key}\t{format_value(key, value)}")
 

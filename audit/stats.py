@@ -8,7 +8,10 @@ docs/audit.md, "Figures from the log"). Refused attempts (``outcome.result = "re
 never count. The definitions mirror ``outlet/figures`` (the formulas are in its docstrings);
 a test checks both give the same numbers on the demo data and on generated data.
 
-Periods are Asia/Shanghai calendar days, inclusive, like the dashboards.
+Periods are Asia/Shanghai calendar days, inclusive, like the dashboards. Figures that
+depend on "today" (差评整改率: which work orders are due) take the export's own day — the
+Beijing date of the newest entry its signed checkpoint covers (the checkpoint body carries
+no time) — so a recomputation never depends on the auditor's wall clock.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ CHINA = timedelta(hours=8)
 # The action of a canonical leaf (a quote inside a string value is escaped, so this byte
 # pattern can only be the "action" key itself).
 _ACTION = re.compile(rb'"action":"([a-z0-9_.]+)"')
+_TIME = re.compile(rb'"time":"([0-9T:.Z-]{20,32})"')  # the entry time (the only "time" key)
 ACCEPT = ("case.accept", "case.accept_rongque")
 COMPLETE = ("case.approve", "case.reject", "case.complete_onsite")
 Value = int | float | None
@@ -55,6 +59,7 @@ class _Window:
     end: date
     t0: str = ""
     t1: str = ""
+    today: date | None = None  # the export's day (set once every entry is read)
 
     def __post_init__(self) -> None:
         self.t0, self.t1 = _utc_text(self.start), _utc_text(self.end, 1)
@@ -144,6 +149,7 @@ class _Ratings:
     excluded: set[int] = field(default_factory=set)
     called: set[int] = field(default_factory=set)
     closed: set[int] = field(default_factory=set)
+    rectified: dict[int, date] = field(default_factory=dict)  # Beijing day of 整改/解释说明
     view: dict[int, str] = field(default_factory=dict)
 
     def add(self, index: int, e: dict[str, Any], w: _Window) -> None:
@@ -163,14 +169,21 @@ class _Ratings:
             self.called.add(r["entry"])
         elif action == "rating.close":
             self.closed.add(r["entry"])
+        elif action == "rating.rectify":
+            self.rectified.setdefault(r["entry"], local_day(e["time"]))
         elif action == "rating.feedback" and "view" in r:
             self.view[r["entry"]] = r["view"]
 
     def result(self, w: _Window) -> dict[str, Value]:
         kept = {i: g for i, g in self.given.items() if i not in self.excluded}
         bad = {i: g for i, g in kept.items() if g["level"] <= 2}
-        due = [i for i, g in bad.items()
-               if i in self.closed or (g["due"] and date.fromisoformat(g["due"]) <= w.end)]
+        # 差评整改率 (outlet/figures/ratings.py): 应整改 = closed, or the 整改时限 is before the
+        # export's day; 按期整改 = those rectified (or explained) on or before the 整改时限.
+        today = w.today or w.end
+        limit = {i: date.fromisoformat(g["due"]) for i, g in bad.items() if g["due"]}
+        due = [i for i in bad if i in self.closed or (i in limit and limit[i] < today)]
+        on_time = [i for i in due if i in limit and i in self.rectified
+                   and self.rectified[i] <= limit[i]]
         real = [i for i, g in bad.items() if g["real_name"]]
         views = [self.view[i] for i in bad if i in self.view]
         rated_cases = {c for i, c in self.case_of.items() if i not in self.excluded}
@@ -179,7 +192,7 @@ class _Ratings:
             "active_rate": _rate(len(self.completed & rated_cases), len(self.completed)),
             "good_rate": _rate(sum(1 for g in kept.values() if g["level"] >= 4), len(kept)),
             "bad": len(bad), "excluded": len(self.given) - len(kept),
-            "rectify_rate": _rate(sum(1 for i in due if i in self.closed), len(due)),
+            "rectify_rate": _rate(len(on_time), len(due)),
             "callback_rate": _rate(sum(1 for i in real if i in self.called), len(real)),
             "satisfaction_rate": _rate(sum(1 for v in views if v in ("satisfied", "basic")), len(views)),
         }  # fmt: skip
@@ -297,6 +310,7 @@ class StatsResult:
     entries: int
     figures: dict[str, Value]
     outlets: frozenset[str] = frozenset()  # outlet codes of the figure entries read (any outcome)
+    today: date | None = None  # the export's day: "today" of 差评整改率 (None: no entries)
 
 
 def _entries(d: Path) -> Iterator[tuple[int, bytes]]:
@@ -317,8 +331,10 @@ def stats(
 ) -> StatsResult:
     """Verify the export directory ``path`` (raises the verifier's error) and recompute the
     headline figures for Beijing days ``start``..``end`` (default: the days of the first
-    and last entry) and outlet code ``outlet`` (default: all outlets). ``on_step`` gets
-    each passed verification step, ``on_progress`` the entries read so far (every 50,000)."""
+    and last entry) and outlet code ``outlet`` (default: all outlets). "Today" for
+    差评整改率 is the Beijing day of the newest entry in the export (the module docstring).
+    ``on_step`` gets each passed verification step, ``on_progress`` the entries read so far
+    (every 50,000)."""
     d = Path(path)
     if not d.is_dir():
         raise FormatError(f"{d}: audit stats needs an export directory")
@@ -339,10 +355,13 @@ def stats(
     routes: dict[bytes, list[Any]] = {}  # action -> families that read it
     n = 0
     seen: set[str] = set()
+    newest = b""
     for index, line in _entries(d):
         n += 1
         if on_progress is not None and n % 50_000 == 0:
             on_progress(n)
+        if (t := _TIME.search(line)) is not None and t.group(1) > newest:
+            newest = t.group(1)
         m = _ACTION.search(line)
         if m is None:
             continue
@@ -359,7 +378,8 @@ def stats(
             continue
         for fam in wanted:
             fam.add(index, e, w)
+    w.today = local_day(newest.decode()) if newest else None
     figures: dict[str, Value] = {}
     for fam in fams:
         figures.update(fam.result(w))
-    return StatsResult(start, end, outlet, n, figures, frozenset(seen - {""}))
+    return StatsResult(start, end, outlet, n, figures, frozenset(seen - {""}), w.today)

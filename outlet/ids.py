@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from outlet.errors import InvalidIdNumber
-from partners.numbers import ascii_digits
+from partners.numbers import FULLWIDTH_TO_ASCII, ascii_digits
 
 # GB 11643-1999: weights for positions 1-17 (= 2**(18-i) mod 11) and the check characters.
 RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -65,9 +65,6 @@ FOREIGN_PR = IdKind("foreign_pr", "外国人永久居留身份证")
 USCC = IdKind("uscc", "统一社会信用代码")
 PERMIT_AREAS = {"810000": HK_PERMIT, "820000": MO_PERMIT, "830000": TW_PERMIT}
 
-# Full-width forms U+FF01–FF5E → ASCII U+0021–007E, ideographic space → space (what Chinese
-# IMEs type). Deliberately not NFKC, which would also turn "²" or "①" into digits.
-FULLWIDTH_TO_ASCII = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20}
 
 
 def normalize_id_text(value: str | None, *, what: str = "证件号码") -> str:

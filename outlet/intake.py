@@ -23,13 +23,14 @@ from outlet.cases import Frame, case_action, materials_of, new_check_code, next_
 from outlet.clock import local_day
 from outlet.errors import GuardFailed, IllegalTransition, InvalidIdNumber, InvalidInput
 from outlet.files import FileStore
-from outlet.ids import FULLWIDTH_TO_ASCII, IdKind, id_kind, validate_id, validate_person_id
+from outlet.ids import IdKind, id_kind, validate_id, validate_person_id
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, Notice
 from outlet.notices import issue, one_time_items
 from partners.authorize import authorize
 from partners.delegation import authorize_or_record, delegated_action
 from partners.errors import RoleLacksAction
 from partners.models import Matter, MatterVersion, Outlet, Staff, utcnow
+from partners.numbers import typed_code
 
 SERVICE_MODES = ("收件受理", "代办")
 POA_KEY = "poa"
@@ -80,7 +81,7 @@ def clean_person_name(value: str) -> str:
 def clean_phone(value: str) -> str:
     """Full-width digits and ``＋－（）`` (Chinese IME) become ASCII; the format is checked
     by :data:`PHONE_RE` afterwards."""
-    return value.translate(FULLWIDTH_TO_ASCII).strip()
+    return typed_code(value)
 
 
 APPLICANT_KINDS = ("person", "enterprise")

@@ -170,6 +170,8 @@ ACTIONS: dict[str, ActionRule] = {
     # --- 好差评 (outlet/ratings): the applicant's QR and 评价器 ratings are unattended
     # actions (no staff login); the call channel and every 差评 step are delegated ---
     "rating.submit": ActionRule(OUTLET_STAFF, None, False, "提交评价"),
+    "rating.pad_link": ActionRule(OUTLET_STAFF, None, False, "推送办件到评价器"),
+    "rating.pad_unlink": ActionRule(OUTLET_STAFF, None, False, "从评价器撤回办件"),
     "rating.callback": ActionRule(LEAD | REVIEWER, None, False, "差评核实回访"),
     "rating.rectify": ActionRule(LEAD | REVIEWER, None, False, "差评整改/解释说明"),
     "rating.feedback": ActionRule(LEAD | REVIEWER, None, False, "整改结果反馈"),

@@ -17,6 +17,16 @@ MAX_ROW_ID = 2**31 - 1  # PostgreSQL INTEGER (SQLModel's int primary keys)
 MAX_INDEX = 2**63 - 1  # PostgreSQL BIGINT / SQLite INTEGER
 
 ASCII_DIGITS = re.compile(r"[0-9]+")
+# Full-width forms U+FF01–FF5E → ASCII U+0021–007E, ideographic space → space (what Chinese
+# IMEs type). Deliberately not NFKC, which would also turn "²" or "①" into digits.
+FULLWIDTH_TO_ASCII = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20}
+
+
+def typed_code(value: Any) -> str:
+    """A code a person typed (the receipt's 查询码): full-width digits and letters as a
+    Chinese IME types them ("１２３４５６") turned into ASCII, surrounding spaces dropped.
+    Still to be checked (:func:`ascii_digits`): "²" or "①" stay what they are, and refused."""
+    return str(value if value is not None else "").translate(FULLWIDTH_TO_ASCII).strip()
 
 
 def ascii_digits(text: str, length: int | tuple[int, ...] | None = None) -> bool:

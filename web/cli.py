@@ -187,13 +187,14 @@ def demo() -> None:
     if logins:
         click.echo("已写入演示数据。")
     if pad_token:  # shown once: the server keeps only its hash
-        click.echo(f"teller1 窗口的评价器配对链接（仅显示一次）：/devices/activate/{pad_token}")
+        click.echo("teller1 窗口的评价器配对链接（仅显示一次，在评价器浏览器中打开）："
+                   f"{settings.public_link(f'/devices/activate/{pad_token}')}")
     click.echo(demo_logins_text(still_demo))
     if devices_file.exists():  # paired demo devices: open a link on the kiosk / display
         click.echo("演示终端配对链接（在取号机/叫号屏浏览器中打开一次）：")
         for row in devices_file.read_text(encoding="utf-8").splitlines():
             label, _tab, path = row.partition("\t")
-            click.echo(f"  {label}: {settings.public_url}{path}")
+            click.echo(f"  {label}: {settings.public_link(path)}")
 
 
 def demo_logins_text(rows: list[tuple[str, str, str]] | None = None) -> str:

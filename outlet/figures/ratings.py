@@ -8,15 +8,29 @@ nobody rated is 未评价, never a good rating. ``staff``: the rated staff membe
 the completion entries (``rating.submit`` carries the level, real-name flag and, for a 差评,
 the 整改 deadline in ``terms.due``; ``rating.feedback`` the rater's view). 主动评价率 with a
 ``staff`` scope: the cases that person took in.
+
+差评整改率 — the rule (one, used by the dashboard, the ratings pages and ``audit stats``):
+按期整改 ÷ 应整改, over the work orders of the period's kept 差评. 应整改 = orders already
+closed (销号) or whose 整改时限 (``rectify_due``, a Beijing date) is before *today*; an order
+still open and not yet due is neither failed nor counted. 按期整改 = 应整改 orders whose 整改 or
+解释说明 was recorded on or before the 整改时限 (the deadline the work order page shows; a
+later 反馈 / 销号 has no deadline of its own). *Today*: online the Beijing date now
+(:func:`counts`' ``today``); offline (``audit stats``) the Beijing date of the newest entry
+the export's signed checkpoint covers — never the auditor's wall clock. Sources:
+国办发〔2019〕51号 (差评 整改 and 反馈, 实名差评回访整改率 target 100 %); the 整改时限 is
+``RatingPolicy.rectify_days`` working days (default 5, Dezhou; 10 Taiyuan, 15 Sichuan —
+DOMAIN.md "Ratings — more rules").
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlmodel import Session, col
 
+from outlet.clock import local_day
 from outlet.figures.base import (
     FigureDef,
     Number,
@@ -32,7 +46,7 @@ from outlet.figures.base import (
 from outlet.models import Case
 from outlet.ratings.models import Rating, RatingWorkOrder
 from outlet.ratings.rules import BAD_MAX, GOOD_MIN
-from partners.models import MatterVersion, Outlet
+from partners.models import MatterVersion, Outlet, utcnow
 
 F = "ratings"
 
@@ -51,8 +65,9 @@ DEFS: tuple[FigureDef, ...] = (
     _d("excluded", "申诉剔除数", "count",
        "申诉剔除数 = ratings of the period excluded after an upheld appeal."),
     _d("rectify_rate", "差评整改率", "ratio",
-       "差评整改率 = work orders closed (销号) ÷ work orders due (整改 deadline on or before the "
-       "period's last day, or closed), of the period's 差评."),
+       "差评整改率 = 按期整改 ÷ 应整改, of the period's 差评: 应整改 = work orders closed (销号) or "
+       "whose 整改时限 is before today (offline: the day of the export's newest entry); 按期整改 = "
+       "those whose 整改 or 解释说明 was recorded by the 整改时限."),
     _d("callback_rate", "实名差评回访率", "ratio",
        "实名差评回访率 = real-name 差评 of the period with a recorded call-back ÷ real-name 差评."),
     _d("satisfaction_rate", "回访整改满意率", "ratio",
@@ -83,6 +98,17 @@ def _rating_group(session: Session, by: str | None) -> tuple[Any, list[tuple[Any
 DIMENSIONS = ("overall", "efficiency", "competence", "attitude")  # 整体满意度 (the level), 服务效率, 服务水平, 服务态度
 
 
+def rectify_due(session: Session, today: date) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """SQL conditions on ``RatingWorkOrder`` for 差评整改率 (the rule: module docstring):
+    (应整改 — closed, or the 整改时限 is before ``today``, a Beijing date; 按期整改 — 应整改 and
+    整改/解释说明 recorded on a Beijing day on or before the 整改时限)."""
+    w = RatingWorkOrder
+    due = or_(col(w.state) == "closed", col(w.rectify_due) < today)
+    on_time = and_(due, col(w.rectified_at).is_not(None),
+                   local_date(session, col(w.rectified_at)) <= col(w.rectify_due))
+    return due, on_time
+
+
 def _scoped(q: Any, scope: Scope, period: Period, joins: list[tuple[Any, Any]]) -> Any:
     t0, t1 = period.utc
     for entity, on in joins:
@@ -107,12 +133,14 @@ def _rows(session: Session, q: Any, key: Any, names: tuple[str, ...],
         c.update({n: int(v or 0) for n, v in zip(names, vals, strict=True)})
 
 
-def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:
+def counts(session: Session, scope: Scope, period: Period, by: str | None = None, *,
+           today: date | None = None) -> dict[Any, dict[str, Number]]:
     """Three grouped aggregates: the period's ratings (read from the covering index
     ``ix_rating_figures``, no row visited), the work orders of its 差评 (their own small
     table, joined to the rating), and the cases completed in it. Besides the counts the
     figures need: the sums and counts of each dimension (``sum_overall`` … ``n_attitude``),
-    for the means the ratings pages show."""
+    for the means the ratings pages show. ``today`` (Beijing date, default: now) decides
+    which work orders are 应整改 (:func:`rectify_due`)."""
     key, joins = _rating_group(session, by)
     kept = col(Rating.excluded).is_(False)
     level = col(Rating.level)
@@ -127,12 +155,12 @@ def counts(session: Session, scope: Scope, period: Period, by: str | None = None
     q = select(*([key] if key is not None else []), *cols).select_from(Rating)
     _rows(session, _scoped(q, scope, period, joins), key, names, out)
     w = RatingWorkOrder
-    closed = col(w.state) == "closed"
+    due, on_time = rectify_due(session, today or local_day(utcnow()))
     real = col(Rating.real_name).is_(True)
-    cols = [func.count(), n_if(closed | (col(w.rectify_due) <= period.end)), n_if(closed), n_if(real),
+    cols = [func.count(), n_if(due), n_if(on_time), n_if(real),
             n_if(and_(real, col(w.callback_at).is_not(None))), n_if(col(w.feedback_view).is_not(None)),
             n_if(col(w.feedback_view).in_(["满意", "基本满意"]))]
-    names = ("orders", "orders_due", "orders_closed", "real_name_bad", "real_name_called", "feedback",
+    names = ("orders", "orders_due", "orders_on_time", "real_name_bad", "real_name_called", "feedback",
              "feedback_satisfied")
     q = select(*([key] if key is not None else []), *cols).select_from(w).join(
         Rating, col(Rating.id) == w.rating_id).where(kept)
@@ -183,7 +211,7 @@ def derive(c: dict[str, Number]) -> dict[str, Value]:
         "ratings": g("ratings", 0), "active_rate": rate(g("rated_cases", 0), g("completed", 0)),
         "good_rate": rate(g("good", 0), g("ratings", 0)), "bad": g("bad", 0),
         "excluded": g("excluded", 0),
-        "rectify_rate": rate(g("orders_closed", 0), g("orders_due", 0)),
+        "rectify_rate": rate(g("orders_on_time", 0), g("orders_due", 0)),
         "callback_rate": rate(g("real_name_called", 0), g("real_name_bad", 0)),
         "satisfaction_rate": rate(g("feedback_satisfied", 0), g("feedback", 0)),
     }  # fmt: skip
@@ -196,17 +224,18 @@ def card(c: dict[str, Number]) -> dict[str, Any]:
     (``averages``; 整体 = the level of every kept rating), None without ratings."""
     g = c.get
     return {**{k: g(k, 0) for k in ("completed", "rated_cases", "good", "orders", "orders_due",
-                                    "orders_closed", "real_name_bad", "real_name_called")},
+                                    "orders_on_time", "real_name_bad", "real_name_called")},
             **derive(c), "unrated": g("completed", 0) - g("rated_cases", 0),
             "averages": {"overall": rate(g("sum_overall", 0), g("ratings", 0)),
                          **{d: rate(g(f"sum_{d}", 0), g(f"n_{d}", 0)) for d in DIMENSIONS[1:]}}}
 
 
-def cards(session: Session, scope: Scope, period: Period, by: str = "outlet") -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+def cards(session: Session, scope: Scope, period: Period, by: str = "outlet", *,
+          today: date | None = None) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
     """(per group ``by`` → :func:`card`, the card of the whole scope): one pass of
-    :func:`counts`, the total summed from the groups' counts (ratios recomputed, never
-    averaged)."""
-    per = counts(session, scope, period, by)
+    :func:`counts` (``today`` as there), the total summed from the groups' counts (ratios
+    recomputed, never averaged)."""
+    per = counts(session, scope, period, by, today=today)
     total: dict[str, Number] = {}
     for c in per.values():
         merge(total, c)
@@ -214,11 +243,12 @@ def cards(session: Session, scope: Scope, period: Period, by: str = "outlet") ->
 
 
 def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int = 50,
-         offset: int = 0, matter_id: int | None = None) -> list[int]:
+         offset: int = 0, matter_id: int | None = None, today: date | None = None) -> list[int]:
     """Ids behind figure ``key``, newest first: the period's kept ratings (评价数, 好评率),
     its kept 差评 (差评数), its excluded ones (申诉剔除数), the kept 差评 with a work order
-    (整改率, 回访率, 满意率) — rating ids; for 主动评价率 the cases completed in the period
-    (case ids, its denominator). ``matter_id``: only ratings of that matter's cases."""
+    (回访率, 满意率), those whose order is 应整改 as of ``today`` (整改率, :func:`rectify_due`)
+    — rating ids; for 主动评价率 the cases completed in the period (case ids, its
+    denominator). ``matter_id``: only ratings of that matter's cases."""
     t0, t1 = period.utc
     if key == "active_rate":
         q: Any = select(col(Case.id)).where(col(Case.completed_at) >= t0, col(Case.completed_at) < t1)
@@ -236,6 +266,8 @@ def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int
     q = _scoped(select(col(Rating.id)), scope, period, [])
     if where is None:  # the work-order figures: the kept 差评 that have one
         q = q.join(RatingWorkOrder, col(RatingWorkOrder.rating_id) == Rating.id).where(kept)
+        if key == "rectify_rate":
+            q = q.where(rectify_due(session, today or local_day(utcnow()))[0])
     else:
         q = q.where(where)
     if matter_id is not None:

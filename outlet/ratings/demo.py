@@ -59,7 +59,9 @@ def seed_demo_ratings(engine: Engine, today: date | None = None, *, pii_key: byt
         for k in range(rnd.randint(3, 6)):
             level = rnd.choices([5, 4, 3], weights=[70, 22, 8])[0]
             reasons = rnd.sample(GOOD, rnd.randint(0, 2)) if level >= 4 else []
-            dims = {"attitude": min(5, level + rnd.randint(0, 1))} if rnd.random() < .3 else {}
+            # 服务效率, 服务水平 and 服务态度 given by most raters, near the overall level
+            dims = {d: max(1, min(5, level + rnd.choice((-1, 0, 0, 1))))
+                    for d in ("efficiency", "competence", "attitude") if rnd.random() < .7}
             submit.submit_device(engine, pad, "during", _data(level, reasons, dimensions=dims),
                                  reasons_version=1, at=_at(day, 9 + k, rnd.randint(0, 59)))
     # 差评 1: anonymous, about the waiting — nobody called back: overdue

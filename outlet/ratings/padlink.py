@@ -9,7 +9,9 @@ screen — a link replaced meanwhile is refused, never silently re-targeted. A l
 after :data:`LINK_MINUTES`, is used up by the rating, and stops counting as soon as the
 linked case's stage is rated through any channel (the pad then falls back to the plain,
 anonymous rating: a stale link never blocks the next applicant). The teller can also
-withdraw it (:func:`unlink_case`).
+withdraw it (:func:`unlink_case`). Linking and withdrawing are delegated actions of the
+teller, audited as ``rating.pad_link`` / ``rating.pad_unlink`` (case number, no rating
+field); a refused link is audited with its reason.
 """
 
 from __future__ import annotations
@@ -26,18 +28,20 @@ from outlet.devices import Device
 from outlet.events import Hub
 from outlet.models import Case
 from outlet.ratings.models import Rating, RatingPadLink
-from outlet.ratings.rules import STAGES, RatingError, RatingRefused
+from outlet.ratings.rules import STAGES, RatingRefused
 from outlet.states import COMPLETED
-from partners.models import MatterVersion, Staff, utcnow
+from partners.delegation import delegated_action
+from partners.models import MatterVersion, Outlet, Staff, utcnow
 
 LINK_MINUTES = 30  # a counter service rarely takes longer; an old link must not linger
 NOT_RATEABLE = frozenset({"draft", "refused", "withdrawn"})
 
 
-class PadLinkRefused(RatingError):
-    """The case cannot be linked to a pad (no pad at the teller's counter, not rateable)."""
+class PadLinkRefused(RatingRefused):
+    """The case cannot be linked to a pad (no pad at the teller's counter, not rateable);
+    409, audited as a refused ``rating.pad_link``."""
 
-    status_code = 409
+    code = "pad_link_refused"
     message = "无法推送到评价器"
 
 
@@ -77,8 +81,12 @@ def link_case(engine: Engine, hub: Hub, actor: Staff, number: str, *,
     from outlet.ratings.submit import check_case_stage
 
     now = at or utcnow()
-    with Session(engine, expire_on_commit=False) as s, s.begin():
+    with Session(engine) as s:  # out of scope: 404 like a read, nothing to audit
         case = load_case(s, actor, number).case
+        outlet = s.get(Outlet, case.outlet_id)
+    with delegated_action(engine, actor, "rating.pad_link", outlet=outlet, case=case.number,
+                          at=now) as act:
+        s = act.session
         if case.state in NOT_RATEABLE:
             raise PadLinkRefused("该办件未受理，不能请申请人评价")
         assert case.id is not None
@@ -103,6 +111,7 @@ def link_case(engine: Engine, hub: Hub, actor: Staff, number: str, *,
             case.id, secrets.token_urlsafe(16), actor.id, now)
         s.add(row)
         s.flush()
+        act.state = (None, "linked")
         hub.publish_in(s, topic(device.id), {"linked": True})
     return device
 
@@ -126,15 +135,28 @@ def current(session: Session, device: Device, *, at: datetime | None = None) -> 
     return Linked(link.token, link.case_id, name)
 
 
-def unlink_case(engine: Engine, hub: Hub, actor: Staff, number: str) -> bool:
+def unlink_case(engine: Engine, hub: Hub, actor: Staff, number: str, *,
+                at: datetime | None = None) -> bool:
     """Withdraw case ``number`` (actor's scope, else ``CaseNotFound`` 404) from the 评价器
     paired with ``actor``; the pad reloads to the plain rating. Returns whether a link of
-    that case was removed (False: nothing of that case was on the actor's pad)."""
-    with Session(engine, expire_on_commit=False) as s, s.begin():
+    that case was removed (False: nothing of that case was on the actor's pad — then
+    nothing is audited either)."""
+    with Session(engine) as s:
         case = load_case(s, actor, number).case
+        outlet = s.get(Outlet, case.outlet_id)
+        linked = s.exec(select(RatingPadLink.device_id)
+                        .join(Device, col(Device.id) == RatingPadLink.device_id)
+                        .where(Device.staff_id == actor.id,
+                               RatingPadLink.case_id == case.id)).first()
+    if linked is None:
+        return False
+    with delegated_action(engine, actor, "rating.pad_unlink", outlet=outlet, case=case.number,
+                          at=at) as act:
+        s = act.session
         rows = s.exec(select(RatingPadLink).join(Device, col(Device.id) == RatingPadLink.device_id)
                       .where(Device.staff_id == actor.id, RatingPadLink.case_id == case.id)).all()
         for row in rows:
             s.delete(row)
             hub.publish_in(s, topic(row.device_id), {"linked": False})
+        act.state = ("linked", None)
     return bool(rows)

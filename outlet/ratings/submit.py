@@ -118,6 +118,9 @@ def _store(ctx: ActionContext, target: Target, data: RatingInput) -> Rating:
     clash = s.exec(select(Rating.dedupe_key, Rating.nonce).where(or_(*same))).first()
     if clash is not None and clash[1] == data.nonce:
         raise RatingRefused("该评价已提交，请勿重复提交", code="replayed_form")
+    if clash is not None and target.assist_session_id is not None:
+        raise RatingRefused("本次视频帮办的评价已提交，每次视频帮办只能评价一次，已有评价不会被替换",
+                            code="already_rated")
     if clash is not None:
         raise RatingRefused(f"该办件的{STAGES[target.stage]}评价已提交，每个阶段只能评价一次，"
                             "已有评价不会被替换", code="already_rated")
@@ -233,12 +236,13 @@ def submit_qr(engine: Engine, number: str, check_code: str, stage: str, data: Ra
 def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput, *,
                   reasons_version: int, link_token: str = "", pii_key: bytes | None = None,
                   at: datetime | None = None) -> Rating:
-    """A rating at the 评价器. Without ``link_token``: anonymous, of the staff member the
-    device is paired with (stage 办事前 / 办理中). With the token of the case the teller
-    linked (:mod:`outlet.ratings.padlink`): a real-name rating of that case (办理中, or
-    办结后 for a completed case handed over at the counter), which uses the link up. A
-    token that is no longer the pad's link is refused (audited): the case changed. An
-    anonymous rater's phone is stored sealed with ``pii_key`` (ValueError without it)."""
+    """A rating at the 评价器. Without ``link_token``: anonymous — 办理中 of the staff member
+    the device is paired with, 办事前 of the outlet (the waiting and the place). With the
+    token of the case the teller linked (:mod:`outlet.ratings.padlink`): a real-name rating
+    of that case (办理中, or 办结后 for a completed case handed over at the counter), which
+    uses the link up. A token that is no longer the pad's link is refused (audited): the
+    case changed. An anonymous rater's phone is stored sealed with ``pii_key`` (ValueError
+    without it)."""
     from outlet.ratings import padlink
     from outlet.ratings.models import RatingPadLink
 
@@ -255,9 +259,12 @@ def submit_device(engine: Engine, device: Device, stage: str, data: RatingInput,
         raise RatingError("评价器只用于办事前或办理中评价", field="stage")
     if case is not None:
         stage = padlink.pad_stage(case.state)
-    target = Target(outlet_id=device.outlet_id, object="case" if case else "staff", stage=stage,
-                    channel="device", real_name=case is not None, case=case,
-                    staff_id=device.staff_id, device_id=device.id,
+    # 办事前 without a case is about the waiting and the place: the outlet, not the teller
+    about_outlet = case is None and stage == "before"
+    target = Target(outlet_id=device.outlet_id,
+                    object="case" if case else ("outlet" if about_outlet else "staff"),
+                    stage=stage, channel="device", real_name=case is not None, case=case,
+                    staff_id=None if about_outlet else device.staff_id, device_id=device.id,
                     reasons_version=reasons_version, pii_key=pii_key)
     with unattended_action(engine, actor_id=device.id, role="device", action="rating.submit",
                            outlet=outlet, case=case.number if case else None,

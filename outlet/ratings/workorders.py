@@ -164,13 +164,20 @@ def close(engine: Engine, actor: Staff, order_id: int, *,
     return st.order
 
 
-def next_due(order: RatingWorkOrder) -> date | None:
-    """The deadline now running: 回访 until called back, then 整改 until rectified."""
-    if order.state in FINISHED:
+def running_deadline(order: RatingWorkOrder) -> str | None:
+    """Which deadline runs now: "callback" (回访) until called back or rectified, then
+    "rectify" (整改) until rectified; None once rectified or finished."""
+    if order.state in FINISHED or order.rectified_at is not None:
         return None
-    if order.callback_at is None and order.rectified_at is None:
-        return order.callback_due
-    return order.rectify_due if order.rectified_at is None else None
+    return "callback" if order.callback_at is None else "rectify"
+
+
+def next_due(order: RatingWorkOrder) -> date | None:
+    """The date of the deadline now running (:func:`running_deadline`), or None."""
+    running = running_deadline(order)
+    if running is None:
+        return None
+    return order.callback_due if running == "callback" else order.rectify_due
 
 
 def overdue_condition(today: date):  # type: ignore[no-untyped-def]

@@ -57,3 +57,17 @@ def test_bad_rating_from_the_receipt_is_worked_to_closed(page_for: Any, browser:
     assert lead.locator("#order-state").inner_text() == "已销号"
     assert "高峰时段增开一个窗口" in lead.locator("#step-rectify").inner_text()
     shot(lead, "rating-work-order-closed")
+
+
+def test_lead_and_center_ratings_pages_have_no_sideways_scroll_at_768(page_for: Any) -> None:
+    """A lead on a tablet (768 px wide): the ratings home, a work order and the center's
+    list fit the width — tables wrap or scroll inside their own box, never the page."""
+    for user, paths in (("lead1", ["/ratings/"]), ("admin", ["/ratings/center/"])):
+        page = page_for(user)
+        page.set_viewport_size({"width": 768, "height": 1024})
+        page.goto(paths[0])
+        order = page.locator("a[href^='/ratings/orders/']").first.get_attribute("href")
+        for path in [*paths, order]:
+            page.goto(path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 768, (user, path, width)

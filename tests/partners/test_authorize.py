@@ -87,6 +87,8 @@ EXPECTED_ROLES: dict[str, set[str]] = {
     "device.pair": {"outlet_lead"},
     "device.revoke": {"outlet_lead"},
     "rating.submit": OUTLET,
+    "rating.pad_link": OUTLET,
+    "rating.pad_unlink": OUTLET,
     "rating.callback": {"outlet_lead", "reviewer"},  # reviewer: center work orders
     "rating.rectify": {"outlet_lead", "reviewer"},  # reviewer: center work orders
     "rating.feedback": {"outlet_lead", "reviewer"},  # reviewer: center work orders

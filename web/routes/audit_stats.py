@@ -30,6 +30,7 @@ from sqlmodel import Session, select
 import audit
 from audit.stats import stats
 from outlet.figures import FIGURES, Period, Scope, headline
+from outlet.figures import ratings as rating_figures
 from partners.models import Outlet
 from web.routes.audit_export import JOB_ID
 from web.templating import LOCAL_TZ
@@ -208,7 +209,12 @@ class StatsJobs:
                 if job.outlet and oid is None:
                     raise audit.AuditError(f"本系统中没有网点 {job.outlet}，无法对照公布的指标")
                 scope = Scope(outlet_ids=frozenset({oid})) if oid is not None else Scope()
-                published = headline(s, scope, Period(res.start, res.end))
+                period = Period(res.start, res.end)
+                published = headline(s, scope, period)
+                # 差评整改率 counts the orders due by "today": the export's day, not ours
+                # (an export of last week is compared with what was published then)
+                published.update(rating_figures.derive(rating_figures.counts(
+                    s, scope, period, None, today=res.today).get(None, {})))
             job.rows = comparison(res.figures, published)
             job.differences = sum(1 for r in job.rows if r["differs"])
             job.finished = time.time()

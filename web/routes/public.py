@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from outlet import status
 from outlet.errors import CaseError
-from partners.numbers import ascii_digits
+from partners.numbers import ascii_digits, typed_code
 from web import throttle
 from web.routes.case_views import render
 
@@ -43,7 +43,7 @@ async def status_page(request: Request) -> Response:
     if request.method == "GET":
         return _page(request, number)
     form = await request.form()
-    code = str(form.get("check_code", "") or "").strip()
+    code = typed_code(form.get("check_code"))
     if not ascii_digits(code, 6):
         return _page(request, number, error="请输入回执上的6位查询码", status_code=422)
     try:

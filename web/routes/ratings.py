@@ -32,6 +32,7 @@ from outlet.ratings.rules import (
     parse_form,
     reasons_of_version,
 )
+from outlet.workdays import WorkCalendar
 from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
 from web.db import reader
@@ -58,7 +59,7 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
             # a lead: the outlet; a teller: their own there; an expert: their own everywhere
             "figures": rating_figures.cards(s, Scope(
                 outlet_ids=frozenset({actor.outlet_id}) if actor.outlet_id else None,
-                staff_id=None if lead else actor.id), Period(start, today))[1],
+                staff_id=None if lead else actor.id), Period(start, today), today=today)[1],
         }
         if lead:
             rows = views.orders(s, actor, today, unit="outlet", limit=200)
@@ -93,11 +94,17 @@ def _order(engine: Any, actor: Staff, order_id: int, pii_key: bytes) -> dict[str
         reasons = {r["code"]: r["label"] for r in reasons_of_version(s, row.rating.reasons_version)}
         appeal = s.exec(select(RatingAppeal).where(RatingAppeal.rating_id == row.rating.id)).first()
         can_act = wo.refusal_for(s, actor, row.order, row.rating) is None
+        cal = WorkCalendar.load(s)
+    opened = local_day(row.order.opened_at)
+    # a deadline in a year whose holidays are not yet published is counted on weekends only
+    estimated = {"callback": cal.estimated(opened, row.order.callback_due),
+                 "rectify": cal.estimated(opened, row.order.rectify_due)}
     steps = {a.removeprefix("rating."): row.order.state in t for a, t in wo.TRANSITIONS.items()}
     phone = pii.unseal(pii_key, row.rating.contact_phone, column=submit.PHONE_COLUMN)
     return {"row": row, "order": row.order, "rating": row.rating, "names": names,
             "phone_masked": pii.mask_phone(phone),
             "reason_labels": reasons, "appeal": appeal, "steps": steps if can_act else {},
+            "running": wo.running_deadline(row.order), "estimated": estimated,
             "errors": {}, "error": None, "values": {}, "note_max": wo.NOTE_MAX, **labels()}
 
 
@@ -225,7 +232,7 @@ async def pad_link(request: Request) -> Response:
         device = await run_in_threadpool(
             lambda: padlink.link_case(request.app.state.engine, request.app.state.hub,
                                       actor_of(request), number))
-    except (RatingError, CaseNotFound) as exc:
+    except (RatingError, RatingRefused, CaseNotFound) as exc:
         return fail(request, exc.status_code, exc.message)
     request.session["flash"] = (f"已推送到评价器「{device.counter or device.label}」，"
                                 "请申请人在评价器上评价本办件")

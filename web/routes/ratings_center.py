@@ -61,7 +61,7 @@ def _center(request: Request) -> dict[str, Any]:
     flt, page = _filters(request), page_param(request)
     with Session(reader(request.app.state)) as s:  # pure reads: never queue behind writers
         outlets = list(s.exec(select(Outlet).order_by(col(Outlet.id))).all())
-        per, total = rating_figures.cards(s, Scope(), Period(start, today), "outlet")
+        per, total = rating_figures.cards(s, Scope(), Period(start, today), "outlet", today=today)
         return {
             **labels(), "filters": flt, "page": page, "month": start, "today": today,
             "orders": views.orders(s, actor, today, limit=50, offset=(page - 1) * 50, **flt),

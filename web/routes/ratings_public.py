@@ -46,7 +46,7 @@ from outlet.ratings.rules import (
     policy,
 )
 from partners.models import Staff
-from partners.numbers import ascii_digits
+from partners.numbers import ascii_digits, typed_code
 from web import throttle
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
 from web.routes.case_views import render
@@ -100,7 +100,7 @@ async def rate_case(request: Request) -> Response:
     form = await request.form()
     ctx["values"], ctx["picked"] = kept_values(form)
     ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
-    code = ctx["values"]["check_code"].strip()
+    code = typed_code(ctx["values"]["check_code"])
     status = 200
     try:
         await throttle.check(request, "rating", number)
@@ -124,28 +124,32 @@ async def rate_case(request: Request) -> Response:
     return render(request, "ratings/rate_case.html", ctx, status_code=status)
 
 
-def _pad_context(engine: Any, device: Device) -> dict[str, Any]:
+def _pad_context(engine: Any, device: Device, stage: str = "during") -> dict[str, Any]:
+    """``stage`` of a rating without a linked case: "during" (办理中, the counter's
+    service) or "before" (办事前, the waiting and the place)."""
     ctx = form_context(engine)
     with Session(engine) as s:
         staff = s.get(Staff, device.staff_id) if device.staff_id else None
         linked = padlink.current(s, device)
     ctx.update(device=device, staff=staff, reset_seconds=PAD_RESET_SECONDS,
-               idle_seconds=PAD_IDLE_SECONDS, linked=linked)
+               idle_seconds=PAD_IDLE_SECONDS, linked=linked,
+               pad_stage="before" if stage == "before" and linked is None else "during")
     return ctx
 
 
 def _pad_request(engine: Any, token: str | None, form: Any | None,
-                 pii_key: bytes) -> tuple[dict[str, Any], int]:
+                 pii_key: bytes, stage: str = "during") -> tuple[dict[str, Any], int]:
     """Everything one 评价器 request needs, in one worker-thread hop (resolving the device,
     the page context, and for a post the rating itself): each hop costs a thread switch,
     which on a busy server is most of a rating's time (bench/ratings_bench.py)."""
     device = devices.resolve(engine, token, kind="rating_pad")
-    ctx = _pad_context(engine, device)
+    if form is not None:
+        stage = str(form.get("stage") or "during")
+    ctx = _pad_context(engine, device, stage)
     if form is None:
         return ctx, 200
     ctx["values"], ctx["picked"] = kept_values(form)
     ctx["nonce"] = str(form.get("nonce") or ctx["nonce"])
-    stage = ctx["values"]["stage"] or "during"
     link = str(form.get("link") or "")[:64]
     try:
         data = parse_form(form, ctx["reasons"])
@@ -159,11 +163,14 @@ def _pad_request(engine: Any, token: str | None, form: Any | None,
 
 
 async def rate_pad(request: Request) -> Response:
-    """The 评价器 page of the paired device (403 without a valid device token)."""
+    """The 评价器 page of the paired device (403 without a valid device token);
+    ``?stage=before`` offers the 办事前 rating (the waiting and the place) instead of the
+    办理中 one, unless a case is linked."""
     form = await request.form() if request.method == "POST" else None
     ctx, status = await run_in_threadpool(_pad_request, request.app.state.engine,
                                           request_token(request), form,
-                                          request.app.state.settings.pii_key())
+                                          request.app.state.settings.pii_key(),
+                                          request.query_params.get("stage", "during"))
     return render(request, "ratings/pad.html", ctx, status_code=status)
 
 

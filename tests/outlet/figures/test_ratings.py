@@ -75,7 +75,8 @@ def test_rating_figures_by_hand(rated: RatingWorld) -> None:
         early = headline(s, Scope(outlet_ids=frozenset({rated.w.outlet_a.id or 0})),
                          Period(PERIOD.start, date(2026, 10, 9)))
     assert {k: got[k] for k in EXPECTED_A} == pytest.approx(EXPECTED_A)
-    assert early["rectify_rate"] == 1.0  # the open order is not due before 10-13
+    # due 10-13, open: failed as of today whatever the period's last day
+    assert early["rectify_rate"] == 0.5
 
 
 def test_rating_figures_equal_the_ratings_pages(rated: RatingWorld) -> None:
@@ -99,6 +100,9 @@ def test_rating_figures_of_a_staff_member(rated: RatingWorld) -> None:
 
 
 def test_audit_stats_equals_headline_with_ratings(rated: RatingWorld, tmp_path: Path) -> None:
+    # The escalation job runs today: the log's newest entry (the export's "today" for
+    # 差评整改率) is on the dashboards' today, as in a live log.
+    wo.escalate_overdue(rated.engine)
     log = Checkpointer(ORIGIN, [fixed_signer(ORIGIN, "figures ratings key")])
     log.sign_checkpoint(rated.engine)
     export(rated.engine, tmp_path / "x", log.policy())

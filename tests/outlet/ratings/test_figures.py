@@ -57,11 +57,11 @@ def _order_id(rw: RatingWorld, rating_id: int | None) -> int:
             RatingWorkOrder.rating_id == rating_id)).one() or 0
 
 
-def _card(rw: RatingWorld, last: date, **scope: object) -> dict:
-    """Outlet A's card for Sep 1 … ``last`` (work orders due on or before ``last``)."""
+def _card(rw: RatingWorld, last: date, today: date | None = None, **scope: object) -> dict:
+    """Outlet A's card for Sep 1 … ``last`` as of ``today`` (default: now)."""
     with Session(rw.engine) as s:
         return rating_figures.cards(s, Scope(outlet_ids=frozenset({rw.w.outlet_a.id or 0}), **scope),  # type: ignore[arg-type]
-                                    Period(SEP, last))[1]
+                                    Period(SEP, last), today=today)[1]
 
 
 def test_figures_outlet_a_by_hand(dataset: RatingWorld) -> None:
@@ -72,8 +72,9 @@ def test_figures_outlet_a_by_hand(dataset: RatingWorld) -> None:
     # ratings 5, 3, 1, (2 excluded), 2 (device) → 4 counted, 1 good → 好评率 1/4, 差评数 2
     assert (a["ratings"], a["good"], a["bad"], a["excluded"]) == (4, 1, 2, 1)
     assert a["good_rate"] == pytest.approx(0.25)
-    # work orders: r4 (closed) and the device one (open, 整改 due Oct 13 ≤ Oct 31) → 1/2
-    assert (a["orders"], a["orders_due"], a["orders_closed"], a["rectify_rate"]) == (2, 2, 1, 0.5)
+    # work orders: r4 (rectified and closed Sep 30, 整改时限 Oct 13) and the device one (open,
+    # due Oct 13, before today) → 应整改 2, 按期整改 1 → 1/2
+    assert (a["orders"], a["orders_due"], a["orders_on_time"], a["rectify_rate"]) == (2, 2, 1, 0.5)
     # real-name 差评: r4 only (r5 excluded), called back → 100 %; feedback 满意 1/1
     assert (a["real_name_bad"], a["callback_rate"], a["satisfaction_rate"]) == (1, 1.0, 1.0)
     assert a["averages"] == {"overall": pytest.approx((5 + 3 + 1 + 2) / 4), "efficiency": 4.0,
@@ -84,9 +85,16 @@ def test_figures_outlet_a_by_hand(dataset: RatingWorld) -> None:
         k: a[k] for k in ("ratings", "bad", "good_rate", "rectify_rate")}
 
 
-def test_figures_due_depends_on_the_last_day_and_totals_recompute_rates(dataset: RatingWorld) -> None:
-    early = _card(dataset, date(2026, 10, 8))  # the device order is due Oct 13: not yet
-    assert (early["orders_due"], early["rectify_rate"]) == (1, 1.0)  # only the closed one is due
+def test_figures_due_depends_on_today_not_on_the_period_and_totals_recompute_rates(
+        dataset: RatingWorld) -> None:
+    # The device order's 整改时限 is Oct 13: open and not yet due up to that day (not failed,
+    # not counted), 应整改 and failed from Oct 14 — whatever the period's last day.
+    for today, due, rate in ((date(2026, 10, 8), 1, 1.0), (date(2026, 10, 13), 1, 1.0),
+                             (date(2026, 10, 14), 2, 0.5)):
+        for last in (date(2026, 9, 30), END):
+            got = _card(dataset, last, today)
+            assert (got["orders_due"], got["orders_on_time"], got["rectify_rate"]) == (due, 1, rate), (
+                today, last)
     with Session(dataset.engine) as s:
         per, t = rating_figures.cards(s, Scope(), Period(SEP, END))
         teller, _ = rating_figures.cards(s, Scope(staff_id=dataset.w.teller_b.id), Period(SEP, END))

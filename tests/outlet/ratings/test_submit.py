@@ -137,6 +137,7 @@ def test_submit_device_rating_is_anonymous_of_the_paired_staff(rw: RatingWorld) 
                                   RatingInput(level=5, nonce=secrets.token_urlsafe(16)),
                                   reasons_version=1, at=EVE)
     assert second.id != rating.id
+    assert (second.object, second.staff_id) == ("outlet", None)  # 办事前: the waiting, not the teller
     devices.revoke(rw.engine, rw.lead, device.id or 0)
     with pytest.raises(devices.DeviceRefused):
         devices.resolve(rw.engine, token, kind="rating_pad")
@@ -173,8 +174,9 @@ def test_submit_call_rates_the_expert_once_after_the_session(rw: RatingWorld) ->
     rating = rate(rw.w.teller_a, ended)
     assert (rating.object, rating.channel, rating.staff_id, rating.real_name) == (
         "assist", "call", expert.id, True)
-    with pytest.raises(RatingRefused, match="每个阶段只能评价一次"):
+    with pytest.raises(RatingRefused, match="本次视频帮办的评价已提交") as again:
         rate(rw.w.teller_a, ended)
+    assert "办件" not in again.value.message  # a video session is not a case
     entry = [e for e in audit_rows(rw.engine, action="rating.submit")
              if e["outcome"]["result"] == "done"][-1]
     assert entry["actor"]["role"] == "teller" and entry["rating"]["channel"] == "call"

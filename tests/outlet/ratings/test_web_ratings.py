@@ -282,6 +282,15 @@ def test_web_pad_never_sticks_on_an_already_rated_case(rw: RatingWorld, client: 
     with Session(rw.engine) as s:
         anonymous = s.exec(select(Rating).where(Rating.channel == "device")).all()
     assert [(r.real_name, r.object) for r in anonymous] == [(False, "staff")] * 2
+    # linking and withdrawing are the teller's audited actions, the refusal with its reason
+    pad = [(e["action"], e["case"], e["actor"]["id"], e["outcome"].get("reason"), e["state"])
+           for e in audit_rows(rw.engine) if e["action"].startswith("rating.pad_")]
+    teller_id = rw.w.teller_a.id
+    assert pad == [
+        ("rating.pad_link", rated, teller_id, "pad_link_refused", {"from": None, "to": None}),
+        ("rating.pad_link", later, teller_id, None, {"from": None, "to": "linked"}),
+        ("rating.pad_link", third, teller_id, None, {"from": None, "to": "linked"}),
+        ("rating.pad_unlink", third, teller_id, None, {"from": "linked", "to": None})]
 
 
 def test_web_missing_choices_are_422_and_refusals_keep_the_form(rw: RatingWorld,
@@ -366,3 +375,72 @@ def test_web_out_of_scope_ids_answer_404_alike_for_get_and_post(rw: RatingWorld,
                 assert r.status_code == 404, (user, method, url, r.status_code)
                 assert secret not in r.text and "teller.a" not in r.text, (method, url)
     assert rw.order(order.id or 0).callback_at is None
+
+
+def test_web_qr_rating_and_status_page_take_full_width_check_code_digits(
+        rw: RatingWorld, client: TestClient) -> None:
+    """A Chinese IME types "１２３４５６": the same code; "²" and other look-alikes stay refused."""
+    number = rw.w.drive("accepted")
+    code = rw.w.case(number).check_code
+    wide = code.translate({0x30 + i: 0xFF10 + i for i in range(10)})
+    assert wide != code
+    form = _rate_form(client, number)
+    r = client.post(f"/rate/{number}", data={**form, "check_code": f"\u3000{wide}", "stage": "during",
+                                             "level": "4"})
+    assert r.status_code == 200 and soup(r.text).select_one("#rating-done") is not None
+    status = client.post(f"/status/{number}", data={"csrf_token": form["csrf_token"], "check_code": wide})
+    assert status.status_code == 200 and "查询码不正确" not in status.text
+    bad = client.post(f"/status/{number}", data={"csrf_token": form["csrf_token"],
+                                                  "check_code": "²" + code[1:]})
+    assert bad.status_code == 422
+
+
+def test_web_order_page_badge_stands_by_the_running_deadline_and_estimates_say_so(
+        rw: RatingWorld, client: TestClient) -> None:
+    """已超期 stands by 回访时限 until the call-back, then by 整改时限; a 整改时限 in a year
+    whose holidays are not yet published (2027) says it is estimated."""
+    from datetime import datetime
+
+    order = rw.bad_order()  # Sep 30: both deadlines long past
+    login(client, "lead.a")
+    page = soup(client.get(f"/ratings/orders/{order.id}").text)
+    assert page.select_one("#callback-due #deadline-badge").text == "已超期"
+    assert page.select_one("#rectify-due #deadline-badge") is None
+    r = client.post(f"/ratings/orders/{order.id}/callback", data={"reached": "yes", "note": "已联系"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = soup(client.get(f"/ratings/orders/{order.id}").text)
+    assert page.select_one("#callback-due #deadline-badge") is None
+    assert page.select_one("#rectify-due #deadline-badge").text == "已超期"
+    assert page.select_one("#rectify-due .estimated") is None  # 2026 is published
+    late = rw.bad_order(at=datetime(2026, 12, 28, 2, 0))  # Mon Dec 28: 整改 due in January 2027
+    page = soup(client.get(f"/ratings/orders/{late.id}").text)
+    assert late.rectify_due.year == 2027 and late.callback_due.year == 2026
+    assert "尚未发布" in page.select_one("#rectify-due .estimated").text
+    assert page.select_one("#callback-due .estimated") is None
+
+
+def test_web_pad_offers_the_before_stage_about_the_waiting_and_the_place(
+        rw: RatingWorld, client: TestClient) -> None:
+    """办事前 (on arrival: the waiting and the place) is offered at the 评价器 beside the
+    办理中 rating; it rates the outlet, never the teller, and nothing is pre-selected."""
+    _device, token = devices.pair(rw.engine, rw.lead, kind="rating_pad", label="1号窗口评价器",
+                                  counter="1号窗口", staff_id=rw.w.teller_a.id)
+    client.get(f"/devices/activate/{token}")
+    during = soup(client.get("/rate/pad").text)
+    assert during.select_one("#pad-stage")["data-stage"] == "during"
+    switch = during.select_one("#pad-stage-switch")
+    assert switch["href"] == "/rate/pad?stage=before" and "办事前" in switch.text
+    page = soup(client.get(switch["href"]).text)
+    assert "等候和办事环境" in page.select_one("#pad-stage").text
+    assert page.select_one("input[name=stage]")["value"] == "before"
+    assert page.select("input[name=level][checked]") == []
+    form = {"csrf_token": page.select_one("input[name=csrf_token]")["value"],
+            "nonce": page.select_one("input[name=nonce]")["value"], "stage": "before"}
+    r = client.post("/rate/pad", data={**form, "level": "3"})
+    assert r.status_code == 200 and soup(r.text).select_one("#rating-done") is not None
+    with Session(rw.engine) as s:
+        rating = s.exec(select(Rating)).one()
+    assert (rating.stage, rating.object, rating.staff_id, rating.real_name) == ("before", "outlet", None, False)
+    entry = [e for e in audit_rows(rw.engine, action="rating.submit")][-1]
+    assert entry["rating"]["stage"] == "before" and entry["rating"]["object"] == "outlet"

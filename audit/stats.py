@@ -149,7 +149,6 @@ class _Ratings:
     excluded: set[int] = field(default_factory=set)
     called: set[int] = field(default_factory=set)
     closed: set[int] = field(default_factory=set)
-    rectified: dict[int, date] = field(default_factory=dict)  # Beijing day of 整改/解释说明
     view: dict[int, str] = field(default_factory=dict)
 
     def add(self, index: int, e: dict[str, Any], w: _Window) -> None:
@@ -169,21 +168,18 @@ class _Ratings:
             self.called.add(r["entry"])
         elif action == "rating.close":
             self.closed.add(r["entry"])
-        elif action == "rating.rectify":
-            self.rectified.setdefault(r["entry"], local_day(e["time"]))
         elif action == "rating.feedback" and "view" in r:
             self.view[r["entry"]] = r["view"]
 
     def result(self, w: _Window) -> dict[str, Value]:
         kept = {i: g for i, g in self.given.items() if i not in self.excluded}
         bad = {i: g for i, g in kept.items() if g["level"] <= 2}
-        # 差评整改率 (outlet/figures/ratings.py): 应整改 = closed, or the 整改时限 is before the
-        # export's day; 按期整改 = those rectified (or explained) on or before the 整改时限.
+        # 差评整改率 (outlet/figures/ratings.py): closed ÷ due; due (应整改) = closed, or the
+        # 整改时限 is before the export's day.
         today = w.today or w.end
         limit = {i: date.fromisoformat(g["due"]) for i, g in bad.items() if g["due"]}
         due = [i for i in bad if i in self.closed or (i in limit and limit[i] < today)]
-        on_time = [i for i in due if i in limit and i in self.rectified
-                   and self.rectified[i] <= limit[i]]
+        closed = [i for i in due if i in self.closed]
         real = [i for i, g in bad.items() if g["real_name"]]
         views = [self.view[i] for i in bad if i in self.view]
         rated_cases = {c for i, c in self.case_of.items() if i not in self.excluded}
@@ -192,7 +188,7 @@ class _Ratings:
             "active_rate": _rate(len(self.completed & rated_cases), len(self.completed)),
             "good_rate": _rate(sum(1 for g in kept.values() if g["level"] >= 4), len(kept)),
             "bad": len(bad), "excluded": len(self.given) - len(kept),
-            "rectify_rate": _rate(len(on_time), len(due)),
+            "rectify_rate": _rate(len(closed), len(due)),
             "callback_rate": _rate(sum(1 for i in real if i in self.called), len(real)),
             "satisfaction_rate": _rate(sum(1 for v in views if v in ("satisfied", "basic")), len(views)),
         }  # fmt: skip

@@ -10,11 +10,11 @@ the 整改 deadline in ``terms.due``; ``rating.feedback`` the rater's view). 主
 ``staff`` scope: the cases that person took in.
 
 差评整改率 — the rule (one, used by the dashboard, the ratings pages and ``audit stats``):
-按期整改 ÷ 应整改, over the work orders of the period's kept 差评. 应整改 = orders already
-closed (销号) or whose 整改时限 (``rectify_due``, a Beijing date) is before *today*; an order
-still open and not yet due is neither failed nor counted. 按期整改 = 应整改 orders whose 整改 or
-解释说明 was recorded on or before the 整改时限 (the deadline the work order page shows; a
-later 反馈 / 销号 has no deadline of its own). *Today*: online the Beijing date now
+closed work orders ÷ work orders due (the issue's definition), over the work orders of the
+period's kept 差评. Due (应整改) = orders already closed (销号) or whose 整改时限
+(``rectify_due``, a Beijing date) is before *today*; an order still open and not yet due is
+neither failed nor counted; a due order counts as done only once closed (销号), the end of the
+loop (回访 → 整改 → 反馈 → 销号) — an order rectified in time but never closed is not. *Today*: online the Beijing date now
 (:func:`counts`' ``today``); offline (``audit stats``) the Beijing date of the newest entry
 the export's signed checkpoint covers — never the auditor's wall clock. Sources:
 国办发〔2019〕51号 (差评 整改 and 反馈, 实名差评回访整改率 target 100 %); the 整改时限 is
@@ -65,9 +65,8 @@ DEFS: tuple[FigureDef, ...] = (
     _d("excluded", "申诉剔除数", "count",
        "申诉剔除数 = ratings of the period excluded after an upheld appeal."),
     _d("rectify_rate", "差评整改率", "ratio",
-       "差评整改率 = 按期整改 ÷ 应整改, of the period's 差评: 应整改 = work orders closed (销号) or "
-       "whose 整改时限 is before today (offline: the day of the export's newest entry); 按期整改 = "
-       "those whose 整改 or 解释说明 was recorded by the 整改时限."),
+       "差评整改率 = 已销号工单 ÷ 应整改工单, of the period's 差评: 应整改 = work orders closed (销号) "
+       "or whose 整改时限 is before today (offline: the day of the export's newest entry)."),
     _d("callback_rate", "实名差评回访率", "ratio",
        "实名差评回访率 = real-name 差评 of the period with a recorded call-back ÷ real-name 差评."),
     _d("satisfaction_rate", "回访整改满意率", "ratio",
@@ -98,15 +97,12 @@ def _rating_group(session: Session, by: str | None) -> tuple[Any, list[tuple[Any
 DIMENSIONS = ("overall", "efficiency", "competence", "attitude")  # 整体满意度 (the level), 服务效率, 服务水平, 服务态度
 
 
-def rectify_due(session: Session, today: date) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def rectify_due(today: date) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """SQL conditions on ``RatingWorkOrder`` for 差评整改率 (the rule: module docstring):
-    (应整改 — closed, or the 整改时限 is before ``today``, a Beijing date; 按期整改 — 应整改 and
-    整改/解释说明 recorded on a Beijing day on or before the 整改时限)."""
+    (应整改 — closed, or the 整改时限 is before ``today``, a Beijing date; closed — 销号)."""
     w = RatingWorkOrder
     due = or_(col(w.state) == "closed", col(w.rectify_due) < today)
-    on_time = and_(due, col(w.rectified_at).is_not(None),
-                   local_date(session, col(w.rectified_at)) <= col(w.rectify_due))
-    return due, on_time
+    return due, col(w.state) == "closed"
 
 
 def _scoped(q: Any, scope: Scope, period: Period, joins: list[tuple[Any, Any]]) -> Any:
@@ -155,12 +151,12 @@ def counts(session: Session, scope: Scope, period: Period, by: str | None = None
     q = select(*([key] if key is not None else []), *cols).select_from(Rating)
     _rows(session, _scoped(q, scope, period, joins), key, names, out)
     w = RatingWorkOrder
-    due, on_time = rectify_due(session, today or local_day(utcnow()))
+    due, closed = rectify_due(today or local_day(utcnow()))
     real = col(Rating.real_name).is_(True)
-    cols = [func.count(), n_if(due), n_if(on_time), n_if(real),
+    cols = [func.count(), n_if(due), n_if(closed), n_if(real),
             n_if(and_(real, col(w.callback_at).is_not(None))), n_if(col(w.feedback_view).is_not(None)),
             n_if(col(w.feedback_view).in_(["满意", "基本满意"]))]
-    names = ("orders", "orders_due", "orders_on_time", "real_name_bad", "real_name_called", "feedback",
+    names = ("orders", "orders_due", "orders_closed", "real_name_bad", "real_name_called", "feedback",
              "feedback_satisfied")
     q = select(*([key] if key is not None else []), *cols).select_from(w).join(
         Rating, col(Rating.id) == w.rating_id).where(kept)
@@ -211,7 +207,7 @@ def derive(c: dict[str, Number]) -> dict[str, Value]:
         "ratings": g("ratings", 0), "active_rate": rate(g("rated_cases", 0), g("completed", 0)),
         "good_rate": rate(g("good", 0), g("ratings", 0)), "bad": g("bad", 0),
         "excluded": g("excluded", 0),
-        "rectify_rate": rate(g("orders_on_time", 0), g("orders_due", 0)),
+        "rectify_rate": rate(g("orders_closed", 0), g("orders_due", 0)),
         "callback_rate": rate(g("real_name_called", 0), g("real_name_bad", 0)),
         "satisfaction_rate": rate(g("feedback_satisfied", 0), g("feedback", 0)),
     }  # fmt: skip
@@ -224,7 +220,7 @@ def card(c: dict[str, Number]) -> dict[str, Any]:
     (``averages``; 整体 = the level of every kept rating), None without ratings."""
     g = c.get
     return {**{k: g(k, 0) for k in ("completed", "rated_cases", "good", "orders", "orders_due",
-                                    "orders_on_time", "real_name_bad", "real_name_called")},
+                                    "orders_closed", "real_name_bad", "real_name_called")},
             **derive(c), "unrated": g("completed", 0) - g("rated_cases", 0),
             "averages": {"overall": rate(g("sum_overall", 0), g("ratings", 0)),
                          **{d: rate(g(f"sum_{d}", 0), g(f"n_{d}", 0)) for d in DIMENSIONS[1:]}}}
@@ -267,7 +263,7 @@ def rows(session: Session, scope: Scope, period: Period, key: str, *, limit: int
     if where is None:  # the work-order figures: the kept 差评 that have one
         q = q.join(RatingWorkOrder, col(RatingWorkOrder.rating_id) == Rating.id).where(kept)
         if key == "rectify_rate":
-            q = q.where(rectify_due(session, today or local_day(utcnow()))[0])
+            q = q.where(rectify_due(today or local_day(utcnow()))[0])
     else:
         q = q.where(where)
     if matter_id is not None:

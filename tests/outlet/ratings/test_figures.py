@@ -73,8 +73,8 @@ def test_figures_outlet_a_by_hand(dataset: RatingWorld) -> None:
     assert (a["ratings"], a["good"], a["bad"], a["excluded"]) == (4, 1, 2, 1)
     assert a["good_rate"] == pytest.approx(0.25)
     # work orders: r4 (rectified and closed Sep 30, 整改时限 Oct 13) and the device one (open,
-    # due Oct 13, before today) → 应整改 2, 按期整改 1 → 1/2
-    assert (a["orders"], a["orders_due"], a["orders_on_time"], a["rectify_rate"]) == (2, 2, 1, 0.5)
+    # due Oct 13, before today) → 应整改 2, 已销号 1 → 1/2
+    assert (a["orders"], a["orders_due"], a["orders_closed"], a["rectify_rate"]) == (2, 2, 1, 0.5)
     # real-name 差评: r4 only (r5 excluded), called back → 100 %; feedback 满意 1/1
     assert (a["real_name_bad"], a["callback_rate"], a["satisfaction_rate"]) == (1, 1.0, 1.0)
     assert a["averages"] == {"overall": pytest.approx((5 + 3 + 1 + 2) / 4), "efficiency": 4.0,
@@ -93,7 +93,7 @@ def test_figures_due_depends_on_today_not_on_the_period_and_totals_recompute_rat
                              (date(2026, 10, 14), 2, 0.5)):
         for last in (date(2026, 9, 30), END):
             got = _card(dataset, last, today)
-            assert (got["orders_due"], got["orders_on_time"], got["rectify_rate"]) == (due, 1, rate), (
+            assert (got["orders_due"], got["orders_closed"], got["rectify_rate"]) == (due, 1, rate), (
                 today, last)
     with Session(dataset.engine) as s:
         per, t = rating_figures.cards(s, Scope(), Period(SEP, END))

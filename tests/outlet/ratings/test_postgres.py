@@ -46,7 +46,7 @@ def test_postgres_bad_rating_loop_and_figures(pg_rw: RatingWorld) -> None:
     with Session(pg_rw.engine) as s:
         _per, f = rating_figures.cards(s, Scope(outlet_ids=frozenset({pg_rw.w.outlet_a.id or 0})),
                                        Period(date(2026, 9, 1), date(2026, 10, 31)))
-    assert (f["ratings"], f["good"], f["bad"], f["orders_on_time"], f["real_name_called"]) == (2, 1, 1, 1, 1)
+    assert (f["ratings"], f["good"], f["bad"], f["orders_closed"], f["real_name_called"]) == (2, 1, 1, 1, 1)
     assert f["rectify_rate"] == 1.0  # explained on its Beijing day, before the 整改时限
     assert [e["action"] for e in audit_rows(pg_rw.engine)][-3:] == [
         "rating.callback", "rating.rectify", "rating.close"]

@@ -2,7 +2,7 @@
 dashboard (/figures/) and ``audit stats`` on a real export (outlet/figures/ratings.py,
 ``rectify_due``). An HC-ICBC-01-like month at outlet A: one 差评 rectified and closed on time,
 one left open past its 整改时限, one open whose 整改时限 is today — not yet due, so neither
-failed nor counted: 1 按期整改 ÷ 2 应整改 = 50.0 % (the old rules said 33.3 % on one page and
+failed nor counted: 1 已销号 ÷ 2 应整改 = 50.0 % (the old rules said 33.3 % on one page and
 50 % on another)."""
 
 from __future__ import annotations
@@ -65,6 +65,11 @@ def month(rw: RatingWorld, monkeypatch: pytest.MonkeyPatch) -> RatingWorld:
     return rw
 
 
+def _due_today(rw: RatingWorld) -> int:
+    with Session(rw.engine) as s:
+        return s.exec(select(RatingWorkOrder.id).where(RatingWorkOrder.rectify_due == TODAY)).one() or 0
+
+
 def _pct(text: str) -> str:
     return text.strip().split()[0]
 
@@ -103,10 +108,14 @@ def test_rectify_rate_counts_the_order_once_its_deadline_day_is_over(month: Rati
     from outlet.figures import Period, Scope
 
     scope = Scope(outlet_ids=frozenset({month.w.outlet_a.id or 0}))
+    # 整改 recorded in time on the order due today, but never closed (销号): once due it counts
+    # as not done — the rate is closed ÷ due (a rule of "rectified by the deadline" says 2/3).
+    wo.record_rectification(month.engine, month.lead, _due_today(month), kind="rectify",
+                            note="已调整叫号规则", at=_utc(28, 9))
     with Session(month.engine) as s:
         today = rating_figures.cards(s, scope, Period(date(2026, 10, 1), TODAY), today=TODAY)[1]
         later = rating_figures.cards(s, scope, Period(date(2026, 10, 1), TODAY),
                                      today=date(2026, 10, 29))[1]
-    assert (today["orders_due"], today["orders_on_time"], today["rectify_rate"]) == (2, 1, 0.5)
-    assert (later["orders_due"], later["orders_on_time"]) == (3, 1)
+    assert (today["orders_due"], today["orders_closed"], today["rectify_rate"]) == (2, 1, 0.5)
+    assert (later["orders_due"], later["orders_closed"]) == (3, 1)
     assert later["rectify_rate"] == pytest.approx(1 / 3)

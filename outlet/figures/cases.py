@@ -31,14 +31,11 @@ from outlet.figures.base import (
     local_date,
     n_if,
     rate,
-    sum_if,
 )
+from outlet.figures.daily import ACCEPT, COMPLETE, NAMES, CaseDaily
 from outlet.models import Case, CaseEvent
 from partners.models import MatterVersion, Outlet
 
-ACCEPT = ("case.accept", "case.accept_rongque")
-COMPLETE = ("case.approve", "case.reject", "case.complete_onsite")
-STEPS = ("case.create", *ACCEPT, "case.refuse", "case.notice", "case.forward", *COMPLETE)
 F = "cases"
 
 
@@ -103,49 +100,59 @@ def _group(session: Session, by: str | None, ev: Any) -> tuple[Any, list[tuple[A
     raise ValueError(f"unknown grouping {by!r}")
 
 
+def _daily_group(by: str | None, d: Any) -> tuple[Any, list[tuple[Any, Any]]]:
+    """(group expression, joins) for ``by`` over the rollup ``figures_daily`` (``d``)."""
+    if by is None:
+        return None, []
+    if by == "partner":
+        return col(Outlet.partner_id), [(Outlet, col(Outlet.id) == d.c.outlet_id)]
+    if by == "domain":
+        return col(MatterVersion.domain), [(MatterVersion, col(MatterVersion.id) == d.c.matter_version_id)]
+    column = {"outlet": "outlet_id", "matter": "matter_id", "staff": "staff_id", "day": "day"}.get(by)
+    if column is None:
+        raise ValueError(f"unknown grouping {by!r}")
+    return d.c[column], []
+
+
 def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:
-    """Additive counts per group: two grouped aggregates (the period's steps; the cases open
-    and overdue at its end)."""
+    """Additive counts per group: the period's step counts summed from the per-day rollup
+    (``figures_daily``, kept with every step: :mod:`outlet.figures.daily`), then two grouped
+    aggregates over the raw rows (容缺 acceptances supplied by the period's end; the cases
+    open and overdue at its end)."""
     t0, t1 = period.utc
-    ev = CaseEvent.__table__.alias("ev")  # type: ignore[attr-defined]
-    key, joins = _group(session, by, ev.c)
-    act, done = ev.c.action, ev.c.action.in_(COMPLETE)
-    sup = aliased(CaseEvent)
-    supplied = exists().where(col(sup.case_id) == ev.c.case_id, col(sup.action) == "case.supply",
-                              col(sup.to_state) == "accepted", col(sup.at) < t1)
-    cols: list[Any] = [
-        n_if(act == "case.create"), n_if(act.in_(ACCEPT)), n_if(act == "case.refuse"),
-        n_if(act == "case.notice"), n_if(act == "case.accept_rongque"), n_if(act == "case.forward"),
-        n_if(done), n_if(act == "case.complete_onsite"),
-        n_if(and_(done, col(Case.completed_on) <= col(Case.due_on))),
-        n_if(and_(done, col(Case.completed_on) < col(Case.due_on))),
-        n_if(and_(done, col(Case.completed_on) > col(Case.due_on))),
-        sum_if(and_(done, col(Case.handling_workdays).is_not(None)), col(Case.handling_workdays)),
-        n_if(and_(done, col(Case.handling_workdays).is_not(None))),
-        sum_if(done, col(Case.corrections)),
-    ]
-    names = ("received", "accepted", "refused", "notices", "rongque", "forwarded", "completed", "onsite", "on_time", "early", "completed_late",
-             "sum_workdays", "n_workdays", "sum_corrections")  # fmt: skip
-
-    def steps(columns: list[Any], actions: tuple[str, ...], *extra: Any) -> Any:
-        q = select(*([key] if key is not None else []), *columns).select_from(ev).join(
-            Case, col(Case.id) == ev.c.case_id)
-        for entity, on in joins:
-            q = q.join(entity, on)
-        q = q.where(act.in_(actions), ev.c.at >= t0, ev.c.at < t1, *extra)
-        if scope.outlet_ids is not None:
-            q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
-        if scope.staff_id is not None:
-            q = q.where(ev.c.actor_id == scope.staff_id)
-        return q.group_by(key) if key is not None else q
-
+    d = CaseDaily.__table__  # type: ignore[attr-defined]
+    key, joins = _daily_group(by, d)
+    q = select(*([key] if key is not None else []), *[func.coalesce(func.sum(d.c[n]), 0) for n in NAMES])
+    q = q.select_from(d)
+    for entity, on in joins:
+        q = q.join(entity, on)
+    q = q.where(d.c.day >= period.start, d.c.day <= period.end)
+    if scope.outlet_ids is not None:
+        q = q.where(d.c.outlet_id.in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(d.c.staff_id == scope.staff_id)
+    norm = as_date if by == "day" else (lambda g: g)  # one key for a day, whatever the driver returns
     out: dict[Any, dict[str, Number]] = {}
-    for row in session.execute(steps(cols, STEPS)).all():
-        g, vals = (row[0], row[1:]) if key is not None else (None, row)
-        out[g] = {n: int(v or 0) for n, v in zip(names, vals, strict=True)}
-    # the correlated look-up runs only for the (few) 容缺 acceptances, not for every step
-    for row in session.execute(steps([func.count()], ("case.accept_rongque",), supplied)).all():
-        g, n = (row[0], row[1]) if key is not None else (None, row[0])
+    for row in session.execute(q.group_by(key) if key is not None else q).all():
+        g, vals = (norm(row[0]), row[1:]) if key is not None else (None, row)
+        out[g] = {n: int(v or 0) for n, v in zip(NAMES, vals, strict=True)}
+    # 容缺 supplied by the period's end: a correlated look-up for the (few) 容缺 acceptances
+    ev = CaseEvent.__table__.alias("ev")  # type: ignore[attr-defined]
+    sup = aliased(CaseEvent)
+    key, joins = _group(session, by, ev.c)
+    q = select(*([key] if key is not None else []), func.count()).select_from(ev).join(
+        Case, col(Case.id) == ev.c.case_id)
+    for entity, on in joins:
+        q = q.join(entity, on)
+    q = q.where(ev.c.action == "case.accept_rongque", ev.c.at >= t0, ev.c.at < t1,
+                exists().where(col(sup.case_id) == ev.c.case_id, col(sup.action) == "case.supply",
+                               col(sup.to_state) == "accepted", col(sup.at) < t1))
+    if scope.outlet_ids is not None:
+        q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(ev.c.actor_id == scope.staff_id)
+    for row in session.execute(q.group_by(key) if key is not None else q).all():
+        g, n = (norm(row[0]), row[1]) if key is not None else (None, row[0])
         if n:
             out.setdefault(g, {})["rongque_supplied"] = int(n)
     if by in (None, "outlet", "partner", "matter", "domain", "staff"):

@@ -17,7 +17,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from outlet.clock import local_day
-from outlet.figures import FIGURES, FigureDef, Period, Scope, breakdown, headline, heatmap, quiet_figures
+from outlet.figures import (
+    FIGURES,
+    FigureDef,
+    Period,
+    Scope,
+    breakdown,
+    headline,
+    heatmap,
+    quiet_figures,
+)
 from partners.models import Outlet, Partner, Staff, utcnow
 from web import charts
 from web.auth import requires_roles

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, DateTime, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -199,29 +199,40 @@ def _overdue_open(session: Session, scope: Scope, period: Period, by: str | None
 
 def overdue_by_day(session: Session, scope: Scope, first: date, last: date) -> dict[date, int]:
     """超期未办结数 as of each day ``first``..``last`` (each day's value is
-    :func:`counts`' ``overdue_open`` for a period ending that day), in one query: the
-    candidate cases (open at the end of ``first``, accepted by the end of ``last``, due
-    before ``last``) joined with the days, each day keeping the cases accepted by its end,
-    due before it, neither completed nor withdrawn by its end."""
-    day_rows = [select(literal(d, Date).label("day"), literal(utc_bounds(d)[1], DateTime).label("t1"))
-                for d in (first + timedelta(days=i) for i in range((last - first).days + 1))]
-    days = union_all(*day_rows).subquery("days") if len(day_rows) > 1 else day_rows[0].subquery("days")
+    :func:`counts`' ``overdue_open`` for a period ending that day). A case counts on day D
+    when it was accepted by the end of D, its committed date is before D, and it was neither
+    completed nor withdrawn by the end of D: in Beijing dates, on the days from
+    max(accepted, committed + 1) to min(completed, withdrawn) − 1 — one range per case. One
+    grouped query gives the candidate cases (open at the end of ``first``, accepted by the end
+    of ``last``, due before ``last``) counted per (accepted, committed, completed, withdrawn)
+    dates; their ranges are added up per day here."""
     t1_first, t1_last = utc_bounds(first)[1], utc_bounds(last)[1]
     w = aliased(CaseEvent)
     withdrawn = (select(col(w.case_id).label("case_id"), func.min(col(w.at)).label("at"))
                  .where(col(w.action) == "case.withdraw").group_by(col(w.case_id)).subquery("wd"))
-    q = (select(days.c.day, func.count(col(Case.id))).select_from(Case)
-         .join(days, and_(col(Case.accepted_at) < days.c.t1, col(Case.due_on) < days.c.day,
-                          or_(col(Case.completed_at).is_(None), col(Case.completed_at) >= days.c.t1)))
+    dates = (local_date(session, col(Case.accepted_at)), col(Case.due_on),
+             local_date(session, col(Case.completed_at)), local_date(session, withdrawn.c.at))
+    q = (select(*dates, func.count()).select_from(Case)
          .outerjoin(withdrawn, withdrawn.c.case_id == Case.id)
-         .where(_open_at(t1_first), col(Case.accepted_at) < t1_last, col(Case.due_on) < last,
-                or_(withdrawn.c.at.is_(None), withdrawn.c.at >= days.c.t1)))
+         .where(_open_at(t1_first), col(Case.accepted_at) < t1_last, col(Case.due_on) < last))
     if scope.outlet_ids is not None:
         q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
     if scope.staff_id is not None:
         q = q.where(_accepted_by(scope.staff_id))
-    got = {as_date(d): int(n) for d, n in session.execute(q.group_by(days.c.day)).all()}
-    return {d: got.get(d, 0) for d in (first + timedelta(days=i) for i in range((last - first).days + 1))}
+    days = (last - first).days + 1
+    step = [0] * (days + 1)  # differences: +n where a range starts, −n after it ends
+    for accepted, due, done, gone, n in session.execute(q.group_by(*dates)).all():
+        lo = max(first, as_date(accepted), as_date(due) + timedelta(days=1))
+        hi = min([last, *(as_date(x) - timedelta(days=1) for x in (done, gone) if x is not None)])
+        if lo <= hi:
+            step[(lo - first).days] += int(n)
+            step[(hi - first).days + 1] -= int(n)
+    out: dict[date, int] = {}
+    running = 0
+    for i in range(days):
+        running += step[i]
+        out[first + timedelta(days=i)] = running
+    return out
 
 
 def _accepted_by(staff_id: int) -> Any:

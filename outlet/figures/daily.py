@@ -108,12 +108,13 @@ def _note_steps(session: OrmSession, flush_context: Any = None, instances: Any =
 
 def _roll_up(session: OrmSession) -> None:
     _note_steps(session)
-    pending: dict[int, CaseEvent] = session.info.pop(_PENDING, {})
+    # a step undone by a savepoint's rollback is no longer in the session: not counted
+    pending = [ev for ev in session.info.pop(_PENDING, {}).values() if ev in session]
     if not pending:
         return
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     with session.no_autoflush:
-        for ev in pending.values():
+        for ev in pending:
             case = session.get(Case, ev.case_id)
             assert case is not None and case.id is not None
             key = (local_day(ev.at), case.outlet_id, case.matter_version_id, ev.actor_id)
@@ -124,7 +125,8 @@ def _roll_up(session: OrmSession) -> None:
 
 
 def _forget(session: OrmSession, previous_transaction: Any = None) -> None:
-    session.info.pop(_PENDING, None)
+    if previous_transaction is None or previous_transaction.parent is None:  # the whole transaction
+        session.info.pop(_PENDING, None)
 
 
 event.listen(OrmSession, "before_flush", _note_steps)

@@ -78,3 +78,26 @@ def test_rebuild_gives_the_same_table(world: World) -> None:
         after = _table(s)
         s.rollback()
     assert n == len(before) and after == before
+
+
+def test_a_step_undone_by_a_savepoint_is_not_counted(world: World) -> None:
+    """Only the steps that commit count: one rolled back with its savepoint leaves nothing,
+    the one after it in the same transaction is counted."""
+    from outlet.models import Case, CaseEvent
+
+    day = date(2026, 11, 2)
+    with Session(world.engine) as s:
+        case = s.exec(select(Case).where(Case.outlet_id == world.outlet_b.id)).first()
+        assert case is not None and case.id is not None
+        nested = s.begin_nested()
+        s.add(CaseEvent(case_id=case.id, actor_id=world.teller_b.id or 0, at=datetime(2026, 11, 2, 2),
+                        action="case.notice"))
+        s.flush()
+        nested.rollback()
+        s.add(CaseEvent(case_id=case.id, actor_id=world.teller_b.id or 0, at=datetime(2026, 11, 2, 3),
+                        action="case.notice"))
+        s.commit()
+    with Session(world.engine) as s:
+        kept, raw = _table(s), _raw(s)
+        got = headline(s, Scope(outlet_ids=frozenset({world.outlet_b.id or 0})), Period(day, day))
+    assert kept == raw and got["notices"] == 1

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, exists, func, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import literal_column
 from sqlmodel import Session, col
 
@@ -73,28 +74,36 @@ def _key(by: str | None) -> tuple[Any, list[tuple[Any, Any]]]:
 
 
 def per_ticket(session: Session, scope: Scope, period: Period, by: str | None) -> Any:
-    """Subquery: one row per ticket of the period — group key ``g``, ``wait`` and ``service``
-    (seconds or NULL), ``called`` and ``no_show`` (0/1)."""
-    ev = TicketEvent
-    nxt_at = func.lead(col(ev.at)).over(partition_by=col(ev.ticket_id), order_by=col(ev.id))
-    nxt_kind = func.lead(col(ev.kind)).over(partition_by=col(ev.ticket_id), order_by=col(ev.id))
+    """Subquery: one row per ticket of the period that has steps — group key ``g``, ``wait``
+    and ``service`` (seconds or NULL), ``called`` and ``no_show`` (0/1). Each ticket's values
+    are correlated look-ups on its own steps (the ``ticket_id`` index): the first ``call``;
+    each ``serve`` with the step that follows it (the next id of that ticket)."""
+    def step(kind: str) -> Any:
+        e = aliased(TicketEvent)
+        return col(e.ticket_id) == Ticket.id, col(e.kind) == kind, e
+
+    on, is_call, c = step("call")
+    first_call = select(func.min(col(c.at))).where(on, is_call).scalar_subquery()
+    on_serve, is_serve, sv = step("serve")
+    x, nxt = aliased(TicketEvent), aliased(TicketEvent)
+    next_id = select(func.min(col(x.id))).where(col(x.ticket_id) == sv.ticket_id, col(x.id) > sv.id).scalar_subquery()
+    served = (select(func.sum(seconds_between(session, col(sv.at), col(nxt.at)))).select_from(sv)
+              .join(nxt, col(nxt.id) == next_id)
+              .where(on_serve, is_serve, col(nxt.kind).in_(("hold", "transfer", "done"))).scalar_subquery())
+
+    def has(kind: str) -> Any:
+        on_k, is_k, _ = step(kind)
+        return case((exists().where(on_k, is_k), 1), else_=0)
+
+    any_step = aliased(TicketEvent)
     key, joins = _key(by)
-    q = select(col(ev.ticket_id).label("tid"), col(ev.kind).label("kind"), col(ev.at).label("at"),
-               nxt_at.label("nxt_at"), nxt_kind.label("nxt_kind"), col(Ticket.issued_at).label("issued"),
-               key.label("g")).join(Ticket, col(Ticket.id) == ev.ticket_id)
-    for entity, on in joins:
-        q = q.join(entity, on)
-    steps = _scoped(q, scope, period).subquery("steps")
-    span = and_(steps.c.kind == "serve", steps.c.nxt_kind.in_(("hold", "transfer", "done")))
-    first_call = func.min(case((steps.c.kind == "call", steps.c.at)))
-    served = func.sum(case((span, seconds_between(session, steps.c.at, steps.c.nxt_at))))
-    return select(
-        steps.c.tid, func.min(steps.c.g).label("g"),
-        seconds_between(session, func.min(steps.c.issued), first_call).label("wait"),
-        served.label("service"),
-        func.max(case((steps.c.kind == "call", 1), else_=0)).label("called"),
-        func.max(case((steps.c.kind == "no_show", 1), else_=0)).label("no_show"),
-    ).group_by(steps.c.tid).subquery("tickets")
+    q = select(col(Ticket.id).label("tid"), key.label("g"),
+               seconds_between(session, col(Ticket.issued_at), first_call).label("wait"),
+               served.label("service"), has("call").label("called"), has("no_show").label("no_show"))
+    for entity, on_ in joins:
+        q = q.join(entity, on_)
+    q = q.where(exists().where(col(any_step.ticket_id) == Ticket.id))
+    return _scoped(q, scope, period).subquery("tickets")
 
 
 def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:

@@ -74,7 +74,7 @@ def _key(by: str | None) -> tuple[Any, list[tuple[Any, Any]]]:
 
 
 def per_ticket(session: Session, scope: Scope, period: Period, by: str | None) -> Any:
-    """Subquery: one row per ticket of the period that has steps — group key ``g``, ``wait``
+    """CTE: one row per ticket of the period that has steps — group key ``g``, ``wait``
     and ``service`` (seconds or NULL), ``called`` and ``no_show`` (0/1). Each ticket's values
     are correlated look-ups on its own steps (the ``ticket_id`` index): the first ``call``;
     each ``serve`` with the step that follows it (the next id of that ticket)."""
@@ -103,7 +103,8 @@ def per_ticket(session: Session, scope: Scope, period: Period, by: str | None) -
     for entity, on_ in joins:
         q = q.join(entity, on_)
     q = q.where(exists().where(col(any_step.ticket_id) == Ticket.id))
-    return _scoped(q, scope, period).subquery("tickets")
+    # materialized: each ticket's look-ups run once, not at every use of wait/service above
+    return _scoped(q, scope, period).cte("tickets").prefix_with("MATERIALIZED")
 
 
 def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:

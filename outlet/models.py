@@ -171,3 +171,8 @@ class CasePromise(SQLModel, table=True):
     revoked_at: NaiveDatetime | None = None
     revoked_by: int | None = Field(default=None, foreign_key="staff.id")
     revoke_reason: str | None = Field(default=None, max_length=500)
+
+
+# The per-day rollup of case steps is kept by every session that adds a CaseEvent: importing
+# it here registers it wherever case history can be written (outlet/figures/daily.py).
+import outlet.figures.daily  # noqa: E402,F401

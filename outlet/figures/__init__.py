@@ -22,7 +22,7 @@ from outlet.figures import cases, queue, ratings, video
 from outlet.figures.base import GROUPINGS, FigureDef, Number, Period, Scope, Value, as_date, merge
 
 __all__ = ["FIGURES", "FigureDef", "Period", "Scope", "breakdown", "drilldown_filter",
-           "figure", "headline", "heatmap", "trend"]  # fmt: skip
+           "figure", "headline", "heatmap", "quiet_figures", "trend"]  # fmt: skip
 
 FAMILIES: tuple[ModuleType, ...] = (cases, video, ratings, queue)
 FIGURES: tuple[FigureDef, ...] = tuple(d for fam in FAMILIES for d in fam.DEFS)
@@ -68,6 +68,16 @@ def headline(session: Session, scope: Scope, period: Period) -> dict[str, Value]
     for fam in FAMILIES:
         rows = fam.counts(session, scope, period, None)
         out.update(fam.derive(rows.get(None, {})))
+    return out
+
+
+def quiet_figures() -> dict[str, Value]:
+    """The figures of a scope or group with nothing in the period (counts 0, ratios, means
+    and P90s None): each family's ``derive`` of no counts — what ``headline`` gives for an
+    empty scope, without asking the database."""
+    out: dict[str, Value] = {}
+    for fam in FAMILIES:
+        out.update(fam.derive({}))
     return out
 
 

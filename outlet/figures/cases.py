@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, DateTime, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -31,14 +31,11 @@ from outlet.figures.base import (
     local_date,
     n_if,
     rate,
-    sum_if,
 )
+from outlet.figures.daily import ACCEPT, COMPLETE, NAMES, CaseDaily
 from outlet.models import Case, CaseEvent
 from partners.models import MatterVersion, Outlet
 
-ACCEPT = ("case.accept", "case.accept_rongque")
-COMPLETE = ("case.approve", "case.reject", "case.complete_onsite")
-STEPS = ("case.create", *ACCEPT, "case.refuse", "case.notice", "case.forward", *COMPLETE)
 F = "cases"
 
 
@@ -103,49 +100,59 @@ def _group(session: Session, by: str | None, ev: Any) -> tuple[Any, list[tuple[A
     raise ValueError(f"unknown grouping {by!r}")
 
 
+def _daily_group(by: str | None, d: Any) -> tuple[Any, list[tuple[Any, Any]]]:
+    """(group expression, joins) for ``by`` over the rollup ``figures_daily`` (``d``)."""
+    if by is None:
+        return None, []
+    if by == "partner":
+        return col(Outlet.partner_id), [(Outlet, col(Outlet.id) == d.c.outlet_id)]
+    if by == "domain":
+        return col(MatterVersion.domain), [(MatterVersion, col(MatterVersion.id) == d.c.matter_version_id)]
+    column = {"outlet": "outlet_id", "matter": "matter_id", "staff": "staff_id", "day": "day"}.get(by)
+    if column is None:
+        raise ValueError(f"unknown grouping {by!r}")
+    return d.c[column], []
+
+
 def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:
-    """Additive counts per group: two grouped aggregates (the period's steps; the cases open
-    and overdue at its end)."""
+    """Additive counts per group: the period's step counts summed from the per-day rollup
+    (``figures_daily``, kept with every step: :mod:`outlet.figures.daily`), then two grouped
+    aggregates over the raw rows (容缺 acceptances supplied by the period's end; the cases
+    open and overdue at its end)."""
     t0, t1 = period.utc
-    ev = CaseEvent.__table__.alias("ev")  # type: ignore[attr-defined]
-    key, joins = _group(session, by, ev.c)
-    act, done = ev.c.action, ev.c.action.in_(COMPLETE)
-    sup = aliased(CaseEvent)
-    supplied = exists().where(col(sup.case_id) == ev.c.case_id, col(sup.action) == "case.supply",
-                              col(sup.to_state) == "accepted", col(sup.at) < t1)
-    cols: list[Any] = [
-        n_if(act == "case.create"), n_if(act.in_(ACCEPT)), n_if(act == "case.refuse"),
-        n_if(act == "case.notice"), n_if(act == "case.accept_rongque"), n_if(act == "case.forward"),
-        n_if(done), n_if(act == "case.complete_onsite"),
-        n_if(and_(done, col(Case.completed_on) <= col(Case.due_on))),
-        n_if(and_(done, col(Case.completed_on) < col(Case.due_on))),
-        n_if(and_(done, col(Case.completed_on) > col(Case.due_on))),
-        sum_if(and_(done, col(Case.handling_workdays).is_not(None)), col(Case.handling_workdays)),
-        n_if(and_(done, col(Case.handling_workdays).is_not(None))),
-        sum_if(done, col(Case.corrections)),
-    ]
-    names = ("received", "accepted", "refused", "notices", "rongque", "forwarded", "completed", "onsite", "on_time", "early", "completed_late",
-             "sum_workdays", "n_workdays", "sum_corrections")  # fmt: skip
-
-    def steps(columns: list[Any], actions: tuple[str, ...], *extra: Any) -> Any:
-        q = select(*([key] if key is not None else []), *columns).select_from(ev).join(
-            Case, col(Case.id) == ev.c.case_id)
-        for entity, on in joins:
-            q = q.join(entity, on)
-        q = q.where(act.in_(actions), ev.c.at >= t0, ev.c.at < t1, *extra)
-        if scope.outlet_ids is not None:
-            q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
-        if scope.staff_id is not None:
-            q = q.where(ev.c.actor_id == scope.staff_id)
-        return q.group_by(key) if key is not None else q
-
+    d = CaseDaily.__table__  # type: ignore[attr-defined]
+    key, joins = _daily_group(by, d)
+    q = select(*([key] if key is not None else []), *[func.coalesce(func.sum(d.c[n]), 0) for n in NAMES])
+    q = q.select_from(d)
+    for entity, on in joins:
+        q = q.join(entity, on)
+    q = q.where(d.c.day >= period.start, d.c.day <= period.end)
+    if scope.outlet_ids is not None:
+        q = q.where(d.c.outlet_id.in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(d.c.staff_id == scope.staff_id)
+    norm = as_date if by == "day" else (lambda g: g)  # one key for a day, whatever the driver returns
     out: dict[Any, dict[str, Number]] = {}
-    for row in session.execute(steps(cols, STEPS)).all():
-        g, vals = (row[0], row[1:]) if key is not None else (None, row)
-        out[g] = {n: int(v or 0) for n, v in zip(names, vals, strict=True)}
-    # the correlated look-up runs only for the (few) 容缺 acceptances, not for every step
-    for row in session.execute(steps([func.count()], ("case.accept_rongque",), supplied)).all():
-        g, n = (row[0], row[1]) if key is not None else (None, row[0])
+    for row in session.execute(q.group_by(key) if key is not None else q).all():
+        g, vals = (norm(row[0]), row[1:]) if key is not None else (None, row)
+        out[g] = {n: int(v or 0) for n, v in zip(NAMES, vals, strict=True)}
+    # 容缺 supplied by the period's end: a correlated look-up for the (few) 容缺 acceptances
+    ev = CaseEvent.__table__.alias("ev")  # type: ignore[attr-defined]
+    sup = aliased(CaseEvent)
+    key, joins = _group(session, by, ev.c)
+    q = select(*([key] if key is not None else []), func.count()).select_from(ev).join(
+        Case, col(Case.id) == ev.c.case_id)
+    for entity, on in joins:
+        q = q.join(entity, on)
+    q = q.where(ev.c.action == "case.accept_rongque", ev.c.at >= t0, ev.c.at < t1,
+                exists().where(col(sup.case_id) == ev.c.case_id, col(sup.action) == "case.supply",
+                               col(sup.to_state) == "accepted", col(sup.at) < t1))
+    if scope.outlet_ids is not None:
+        q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
+    if scope.staff_id is not None:
+        q = q.where(ev.c.actor_id == scope.staff_id)
+    for row in session.execute(q.group_by(key) if key is not None else q).all():
+        g, n = (norm(row[0]), row[1]) if key is not None else (None, row[0])
         if n:
             out.setdefault(g, {})["rongque_supplied"] = int(n)
     if by in (None, "outlet", "partner", "matter", "domain", "staff"):
@@ -192,29 +199,40 @@ def _overdue_open(session: Session, scope: Scope, period: Period, by: str | None
 
 def overdue_by_day(session: Session, scope: Scope, first: date, last: date) -> dict[date, int]:
     """超期未办结数 as of each day ``first``..``last`` (each day's value is
-    :func:`counts`' ``overdue_open`` for a period ending that day), in one query: the
-    candidate cases (open at the end of ``first``, accepted by the end of ``last``, due
-    before ``last``) joined with the days, each day keeping the cases accepted by its end,
-    due before it, neither completed nor withdrawn by its end."""
-    day_rows = [select(literal(d, Date).label("day"), literal(utc_bounds(d)[1], DateTime).label("t1"))
-                for d in (first + timedelta(days=i) for i in range((last - first).days + 1))]
-    days = union_all(*day_rows).subquery("days") if len(day_rows) > 1 else day_rows[0].subquery("days")
+    :func:`counts`' ``overdue_open`` for a period ending that day). A case counts on day D
+    when it was accepted by the end of D, its committed date is before D, and it was neither
+    completed nor withdrawn by the end of D: in Beijing dates, on the days from
+    max(accepted, committed + 1) to min(completed, withdrawn) − 1 — one range per case. One
+    grouped query gives the candidate cases (open at the end of ``first``, accepted by the end
+    of ``last``, due before ``last``) counted per (accepted, committed, completed, withdrawn)
+    dates; their ranges are added up per day here."""
     t1_first, t1_last = utc_bounds(first)[1], utc_bounds(last)[1]
     w = aliased(CaseEvent)
     withdrawn = (select(col(w.case_id).label("case_id"), func.min(col(w.at)).label("at"))
                  .where(col(w.action) == "case.withdraw").group_by(col(w.case_id)).subquery("wd"))
-    q = (select(days.c.day, func.count(col(Case.id))).select_from(Case)
-         .join(days, and_(col(Case.accepted_at) < days.c.t1, col(Case.due_on) < days.c.day,
-                          or_(col(Case.completed_at).is_(None), col(Case.completed_at) >= days.c.t1)))
+    dates = (local_date(session, col(Case.accepted_at)), col(Case.due_on),
+             local_date(session, col(Case.completed_at)), local_date(session, withdrawn.c.at))
+    q = (select(*dates, func.count()).select_from(Case)
          .outerjoin(withdrawn, withdrawn.c.case_id == Case.id)
-         .where(_open_at(t1_first), col(Case.accepted_at) < t1_last, col(Case.due_on) < last,
-                or_(withdrawn.c.at.is_(None), withdrawn.c.at >= days.c.t1)))
+         .where(_open_at(t1_first), col(Case.accepted_at) < t1_last, col(Case.due_on) < last))
     if scope.outlet_ids is not None:
         q = q.where(col(Case.outlet_id).in_(sorted(scope.outlet_ids)))
     if scope.staff_id is not None:
         q = q.where(_accepted_by(scope.staff_id))
-    got = {as_date(d): int(n) for d, n in session.execute(q.group_by(days.c.day)).all()}
-    return {d: got.get(d, 0) for d in (first + timedelta(days=i) for i in range((last - first).days + 1))}
+    days = (last - first).days + 1
+    step = [0] * (days + 1)  # differences: +n where a range starts, −n after it ends
+    for accepted, due, done, gone, n in session.execute(q.group_by(*dates)).all():
+        lo = max(first, as_date(accepted), as_date(due) + timedelta(days=1))
+        hi = min([last, *(as_date(x) - timedelta(days=1) for x in (done, gone) if x is not None)])
+        if lo <= hi:
+            step[(lo - first).days] += int(n)
+            step[(hi - first).days + 1] -= int(n)
+    out: dict[date, int] = {}
+    running = 0
+    for i in range(days):
+        running += step[i]
+        out[first + timedelta(days=i)] = running
+    return out
 
 
 def _accepted_by(staff_id: int) -> Any:

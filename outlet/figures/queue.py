@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, exists, func, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import literal_column
 from sqlmodel import Session, col
 
@@ -73,63 +74,74 @@ def _key(by: str | None) -> tuple[Any, list[tuple[Any, Any]]]:
 
 
 def per_ticket(session: Session, scope: Scope, period: Period, by: str | None) -> Any:
-    """Subquery: one row per ticket of the period — group key ``g``, ``wait`` and ``service``
-    (seconds or NULL), ``called`` and ``no_show`` (0/1)."""
-    ev = TicketEvent
-    nxt_at = func.lead(col(ev.at)).over(partition_by=col(ev.ticket_id), order_by=col(ev.id))
-    nxt_kind = func.lead(col(ev.kind)).over(partition_by=col(ev.ticket_id), order_by=col(ev.id))
+    """CTE: one row per ticket of the period that has steps — group key ``g``, ``wait``
+    and ``service`` (seconds or NULL), ``called`` and ``no_show`` (0/1). Each ticket's values
+    are correlated look-ups on its own steps (the ``ticket_id`` index): the first ``call``;
+    each ``serve`` with the step that follows it (the next id of that ticket)."""
+    def step(kind: str) -> Any:
+        e = aliased(TicketEvent)
+        return col(e.ticket_id) == Ticket.id, col(e.kind) == kind, e
+
+    on, is_call, c = step("call")
+    first_call = select(func.min(col(c.at))).where(on, is_call).scalar_subquery()
+    on_serve, is_serve, sv = step("serve")
+    x, nxt = aliased(TicketEvent), aliased(TicketEvent)
+    next_id = select(func.min(col(x.id))).where(col(x.ticket_id) == sv.ticket_id, col(x.id) > sv.id).scalar_subquery()
+    served = (select(func.sum(seconds_between(session, col(sv.at), col(nxt.at)))).select_from(sv)
+              .join(nxt, col(nxt.id) == next_id)
+              .where(on_serve, is_serve, col(nxt.kind).in_(("hold", "transfer", "done"))).scalar_subquery())
+
+    def has(kind: str) -> Any:
+        on_k, is_k, _ = step(kind)
+        return case((exists().where(on_k, is_k), 1), else_=0)
+
+    any_step = aliased(TicketEvent)
     key, joins = _key(by)
-    q = select(col(ev.ticket_id).label("tid"), col(ev.kind).label("kind"), col(ev.at).label("at"),
-               nxt_at.label("nxt_at"), nxt_kind.label("nxt_kind"), col(Ticket.issued_at).label("issued"),
-               key.label("g")).join(Ticket, col(Ticket.id) == ev.ticket_id)
-    for entity, on in joins:
-        q = q.join(entity, on)
-    steps = _scoped(q, scope, period).subquery("steps")
-    span = and_(steps.c.kind == "serve", steps.c.nxt_kind.in_(("hold", "transfer", "done")))
-    first_call = func.min(case((steps.c.kind == "call", steps.c.at)))
-    served = func.sum(case((span, seconds_between(session, steps.c.at, steps.c.nxt_at))))
-    return select(
-        steps.c.tid, func.min(steps.c.g).label("g"),
-        seconds_between(session, func.min(steps.c.issued), first_call).label("wait"),
-        served.label("service"),
-        func.max(case((steps.c.kind == "call", 1), else_=0)).label("called"),
-        func.max(case((steps.c.kind == "no_show", 1), else_=0)).label("no_show"),
-    ).group_by(steps.c.tid).subquery("tickets")
-
-
-def _p90(session: Session, t: Any, column: str) -> dict[Any, float]:
-    """Nearest-rank P90 of ``t.<column>`` per group: the row ranked ⌈0.9·n⌉ (integer
-    arithmetic: (9n + 9) div 10), with window functions on both databases."""
-    v = t.c[column]
-    ranked = select(t.c.g, v.label("v"),
-                    func.row_number().over(partition_by=t.c.g, order_by=v).label("rn"),
-                    func.count().over(partition_by=t.c.g).label("n")).where(v.is_not(None)).subquery()
-    want = (ranked.c.n * 9 + 9) // 10  # floor division on both databases
-    return {g: float(x) for g, x in session.execute(
-        select(ranked.c.g, ranked.c.v).where(ranked.c.rn == want)).all()}
+    q = select(col(Ticket.id).label("tid"), key.label("g"),
+               seconds_between(session, col(Ticket.issued_at), first_call).label("wait"),
+               served.label("service"), has("call").label("called"), has("no_show").label("no_show"))
+    for entity, on_ in joins:
+        q = q.join(entity, on_)
+    q = q.where(exists().where(col(any_step.ticket_id) == Ticket.id))
+    # materialized: each ticket's look-ups run once, not at every use of wait/service above
+    return _scoped(q, scope, period).cte("tickets").prefix_with("MATERIALIZED")
 
 
 def counts(session: Session, scope: Scope, period: Period, by: str | None = None) -> dict[Any, dict[str, Number]]:
     """Per group: tickets, sums and counts of wait and service, the P90s (not additive),
-    called and no-show counts."""
+    called and no-show counts — one query, the tickets subquery evaluated once. P90 is the
+    nearest rank ⌈0.9·n⌉ of the n non-NULL values (integer arithmetic: (9n + 9) div 10),
+    ranked by window functions on both databases (NULLs ordered last)."""
     if by in ("matter", "domain"):
         return {}
     t = per_ticket(session, scope, period, by)
+
+    def rank(v: Any) -> tuple[Any, Any]:
+        return (func.row_number().over(partition_by=t.c.g, order_by=(v.is_(None), v)),
+                func.count(v).over(partition_by=t.c.g))
+
+    (rw, nw), (rs, ns) = rank(t.c.wait), rank(t.c.service)
+    r = select(t.c.g, t.c.wait, t.c.service, t.c.called, t.c.no_show, rw.label("rw"), nw.label("nw"),
+               rs.label("rs"), ns.label("ns")).subquery("ranked")
+
+    def p90(v: Any, rn: Any, n: Any) -> Any:
+        return func.max(case((and_(v.is_not(None), rn == (n * 9 + 9) // 10), v)))
+
     rows = session.execute(select(
-        t.c.g, func.count(), func.coalesce(func.sum(t.c.wait), 0), func.count(t.c.wait),
-        func.coalesce(func.sum(t.c.service), 0), func.count(t.c.service),
-        func.coalesce(func.sum(t.c.called), 0), func.coalesce(func.sum(t.c.no_show * t.c.called), 0),
-    ).group_by(t.c.g)).all()
-    p_wait, p_service = _p90(session, t, "wait"), _p90(session, t, "service")
+        r.c.g, func.count(), func.coalesce(func.sum(r.c.wait), 0), func.count(r.c.wait),
+        func.coalesce(func.sum(r.c.service), 0), func.count(r.c.service),
+        func.coalesce(func.sum(r.c.called), 0), func.coalesce(func.sum(r.c.no_show * r.c.called), 0),
+        p90(r.c.wait, r.c.rw, r.c.nw), p90(r.c.service, r.c.rs, r.c.ns),
+    ).group_by(r.c.g)).all()
     out: dict[Any, dict[str, Number]] = {}
-    for g, n, sw, nw, ss, ns, called, no_show in rows:
+    for g, n, sw, nw_, ss, ns_, called, no_show, p_wait, p_service in rows:
         key = None if by is None else g
-        out[key] = {"tickets": int(n), "sum_wait": float(sw), "n_wait": int(nw), "sum_service": float(ss),
-                    "n_service": int(ns), "called": int(called), "no_show": int(no_show)}
-        if g in p_wait:
-            out[key]["p90_wait"] = p_wait[g]
-        if g in p_service:
-            out[key]["p90_service"] = p_service[g]
+        out[key] = {"tickets": int(n), "sum_wait": float(sw), "n_wait": int(nw_), "sum_service": float(ss),
+                    "n_service": int(ns_), "called": int(called), "no_show": int(no_show)}
+        if p_wait is not None:
+            out[key]["p90_wait"] = float(p_wait)
+        if p_service is not None:
+            out[key]["p90_service"] = float(p_service)
     return out
 
 

@@ -35,6 +35,7 @@ from outlet.figures import (
     drilldown_filter,
     headline,
     heatmap,
+    quiet_figures,
     trend,
 )
 from partners.authorize import FIGURE_ROLES, FigureView, figure_view
@@ -250,12 +251,6 @@ def group_labels(session: Session, by: str, groups: list[Any]) -> dict[Any, str]
     return {g: names.get(g, "（未指定）" if g is None else str(g)) for g in groups}
 
 
-def quiet_values(session: Session, scope: Scope, period: Period) -> dict[str, Any]:
-    """The figures of a group with nothing in the period (counts 0, ratios and averages
-    None): what the dashboard shows for an outlet without activity."""
-    return headline(session, Scope(outlet_ids=frozenset(), staff_id=scope.staff_id), period)
-
-
 def complete(row: dict[str, Any], quiet: dict[str, Any]) -> dict[str, Any]:
     """A :func:`breakdown` row with the figures of families that had nothing for the group
     (None there) set as the dashboard shows them for that group alone (0 for counts)."""
@@ -281,7 +276,7 @@ def dashboard_context(session: Session, actor: Staff, q: Query, today: date) -> 
     points = trend(session, seen.scope, figure.key, trend_end, days=TREND_DAYS)
     trend_rows = [(d, v, rows_link(q, figure.key, period=Period(d, d))) for d, v in points]
     by = q.by or ("outlet" if len(seen.outlets) > 1 and q.outlet_id is None else "matter")
-    quiet = quiet_values(session, seen.scope, q.period)
+    quiet = quiet_figures()
     groups = [complete(r, quiet) for r in breakdown(session, seen.scope, q.period, by)]
     names = group_labels(session, by, [r["group"] for r in groups])
     bars = sorted(groups, key=lambda r: (r.get(figure.key) is None, -(r.get(figure.key) or 0)))

@@ -17,7 +17,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from outlet.clock import local_day
-from outlet.figures import FIGURES, FigureDef, Period, Scope, breakdown, headline, heatmap
+from outlet.figures import (
+    FIGURES,
+    FigureDef,
+    Period,
+    Scope,
+    breakdown,
+    headline,
+    heatmap,
+    quiet_figures,
+)
 from partners.models import Outlet, Partner, Staff, utcnow
 from web import charts
 from web.auth import requires_roles
@@ -36,7 +45,6 @@ from web.routes.figures import (
     date_range,
     group_labels,
     previous,
-    quiet_values,
     read_query,
     resolve_scope,
     scope_title,
@@ -58,7 +66,7 @@ def outlet_rows(session: Session, scope: Scope, period: Period) -> list[list[Any
             .order_by(col(Outlet.code)))
     if scope.outlet_ids is not None:
         stmt = stmt.where(col(Outlet.id).in_(scope.outlet_ids))
-    quiet = quiet_values(session, scope, period)
+    quiet = quiet_figures()
     by_outlet = {r["group"]: complete(r, quiet) for r in breakdown(session, scope, period, "outlet")}
     rows = []
     for outlet, partner in session.exec(stmt).all():
@@ -92,7 +100,7 @@ def workbook_sheets(session: Session, seen: Seen, q: Query) -> list[Sheet]:
                     [[FAMILY_LABELS.get(f.family, f.family), f.label, UNIT_NAMES.get(f.unit, f.unit), _pct(f, now.get(f.key)),
                       _pct(f, before.get(f.key))] for f in FIGURES])
     sheets = [summary]
-    quiet = quiet_values(session, seen.scope, q.period)
+    quiet = quiet_figures()
     sheets.append(Sheet("按网点", SUMMARY_COLUMNS + headline_columns(), outlet_rows(session, seen.scope, q.period)))
     for by, name, label in (("matter", "按事项", "事项"), ("day", "按日", "日期")):
         rows = [complete(r, quiet) for r in breakdown(session, seen.scope, q.period, by)]

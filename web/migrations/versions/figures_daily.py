@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'figures_daily'
-down_revision = 'ref_version'
+down_revision = 'queue_defaults'
 branch_labels = None
 depends_on = None
 

@@ -47,6 +47,15 @@ _PII = re.compile(
     r"|(?P<mobile>(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z]))"
     r"|(?P<email>[^\s@]+@[^\s@]+\.[A-Za-z]{2,})"
 )
+# The same strings match as with _PII, for the question "any PII at all?" asked of every
+# entry: a match must begin at the first digit of a number (a digit whose previous character
+# is no letter or digit) or at the "@" of an address (its local part is then any non-space
+# run before it), so the scan skips every other character at C speed instead of trying the
+# address's greedy local part at each position (quadratic in a long case number).
+_PII_ANY = re.compile(
+    r"[0-9@](?:(?<=[0-9])(?<![0-9A-Za-z][0-9])(?:\d{16}[0-9Xx]|\d{14}|(?<=1)[3-9]\d{9})(?![0-9A-Za-z])"
+    r"|(?<=[^\s@]@)[^\s@]+\.[A-Za-z]{2,})"
+)
 _PII_NAMES = {"id18": "an 18-character resident ID number", "id15": "a 15-digit ID number",
               "mobile": "a mobile phone number", "email": "an e-mail address"}  # fmt: skip
 
@@ -258,7 +267,7 @@ def _check_pii(e: Mapping[str, Any]) -> None:
     # Only then is each field searched alone, to name it.
     fields = ["\x00".join(texts) for key, value in e.items()
               if key not in _PII_SKIP and (texts := _strings(value))]
-    if fields and _PII.search("\n".join(fields)):
+    if fields and _PII_ANY.search("\n".join(fields)):
         _name_pii_field(e)
     if 10**14 <= abs(e["actor"]["id"]):
         raise EntryError("entry 'actor.id' looks like an ID number, not a staff id")

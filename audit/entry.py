@@ -248,14 +248,29 @@ def _check_digests(ds: object) -> None:
     _check(ok, "digests", "must be a list of {kind: " + "|".join(DIGEST_KINDS) + ", sha256: hex}")
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})  # exact types that hold no text
+
+
 def _strings(obj: Any) -> list[str]:
+    """Every string inside ``obj`` (mappings' values and lists, depth first, in order)."""
+    out: list[str] = []
+    _collect_strings(obj, out)
+    return out
+
+
+def _collect_strings(obj: Any, out: list[str]) -> None:
+    # Checked per entry on every append: the cheap exact-type tests come before the
+    # Mapping ABC's isinstance, which is a Python-level call for every non-dict value.
     if isinstance(obj, str):
-        return [obj]
-    if isinstance(obj, Mapping):
-        return [s for v in obj.values() for s in _strings(v)]
-    if isinstance(obj, list):
-        return [s for v in obj for s in _strings(v)]
-    return []
+        out.append(obj)
+    elif type(obj) in _SCALARS:
+        return
+    elif isinstance(obj, dict) or isinstance(obj, Mapping):
+        for v in obj.values():
+            _collect_strings(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _collect_strings(v, out)
 
 
 _PII_SKIP = frozenset({"subject", "digests", "time", "v"})

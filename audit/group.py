@@ -54,12 +54,7 @@ _SQL_ROLLBACK_TO = "ROLLBACK TO SAVEPOINT sa_savepoint"
 
 
 class _Batch:
-    """One open transaction and the units in it. ``gate`` is held until the batch has
-    committed (or failed): its units wait by taking and at once passing it on, so the
-    COMMIT wakes one thread, which wakes the next, instead of all of them at once fighting
-    for the GIL (a thread switch costs more than a unit's own statements)."""
-
-    __slots__ = ("conn", "units", "gate", "error", "after")
+    __slots__ = ("conn", "units", "done", "error", "after")
 
     def __init__(self, engine: Engine) -> None:
         self.conn: Connection = engine.connect()
@@ -72,15 +67,9 @@ class _Batch:
             self.conn.close()
             raise
         self.units = 0
-        self.gate = threading.Lock()
-        self.gate.acquire()  # released once, by the committer
+        self.done = threading.Event()
         self.error: BaseException | None = None
         self.after: list[Callable[[], None]] = []
-
-    def wait(self) -> None:
-        """Return once the batch has committed or failed (then ``error`` is set)."""
-        self.gate.acquire()
-        self.gate.release()  # the next unit of the batch
 
 
 class GroupCommit:
@@ -157,7 +146,7 @@ class GroupCommit:
             if committer:
                 self._commit(batch)
         if not failed:
-            batch.wait()
+            batch.done.wait()
             if batch.error is not None:
                 raise batch.error
 
@@ -194,7 +183,7 @@ class GroupCommit:
                     batch.conn.info.pop(APPEND_LOCKED, None)  # the pooled connection outlives the lock
                 batch.conn.close()
             finally:
-                batch.gate.release()  # never leave the batch's units waiting
+                batch.done.set()  # never leave the batch's units waiting
 
 
 def _fast_savepoints(engine: Engine) -> None:

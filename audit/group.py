@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,6 +48,9 @@ MAX_BATCH = 256  # units per COMMIT
 AFTER_COMMIT = "audit.group.after_commit"  # session.info key: callables run after the COMMIT
 log = logging.getLogger(__name__)
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+# the one savepoint name (see _fast_savepoints)
+_SQL_SAVEPOINT, _SQL_RELEASE = "SAVEPOINT sa_savepoint", "RELEASE SAVEPOINT sa_savepoint"
+_SQL_ROLLBACK_TO = "ROLLBACK TO SAVEPOINT sa_savepoint"
 
 
 class _Batch:
@@ -77,8 +81,10 @@ class GroupCommit:
         self.max_batch = max_batch
         self.session_class = session_class  # e.g. sqlmodel's Session, for the callers' API
         self._mutex = threading.Lock()  # one unit at a time on the batch's connection
-        self._count = threading.Lock()  # guards _waiting
-        self._waiting = 0
+        # One token per thread between asking for the mutex and getting it: deque append and
+        # pop are atomic under the GIL, so this costs no lock of its own. Read by the mutex's
+        # holder: a token there is a thread that will join the open batch.
+        self._queue: deque[None] = deque()
         self._batch: _Batch | None = None
         self._local = threading.local()
         self.batches = 0  # committed batches (figures for the benchmark, tests)
@@ -107,11 +113,9 @@ class GroupCommit:
             finally:
                 session.close()
             return
-        with self._count:
-            self._waiting += 1
+        self._queue.append(None)
         self._mutex.acquire()
-        with self._count:
-            self._waiting -= 1
+        self._queue.pop()
         batch = self._batch
         if batch is None:
             try:
@@ -146,10 +150,14 @@ class GroupCommit:
             if batch.error is not None:
                 raise batch.error
 
+    @property
+    def _waiting(self) -> int:
+        """Threads waiting for the mutex (figures for tests)."""
+        return len(self._queue)
+
     def _close_if_last(self, batch: _Batch) -> bool:
         """Under the mutex: is this the last unit of ``batch``? Then nobody else joins it."""
-        with self._count:
-            last = self._waiting == 0 or batch.units >= self.max_batch
+        last = not self._queue or batch.units >= self.max_batch
         if last:
             self._batch = None
         return last
@@ -180,24 +188,34 @@ class GroupCommit:
 
 def _fast_savepoints(engine: Engine) -> None:
     """Savepoint statements straight on the DBAPI cursor for this engine's dialect:
-    SQLAlchemy's statement machinery costs more than SQLite's savepoint itself. The SQL is
-    the same (``Dialect.do_savepoint`` etc. are SQLAlchemy's documented hooks)."""
-    dialect: Any = engine.dialect  # names are SQLAlchemy's own ("sa_savepoint_1"): no quoting
+    SQLAlchemy's statement machinery costs more than SQLite's savepoint itself
+    (``Dialect.do_savepoint`` etc. are SQLAlchemy's documented hooks).
+
+    Every savepoint is named ``sa_savepoint`` instead of SQLAlchemy's numbered names: SAVEPOINT,
+    RELEASE and ROLLBACK TO name the innermost savepoint of that name (SQLite and PostgreSQL
+    alike), and SQLAlchemy nests them strictly, so one name means the same statements; with a
+    new number per unit, each was a new SQL text that SQLite parsed again (pysqlite's statement
+    cache never hit)."""
+    dialect: Any = engine.dialect
     if getattr(dialect, "_group_fast_savepoints", False):
         return
 
-    def run(conn: Connection, sql: str) -> None:
+    def run(conn: Connection, *sql: str) -> None:
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         cur = dbapi.cursor()
         try:
-            cur.execute(sql)
+            for statement in sql:
+                cur.execute(statement)
         finally:
             cur.close()
 
-    dialect.do_savepoint = lambda conn, name: run(conn, f"SAVEPOINT {name}")
-    dialect.do_rollback_to_savepoint = lambda conn, name: run(conn, f"ROLLBACK TO SAVEPOINT {name}")
-    dialect.do_release_savepoint = lambda conn, name: run(conn, f"RELEASE SAVEPOINT {name}")
+    dialect.do_savepoint = lambda conn, _name: run(conn, _SQL_SAVEPOINT)
+    # ROLLBACK TO keeps the savepoint; SQLAlchemy is done with it, so it is released too:
+    # the database's stack of savepoints stays SQLAlchemy's, and the next RELEASE or
+    # ROLLBACK TO of this one name reaches the savepoint SQLAlchemy means.
+    dialect.do_rollback_to_savepoint = lambda conn, _name: run(conn, _SQL_ROLLBACK_TO, _SQL_RELEASE)
+    dialect.do_release_savepoint = lambda conn, _name: run(conn, _SQL_RELEASE)
     dialect._group_fast_savepoints = True
 
 

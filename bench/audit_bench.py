@@ -17,14 +17,24 @@ fsync=off (the test server), so its figures understate commit cost. Each run is 
 ``--runs`` times (the machine may be shared): every run and the median/range are printed,
 with the per-entry latency and the process CPU time per entry (all threads; on a machine
 shared with other work, entries/s follows the CPU this process gets, and 1 / CPU per entry
-is roughly the rate with one whole core for the GIL-bound Python part)."""
+is roughly the rate with one whole core for the GIL-bound Python part).
+
+CPU time per entry depends on the load of a shared machine; instruction counts do not. With
+valgrind installed, each mode's 64-writer run is also repeated once, small
+(``--instr-entries``), under ``valgrind --tool=callgrind`` counting only the writer threads'
+instructions (``--toggle-collect=thread_run``; warm-up in the main thread is not counted), and
+the instructions per entry are printed next to the figures (``--no-instr`` skips it)."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -87,10 +97,12 @@ MODES = {
 }
 
 
-def bench_append(eng: Engine, writers: int, total: int, mode: str) -> tuple[float, list[float], float]:
+def bench_append(eng: Engine, writers: int, total: int, mode: str,
+                 check: bool = True) -> tuple[float, list[float], float]:
     """Entries/s, per-entry seconds (until acknowledged) and process CPU seconds per entry for
     ``writers`` threads appending ``total`` entries. ``mode``: "txn" one transaction each,
-    "group" group commit, "floor" empty transactions instead of record()."""
+    "group" group commit, "floor" empty transactions instead of record(). ``check``: count
+    the entries afterwards (every one acknowledged is there, indexes consecutive from 0)."""
     per = total // writers
     lat: list[list[float]] = [[] for _ in range(writers)]
     clock = time.perf_counter
@@ -118,11 +130,51 @@ def bench_append(eng: Engine, writers: int, total: int, mode: str) -> tuple[floa
     for t in threads:
         t.join()
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    if mode != "floor":  # every acknowledged entry is there, indexes consecutive from 0
+    if check and mode != "floor":  # every acknowledged entry is there, indexes consecutive from 0
         with eng.connect() as c:
             n = c.execute(select(func.count()).select_from(entries)).scalar()
             assert n == store.entry_count(c) == per * writers, (n, store.entry_count(c))
     return per * writers / dt, [x for m in lat for x in m], cpu / (per * writers)
+
+
+def instructions_per_entry(mode: str, writers: int, total: int, url: str | None, tmp: Path) -> float | None:
+    """Instructions per entry of ``writers`` threads appending ``total`` entries in ``mode``,
+    counted by callgrind in the writer threads only (this process' Python and SQLite; not the
+    PostgreSQL server's). ``url``: a fresh PostgreSQL database, else a new SQLite file in
+    ``tmp``. None without valgrind or when the run fails."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    out = tmp / f"callgrind-{mode}-{writers}-{os.getpid()}.out"
+    cmd = [valgrind, "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=thread_run",
+           f"--callgrind-out-file={out}", sys.executable, __file__, "--instr-child", mode,
+           str(writers), str(total), url or str(tmp / f"instr-{mode}-{writers}.db")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    got = re.search(r"Collected : (\d+)", run.stderr)
+    out.unlink(missing_ok=True)
+    if run.returncode != 0 or got is None:
+        print(f"   (callgrind run failed: {run.stderr.strip().splitlines()[-1:]})")
+        return None
+    return int(got.group(1)) / total
+
+
+def instr_child(mode: str, writers: int, total: int, target: str) -> None:
+    """The process measured by instructions_per_entry: warm up in the main thread (not
+    counted), then the writers (counted)."""
+    eng = open_engine(target if "://" in target else f"sqlite:///{target}")
+    create_tables(eng)
+    group = GroupCommit(eng)
+    for i in range(200):  # caches, lazy imports, prepared statements: outside thread_run
+        if mode == "group":
+            with group.unit() as s:
+                record(s, entry(10_000_000 + i))
+        else:
+            with Session(eng) as s, s.begin():
+                record(s, entry(10_000_000 + i))
+    with eng.begin() as c:
+        c.execute(entries.delete())
+    bench_append(eng, writers, total, mode, check=False)
+    eng.dispose()
 
 
 def fresh_sqlite(tmp: Path, full: bool, name: str) -> Engine:
@@ -141,7 +193,10 @@ def pragmas(tmp: Path, full: bool) -> str:
     return ", ".join(got) + " (synchronous: 0=OFF 1=NORMAL 2=FULL)"
 
 
-def append_runs(new_engine: Any, total: int, runs: int, mode: str) -> None:
+def append_runs(new_engine: Any, total: int, runs: int, mode: str,
+                instr: Any = None) -> None:
+    """Print the figures of ``runs`` runs per writer count; ``instr(mode, writers)``: the
+    instructions per entry of a small run (or None), printed on the 64-writer line."""
     what, unit, _doc = MODES[mode]
     for w in (1, 8, 64):
         rates: list[float] = []
@@ -156,11 +211,13 @@ def append_runs(new_engine: Any, total: int, runs: int, mode: str) -> None:
             cpus.append(cpu)
         lats.sort()
         p50, p99, top = lats[len(lats) // 2], lats[int(len(lats) * 0.99)], lats[-1]
+        per = instr(mode, w) if instr is not None and w == 64 else None
         print(f"{what:9} {w:>2} writer(s): median {statistics.median(rates):>7,.0f} {unit}  "
               f"range {min(rates):,.0f}-{max(rates):,.0f}  "
               f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}; "
               f"p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms, max {top * 1e3:.0f} ms; "
-              f"cpu {statistics.median(cpus) * 1e6:.0f} us/entry)",
+              f"cpu {statistics.median(cpus) * 1e6:.0f} us/entry"
+              + (f", {per:,.0f} instructions/entry" if per else "") + ")",
               flush=True)  # fmt: skip
 
 
@@ -177,6 +234,14 @@ def postgres_engines() -> tuple[Any, Any]:
         return eng
 
     return server, new_engine
+
+
+def _child() -> bool:
+    """``--instr-child MODE WRITERS TOTAL TARGET``: run instr_child (under callgrind)."""
+    if len(sys.argv) == 6 and sys.argv[1] == "--instr-child":
+        instr_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+        return True
+    return False
 
 
 def bulk_load(eng: Engine, n: int) -> None:
@@ -208,7 +273,12 @@ def main() -> None:
     ap.add_argument("--no-sqlite", action="store_true", help="skip the SQLite append runs")
     ap.add_argument("--pg-append", type=int, default=None,
                     help="entries per PostgreSQL append run (default: --append)")
+    ap.add_argument("--modes", default="txn,group,floor", help="append modes to run")
+    ap.add_argument("--instr-entries", type=int, default=1_280,
+                    help="entries of the 64-writer run counted by callgrind")
+    ap.add_argument("--no-instr", action="store_true", help="skip the callgrind runs")
     a = ap.parse_args()
+    modes = [m for m in a.modes.split(",") if m in MODES]
     tmp = a.dir or Path(tempfile.mkdtemp(prefix="audit-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
     n = a.entries
@@ -218,18 +288,30 @@ def main() -> None:
     print(f"engine: {pragmas(tmp, a.full)}")
     print(f"append: {a.append:,} entries per run, {a.runs} run(s) per writer count; latency = "
           "until the entry is committed (acknowledged)")  # fmt: skip
-    for mode in () if a.no_sqlite else ("txn", "group", "floor"):
+    if not a.no_instr:
+        print(f"instructions: callgrind, writer threads only, {a.instr_entries:,} entries by 64 writers "
+              "after a warm-up" + ("" if shutil.which("valgrind") else " -- valgrind not installed: skipped"))
+
+    def sqlite_instr(mode: str, w: int) -> float | None:
+        return None if a.no_instr else instructions_per_entry(mode, w, a.instr_entries, None, tmp)
+
+    for mode in () if a.no_sqlite else modes:
         print(f"-- SQLite, {MODES[mode][2]}", flush=True)
-        append_runs(lambda name: fresh_sqlite(tmp, a.full, name), a.append, a.runs, mode)
+        append_runs(lambda name: fresh_sqlite(tmp, a.full, name), a.append, a.runs, mode, sqlite_instr)
     if not a.no_pg:
         from tests import pg_server
 
         if pg_server.available():
             server, new_engine = postgres_engines()
+
+            def pg_instr(mode: str, w: int) -> float | None:
+                return None if a.no_instr else instructions_per_entry(
+                    mode, w, a.instr_entries, server.new_database(), tmp)
+
             try:
-                for mode in ("txn", "group", "floor"):
+                for mode in modes:
                     print(f"-- PostgreSQL (fsync=off), {MODES[mode][2]}", flush=True)
-                    append_runs(new_engine, a.pg_append or a.append, a.runs, mode)
+                    append_runs(new_engine, a.pg_append or a.append, a.runs, mode, pg_instr)
             finally:
                 server.stop()
         else:
@@ -279,4 +361,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if not _child():
+        main()

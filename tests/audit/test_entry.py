@@ -86,3 +86,22 @@ def test_parse_leaf_rejects_non_canonical_bytes() -> None:
     leaf = leaf_bytes(make_entry(7))
     with pytest.raises(EntryError, match="canonical"):
         parse_leaf(json.dumps(json.loads(leaf), indent=1).encode())
+
+
+def test_pii_fast_check_matches_the_same_strings_as_the_named_patterns() -> None:
+    """_check_pii asks _PII_ANY whether any field holds PII, then _PII which one: the two must
+    agree on every string, or PII slips into a leaf (or clean entries are refused)."""
+    import random
+
+    from audit.entry import _PII, _PII_ANY
+
+    rnd = random.Random(9)
+    pieces = ["0", "1", "7", "X", "x", "a", "Z", "@", ".", "cn", " ", "\x00", "\n", "-", "_", "北",
+              "13800138000", "11010519491231002", "110105491231002", "u@example.com", "@@"]
+    samples = ["", "13800138000", "a13800138000", "13800138000a", "1380013800", "11010519491231002X",
+               "110105194912310021", "110105491231002", "3702110000000000000000000000001202611210005",
+               "u@example.com", "u@example", "@example.com", "a @b.cn", "张三 u@x.cn"]
+    samples += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 12))) for _ in range(20_000)]
+    differ = [s for s in samples if bool(_PII.search(s)) != bool(_PII_ANY.search(s))]
+    assert differ == []
+    assert sum(1 for s in samples if _PII.search(s)) > 1_000  # both kinds of answer are exercised

@@ -186,3 +186,30 @@ def test_group_units_and_plain_transactions_mixed_keep_indexes_consecutive(db: E
         t.join(120)
     assert errors == []
     assert sorted(acknowledged) == [i for i, _a in _stored(db)] == list(range(120))
+
+
+def test_group_nested_unit_rolled_back_inside_a_unit_undoes_only_itself(db: Engine) -> None:
+    """Savepoints share one name (audit.group._fast_savepoints): after an inner unit rolled
+    back, the outer unit's own rollback must still reach the outer savepoint, and its commit
+    must still keep what it did before and after the inner one."""
+    group = GroupCommit(db)
+    with group.unit() as s:
+        record(s, make_entry(0, action="case.create"))
+        with pytest.raises(LookupError):
+            with group.unit() as inner:
+                record(inner, make_entry(1, action="case.reject"))
+                raise LookupError("inner undone")
+        record(s, make_entry(2, action="case.accept"))
+    with pytest.raises(KeyError):
+        with group.unit() as s:
+            record(s, make_entry(3, action="case.create"))
+            with pytest.raises(LookupError):
+                with group.unit() as inner:
+                    record(inner, make_entry(4, action="case.reject"))
+                    raise LookupError("inner undone")
+            with group.unit() as inner:
+                record(inner, make_entry(5, action="case.accept"))
+            raise KeyError("the whole outer unit fails")
+    with group.unit() as s:
+        record(s, make_entry(6, action="case.complete"))
+    assert _stored(db) == [(0, "case.create"), (1, "case.accept"), (2, "case.complete")]

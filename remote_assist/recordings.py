@@ -122,7 +122,10 @@ class RecordingManager:
                 if stamp.iso6709():
                     tags["location"] = stamp.iso6709() or ""
                 assert rec.work_path is not None
-                from remote_assist.recorder import RecordingWriter, SessionRecorder  # aiortc: see the note above
+                from remote_assist.recorder import (  # aiortc: see the note above
+                    RecordingWriter,
+                    SessionRecorder,
+                )
 
                 writer = RecordingWriter(Path(rec.work_path), tags=tags)
                 writer.start()

@@ -294,21 +294,28 @@ def _list_select(
     order: Sequence[SQLColumnExpression[Any]] | None = None, count: bool = False, tag: int = 0,
 ) -> Any:
     """One page of list rows as a Core select: the brief columns, the matter, applicant and
-    outlet names, the list ``tag`` and (with ``count``) the total without the limit."""
-    total = func.count().over() if count else literal(0)
+    outlet names, the list ``tag`` and (with ``count``) the total without the limit: a count
+    of its own, run once (a window count over the page sorted and read every matching row
+    with its names first: 6 ms with 2,000 cases in a day, growing with each)."""
+    total = _joined(select(func.count()), visible, *conditions).scalar_subquery() if count else literal(0)
     return (
-        select(*(col(c) for c in _BRIEF), col(MatterVersion.name).label("matter_name"),
-               col(Applicant.name).label("applicant_name"), col(Outlet.name).label("outlet_name"),
-               total.label("total"), literal(tag).label("tag"))
-        .select_from(Case)
-        .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
-        .join(Applicant, col(Applicant.id) == Case.applicant_id)
-        .join(Outlet, col(Outlet.id) == Case.outlet_id)
-        .where(visible, *conditions)
+        _joined(select(*(col(c) for c in _BRIEF), col(MatterVersion.name).label("matter_name"),
+                       col(Applicant.name).label("applicant_name"), col(Outlet.name).label("outlet_name"),
+                       total.label("total"), literal(tag).label("tag")), visible, *conditions)
         .order_by(*(order or [col(Case.created_at).desc()]))
         .offset(offset)
         .limit(limit)
     )
+
+
+def _joined(stmt: Any, *conditions: ColumnElement[bool]) -> Any:
+    """``stmt`` over cases joined with their matter version, applicant and outlet (the
+    tables list conditions may name), filtered by ``conditions``."""
+    return (stmt.select_from(Case)
+            .join(MatterVersion, col(MatterVersion.id) == Case.matter_version_id)
+            .join(Applicant, col(Applicant.id) == Case.applicant_id)
+            .join(Outlet, col(Outlet.id) == Case.outlet_id)
+            .where(*conditions))
 
 
 def _case_row(r: Any, cal: WorkCalendar, day: date) -> CaseRow:

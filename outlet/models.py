@@ -38,8 +38,10 @@ class CaseSerial(SQLModel, table=True):
 
 class Case(SQLModel, table=True):
     __tablename__ = "service_case"
-    # completed cases of a period per outlet / staff (the ratings figures' 主动评价率)
-    __table_args__ = (Index("ix_service_case_completed", "completed_at", "outlet_id", "created_by"),)
+    # completed cases of a period per outlet / staff (the ratings figures' 主动评价率); an
+    # outlet's newest cases (teller home: today's and 最近办件, read in index order, not sorted)
+    __table_args__ = (Index("ix_service_case_completed", "completed_at", "outlet_id", "created_by"),
+                      Index("ix_service_case_outlet_created", "outlet_id", "created_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(unique=True, index=True, max_length=48)

@@ -36,6 +36,8 @@ from typing import Any
 
 from pydantic import NaiveDatetime
 from sqlalchemy import bindparam, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, col, select
 
 import audit
@@ -135,47 +137,70 @@ class Pending:
 
 
 def look_up(
-    session: Session, token: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
+    db: Session | Connection, token: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False,
+    cache: refdata.RefCache | None = None,
 ) -> tuple[Current | None, Pending | None]:
     """The live session for ``token`` and its (active) staff member, or None, reading only
-    (works on a read-only session), plus the write to make afterwards (:func:`apply`, in a
-    write transaction) or None: the end of a session found expired, or ``last_seen`` moved
-    when it is older than :data:`TOUCH_EVERY` seconds (or with ``touch``). So a request
-    writes at most once a minute per session; ``last_seen`` lags by less than that, and the
-    idle timeout may end a session up to :data:`TOUCH_EVERY` seconds early, never late."""
-    return look_up_id(session, token_id(token), idle=idle, at=at, touch=touch)
+    (works on a read-only session or connection), plus the write to make afterwards
+    (:func:`apply`, in a write transaction) or None: the end of a session found expired, or
+    ``last_seen`` moved when it is older than :data:`TOUCH_EVERY` seconds (or with ``touch``).
+    So a request writes at most once a minute per session; ``last_seen`` lags by less than
+    that, and the idle timeout may end a session up to :data:`TOUCH_EVERY` seconds early,
+    never late.
+
+    With ``cache`` (the app's :class:`partners.refdata.RefCache`) the reference-data version
+    read beside the session row is observed for the rest of the request, and the staff member
+    comes from that cache (staff is a watched table: any change to the row bumps the version
+    in its own transaction, so a cached row is the row as of this very read)."""
+    return look_up_id(db, token_id(token), idle=idle, at=at, touch=touch, cache=cache)
 
 
 @functools.cache
-def _session_and_staff() -> Any:
-    """The login session, its staff member and the reference-data version
-    (:mod:`partners.refdata`) by stored id (parameter ``session_id``): built once, as every
-    request runs it (see ``outlet.cases._home_statement``)."""
-    return (select(LoginSession, Staff, refdata.version_column())
-            .join(Staff, col(Staff.id) == LoginSession.staff_id)
-            .where(col(LoginSession.id) == bindparam("session_id")))
+def _session_row() -> Any:
+    """The login session's times, its holder and the reference-data version
+    (:mod:`partners.refdata`) by stored id (parameter ``session_id``): one Core select built
+    once, as every request runs it (an ORM select of both rows cost more than the rest of a
+    small page)."""
+    table = LoginSession.__table__  # type: ignore[attr-defined]
+    return (sa_select(table.c.staff_id, table.c.last_seen, table.c.expires_at, table.c.ended_at,
+                      refdata.version_column())
+            .where(table.c.id == bindparam("session_id")))
+
+
+def _load_staff(db: Session | Connection, staff_id: int) -> Staff | None:
+    """The staff row, loaded in a session of its own on ``db``'s connection and detached
+    from it when that closes (so it may be cached and read by other threads)."""
+    conn = db.connection() if isinstance(db, Session) else db
+    with Session(bind=conn) as own:
+        return own.get(Staff, staff_id)
 
 
 def look_up_id(
-    session: Session, session_id: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
+    db: Session | Connection, session_id: str, *, idle: timedelta, at: datetime | None = None,
+    touch: bool = False, cache: refdata.RefCache | None = None,
 ) -> tuple[Current | None, Pending | None]:
     """:func:`look_up` by stored id (a live connection re-checking its login)."""
     now = at or utcnow()
-    row = session.execute(_session_and_staff(), {"session_id": session_id}).first()
+    row = db.execute(_session_row(), {"session_id": session_id}).first()
     if row is None:
         return None, None
-    login, staff, ref_version = row
-    if login.ended_at is not None or not staff.active:
+    staff_id, last_seen, expires_at, ended_at, ref_version = row
+    ref_version = int(ref_version)
+    if cache is not None:
+        refdata.observe(cache, ref_version)
+        staff = refdata.cached(("staff", staff_id), lambda: _load_staff(db, staff_id))
+    else:
+        staff = _load_staff(db, staff_id)
+    if ended_at is not None or staff is None or not staff.active:
         return None, None
-    if now >= login.expires_at or now - login.last_seen >= idle:
-        return None, Pending(login.id, now, expire=True, staff_id=login.staff_id, role=_role(staff))
+    if now >= expires_at or now - last_seen >= idle:
+        return None, Pending(session_id, now, expire=True, staff_id=staff_id, role=_role(staff))
     pending = None
-    last_seen = login.last_seen
     if touch or (now - last_seen).total_seconds() >= TOUCH_EVERY:
-        pending, last_seen = Pending(login.id, now, expire=False), now
+        pending, last_seen = Pending(session_id, now, expire=False), now
     idle_left = (last_seen + idle - now).total_seconds()
-    expires_in = (login.expires_at - now).total_seconds()
-    return Current(staff, login.id, idle_left, expires_in, int(ref_version)), pending
+    expires_in = (expires_at - now).total_seconds()
+    return Current(staff, session_id, idle_left, expires_in, ref_version), pending
 
 
 def apply(session: Session, pending: Pending) -> bool:
@@ -200,16 +225,6 @@ def apply(session: Session, pending: Pending) -> bool:
         audit_session(session, "security.session.expire", pending.staff_id, pending.role,
                       (tag(pending.session_id), "expired"), pending.at)
     return changed
-
-
-def resolve(
-    session: Session, token: str, *, idle: timedelta, at: datetime | None = None, touch: bool = False
-) -> Current | None:
-    """:func:`look_up` and :func:`apply` in one (write) session."""
-    current, pending = look_up(session, token, idle=idle, at=at, touch=touch)
-    if pending is not None:
-        apply(session, pending)
-    return current
 
 
 def is_live(session: Session, session_id: str, *, idle: timedelta, at: datetime | None = None) -> bool:

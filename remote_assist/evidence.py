@@ -13,9 +13,11 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import av
+if TYPE_CHECKING:  # PyAV is imported where a frame is encoded (see remote_assist.recordings)
+    import av
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -46,6 +48,8 @@ class Stamp:
 
 def encode_jpeg(frame: av.VideoFrame, quality: int = 4) -> bytes:
     """One JPEG from a decoded video frame (MJPEG, full-range YUV 4:2:0)."""
+    import av
+
     ctx = av.CodecContext.create("mjpeg", "w")
     ctx.width, ctx.height = frame.width - frame.width % 2, frame.height - frame.height % 2
     ctx.pix_fmt = "yuvj420p"

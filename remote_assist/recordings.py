@@ -12,9 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -32,8 +31,14 @@ from remote_assist.models import (
     AssistSession,
     AssistSnapshot,
 )
-from remote_assist.recorder import RecordingWriter, SessionRecorder
 from remote_assist.sessions import consent_of, load_call, require_active
+
+if TYPE_CHECKING:
+    from remote_assist.recorder import SessionRecorder
+
+# aiortc and PyAV (remote_assist.recorder, and av in probe/salvage) are imported on first use:
+# together they are ~2 s of start-up and tens of MiB that a process which never records (most
+# app processes, and every one on a day without 勘验 calls) should not hold.
 
 log = logging.getLogger("servicepoint.assist.recordings")
 
@@ -117,6 +122,11 @@ class RecordingManager:
                 if stamp.iso6709():
                     tags["location"] = stamp.iso6709() or ""
                 assert rec.work_path is not None
+                from remote_assist.recorder import (  # aiortc: see the note above
+                    RecordingWriter,
+                    SessionRecorder,
+                )
+
                 writer = RecordingWriter(Path(rec.work_path), tags=tags)
                 writer.start()
                 live = SessionRecorder(session_id, writer, on_event=self._event_for(session_id))
@@ -294,6 +304,8 @@ class RecordingManager:
 
 def probe(path: Path) -> tuple[int, float] | None:
     """(video frames, duration seconds) of a recording, or None if unreadable."""
+    import av
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -312,6 +324,8 @@ def probe(path: Path) -> tuple[int, float] | None:
 
 def salvage(path: Path, work_dir: Path) -> tuple[Path, int, float] | None:
     """Remux the readable part of a file cut off by a crash into a clean Matroska file."""
+    import av
+
     out_path = work_dir / (path.stem + "-salvaged.mkv")
     frames, last = 0, 0.0
     try:

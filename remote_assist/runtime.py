@@ -21,7 +21,6 @@ from remote_assist.config import AssistConfig
 from remote_assist.errors import AssistError
 from remote_assist.recorders import DEFAULT_CAPACITY, RecorderService, Recorders
 from remote_assist.recordings import RecordingManager
-from remote_assist.rtc import restrict_host_addresses
 from remote_assist.signaling import CallHub, EventHub
 from remote_assist.turn import ice_config
 
@@ -56,6 +55,8 @@ class AssistRuntime:
             return
         self.started = True
         if self.cfg.rtc_host_addresses:
+            from remote_assist.rtc import restrict_host_addresses  # aiortc only when configured
+
             restrict_host_addresses(self.cfg.rtc_host_addresses)
         if self._own_hub:
             await self.hub.start()

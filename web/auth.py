@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 import audit
-from partners import logins, refdata
+from partners import logins
 from partners.accounts import LoginRefused, authenticate, change_password
 from partners.errors import InvalidFields
 from partners.models import Staff, utcnow
@@ -49,15 +49,17 @@ def current_user(conn: HTTPConnection, *, touch: bool = False) -> Staff | None:
     token = session_data.get("sid")
     current = None
     if token:
-        with Session(reader(conn.app.state)) as db:  # read-only: no write lock
-            current, pending = logins.look_up(db, str(token), idle=_idle(conn), touch=touch)
+        # read-only, on a bare connection (no ORM session: this runs on every request); the
+        # look-up observes the reference-data version, so cached data is as new as the
+        # database from here on, and the staff row comes from that cache
+        with reader(conn.app.state).connect() as db:
+            current, pending = logins.look_up(db, str(token), idle=_idle(conn), touch=touch,
+                                              cache=conn.app.state.refdata)
         if pending is not None:  # at most once a minute per session, or the session ended
-            with Session(conn.app.state.engine) as db, db.begin():
-                logins.apply(db, pending)
+            with Session(conn.app.state.engine) as wdb, wdb.begin():
+                logins.apply(wdb, pending)
         if current is None:
             session_data.pop("sid", None)
-        else:  # cached reference data is as new as the database from here on
-            refdata.observe(conn.app.state.refdata, current.ref_version)
     conn.state.login = current
     conn.state.user = current.staff if current else None
     return conn.state.user  # type: ignore[no-any-return]

@@ -102,9 +102,9 @@ def serve(host: str, port: int, workers: int, ssl_keyfile: str | None, ssl_certf
     options = {"host": host, "port": port, "log_level": "info", "proxy_headers": False,
                "ssl_keyfile": ssl_keyfile, "ssl_certfile": ssl_certfile, "access_log": access_log}
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, serving=True), **options)  # type: ignore[arg-type]
     else:  # each worker builds its app from the same environment
-        uvicorn.run("web.app:create_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        uvicorn.run("web.app:serving_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 @main.command()

@@ -46,7 +46,7 @@ def case_no_parts(number: str) -> tuple[str, str]:
         if cut <= 0 or not (ascii_digits(day) and ascii_digits(serial)) or not day.startswith("20"):
             continue
         try:
-            datetime.strptime(day, "%Y%m%d")
+            date(int(day[:4]), int(day[4:6]), int(day[6:]))  # strptime cost more than the row
         except ValueError:
             continue
         return number[:cut], number[cut:]
@@ -58,6 +58,7 @@ def _request_context(request: Request) -> dict[str, Any]:
     token = csrf_token(session) if session is not None else ""
     user = getattr(request.state, "user", None)
     login = getattr(request.state, "login", None)
+    roles: frozenset[str] = user.role_set if user else frozenset()
     session_info = None
     if user is not None and login is not None:
         idle = request.app.state.settings.session_idle_minutes * 60
@@ -68,8 +69,8 @@ def _request_context(request: Request) -> dict[str, Any]:
         "csrf_field": Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">'),
         "hx_headers": Markup(escape(json.dumps({"X-CSRF-Token": token}))),
         "user": user,
-        "user_roles": sorted(user.role_set) if user else [],
-        "has_role": lambda *roles: bool(user and user.role_set & set(roles)),
+        "user_roles": sorted(roles),
+        "has_role": lambda *wanted: not roles.isdisjoint(wanted),  # base.html asks ~16 times
         "role_labels": ROLE_LABELS,
         "htmx_version": HTMX_VERSION,
         "is_htmx": request.headers.get("HX-Request") == "true",

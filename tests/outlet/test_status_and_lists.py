@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import Session
 
 from outlet import cases, status
 from outlet.errors import WrongCheckCode
-from tests.outlet.conftest import PERSON_ID, World
+from tests.outlet.conftest import AT, PERSON_ID, World
 
 
 def test_status_lookup_shows_state_and_dates_only(world: World) -> None:
@@ -70,3 +70,15 @@ def test_ab_backup_sees_the_covered_outlet(world: World) -> None:
     with Session(world.engine) as s:
         ref = cases.load_case(s, world.teller_b, number)
     assert ref.case.number == number
+
+
+def test_home_lists_count_all_of_todays_cases_beyond_the_page(world: World) -> None:
+    """The home shows the newest HOME_TODAY of today's cases and how many there are in all
+    (共 N 件), counted over this outlet's cases only."""
+    mine = [world.new_case(at=AT + timedelta(minutes=i)).number for i in range(cases.HOME_TODAY + 3)]
+    world.new_case(actor=world.teller_b)  # another outlet's: neither listed nor counted
+    with Session(world.engine) as s:
+        lists = cases.home_lists(s, world.teller_a, date(2026, 9, 28), per_page=5)
+    assert lists["today_total"] == cases.HOME_TODAY + 3
+    assert [r.case.number for r in lists["today_rows"]] == mine[::-1][:cases.HOME_TODAY]
+    assert [r.case.number for r in lists["recent"]] == mine[::-1][:5]

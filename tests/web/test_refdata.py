@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+from bs4 import BeautifulSoup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
@@ -95,3 +97,50 @@ def test_refdata_a_request_that_saw_an_older_version_neither_reads_nor_keeps_ent
     assert cache.get(3, "k", lambda: "late") == "late"  # … and a late one stores nothing
     assert cache.get(4, "k", lambda: "v4") == "v4"
     assert refdata.cached("k", lambda: "no request") == "no request"  # outside a request
+
+
+def _whoami(client: TestClient) -> str:
+    page = client.get("/cases/", follow_redirects=False)
+    if page.status_code != 200:
+        return f"HTTP {page.status_code} {page.headers.get('location', '')}"
+    shown = BeautifulSoup(page.text, "html.parser").select_one(".whoami span")
+    assert shown is not None
+    return shown.get_text()
+
+
+def _change_teller1(engine: Engine, **values: object) -> None:
+    """A direct ORM change of the staff row (as an admin page or the CLI of any process
+    makes it), without ending the user's sessions."""
+    with Session(engine) as s, s.begin():
+        staff = s.exec(select(Staff).where(Staff.username == "teller1")).one()
+        for name, value in values.items():
+            setattr(staff, name, value)
+
+
+def test_refdata_staff_row_of_the_session_is_cached_and_a_change_shows_on_the_next_request(
+    demo: Engine, settings: Settings
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        login(client, "teller1")
+        assert _whoami(client).startswith("张")  # the demo teller's name, now cached
+        cache: refdata.RefCache = client.app.state.refdata  # type: ignore[attr-defined]
+        cached = cache.get(cache.version, ("staff", _staff_id(demo, "teller1")), lambda: None)
+        assert cached is not None and cached.username == "teller1"
+
+        _change_teller1(demo, display_name="李四改名")
+        assert _whoami(client).startswith("李四改名（")  # the very next request
+        _change_teller1(demo, active=False)  # deactivated without ending its sessions
+        assert _whoami(client) == "HTTP 303 /login?next=/cases/"
+
+
+def test_refdata_staff_row_without_the_version_bump_would_stay_stale(
+    demo: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin of the test above: it is the version bump, not a fresh read, that makes the
+    change visible — so the staff row really is served from the cache."""
+    with TestClient(create_app(settings)) as client:
+        login(client, "teller1")
+        before = _whoami(client)
+        monkeypatch.setattr(refdata, "bump", lambda session: None)
+        _change_teller1(demo, display_name="李四改名")
+        assert _whoami(client) == before

@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = 'case_outlet_created'
-down_revision = 'ref_version'
+down_revision = 'figures_daily'
 branch_labels = None
 depends_on = None
 

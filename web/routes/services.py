@@ -30,7 +30,7 @@ from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
-from web.params import int_param
+from web.params import form_id, int_param
 from web.routes.case_views import actor_of, fail, is_htmx, render
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
@@ -72,13 +72,13 @@ async def home(request: Request) -> Response:
 async def create(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "").strip() for k in NEW_FIELDS}
-    raw = values["matter_id"]
-    data = NewService(
-        kind=values["kind"], matter_id=int_param(raw), topic=values["topic"],
-        channel=values["channel"], applicant_kind=values["applicant_kind"] or "person",
-        applicant_name=values["applicant_name"], id_number=values["id_number"], phone=values["phone"],
-    )
     try:
+        data = NewService(
+            kind=values["kind"], matter_id=form_id(values, "matter_id", "所选事项不存在"),
+            topic=values["topic"], channel=values["channel"],
+            applicant_kind=values["applicant_kind"] or "person", applicant_name=values["applicant_name"],
+            id_number=values["id_number"], phone=values["phone"],
+        )
         record = await run_in_threadpool(records.open_service, request.app.state.engine,
                                          actor_of(request), data,
                                          pseudonym_key=request.app.state.pseudonym_key)

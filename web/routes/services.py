@@ -73,6 +73,7 @@ async def create(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "").strip() for k in NEW_FIELDS}
     try:
+        actor = actor_of(request)  # first: it refuses a form that carried a control character
         data = NewService(
             kind=values["kind"], matter_id=form_id(values, "matter_id", "所选事项不存在"),
             topic=values["topic"], channel=values["channel"],
@@ -80,7 +81,7 @@ async def create(request: Request) -> Response:
             id_number=values["id_number"], phone=values["phone"],
         )
         record = await run_in_threadpool(records.open_service, request.app.state.engine,
-                                         actor_of(request), data,
+                                         actor, data,
                                          pseudonym_key=request.app.state.pseudonym_key)
     except (ActionRefused, CaseError) as exc:
         ctx = await run_in_threadpool(_home_context, request)

@@ -92,6 +92,7 @@ async def create(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "").strip() for k in VISIT_FIELDS}
     try:
+        actor = actor_of(request)  # first: it refuses a form that carried a control character
         data = NewVisit(
             kind=values["kind"], contact_name=values["contact_name"], address=values["address"],
             reason=values["reason"], contact_phone=values["contact_phone"],
@@ -102,7 +103,7 @@ async def create(request: Request) -> Response:
             outlet_id=form_id(values, "outlet_id", "请选择服务站"),
         )
         visit = await run_in_threadpool(lambda: visits.request_visit(
-            request.app.state.engine, actor_of(request), data,
+            request.app.state.engine, actor, data,
             pii_key=request.app.state.settings.pii_key()))
     except (ActionRefused, CaseError) as exc:
         ctx = await run_in_threadpool(_queue_context, request)

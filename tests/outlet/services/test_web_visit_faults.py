@@ -145,3 +145,31 @@ def test_a_full_width_digit_in_a_position_is_refused_like_one_in_the_phone_time(
         position({"leave_lat": "3５.9", "leave_lon": "120.18", "leave_accuracy": "15"}, "leave")
     assert bad.value.message == "定位数据格式有误"
     assert position({"leave_lat": "35.9", "leave_lon": "120.18", "leave_accuracy": "15"}, "leave")["lat"] == 35.9
+
+
+def test_a_nul_in_a_visit_form_is_a_422_beside_the_form_kept(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "lead3")  # the tester's case: 王\x00大爷 gave a bare 400 page
+    r = client.post("/services/visits/new", data={**REFERRAL, "outlet_id": str(_point(demo)),
+                                                  "contact_name": "王\x00大爷"})
+    assert r.status_code == 422
+    page = _soup(r)
+    assert page.select_one("#visit-error").text.startswith("输入中含有不可见的控制字符")
+    kept = page.select_one("#new-visit-form")
+    assert kept.select_one("input[name=contact_name]")["value"] == "王大爷"  # the character removed
+    assert kept.select_one("input[name=address]")["value"] == REFERRAL["address"]
+    assert _visits(demo) == 0
+
+
+def test_a_nul_in_a_service_record_action_is_a_422_beside_the_form_kept(client, demo) -> None:  # type: ignore[no-untyped-def]
+    login(client, "teller1")
+    r = client.post("/services/new", data={"kind": "咨询", "topic": "退休\x00提取公积金"})
+    assert r.status_code == 422
+    assert "不可见的控制字符" in _soup(r).select_one("#service-error, .error").text
+    assert "退休提取公积金" in r.text
+    created = client.post("/services/new", data={"kind": "咨询", "topic": "退休提取公积金"},
+                          follow_redirects=False)
+    number = created.headers["location"].rsplit("/", 1)[1]
+    r = client.post(f"/services/{number}/actions/close", data={"outcome": "answered", "note": "已\x00说明"})
+    assert r.status_code == 422 and "不可见的控制字符" in r.text and "已说明" in r.text
+    with Session(demo) as s:
+        assert s.exec(select(ServiceRecord)).one().state == "open"  # nothing closed

@@ -22,6 +22,7 @@ from outlet.clock import local_day
 from outlet.errors import CaseError, InvalidInput, ServiceNotFound
 from outlet.ids import mask_id
 from outlet.models import Case
+from outlet.states import TERMINAL
 from outlet.services import daiban, records
 from outlet.queue.bookings import mask_name
 from outlet.services.models import HomeVisit, ServiceStep
@@ -109,6 +110,8 @@ def record_context(request: Request, number: str) -> dict[str, Any]:
             "visit": visit,  # 上门办: the applicant is the request's contact (shown masked)
             "visit_contact": mask_name(visit.contact_name) if visit else None,
             "ref": ref, "record": rec, "owner": owner, "case": case, "applicant": ref.applicant,
+            # 终止 of a 代办 does not end its case: the 终止 form says so
+            "case_open": case is not None and case.state not in TERMINAL,
             "steps": records.steps_of(s, rec.id), "is_owner": rec.owner_id == actor.id,
             "colleagues": records.colleagues(s, actor, rec.outlet_id), "base": f"/services/{number}",
             "ended": rec.state in records.ENDED,

@@ -10,6 +10,7 @@ cannot hold (a 30-digit id must be a 404 or a form message, never an OverflowErr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
@@ -65,7 +66,7 @@ def int_param(value: Any, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None
     return ascii_int(value, low=low, high=high)
 
 
-def form_id(values: dict[str, str], name: str, message: str) -> int | None:
+def form_id(values: Mapping[str, Any], name: str, message: str) -> int | None:
     """A row id chosen in a form (``values[name]``, a select's value): ``None`` when the field
     is empty (nothing chosen); the id when it is one (:func:`int_param`). A value that is
     present but no id ("²", "８", 30 digits) raises InvalidInput (422, ``message`` beside the

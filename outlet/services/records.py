@@ -246,7 +246,7 @@ def handover(
     outlet with a note saying what is done and what is left. The colleague becomes owner."""
     note = (note or "").strip()
     errors = {}
-    if not to_staff_id:
+    if to_staff_id is None:
         errors["to_staff_id"] = "请选择接手的同事"
     if not note:
         errors["note"] = "转交须写明已办情况和待办事项"

@@ -22,16 +22,16 @@ from outlet.clock import local_day
 from outlet.errors import CaseError, InvalidInput, ServiceNotFound
 from outlet.ids import mask_id
 from outlet.models import Case
-from outlet.states import TERMINAL
-from outlet.services import daiban, records
 from outlet.queue.bookings import mask_name
+from outlet.services import daiban, records
 from outlet.services.models import HomeVisit, ServiceStep
 from outlet.services.records import CHANNELS, KINDS, OUTCOMES, STATE_LABELS, NewService
+from outlet.states import TERMINAL
 from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
-from web.params import form_id, int_param
+from web.params import form_id
 from web.routes.case_views import actor_of, fail, is_htmx, render
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
@@ -153,7 +153,7 @@ def _text(form: FormData, name: str) -> str:
 
 ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
     "handover": (lambda e, a, n, f: records.handover(
-        e, a, n, to_staff_id=int_param(_text(f, "to_staff_id")),
+        e, a, n, to_staff_id=form_id(f, "to_staff_id", "只能转交给本网点在岗的其他同事"),
         note=_text(f, "note")), "已转交，接手同事成为首问责任人"),
     "close": (lambda e, a, n, f: records.close(
         e, a, n, outcome=_text(f, "outcome"), note=_text(f, "note"),

@@ -37,9 +37,9 @@ from outlet.services.visits import (
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import current_user, requires_roles
-from web.params import form_id, int_param
-from web.routes.case_views import actor_of, fail, render
+from web.params import form_id
 from web.refusals import record_refusal
+from web.routes.case_views import actor_of, fail, render
 from web.security import SECURITY_HEADERS
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
@@ -123,7 +123,8 @@ async def assign(request: Request) -> Response:
     raw = str(form.get("assignee_id", "") or "").strip()
 
     def run() -> str:
-        visit = visits.assign(request.app.state.engine, actor_of(request), number, int_param(raw))
+        visit = visits.assign(request.app.state.engine, actor_of(request), number,
+                              form_id({"assignee_id": raw}, "assignee_id", "请选择该服务站在岗的网格帮办代办员"))
         with Session(request.app.state.engine) as s:
             agent = s.get(Staff, visit.assignee_id)
             return agent.display_name if agent else ""

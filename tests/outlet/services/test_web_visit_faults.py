@@ -10,8 +10,8 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlmodel import Session, select
 
-from outlet.services.evidence import position
 from outlet.errors import InvalidInput
+from outlet.services.evidence import position
 from outlet.services.models import HomeVisit, ServiceRecord
 from partners.models import Outlet, Staff
 from partners.numbers import ascii_decimal
@@ -75,7 +75,7 @@ def test_a_refused_phone_submission_is_audited_with_the_visits_number(client, de
         assert c.get(f"/services/visits/{number}").status_code == 404
     refused = audit_rows(demo, "access.refused")
     assert [(e["state"]["from"], e.get("case")) for e in refused] == [
-        (f"POST:/services/visits/:number/submit", number), (f"GET:/services/visits/:number", number)]
+        ("POST:/services/visits/:number/submit", number), ("GET:/services/visits/:number", number)]
     assert all(e["outcome"]["reason"] == "not_found" for e in refused)
 
 

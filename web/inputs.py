@@ -10,13 +10,13 @@
   multipart body: 400 with a clear message instead of a driver error and a 500.
 
 A NUL in a **value of an url-encoded form** is the one exception: a person typed or pasted
-it, and the page should say so beside the form they filled. The guard removes it from the
-body the app sees and names the fields on the request (:func:`control_fields`); the shared
-``actor_of`` (web/routes/case_views.py), which every staff form handler calls inside its
-refusal handling, then raises :class:`InvalidInput` (422, :data:`CONTROL_TEXT`) — so the
-handler re-renders its page with the message and the form kept (the invisible character
-removed), and nothing is changed. A form posted without a staff session (login, kiosk,
-public pages: no ``actor_of``) is refused at once: 422 with the same message.
+it, so the answer is 422 :data:`CONTROL_TEXT` ("输入中含有不可见的控制字符"), never accepted.
+Where the route's handler is marked :func:`keeps_form` (it re-renders its page on a refusal
+raised while resolving the actor), the guard removes the NUL from the body the app sees
+and names the fields on the request; the shared ``actor_of`` (web/routes/case_views.py)
+then raises :class:`InvalidInput` once, so the page comes back with the message and the
+form kept (the invisible character removed) and nothing is changed. Any other route — an
+unmarked handler, no route at all — gets the 422 page at once: default deny.
 
 Refusals are :class:`InputRefused` (an ``HTTPException``), so one raised while a handler
 reads the body is rendered by the app's HTTP error handler; one raised before (or while the
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote_plus, unquote_to_bytes
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -35,10 +35,12 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from outlet.errors import InvalidInput
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 MAX_FORM = 1024 * 1024  # bytes of a non-multipart body (a form, a JSON document)
 CONTROL_TEXT = "输入中含有不可见的控制字符（已删除），请核对后重新提交"
 CONTROL_KEY = "control_fields"  # on the request's state: the form fields that carried a NUL
@@ -98,6 +100,34 @@ def strip_form_controls(raw: bytes) -> tuple[bytes, list[str]]:
             pair = name + sep + quote_plus(text.replace("\x00", "")).encode("ascii")
         pairs.append(pair)
     return (b"&".join(pairs) if fields else raw), fields
+
+
+KEEPS_FORM = "keeps_form"
+
+
+def keeps_form(endpoint: Endpoint) -> Endpoint:
+    """Mark a form handler that resolves ``actor_of`` inside its refusal handling and
+    re-renders its page with the form kept: a NUL in its form becomes that page's 422."""
+    setattr(endpoint, KEEPS_FORM, True)
+    return endpoint
+
+
+def endpoint_of(scope: Scope) -> Any:
+    """The endpoint the app's router will call for ``scope`` (Mounts followed), or None."""
+    routes = list(getattr(getattr(scope.get("app"), "router", None), "routes", []))
+    sub: dict[str, Any] = dict(scope)
+    while routes:
+        for route in routes:
+            match, child = route.matches(sub)
+            if match is Match.FULL:
+                sub.update(child)
+                if isinstance(route, Mount):
+                    routes = list(route.routes)
+                    break
+                return child.get("endpoint")
+        else:
+            return None
+    return None
 
 
 def control_fields(request: Request) -> list[str]:
@@ -268,7 +298,7 @@ class InputGuardMiddleware:
         body = await _read_bounded(receive, limit)
         if content_type.startswith("application/x-www-form-urlencoded"):
             body, fields = strip_form_controls(body)
-            if fields and not (scope.get("session") or {}).get("sid"):  # no staff form handler
+            if fields and not getattr(endpoint_of(scope), KEEPS_FORM, False):
                 raise InputRefused(422, CONTROL_TEXT)
             if fields:
                 scope.setdefault("state", {})[CONTROL_KEY] = fields

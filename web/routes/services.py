@@ -31,6 +31,7 @@ from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
+from web.inputs import keeps_form
 from web.params import form_id
 from web.routes.case_views import actor_of, fail, is_htmx, render
 
@@ -69,6 +70,7 @@ async def home(request: Request) -> Response:
     return render(request, "services/home.html", ctx)
 
 
+@keeps_form
 @requires_roles(*OUTLET)
 async def create(request: Request) -> Response:
     form = await request.form()
@@ -171,6 +173,7 @@ ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
 }
 
 
+@keeps_form
 @requires_roles(*OUTLET)
 async def action(request: Request) -> Response:
     number, slug = request.path_params["number"], request.path_params["action"]

@@ -37,6 +37,7 @@ from outlet.services.visits import (
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import current_user, requires_roles
+from web.inputs import keeps_form
 from web.params import form_id
 from web.refusals import record_refusal
 from web.routes.case_views import actor_of, fail, render
@@ -87,6 +88,7 @@ async def queue(request: Request) -> Response:
     return render(request, "services/visits.html", ctx)
 
 
+@keeps_form
 @requires_roles(*OUTLET, "admin")
 async def create(request: Request) -> Response:
     form = await request.form()
@@ -114,6 +116,7 @@ async def create(request: Request) -> Response:
     return RedirectResponse("/services/visits/", status_code=303)
 
 
+@keeps_form
 @requires_roles(*OUTLET, "admin")  # authorize decides (and records) who may dispatch
 async def assign(request: Request) -> Response:
     """派单 / 改派 (``visits.assign``): back to the queue, or the queue with the reason

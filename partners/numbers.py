@@ -17,6 +17,7 @@ MAX_ROW_ID = 2**31 - 1  # PostgreSQL INTEGER (SQLModel's int primary keys)
 MAX_INDEX = 2**63 - 1  # PostgreSQL BIGINT / SQLite INTEGER
 
 ASCII_DIGITS = re.compile(r"[0-9]+")
+ASCII_DECIMAL = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,15})?")
 # Full-width forms U+FF01–FF5E → ASCII U+0021–007E, ideographic space → space (what Chinese
 # IMEs type). Deliberately not NFKC, which would also turn "²" or "①" into digits.
 FULLWIDTH_TO_ASCII = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20}
@@ -46,3 +47,12 @@ def ascii_int(value: Any, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None
         return None
     number = int(text)
     return number if low <= number <= high else None
+
+
+def ascii_decimal(value: Any) -> float | None:
+    """A decimal number from a form or query value (a GPS degree, an accuracy in metres):
+    surrounding spaces dropped, then an optional minus, ASCII digits and at most one decimal
+    point — the rule of :func:`ascii_int` for fractions. ``float()`` alone would also take
+    "3５.9", "1_0", "1e3", "nan" or "inf". Else ``None``, never an exception."""
+    text = str(value if value is not None else "").strip()
+    return float(text) if ASCII_DECIMAL.fullmatch(text) else None

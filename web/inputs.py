@@ -9,6 +9,15 @@
   string, an url-encoded form, a JSON body or a text field, file name or header of a
   multipart body: 400 with a clear message instead of a driver error and a 500.
 
+A NUL in a **value of an url-encoded form** is the one exception: a person typed or pasted
+it, so the answer is 422 :data:`CONTROL_TEXT` ("输入中含有不可见的控制字符"), never accepted.
+Where the route's handler is marked :func:`keeps_form` (it re-renders its page on a refusal
+raised while resolving the actor), the guard removes the NUL from the body the app sees
+and names the fields on the request; the shared ``actor_of`` (web/routes/case_views.py)
+then raises :class:`InvalidInput` once, so the page comes back with the message and the
+form kept (the invisible character removed) and nothing is changed. Any other route — an
+unmarked handler, no route at all — gets the 422 page at once: default deny.
+
 Refusals are :class:`InputRefused` (an ``HTTPException``), so one raised while a handler
 reads the body is rendered by the app's HTTP error handler; one raised before (or while the
 CSRF middleware buffers a form) is rendered here.
@@ -18,17 +27,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
-from urllib.parse import unquote_to_bytes
+from typing import Any, TypeVar
+from urllib.parse import quote_plus, unquote_to_bytes
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from outlet.errors import InvalidInput
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 MAX_FORM = 1024 * 1024  # bytes of a non-multipart body (a form, a JSON document)
+CONTROL_TEXT = "输入中含有不可见的控制字符（已删除），请核对后重新提交"
+CONTROL_KEY = "control_fields"  # on the request's state: the form fields that carried a NUL
 BAD_TEXT = "提交的内容含有无法保存的字符（如空字符 NUL 或无效编码），请删除后重试。"
 TOO_LARGE = "提交的内容过大"
 
@@ -63,6 +78,71 @@ def check_urlencoded(raw: bytes) -> None:
         for part in pair.split(b"=", 1):
             if not storable_bytes(unquote_to_bytes(part.replace(b"+", b" "))):
                 raise InputRefused(400, BAD_TEXT)
+
+
+def strip_form_controls(raw: bytes) -> tuple[bytes, list[str]]:
+    """An url-encoded form body with every NUL removed from its values, and the names of the
+    fields that had one (empty: ``raw`` unchanged). Unstorable names, invalid UTF-8 or a
+    lone surrogate anywhere: :class:`InputRefused` (400), as :func:`check_urlencoded`."""
+    check_urlencoded(raw.replace(b"%00", b""))  # everything but the NULs must be storable
+    pairs, fields = [], []
+    for pair in raw.split(b"&"):
+        name, sep, value = pair.partition(b"=")
+        try:
+            text = unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+            key = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:  # bytes around a NUL that are no UTF-8 on their own
+            raise InputRefused(400, BAD_TEXT) from None
+        if "\x00" in key:  # a name is no one's input: refused as before
+            raise InputRefused(400, BAD_TEXT)
+        if "\x00" in text:
+            fields.append(key)
+            pair = name + sep + quote_plus(text.replace("\x00", "")).encode("ascii")
+        pairs.append(pair)
+    return (b"&".join(pairs) if fields else raw), fields
+
+
+KEEPS_FORM = "keeps_form"
+
+
+def keeps_form(endpoint: Endpoint) -> Endpoint:
+    """Mark a form handler that resolves ``actor_of`` inside its refusal handling and
+    re-renders its page with the form kept: a NUL in its form becomes that page's 422."""
+    setattr(endpoint, KEEPS_FORM, True)
+    return endpoint
+
+
+def endpoint_of(scope: Scope) -> Any:
+    """The endpoint the app's router will call for ``scope`` (Mounts followed), or None."""
+    routes = list(getattr(getattr(scope.get("app"), "router", None), "routes", []))
+    sub: dict[str, Any] = dict(scope)
+    while routes:
+        for route in routes:
+            match, child = route.matches(sub)
+            if match is Match.FULL:
+                sub.update(child)
+                if isinstance(route, Mount):
+                    routes = list(route.routes)
+                    break
+                return child.get("endpoint")
+        else:
+            return None
+    return None
+
+
+def control_fields(request: Request) -> list[str]:
+    """The form fields from which the guard removed a NUL, once: a second call answers ``[]``
+    (so the page re-rendered after the refusal is not refused again)."""
+    state = request.scope.get("state") or {}
+    return list(state.pop(CONTROL_KEY, None) or [])
+
+
+def refuse_control_chars(request: Request) -> None:
+    """InvalidInput (422, :data:`CONTROL_TEXT` beside each field) when the guard removed a NUL
+    from this request's form; see the module docstring."""
+    fields = control_fields(request)
+    if fields:
+        raise InvalidInput(CONTROL_TEXT, field=fields[0], errors={f: CONTROL_TEXT for f in fields})
 
 
 def check_json(raw: bytes) -> None:
@@ -217,7 +297,11 @@ class InputGuardMiddleware:
         # Small bodies: read (bounded) and check now, then replay them to the app.
         body = await _read_bounded(receive, limit)
         if content_type.startswith("application/x-www-form-urlencoded"):
-            check_urlencoded(body)
+            body, fields = strip_form_controls(body)
+            if fields and not getattr(endpoint_of(scope), KEEPS_FORM, False):
+                raise InputRefused(422, CONTROL_TEXT)
+            if fields:
+                scope.setdefault("state", {})[CONTROL_KEY] = fields
         elif content_type.startswith("application/json"):
             check_json(body)
         replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]

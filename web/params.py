@@ -10,10 +10,12 @@ cannot hold (a 30-digit id must be a 404 or a form message, never an OverflowErr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
 
+from outlet.errors import InvalidInput
 from partners.numbers import MAX_INDEX, MAX_ROW_ID, ascii_int
 
 
@@ -64,4 +66,18 @@ def int_param(value: Any, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None
     return ascii_int(value, low=low, high=high)
 
 
-__all__ = ["MAX_INDEX", "MAX_ROW_ID", "bounded_digits", "int_param"]
+def form_id(values: Mapping[str, Any], name: str, message: str) -> int | None:
+    """A row id chosen in a form (``values[name]``, a select's value): ``None`` when the field
+    is empty (nothing chosen); the id when it is one (:func:`int_param`). A value that is
+    present but no id ("²", "８", 30 digits) raises InvalidInput (422, ``message`` beside the
+    field, the form kept) — never read as "nothing chosen"."""
+    raw = str(values.get(name, "") or "").strip()
+    if not raw:
+        return None
+    number = int_param(raw)
+    if number is None:
+        raise InvalidInput(message, field=name, errors={name: message})
+    return number
+
+
+__all__ = ["MAX_INDEX", "MAX_ROW_ID", "bounded_digits", "form_id", "int_param"]

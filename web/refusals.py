@@ -10,7 +10,7 @@ flood the log, refusals are tallied per actor × route template × minute (a
 - the **first** refusal of each minute is an entry at once (``state.to = "count:1"``) that
   names what was asked for: ``state.from`` is the request with its numeric ids filled in
   (``GET:/admin/staff/17``) and ``case`` the case number of a case route — ids and case
-  numbers only: any other path value (a token, free text that might be personal data) stays
+  numbers (or 服务记录 / 上门服务 numbers) only: any other path value (a token, free text that might be personal data) stays
   a ``:name`` placeholder;
 - when the minute is over and more than one refusal was counted, :func:`flush` (a periodic
   job of one process) writes the minute's **total**: ``state = {"from": <route template>,
@@ -57,7 +57,10 @@ REASONS = {403: "forbidden", 404: "not_found"}
 ACTION = "access.refused"
 LOGIN_ACTION = "security.login"
 ANONYMOUS = "anonymous"  # the actor role of a failed login
-CASE_NUMBER = re.compile(r"[0-9A-Z]{20,48}")  # outlet.cases numbers (code + date + serial); never an ID number
+# The record a refused request named: a case number (code + date + serial) or a service /
+# home-visit number (``FW-`` / ``SM-`` + outlet code + date + serial, outlet/services/records.py).
+# Never an ID number (18 characters) nor free text.
+CASE_NUMBER = re.compile(r"[0-9A-Z]{20,48}|(?:FW|SM)-[0-9A-Z][0-9A-Z-]{0,38}-[0-9]{12,16}")
 log = logging.getLogger("servicepoint")
 
 
@@ -79,7 +82,7 @@ class RefusalTally(SQLModel, table=True):
 @dataclass(frozen=True)
 class Target:
     """What a refused request asked for: its route template, the request with numeric ids
-    filled in, and the case number of a case route (None otherwise)."""
+    filled in, and the case or service number of a record route (None otherwise)."""
 
     route: str
     asked: str

@@ -11,6 +11,7 @@ from typing import Any
 
 from outlet.errors import InvalidInput, UploadRejected
 from outlet.files import sniff
+from partners.numbers import ascii_decimal
 
 # Mainland China, Hong Kong, Macao and Taiwan fit in this box (WGS-84 degrees), with a margin:
 # 3.8–53.6 °N, 73.5–135.1 °E (GB/T 2260 extremes: Zengmu Ansha, Mohe, Pamir, Heixiazi Island).
@@ -38,10 +39,9 @@ def position(fields: dict[str, str], prefix: str) -> dict[str, Any]:
         if reason not in NO_GPS_REASONS:
             raise _bad(f"{prefix}_no_gps", "无定位原因无效，请从列表中选择（" + "、".join(NO_GPS_REASONS) + "）")
         return {"none": reason}
-    try:
-        la, lo, ac = float(lat), float(lon), float(acc)
-    except ValueError:
-        raise _bad(f"{prefix}_lat", "定位数据格式有误") from None
+    la, lo, ac = ascii_decimal(lat), ascii_decimal(lon), ascii_decimal(acc)
+    if la is None or lo is None or ac is None:  # ASCII digits only, as phone_time and ids
+        raise _bad(f"{prefix}_lat", "定位数据格式有误")
     south, north, west, east = CHINA_BOUNDS
     if not (south <= la <= north and west <= lo <= east):
         raise _bad(f"{prefix}_lat", f"定位（{la:.4f}, {lo:.4f}）不在中国境内，请重新定位或选择无定位原因")
@@ -55,6 +55,8 @@ def phone_time(raw: str, server_now: datetime, field: str) -> datetime:
     not older than a week (the outbox keeps submissions for offline work)."""
     raw = (raw or "").strip()
     try:
+        if not raw.isascii():  # ASCII digits only (partners/numbers.py), whatever Python takes
+            raise ValueError(raw)
         t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise _bad(field, "手机时间格式有误") from None

@@ -74,7 +74,7 @@ class NewService:
         errors: dict[str, str] = {}
         if d.kind not in KINDS:
             errors["kind"] = "请选择服务类型（咨询、帮办、陪办或代办）"
-        elif d.kind != "咨询" and not d.matter_id:
+        elif d.kind != "咨询" and d.matter_id is None:
             errors["matter_id"] = f"{d.kind}须选择所办事项"
         if not d.topic:
             errors["topic"] = "请填写咨询内容或服务事由"
@@ -199,8 +199,8 @@ def open_service(
         raise RoleLacksAction("仅网点工作人员可以登记服务")
     with Session(engine, expire_on_commit=False) as s:
         outlet = s.get(Outlet, target)
-        matter = s.get(Matter, d.matter_id) if d.matter_id else None
-        if outlet is None or (d.matter_id and matter is None):
+        matter = s.get(Matter, d.matter_id) if d.matter_id is not None else None
+        if outlet is None or (d.matter_id is not None and matter is None):
             raise InvalidInput("所选事项不存在", field="matter_id", errors={"matter_id": "所选事项不存在"})
         version = current_version(s, matter) if matter else None
     subject = audit.pseudonym(pseudonym_key, d.id_number) if d.has_applicant else None
@@ -246,7 +246,7 @@ def handover(
     outlet with a note saying what is done and what is left. The colleague becomes owner."""
     note = (note or "").strip()
     errors = {}
-    if not to_staff_id:
+    if to_staff_id is None:
         errors["to_staff_id"] = "请选择接手的同事"
     if not note:
         errors["note"] = "转交须写明已办情况和待办事项"

@@ -57,6 +57,8 @@ VISIT_STATES = {"unassigned": "待派单", "assigned": "待上门", "arrived": "
 VISIT_SCOPES = frozenset({"咨询", "帮办", "代办"})  # the grant scopes a home visit may need
 MAX_PHOTOS = 6
 MAX_NOTE = 500  # characters of an outcome or handover note (the column's size)
+# The refusal of another agent's submission: no edit can fix it, the phone offers 放弃 / 保留.
+REASSIGNED = "已改派给其他网格员，请联系服务站负责人"
 
 
 @dataclass
@@ -162,13 +164,15 @@ def request_visit(engine: Engine, actor: Staff, data: NewVisit, *, pii_key: byte
         if target is None and center and d.assignee_id:  # the center: the agent's street point
             agent = s.get(Staff, d.assignee_id)
             target = agent.outlet_id if agent is not None else None
-        target = target or actor.outlet_id
+        target = target if target is not None else actor.outlet_id
         if target is None:
             raise _bad("outlet_id", "请选择服务站")
         outlet = s.get(Outlet, target)
         if outlet is None:
             raise _bad("outlet_id", "服务站不存在")
-        matter = s.get(Matter, d.matter_id) if d.matter_id else None
+        matter = s.get(Matter, d.matter_id) if d.matter_id is not None else None
+        if d.matter_id is not None and matter is None:  # 0 or a deleted id: never stored
+            raise _bad("matter_id", "所选事项不存在")
         version = current_version(s, matter) if matter else None
         agents = {a.id for a in block_agents(s, target)}
         own = center or target in visible_outlets(s, actor)
@@ -328,8 +332,8 @@ def _locked(act: Any, number: str) -> HomeVisit:
     act.state = (visit.state, visit.state)
     if visit.assignee_id is None:
         raise NotAssigned("该上门服务尚未派单，请等待服务站负责人派单")
-    if visit.assignee_id != act.actor_id:
-        raise NotAssigned()
+    if visit.assignee_id != act.actor_id:  # e.g. 改派 while this agent worked offline
+        raise NotAssigned(REASSIGNED)
     return visit
 
 

@@ -36,14 +36,19 @@ from remote_assist import inspections
 from web import errors
 from web.auth import current_user, requires_roles
 from web.db import reader
+from web.inputs import refuse_control_chars
 from web.security import upload_headers
 
 APPLICANT_KINDS = {"person": "自然人", "enterprise": "企业法人"}
 
 
 def actor_of(request: Request) -> Staff:
+    """The logged-in staff member acting. Raises InvalidInput (422) once when the input guard
+    removed a control character from this request's form (web/inputs.py): handlers resolve
+    the actor inside their refusal handling, so the page comes back with the form kept."""
     user = current_user(request)
     assert user is not None  # guarded by requires_roles
+    refuse_control_chars(request)
     return user
 
 

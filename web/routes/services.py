@@ -22,15 +22,17 @@ from outlet.clock import local_day
 from outlet.errors import CaseError, InvalidInput, ServiceNotFound
 from outlet.ids import mask_id
 from outlet.models import Case
-from outlet.services import daiban, records
 from outlet.queue.bookings import mask_name
+from outlet.services import daiban, records
 from outlet.services.models import HomeVisit, ServiceStep
 from outlet.services.records import CHANNELS, KINDS, OUTCOMES, STATE_LABELS, NewService
+from outlet.states import TERMINAL
 from partners.catalog import delegated_matters
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import requires_roles
-from web.params import int_param
+from web.inputs import keeps_form
+from web.params import form_id
 from web.routes.case_views import actor_of, fail, is_htmx, render
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
@@ -68,19 +70,21 @@ async def home(request: Request) -> Response:
     return render(request, "services/home.html", ctx)
 
 
+@keeps_form
 @requires_roles(*OUTLET)
 async def create(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "").strip() for k in NEW_FIELDS}
-    raw = values["matter_id"]
-    data = NewService(
-        kind=values["kind"], matter_id=int_param(raw), topic=values["topic"],
-        channel=values["channel"], applicant_kind=values["applicant_kind"] or "person",
-        applicant_name=values["applicant_name"], id_number=values["id_number"], phone=values["phone"],
-    )
     try:
+        actor = actor_of(request)  # first: it refuses a form that carried a control character
+        data = NewService(
+            kind=values["kind"], matter_id=form_id(values, "matter_id", "所选事项不存在"),
+            topic=values["topic"], channel=values["channel"],
+            applicant_kind=values["applicant_kind"] or "person", applicant_name=values["applicant_name"],
+            id_number=values["id_number"], phone=values["phone"],
+        )
         record = await run_in_threadpool(records.open_service, request.app.state.engine,
-                                         actor_of(request), data,
+                                         actor, data,
                                          pseudonym_key=request.app.state.pseudonym_key)
     except (ActionRefused, CaseError) as exc:
         ctx = await run_in_threadpool(_home_context, request)
@@ -108,6 +112,8 @@ def record_context(request: Request, number: str) -> dict[str, Any]:
             "visit": visit,  # 上门办: the applicant is the request's contact (shown masked)
             "visit_contact": mask_name(visit.contact_name) if visit else None,
             "ref": ref, "record": rec, "owner": owner, "case": case, "applicant": ref.applicant,
+            # 终止 of a 代办 does not end its case: the 终止 form says so
+            "case_open": case is not None and case.state not in TERMINAL,
             "steps": records.steps_of(s, rec.id), "is_owner": rec.owner_id == actor.id,
             "colleagues": records.colleagues(s, actor, rec.outlet_id), "base": f"/services/{number}",
             "ended": rec.state in records.ENDED,
@@ -149,7 +155,7 @@ def _text(form: FormData, name: str) -> str:
 
 ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
     "handover": (lambda e, a, n, f: records.handover(
-        e, a, n, to_staff_id=int_param(_text(f, "to_staff_id")),
+        e, a, n, to_staff_id=form_id(f, "to_staff_id", "只能转交给本网点在岗的其他同事"),
         note=_text(f, "note")), "已转交，接手同事成为首问责任人"),
     "close": (lambda e, a, n, f: records.close(
         e, a, n, outcome=_text(f, "outcome"), note=_text(f, "note"),
@@ -167,6 +173,7 @@ ACTIONS: dict[str, tuple[Callable[..., Any], str]] = {
 }
 
 
+@keeps_form
 @requires_roles(*OUTLET)
 async def action(request: Request) -> Response:
     number, slug = request.path_params["number"], request.path_params["action"]

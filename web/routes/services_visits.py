@@ -37,7 +37,9 @@ from outlet.services.visits import (
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
 from web.auth import current_user, requires_roles
-from web.params import int_param
+from web.inputs import keeps_form
+from web.params import form_id
+from web.refusals import record_refusal
 from web.routes.case_views import actor_of, fail, render
 from web.security import SECURITY_HEADERS
 
@@ -86,22 +88,24 @@ async def queue(request: Request) -> Response:
     return render(request, "services/visits.html", ctx)
 
 
+@keeps_form
 @requires_roles(*OUTLET, "admin")
 async def create(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "").strip() for k in VISIT_FIELDS}
-    data = NewVisit(
-        kind=values["kind"], contact_name=values["contact_name"], address=values["address"],
-        reason=values["reason"], contact_phone=values["contact_phone"],
-        reason_note=values["reason_note"], preferred=values["preferred"],
-        matter_id=int_param(values["matter_id"]),
-        channel=values["channel"] or "窗口",
-        assignee_id=int_param(values["assignee_id"]),
-        outlet_id=int_param(values["outlet_id"]),
-    )
     try:
+        actor = actor_of(request)  # first: it refuses a form that carried a control character
+        data = NewVisit(
+            kind=values["kind"], contact_name=values["contact_name"], address=values["address"],
+            reason=values["reason"], contact_phone=values["contact_phone"],
+            reason_note=values["reason_note"], preferred=values["preferred"],
+            matter_id=form_id(values, "matter_id", "所选事项不存在"),
+            channel=values["channel"] or "窗口",
+            assignee_id=form_id(values, "assignee_id", "只能指派该服务站在岗的网格帮办代办员"),
+            outlet_id=form_id(values, "outlet_id", "请选择服务站"),
+        )
         visit = await run_in_threadpool(lambda: visits.request_visit(
-            request.app.state.engine, actor_of(request), data,
+            request.app.state.engine, actor, data,
             pii_key=request.app.state.settings.pii_key()))
     except (ActionRefused, CaseError) as exc:
         ctx = await run_in_threadpool(_queue_context, request)
@@ -112,6 +116,7 @@ async def create(request: Request) -> Response:
     return RedirectResponse("/services/visits/", status_code=303)
 
 
+@keeps_form
 @requires_roles(*OUTLET, "admin")  # authorize decides (and records) who may dispatch
 async def assign(request: Request) -> Response:
     """派单 / 改派 (``visits.assign``): back to the queue, or the queue with the reason
@@ -121,7 +126,8 @@ async def assign(request: Request) -> Response:
     raw = str(form.get("assignee_id", "") or "").strip()
 
     def run() -> str:
-        visit = visits.assign(request.app.state.engine, actor_of(request), number, int_param(raw))
+        visit = visits.assign(request.app.state.engine, actor_of(request), number,
+                              form_id({"assignee_id": raw}, "assignee_id", "请选择该服务站在岗的网格帮办代办员"))
         with Session(request.app.state.engine) as s:
             agent = s.get(Staff, visit.assignee_id)
             return agent.display_name if agent else ""
@@ -166,6 +172,8 @@ async def visit_page(request: Request) -> Response:
             point = s.get(Outlet, v.outlet_id)
             return {"visit": v, "agent": agent, "point": point, "contact_phone": phone if mine else pii.mask_phone(phone), "visit_states": VISIT_STATES, "outcomes": OUTCOMES,
                     "no_gps_reasons": NO_GPS_REASONS, "mine": v.assignee_id == actor.id,
+                    # the phone's outbox and 今日上门 are the block agent's, not the counter's
+                    "agent_view": "block_agent" in actor.role_set,
                     "today": local_day(utcnow()), "max_photos": visits.MAX_PHOTOS,
                     "max_accuracy": MAX_ACCURACY_M, "bounds": CHINA_BOUNDS,
                     "max_note": visits.MAX_NOTE}
@@ -216,7 +224,11 @@ async def _submit(request: Request) -> Response:
             max_bytes=settings.max_upload_bytes,
         )
     except (ActionRefused, CaseError) as exc:
+        if isinstance(exc, ServiceNotFound):  # audited like every 404 page (web/refusals.py)
+            await run_in_threadpool(record_refusal, request, exc.status_code)
+        # code: e.g. "not_assigned" — the phone offers no 修改后重发 for what no edit fixes
         return JSONResponse({"ok": False, "error": exc.message, "field": getattr(exc, "field", None),
+                             "code": getattr(exc, "code", None),
                              "errors": getattr(exc, "errors", {}) or {}},
                             status_code=exc.status_code)
     return JSONResponse(answer.body, status_code=answer.status_code)

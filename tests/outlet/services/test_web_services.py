@@ -244,3 +244,5 @@ def test_daiban_creates_its_case_through_the_pages(client, demo) -> None:  # typ
     assert [e["outcome"] for e in linked] == [{"result": "done"}]
     again = _soup(client.get(record_url))
     assert again.select_one("#action-case") is None  # one case per 代办
+    warning = again.select_one("#action-terminate #terminate-case-warning").text  # 终止 leaves the case
+    assert case_number in warning and "待受理" in warning

@@ -34,10 +34,15 @@
     });
   }
 
+  // Send order: every arrival before any completion (a visit's completion is refused before
+  // its arrival), then oldest first. Old-outbox items may all carry the time they were taken
+  // over, so their order must not rest on the clock or on the client id alone.
+  var KIND_ORDER = { arrive: 0, complete: 1 };
+
   function allOutbox() {
     return tx("outbox", "readonly", function (s) { return s.getAll(); }).then(function (items) {
       return (items || []).filter(function (i) { return String(i.user) === USER; })
-        .sort(function (a, b) { return a.created - b.created; });
+        .sort(function (a, b) { return (KIND_ORDER[a.kind] - KIND_ORDER[b.kind]) || (a.created - b.created); });
     }, function () { return []; });
   }
 
@@ -90,13 +95,16 @@
       var why = document.createElement("span"); why.className = "reason"; why.textContent = item.refused.error;
       li.appendChild(head); li.appendChild(why);
       var fix;
-      if (here) {
+      if (item.refused.code === "not_assigned") {  // 改派: no edit fixes it; keep or give up
+        fix = document.createElement("span");
+        fix.textContent = "照片和签名仍保留在本手机上";
+      } else if (here) {
         fix = document.createElement("button"); fix.type = "button";
         fix.addEventListener("click", function () { fixItem(item); });
       } else {
         fix = document.createElement("a"); fix.href = item.url.replace(/\/submit$/, "");
       }
-      fix.className = "fix"; fix.textContent = "修改后重发";
+      if (item.refused.code !== "not_assigned") { fix.className = "fix"; fix.textContent = "修改后重发"; }
       var drop = document.createElement("button"); drop.type = "button"; drop.className = "drop"; drop.textContent = "放弃此提交";
       drop.addEventListener("click", function () {
         if (!window.confirm("放弃后这次" + KIND_LABELS[item.kind] + "不会再发送，照片和签名也不再保留。确定放弃吗？")) return;
@@ -154,10 +162,11 @@
           return resp.json().then(function (body) {
             if (resp.ok) return dropItem(item.client_id).then(function () { done(item, body); return next(); });
             item.refused = { status: resp.status, error: body.error || ("提交未被接受（HTTP " + resp.status + "）"),
-                             field: body.field || "" };
+                             field: body.field || "", code: body.code || "" };
             blocked[item.url] = true;
             return putItem(item).then(function () {
-              msg(item.visit + " " + KIND_LABELS[item.kind] + "未被接受：" + item.refused.error + "（已保留，请修改后重发）", false);
+              var then = item.refused.code === "not_assigned" ? "（已保留在手机上，可保留或放弃）" : "（已保留，请修改后重发）";
+              msg(item.visit + " " + KIND_LABELS[item.kind] + "未被接受：" + item.refused.error + then, false);
               return next();
             });
           });

@@ -26,6 +26,7 @@ CSRF middleware buffers a form) is rendered here.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote_plus, unquote_to_bytes
@@ -80,12 +81,20 @@ def check_urlencoded(raw: bytes) -> None:
                 raise InputRefused(400, BAD_TEXT)
 
 
+# Other invisible C0 controls (BEL, backspace, vertical tab, ESC …) and DEL, pasted from other
+# programs: dropped from form values without a word (nobody means them; the text is what they see).
+# Tab, line feed and carriage return stay: textareas hold them.
+SILENT_CONTROLS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def strip_form_controls(raw: bytes) -> tuple[bytes, list[str]]:
     """An url-encoded form body with every NUL removed from its values, and the names of the
-    fields that had one (empty: ``raw`` unchanged). Unstorable names, invalid UTF-8 or a
-    lone surrogate anywhere: :class:`InputRefused` (400), as :func:`check_urlencoded`."""
+    fields that had one; other C0 controls and DEL (:data:`SILENT_CONTROLS`) are removed from
+    values too, without naming the field (``raw`` unchanged when there is none). Unstorable
+    names, invalid UTF-8 or a lone surrogate anywhere: :class:`InputRefused` (400), as
+    :func:`check_urlencoded`."""
     check_urlencoded(raw.replace(b"%00", b""))  # everything but the NULs must be storable
-    pairs, fields = [], []
+    pairs, fields, changed = [], [], False
     for pair in raw.split(b"&"):
         name, sep, value = pair.partition(b"=")
         try:
@@ -97,9 +106,12 @@ def strip_form_controls(raw: bytes) -> tuple[bytes, list[str]]:
             raise InputRefused(400, BAD_TEXT)
         if "\x00" in text:
             fields.append(key)
-            pair = name + sep + quote_plus(text.replace("\x00", "")).encode("ascii")
+        clean = SILENT_CONTROLS.sub("", text.replace("\x00", ""))
+        if clean != text:
+            changed = True
+            pair = name + sep + quote_plus(clean).encode("ascii")
         pairs.append(pair)
-    return (b"&".join(pairs) if fields else raw), fields
+    return (b"&".join(pairs) if changed else raw), fields
 
 
 KEEPS_FORM = "keeps_form"

@@ -156,6 +156,20 @@ def test_unstorable_json_and_multipart_text_are_400(demo: object, client: TestCl
     assert r.status_code == 400
 
 
+def test_other_control_characters_are_dropped_from_form_values_without_refusal() -> None:
+    from urllib.parse import parse_qs
+
+    from web.inputs import strip_form_controls
+
+    body, fields = strip_form_controls(
+        b"name=%E5%BC%A0%07%E4%B8%89&note=a%0D%0Ab%09c%0B&x=%1B%7F&y=%00ok")
+    form = parse_qs(body.decode(), keep_blank_values=True)
+    # BEL, VT, ESC and DEL vanish; tab and line breaks stay; only the NUL names its field
+    assert form == {"name": ["张三"], "note": ["a\r\nb\tc"], "x": [""], "y": ["ok"]}
+    assert fields == ["y"]
+    assert strip_form_controls(b"a=1&b=%E4%B8%89") == (b"a=1&b=%E4%B8%89", [])
+
+
 def test_ordinary_unicode_passes_the_guard(client: TestClient) -> None:
     r = client.get("/status/%E5%8A%9E%E4%BB%B6", params={"q": "张三 😀 ﬁ"})
     assert r.status_code != 400

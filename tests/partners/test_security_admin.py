@@ -223,8 +223,7 @@ def test_the_pending_box_lists_every_kind_with_requester_and_time(
                                                               "active": "1"})
     sec.post(f"/admin/staff/{staff_id(demo, 'secadmin2')}", data={"display_name": "第二安全员",
                                                                   "roles": ["security_admin"], "active": "0"})
-    sec.post("/admin/staff/new", data={"username": "auditor9", "password": "ledger-first-9",
-                                       "display_name": "新审计员", "roles": ["auditor"]})
+    sec.post("/admin/staff/new", data={"username": "auditor9", "display_name": "新审计员", "roles": ["auditor"]})
     rows = soup(second.get("/admin/staff")).select("#pending-requests tbody tr")
     assert sorted(r["data-kind"] for r in rows) == ["activation", "deactivation", "reset", "roles"]
     assert all("孙立新" in r.select_one(".requester").get_text() for r in rows)
@@ -244,8 +243,12 @@ def test_reactivating_the_auditor_waits_for_a_second_security_admin(
     with pytest.raises(AssertionError):
         other_client(app, "auditor")
     second = _second_secadmin(app, demo)
-    second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
-    assert other_client(app, "auditor").get("/audit/").status_code == 200
+    approved = second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
+    one_time = soup(approved).select_one("#one-time-password code").get_text()
+    with pytest.raises(AssertionError):  # a re-activated duty account gets a fresh one-time password
+        other_client(app, "auditor")
+    assert other_client(app, "auditor", one_time).get("/audit/", follow_redirects=False).headers["location"] \
+        == "/account/password"
 
 
 def test_security_admin_sees_and_ends_a_users_sessions(
@@ -343,7 +346,13 @@ def _second_secadmin(app: Starlette, demo: Engine) -> TestClient:
 
 
 def test_a_new_auditor_account_needs_a_second_security_admin(sec: TestClient, app: Starlette, demo: Engine) -> None:
-    r = sec.post("/admin/staff/new", data={"username": "auditor9", "password": "ledger-first-9",
+    """The requester chooses no password for a duty account: the approver alone sees the
+    one-time password generated at approval."""
+    chosen = sec.post("/admin/staff/new", data={"username": "auditor9", "password": "ledger-first-9",
+                                                "display_name": "新审计员", "roles": ["auditor"]})
+    assert chosen.status_code == 422 and "批准启用时系统生成" in soup(chosen).select_one("#err-password").get_text()
+    assert soup(chosen).select_one("#f-username")["value"] == "auditor9"
+    r = sec.post("/admin/staff/new", data={"username": "auditor9", "password": "",
                                            "display_name": "新审计员", "roles": ["auditor"]}, follow_redirects=False)
     assert r.status_code == 303
     url = r.headers["location"]
@@ -351,12 +360,14 @@ def test_a_new_auditor_account_needs_a_second_security_admin(sec: TestClient, ap
     assert page.select_one("#pending-request")["data-kind"] == "activation"
     assert page.select_one("#approve-request") is None  # the requester cannot approve
     assert sec.post(url + "/pending/decide", data={"decision": "approve"}).status_code == 422  # refused, audited
-    with pytest.raises(AssertionError):  # not active yet: cannot log in
-        other_client(app, "auditor9", "ledger-first-9")
     second = _second_secadmin(app, demo)
     assert soup(second.get(url)).select_one("#approve-request") is not None
-    assert second.post(url + "/pending/decide", data={"decision": "approve"}, follow_redirects=False).status_code == 303
-    auditor = other_client(app, "auditor9", "ledger-first-9")
+    approved = second.post(url + "/pending/decide", data={"decision": "approve"})
+    assert approved.status_code == 200
+    one_time = soup(approved).select_one("#one-time-password code").get_text()
+    with pytest.raises(AssertionError):  # what the requester typed was never a password
+        other_client(app, "auditor9", "ledger-first-9")
+    auditor = other_client(app, "auditor9", one_time)
     assert auditor.get("/audit/", follow_redirects=False).headers["location"] == "/account/password"
     decided = [(e["outcome"]["result"], e["state"]["to"]) for e in audit_entries(demo, "security.request.decide")]
     assert decided[0][0] == "refused" and decided[1] == ("done", "activation_approved")
@@ -371,11 +382,11 @@ def test_granting_the_admin_duty_waits_for_a_second_person_and_can_be_refused(
         before = s.get(Staff, target)
         assert before is not None
     reviewer = other_client(app, "reviewer3")
-    form = {"display_name": before.display_name, "roles": ["reviewer", "admin"], "active": "1"}
+    form = {"display_name": before.display_name, "roles": ["admin"], "active": "1"}
     assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
     with Session(demo) as s:
         row = s.get(Staff, target)
-        assert row is not None and row.roles == "reviewer" and row.pending_roles == "admin,reviewer"
+        assert row is not None and row.roles == "reviewer" and row.pending_roles == "admin"
     assert reviewer.get("/review/").status_code == 200  # nothing changed yet
     second = _second_secadmin(app, demo)
     assert second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "refuse"},
@@ -387,7 +398,7 @@ def test_granting_the_admin_duty_waits_for_a_second_person_and_can_be_refused(
     second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
     with Session(demo) as s:
         row = s.get(Staff, target)
-        assert row is not None and row.roles == "admin,reviewer"
+        assert row is not None and row.roles == "admin"
     assert reviewer.get("/review/", follow_redirects=False).headers["location"].startswith("/login")
 
 
@@ -468,3 +479,26 @@ def test_moving_an_expert_to_another_domain_ends_their_sessions(sec: TestClient,
             "expert_level": row.expert_level, "active": "1"}
     assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
     assert expert.get("/assist/", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_the_requester_never_holds_the_login_of_an_account_made_a_duty_holder(
+        sec: TestClient, app: Starlette, demo: Engine) -> None:
+    """secadmin resets reviewer3 (an ordinary account: the one-time password is theirs to see),
+    then asks for the admin duty; secadmin2 approves and gets a new one-time password, shown
+    only to them: the password secadmin knew no longer opens the account."""
+    target = staff_id(demo, "reviewer3")
+    reset = sec.post(f"/admin/staff/{target}/password")
+    known = soup(reset).select_one("#one-time-password code").get_text()
+    form = {"display_name": "何静怡", "roles": ["admin"], "active": "1"}
+    assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
+    second = _second_secadmin(app, demo)
+    approved = second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
+    assert approved.status_code == 200 and approved.headers["cache-control"] == "no-store"
+    one_time = soup(approved).select_one("#one-time-password code").get_text()
+    assert one_time != known and "一次性密码" in soup(approved).select_one(".flash, .notice").get_text()
+    with pytest.raises(AssertionError):
+        other_client(app, "reviewer3", known)
+    admin = other_client(app, "reviewer3", one_time)
+    assert admin.get("/admin/", follow_redirects=False).headers["location"] == "/account/password"
+    assert soup(sec.get(f"/admin/staff/{target}")).select_one("#one-time-password") is None
+    assert all(one_time not in str(e) for e in audit_entries(demo))

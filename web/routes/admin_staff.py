@@ -292,7 +292,9 @@ async def staff_request_decide(request: Request) -> Response:
 
     kind, password = await in_thread(save)
     if password:
-        return await _one_time_password_page(request, sid, password, "已批准：密码重置生效，该账号的登录已全部结束")
+        return await _one_time_password_page(request, sid, password, "已批准：密码重置生效，该账号的登录已全部结束"
+                                             if kind == "reset" else "已批准：岗位变更生效，系统已生成一次性密码"
+                                             "（原密码作废，该账号的登录已全部结束），请当面交给本人")
     if decision != "approve":
         return done(request, f"/admin/staff/{sid}", "已撤销该申请" if decision == "cancel" else "已驳回该申请")
     if kind == "deactivation":

@@ -8,7 +8,7 @@ the same answer, so neither timing nor wording reveals who exists.
 Separation of duties (三员分立, GB/T 22239-2019 8.1.4.2 c): system administration
 (``admin``), security administration (``security_admin``: accounts, roles, passwords,
 sessions) and audit (``auditor``) are :data:`~partners.models.DUTY_ROLES`; no account holds
-two of them. A password reset of a duty holder through the web, a duty role granted or taken
+two of them, and a duty holder holds no business role either. A password reset of a duty holder through the web, a duty role granted or taken
 away, and the deactivation or (re)activation of a duty holder need a second security admin:
 each waits as the account's one pending request (:func:`settle_request`), or is done with the
 server's CLI. Nobody chooses a password for someone else through the web: a reset sets a
@@ -192,14 +192,15 @@ def _validate_staff(
         errors["roles"] = "请至少选择一个岗位"
     elif not role_set <= known:
         errors["roles"] = "岗位无效：" + "、".join(sorted(role_set - known))
+    elif _duty_conflict(role_set):
+        errors["roles"] = "三员分立：" + "、".join(
+            ROLE_LABELS[r] for r in sorted(role_set & DUTY_ROLES)
+        ) + (" 不能由同一账号兼任" if len(role_set & DUTY_ROLES) > 1 else " 不能兼任业务岗位（"
+             + "、".join(ROLE_LABELS[r] for r in sorted(role_set - DUTY_ROLES)) + "）")
     elif role_set & OUTLET_ROLES and role_set & CENTER_ROLES:
         errors["roles"] = "网点岗位与中心岗位不能同时授予同一账号"
     elif role_set & PARTNER_ROLES and len(role_set) > 1:
         errors["roles"] = "合作方管理员不能兼任其他岗位"
-    elif len(role_set & DUTY_ROLES) > 1:
-        errors["roles"] = "三员分立：" + "、".join(
-            ROLE_LABELS[r] for r in sorted(role_set & DUTY_ROLES)
-        ) + " 不能由同一账号兼任"
     if role_set & OUTLET_ROLES:
         if outlet_id is None:
             errors["outlet_id"] = "网点岗位须选择所属网点"
@@ -225,9 +226,15 @@ def _validate_staff(
     return errors
 
 
+def _duty_conflict(roles: set[str] | frozenset[str]) -> bool:
+    """三员分立: a duty role (admin, security admin, auditor) goes with no other role at all —
+    neither a second duty nor a business role (teller, reviewer, expert…)."""
+    return bool(roles & DUTY_ROLES) and len(roles) > 1
+
+
 def _refuse(errors: dict[str, str], roles: list[str] | set[str] | frozenset[str]) -> None:
     """Raise for ``errors``: a duty conflict is a refusal (audited), the rest form errors."""
-    if len(set(roles) & DUTY_ROLES) > 1:
+    if _duty_conflict(set(roles)):
         raise DutyRuleRefused(errors=errors)
     raise InvalidFields(errors)
 

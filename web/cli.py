@@ -228,7 +228,7 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
     person here: access to the server is the second factor). The password is read from the
     terminal (or stdin)."""
     from partners.accounts import create_staff
-    from partners.errors import PartnersError
+    from partners.errors import ActionRefused, PartnersError
     from web.db import make_engine, transaction
 
     password = getpass.getpass("密码: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
@@ -247,7 +247,7 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
                 "action": "security.staff.edit", "outcome": {"result": "done"},
                 "state": {"from": None, "to": f"staff:{staff.id}"},
             })
-    except PartnersError as err:
+    except (PartnersError, ActionRefused) as err:  # a 三员分立 refusal is told, not a traceback
         raise click.ClickException(err.message) from err
     finally:
         engine.dispose()
@@ -264,7 +264,7 @@ def reset_password_cmd(username: str) -> None:
 
     import audit
     from partners.accounts import reset_password
-    from partners.errors import PartnersError
+    from partners.errors import ActionRefused, PartnersError
     from partners.models import Staff, utcnow
     from web.db import make_engine, transaction
 
@@ -286,7 +286,7 @@ def reset_password_cmd(username: str) -> None:
                 "action": "security.password.reset", "outcome": {"result": "done"},
                 "state": {"from": f"staff:{staff.id}", "to": "password_reset"},
             })
-    except PartnersError as err:
+    except (PartnersError, ActionRefused) as err:  # a 三员分立 refusal is told, not a traceback
         raise click.ClickException(err.message) from err
     finally:
         uninstall()

@@ -502,3 +502,51 @@ def test_the_requester_never_holds_the_login_of_an_account_made_a_duty_holder(
     assert admin.get("/admin/", follow_redirects=False).headers["location"] == "/account/password"
     assert soup(sec.get(f"/admin/staff/{target}")).select_one("#one-time-password") is None
     assert all(one_time not in str(e) for e in audit_entries(demo))
+
+
+@pytest.mark.parametrize("holder", ["secadmin", "auditor", "admin"])
+def test_a_duty_holder_gets_no_business_role_neither_themselves_nor_others(
+        sec: TestClient, app: Starlette, demo: Engine, holder: str) -> None:
+    """三员分立: a duty holder holds no business role at all — a 422 duty_separation refusal,
+    audited, the account unchanged (no approval needed to refuse)."""
+    target = staff_id(demo, holder)
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None
+        duty, name = row.roles, row.display_name
+    response = sec.post(f"/admin/staff/{target}", data={"display_name": name, "roles": [duty, "reviewer"],
+                                                        "active": "1"})
+    assert response.status_code == 422
+    assert "不能兼任业务岗位" in soup(response).select_one("#err-roles").get_text()
+    assert soup(response).select_one("#fs-roles input[value=reviewer]").has_attr("checked")  # input kept
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.roles == duty and row.pending_kind is None
+    if holder == "secadmin":
+        assert sec.get("/review/").status_code == 403
+    refused = [(e["outcome"]["reason"], e["state"]) for e in audit_entries(demo, "security.staff.edit")
+               if e["outcome"]["result"] == "refused"]
+    assert refused == [("duty_separation", {"from": f"staff:{target}", "to": f"staff:{target}"})]  # nothing changed
+
+
+def test_cli_create_user_refuses_a_duty_with_a_business_role(
+    fast_hashes: None, demo: Engine, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    monkeypatch.setenv("SERVICEPOINT_DATA", str(settings.data_dir))
+    monkeypatch.setenv("SERVICEPOINT_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(main, ["create-user", "--username", "admin7", "--name", "管理七",
+                                       "--role", "admin", "--role", "reviewer"], input="cli-chosen-pass9\n")
+    assert result.exit_code == 1 and "不能兼任业务岗位" in result.output
+    with Session(demo) as s:
+        assert s.exec(select(Staff).where(Staff.username == "admin7")).first() is None
+
+
+def test_the_demo_gives_no_duty_holder_a_business_role() -> None:
+    from partners.demo_data import STAFF
+    from partners.models import DUTY_ROLES
+
+    assert all(len(roles) == 1 for _u, _n, roles, *_ in STAFF if set(roles) & DUTY_ROLES)

@@ -550,3 +550,47 @@ def test_the_demo_gives_no_duty_holder_a_business_role() -> None:
     from partners.models import DUTY_ROLES
 
     assert all(len(roles) == 1 for _u, _n, roles, *_ in STAFF if set(roles) & DUTY_ROLES)
+
+
+def test_every_staff_edit_entry_says_what_changed_and_the_auditor_reads_it(
+        sec: TestClient, app: Starlette, demo: Engine) -> None:
+    """roles, outlet, active… from → to in the leaf's ``terms`` (no name, no phone), shown in
+    Chinese on the auditor's entry page."""
+    target = staff_id(demo, "teller1")
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None
+        other = s.exec(select(Staff.outlet_id).where(Staff.username == "teller2")).one()
+    form = {"display_name": row.display_name, "roles": ["outlet_lead"], "outlet_id": str(other), "active": "0",
+            "phone": "13912345678"}
+    assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
+    made = sec.post("/admin/staff/new", data={"username": "reviewer9", "password": "first-pass-19",
+                                              "display_name": "新审核员", "roles": ["reviewer"], "domain": "社保"},
+                    follow_redirects=False)
+    assert made.status_code == 303
+    held = sec.post(f"/admin/staff/{staff_id(demo, 'auditor')}", data={"display_name": "审计员", "roles": ["reviewer"],
+                                                                       "active": "1"})
+    assert held.status_code == 200
+    edit, new, pending = audit_entries(demo, "security.staff.edit")
+    assert set(edit["terms"]) == {"roles", "outlet", "active"}
+    assert edit["terms"]["roles"] == {"from": "teller", "to": "outlet_lead"}
+    assert edit["terms"]["active"] == {"from": True, "to": False}
+    assert edit["terms"]["outlet"]["from"] != edit["terms"]["outlet"]["to"]
+    assert new["terms"]["roles"] == {"from": None, "to": "reviewer"} and new["terms"]["domain"]["to"] == "社保"
+    assert pending["state"]["to"] == "roles_pending" and pending["terms"] == {"roles": {"from": "auditor",
+                                                                                        "to": "reviewer"}}
+    assert all("13912345678" not in str(e) and row.display_name not in str(e) for e in audit_entries(demo))
+    auditor = other_client(app, "auditor")
+    index = _index_of(demo, edit)
+    page = soup(auditor.get(f"/audit/entries/{index}"))
+    items = {li["data-key"]: li.get_text() for li in page.select("#entry-changes li")}
+    assert items["roles"] == "岗位：服务专员 → 网点负责人"
+    assert items["active"] == "账号状态：启用 → 停用"
+
+
+def _index_of(engine: Engine, entry: dict[str, Any]) -> int:
+    from audit import search_entries
+
+    with Session(engine) as s:
+        page = search_entries(s, action=entry["action"], limit=500, newest_first=False)
+        return next(view.index for view in page.entries if view.entry == entry)

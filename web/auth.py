@@ -31,6 +31,7 @@ from partners.errors import InvalidFields
 from partners.models import Staff, utcnow
 from web import refusals, throttle
 from web.db import reader
+from web.security import is_write
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 PASSWORD_PAGE = "/account/password"
@@ -75,7 +76,7 @@ def _login_redirect(request: Request) -> Response:
     """To the login page, coming back afterwards to the page the user was on (for htmx and
     form posts that is the page, not the endpoint posted to)."""
     back = request.url.path
-    if request.method != "GET":
+    if is_write(request):
         back = _same_site_path(request.headers.get("HX-Current-URL") or request.headers.get("referer")) or "/"
     target = "/login?next=" + quote(back)
     if request.headers.get("HX-Request") == "true":
@@ -151,7 +152,7 @@ def _start_session(request: Request, db: Session, user: Staff, *, audited: bool 
 
 async def login_page(request: Request) -> Response:
     templates = request.app.state.templates
-    if request.method == "GET":
+    if not is_write(request):
         user = current_user(request)
         if user is not None:
             return RedirectResponse(home_for(user), status_code=303)
@@ -229,7 +230,7 @@ async def password_page(request: Request) -> Response:
         return _login_redirect(request)
     templates = request.app.state.templates
     forced = user.must_change_password
-    if request.method == "GET":
+    if not is_write(request):
         return templates.TemplateResponse(request, "account_password.html", {"forced": forced, "errors": {}})
     form = await request.form()
     current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))

@@ -55,6 +55,7 @@ from web.routes.admin import (
     render_list,
     values_of,
 )
+from web.security import is_write
 
 SECURITY = "security_admin"
 
@@ -192,7 +193,7 @@ def _audit_staff(act: ActionContext, staff: Staff, before: str | None, after: st
 
 @requires_roles(SECURITY)
 async def staff_new(request: Request) -> Response:
-    if request.method == "GET":
+    if not is_write(request):
         return await _staff_page(request, None, values={"roles": []})
     values = _staff_values(await request.form())
     actor = actor_of(request)
@@ -238,7 +239,7 @@ def _roles_state(roles: Any) -> str:
 @requires_roles(SECURITY)
 async def staff_edit(request: Request) -> Response:
     staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
-    if request.method == "GET":
+    if not is_write(request):
         return await _staff_page(request, staff)
     values = _staff_values(await request.form())
     actor = actor_of(request)

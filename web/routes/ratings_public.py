@@ -51,6 +51,7 @@ from web.routes.case_views import render
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
 from web.routes.devices import COOKIE, request_token
 from web.routes.queue_live import CLOSE_FORBIDDEN, CLOSE_LAGGING
+from web.security import is_write
 
 PAD_RESET_SECONDS = 30
 PAD_IDLE_SECONDS = 120
@@ -91,7 +92,7 @@ async def rate_case(request: Request) -> Response:
     ctx = await run_in_threadpool(form_context, engine)
     ctx["number"] = number
     ctx["kiosk"] = request.query_params.get("from") == "kiosk"  # opened from the 自助 kiosk: idle wipe
-    if request.method == "GET":
+    if not is_write(request):
         return render(request, "ratings/rate_case.html", ctx)
     form = await request.form()
     ctx["values"], ctx["picked"] = kept_values(form)

@@ -57,6 +57,12 @@ def test_drafts_never_keep_phone_or_id_numbers(page_for: Any) -> None:
     stored = page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
     assert "李草稿" in stored
     assert "370211195804120021" not in stored and "13800138000" not in stored
+    # a search box is never drafted (查找办件 takes ID numbers), nor a number typed into free text
+    page.goto("/cases/")
+    page.fill("#case-q", "37021119580412")
+    page.fill("#case-q", "370211195804120021")
+    stored = page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
+    assert "3702111958" not in stored and "/cases/search" not in stored
 
 
 @pytest.mark.timeout(120)

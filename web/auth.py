@@ -224,7 +224,11 @@ async def session_ping(request: Request) -> Response:
 
 
 async def password_page(request: Request) -> Response:
-    """The user's own password change (forced after a reset or on a new account)."""
+    """The user's own password change (forced after a reset or on a new account). The
+    current password is checked behind the login's throttle (scope ``login``, the account's
+    name as target): a wrong one counts as a failure there and is tallied as a refused
+    ``security.password.change`` (reason ``bad_credentials``; ``throttled`` when held back,
+    429), like failed logins (:mod:`web.refusals`)."""
     user = current_user(request)
     if user is None:
         return _login_redirect(request)
@@ -237,6 +241,11 @@ async def password_page(request: Request) -> Response:
     errors: dict[str, str] = {}
     if new != str(form.get("new_password2", "")):
         errors["new_password2"] = "两次输入的新密码不一致"
+    role = sorted(user.role_set)[0] if user.role_set else "none"
+
+    def tally(reason: str) -> None:  # 8.1.4.3: a wrong current password is counted like a failed login
+        refusals.tally(request.app.state.engine, action="security.password.change", actor_id=user.id or 0,
+                       role=role, route=f"staff:{user.id}", reason=reason)
 
     def save() -> None:
         with Session(request.app.state.engine, expire_on_commit=False) as db, db.begin():
@@ -244,22 +253,31 @@ async def password_page(request: Request) -> Response:
             assert row is not None
             change_password(db, row, current, new)  # ends every session of the user …
             _start_session(request, db, row, audited=False)  # … this browser continues in a new one
-            role = sorted(row.role_set)[0] if row.role_set else "none"
             audit.record(db, {  # 8.1.4.3: a change of one's own credentials is a security event
                 "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": row.id, "role": role},
                 "action": "security.password.change", "outcome": {"result": "done"},
                 "state": {"from": f"staff:{row.id}", "to": "password_changed"},
             })
 
-    if not errors:
+    if not errors:  # the current password is a secret like the login's: same throttle, same key
         try:
+            await throttle.check(request, "login", user.username)
             await run_in_threadpool(save)
+        except throttle.Throttled as exc:
+            await run_in_threadpool(tally, "throttled")
+            return templates.TemplateResponse(
+                request, "account_password.html", {"forced": forced, "errors": {"current_password": exc.message}},
+                status_code=429, headers={"Retry-After": str(exc.retry_after)})
         except InvalidFields as exc:
             errors = exc.errors
+            if "current_password" in errors:
+                await throttle.record_failure(request, "login", user.username)
+                await run_in_threadpool(tally, "bad_credentials")
     if errors:
         return templates.TemplateResponse(
             request, "account_password.html", {"forced": forced, "errors": errors}, status_code=422
         )
+    await throttle.record_success(request, "login", user.username)
     user.must_change_password = False
     return RedirectResponse(home_for(user), status_code=303)
 

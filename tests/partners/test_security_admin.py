@@ -594,3 +594,20 @@ def _index_of(engine: Engine, entry: dict[str, Any]) -> int:
     with Session(engine) as s:
         page = search_entries(s, action=entry["action"], limit=500, newest_first=False)
         return next(view.index for view in page.entries if view.entry == entry)
+
+
+def test_wrong_current_passwords_are_throttled_and_audited_like_failed_logins(
+        fast_hashes: None, client: TestClient, demo: Engine) -> None:
+    login(client, "teller1")
+    form = {"current_password": "not-my-password-1", "new_password": "my-own-secret-9",
+            "new_password2": "my-own-secret-9"}
+    statuses = [client.post("/account/password", data=form).status_code for _ in range(8)]
+    assert statuses[0] == 422 and statuses[-1] == 429  # guessing is slowed down
+    held = client.post("/account/password", data=form)
+    assert held.headers["retry-after"] and "秒后再试" in soup(held).select_one(".field-error").get_text()
+    me = staff_id(demo, "teller1")
+    refused = [(e["actor"]["id"], e["outcome"]["reason"], e["state"]["from"])
+               for e in audit_entries(demo, "security.password.change")]
+    assert (me, "bad_credentials", f"staff:{me}") in refused and (me, "throttled", f"staff:{me}") in refused
+    with Session(demo) as s, s.begin():
+        accounts.authenticate(s, "teller1", "demo-12345")  # unchanged

@@ -67,12 +67,18 @@ def test_drafts_never_keep_phone_or_id_numbers(page_for: Any) -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("username", "paths"), [
-    ("teller1", ["/cases/"]), ("auditor", ["/audit/", "/audit/checkpoints"]), ("admin", ["/admin/outlets"]),
+    ("teller1", ["/cases/", "/figures/"]), ("auditor", ["/audit/?action=case.accept", "/audit/checkpoints"]),
+    ("admin", ["/admin/outlets", "/figures/"]),
 ])
 def test_tables_never_widen_the_page_at_375_px(page_for: Any, username: str, paths: list[str]) -> None:
+    """Measured on the document (what the user scrolls), with every <details> open; the
+    /audit/ list holds case numbers whose full form is an absolutely positioned sr-only span."""
     page = page_for(username)
     page.set_viewport_size({"width": 375, "height": 800})
     for path in paths:
         page.goto(path)
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         assert page.locator("main table").count() > 0, path
-        assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+        if path.startswith("/audit/?"):
+            assert page.locator("main table .sr-only").count() > 0  # what escaped the scroll container
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, path

@@ -142,7 +142,7 @@ def look_up(
     write transaction) or None: the end of a session found expired, or ``last_seen`` moved
     when it is older than :data:`TOUCH_EVERY` seconds (or with ``touch``). So a request
     writes at most once a minute per session; ``last_seen`` lags by less than that, and the
-    idle timeout may end a session up to :data:`TOUCH_EVERY` seconds early, never late."""
+    idle timeout may end a session up to :func:`touch_every` seconds early, never late."""
     return look_up_id(session, token_id(token), idle=idle, at=at, touch=touch)
 
 
@@ -154,6 +154,13 @@ def _session_and_staff() -> Any:
     return (select(LoginSession, Staff, refdata.version_column())
             .join(Staff, col(Staff.id) == LoginSession.staff_id)
             .where(col(LoginSession.id) == bindparam("session_id")))
+
+
+def touch_every(idle: timedelta) -> float:
+    """Seconds between writes of ``last_seen``: :data:`TOUCH_EVERY`, or a quarter of a
+    shorter idle timeout (an idle timeout at or below the write interval would end a busy
+    session)."""
+    return min(TOUCH_EVERY, idle.total_seconds() / 4)
 
 
 def look_up_id(
@@ -171,7 +178,7 @@ def look_up_id(
         return None, Pending(login.id, now, expire=True, staff_id=login.staff_id, role=_role(staff))
     pending = None
     last_seen = login.last_seen
-    if touch or (now - last_seen).total_seconds() >= TOUCH_EVERY:
+    if touch or (now - last_seen).total_seconds() >= touch_every(idle):
         pending, last_seen = Pending(login.id, now, expire=False), now
     idle_left = (last_seen + idle - now).total_seconds()
     expires_in = (login.expires_at - now).total_seconds()

@@ -18,7 +18,11 @@ def main(ctx: click.Context) -> None:
     """政银+ 便民服务点 — serve the web app (default) or run an administrative task."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
-    ctx.default_map = _audit_defaults(Settings.from_env())
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:  # a bad SERVICEPOINT_* setting: refuse to start, say which
+        raise click.ClickException(str(err)) from err
+    ctx.default_map = _audit_defaults(settings)
     if ctx.invoked_subcommand is None:
         ctx.invoke(serve)
 

@@ -176,7 +176,7 @@ def test_self_approval_of_any_request_is_one_duty_separation_entry_naming_the_ac
     assert refused.status_code == 422
     second = _second_secadmin(app, demo)
     me2 = staff_id(demo, "secadmin2")
-    sec.post(f"/admin/staff/{me2}", data={"display_name": "第二安全员", "roles": ["security_admin"], "active": "0"})
+    sec.post(f"/admin/staff/{me2}", data={"display_name": "林卫东", "roles": ["security_admin"], "active": "0"})
     assert second.post(f"/admin/staff/{me2}/pending/decide", data={"decision": "approve"}).status_code == 422
     assert second.post(f"/admin/staff/{me2}/pending/cancel").status_code == 422  # the holder cannot cancel
     entries = [e for e in audit_entries(demo) if e["outcome"]["result"] == "refused"]
@@ -339,10 +339,8 @@ def test_separation_refusals_are_audited_and_keep_the_form(sec: TestClient, demo
 
 
 def _second_secadmin(app: Starlette, demo: Engine) -> TestClient:
-    with Session(demo) as s, s.begin():
-        accounts.create_staff(s, username="secadmin2", display_name="第二安全员", password="second-sec-pass",
-                              roles=["security_admin"], must_change_password=False)
-    return other_client(app, "secadmin2", "second-sec-pass")
+    """The demo's second security admin (so the two-person flow works on a fresh demo)."""
+    return other_client(app, "secadmin2")
 
 
 def test_a_new_auditor_account_needs_a_second_security_admin(sec: TestClient, app: Starlette, demo: Engine) -> None:
@@ -408,7 +406,7 @@ def test_deactivating_another_security_admin_waits_for_a_third_look_and_is_audit
     requester cannot approve it (an audited refusal), another security admin can."""
     second = _second_secadmin(app, demo)
     target = staff_id(demo, "secadmin2")
-    form = {"display_name": "第二安全员", "roles": ["security_admin"], "active": "0"}
+    form = {"display_name": "林卫东", "roles": ["security_admin"], "active": "0"}
     r = sec.post(f"/admin/staff/{target}", data=form)
     assert r.status_code == 200 and "双人复核" in r.text
     page = soup(sec.get(f"/admin/staff/{target}"))
@@ -611,3 +609,21 @@ def test_wrong_current_passwords_are_throttled_and_audited_like_failed_logins(
     assert (me, "bad_credentials", f"staff:{me}") in refused and (me, "throttled", f"staff:{me}") in refused
     with Session(demo) as s, s.begin():
         accounts.authenticate(s, "teller1", "demo-12345")  # unchanged
+
+
+def test_a_fresh_demo_has_a_second_security_admin_and_short_idle_timeouts_are_refused(
+        demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from partners.logins import touch_every
+    from web.settings import Settings
+
+    with Session(demo) as s:
+        second = s.exec(select(Staff).where(Staff.username == "secadmin2")).one()
+        assert second.roles == "security_admin" and second.active
+    from datetime import timedelta
+    for bad in ("0", "-5", "0.5", "half"):
+        monkeypatch.setenv("SERVICEPOINT_SESSION_IDLE_MINUTES", bad)
+        with pytest.raises(ValueError, match="SERVICEPOINT_SESSION_IDLE_MINUTES"):
+            Settings.from_env()
+    monkeypatch.setenv("SERVICEPOINT_SESSION_IDLE_MINUTES", "1")
+    assert Settings.from_env().session_idle_minutes == 1
+    assert touch_every(timedelta(minutes=1)) == 15 and touch_every(timedelta(minutes=30)) == 60

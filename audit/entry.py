@@ -21,8 +21,8 @@ FIELDS = (
 )  # fmt: skip
 # Optional fields: absent from a leaf unless the action carries them (so adding one never
 # changes the bytes of existing entries). "rating": see docs/audit.md, "Ratings"; "queue":
-# docs/queue.md; "terms": docs/audit.md, "Case terms".
-OPTIONAL_FIELDS = ("rating", "queue", "terms")
+# docs/queue.md; "terms": docs/audit.md, "Case terms"; "client": docs/security.md, "Client address".
+OPTIONAL_FIELDS = ("rating", "queue", "terms", "client")
 DIGEST_KINDS = ("material", "snapshot", "recording", "text", "evidence", "photo", "signature")
 RATING_STAGES = ("before", "during", "after")
 RATING_CHANNELS = ("device", "qr", "call")
@@ -126,6 +126,8 @@ def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
         _check_queue(e["queue"])
     if "terms" in e:
         _check_terms(e["terms"])
+    if "client" in e:
+        _check_client(e["client"])
     _check_pii(e)
     return e
 
@@ -237,6 +239,21 @@ def _check_terms(t: object) -> None:
                   and post_value(t[k]["from"]) and post_value(t[k]["to"]) for k in TERMS_CHANGES & set(t)))  # fmt: skip
     _check(ok, "terms", "must be {received?, accepted?, due?: YYYY-MM-DD, workdays?, "
            "corrections?: integers >= 0, roles?, outlet?, partner?, active?, domain?, level?: {from, to}}")
+
+
+_NET = re.compile(r"[0-9a-f.:]{2,45}/\d{1,3}")
+_TAG = re.compile(r"[0-9a-f]{12}")
+
+
+def _check_client(c: object) -> None:
+    """The client address of a failed login (docs/security.md, "Client address"): never the
+    address itself — its network (``net``: IPv4 /24, IPv6 /48) and a keyed tag (``tag``: 12
+    hex of an HMAC with the pseudonym key)."""
+    ok = (isinstance(c, Mapping) and bool(c) and set(c) <= {"net", "tag"}
+          and all(isinstance(c[k], str) for k in c)
+          and ("net" not in c or bool(_NET.fullmatch(c["net"])))
+          and ("tag" not in c or bool(_TAG.fullmatch(c["tag"]))))  # fmt: skip
+    _check(ok, "client", "must be {net?: 'a.b.c.0/24' or an IPv6 /48, tag?: 12 hex}")
 
 
 def _check_digests(ds: object) -> None:

@@ -178,7 +178,7 @@ async def login_page(request: Request) -> Response:
 
     def tally(staff_id: int | None, reason: str) -> None:  # 8.1.4.3: failed logins, aggregated
         refusals.record_login_failure(request.app.state.engine, staff_id, reason, username=username,
-                                      key=request.app.state.pseudonym_key)
+                                      key=request.app.state.pseudonym_key, address=throttle.client_address(request))
 
     def throttled_target() -> int | None:
         with Session(reader(request.app.state)) as db:
@@ -245,7 +245,8 @@ async def password_page(request: Request) -> Response:
 
     def tally(reason: str) -> None:  # 8.1.4.3: a wrong current password is counted like a failed login
         refusals.tally(request.app.state.engine, action="security.password.change", actor_id=user.id or 0,
-                       role=role, route=f"staff:{user.id}", reason=reason)
+                       role=role, route=f"staff:{user.id}", reason=reason,
+                       client=refusals.client_fields(request.app.state.pseudonym_key, throttle.client_address(request)))
 
     def save() -> None:
         with Session(request.app.state.engine, expire_on_commit=False) as db, db.begin():

@@ -26,8 +26,8 @@ from starlette.websockets import WebSocket
 
 from outlet import devices, pii
 from outlet.devices import Device, DeviceRefused
-from outlet.events import SubscriptionLost
 from outlet.errors import CaseError, WrongCheckCode
+from outlet.events import SubscriptionLost
 from outlet.ratings import padlink, submit
 from outlet.ratings import workorders as wo
 from outlet.ratings.rules import (
@@ -47,8 +47,8 @@ from outlet.ratings.rules import (
 from partners.models import Staff
 from partners.numbers import ascii_digits
 from web import throttle
-from web.routes.case_views import render
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
+from web.routes.case_views import render
 from web.routes.devices import COOKIE, request_token
 from web.routes.queue_live import CLOSE_FORBIDDEN, CLOSE_LAGGING
 from web.security import is_write

@@ -21,8 +21,8 @@ FIELDS = (
 )  # fmt: skip
 # Optional fields: absent from a leaf unless the action carries them (so adding one never
 # changes the bytes of existing entries). "rating": see docs/audit.md, "Ratings"; "queue":
-# docs/queue.md; "terms": docs/audit.md, "Case terms".
-OPTIONAL_FIELDS = ("rating", "queue", "terms")
+# docs/queue.md; "terms": docs/audit.md, "Case terms"; "client": docs/security.md, "Client address".
+OPTIONAL_FIELDS = ("rating", "queue", "terms", "client")
 DIGEST_KINDS = ("material", "snapshot", "recording", "text", "evidence", "photo", "signature")
 RATING_STAGES = ("before", "during", "after")
 RATING_CHANNELS = ("device", "qr", "call")
@@ -33,6 +33,8 @@ QUEUE_KEYS = frozenset({"line", "ticket", "counter", "priority", "arrived"})
 QUEUE_OPTIONAL = frozenset({"to_line", "to_counter", "recalls", "booking", "slot"})
 TERMS_DATES = frozenset({"received", "accepted", "due"})
 TERMS_COUNTS = frozenset({"workdays", "corrections"})
+# What a staff-account entry changed (docs/audit.md, "Staff changes"): {"from", "to"} pairs.
+TERMS_CHANGES = frozenset({"roles", "outlet", "partner", "active", "domain", "level"})
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
@@ -133,6 +135,8 @@ def normalize(entry: Mapping[str, Any]) -> dict[str, Any]:
         _check_queue(e["queue"])
     if "terms" in e:
         _check_terms(e["terms"])
+    if "client" in e:
+        _check_client(e["client"])
     _check_pii(e)
     return e
 
@@ -231,12 +235,34 @@ def _check_queue(q: object) -> None:
 def _check_terms(t: object) -> None:
     """The dates and counts a case figure needs (docs/audit.md, "Case terms"): Beijing
     calendar dates ``YYYY-MM-DD`` (received, accepted, due) and non-negative integers
-    (workdays: working days from acceptance to completion; corrections: 补正 rounds)."""
-    ok = (isinstance(t, Mapping) and bool(t) and set(t) <= TERMS_DATES | TERMS_COUNTS
+    (workdays: working days from acceptance to completion; corrections: 补正 rounds); or what
+    a staff-account entry changed ("Staff changes"): ``{from, to}`` pairs of null, a boolean
+    or a printable string of at most 64 characters (no PII: :func:`_check_pii` applies)."""
+    def post_value(x: object) -> bool:  # a role list, outlet/partner code, domain, level, or active
+        return x is None or isinstance(x, bool) or (isinstance(x, str) and 0 < len(x) <= 64 and x.isprintable())
+
+    ok = (isinstance(t, Mapping) and bool(t) and set(t) <= TERMS_DATES | TERMS_COUNTS | TERMS_CHANGES
           and all(isinstance(t[k], str) and bool(_DATE.fullmatch(t[k])) for k in TERMS_DATES & set(t))
-          and all(_is_int(t[k]) and t[k] >= 0 for k in TERMS_COUNTS & set(t)))  # fmt: skip
+          and all(_is_int(t[k]) and t[k] >= 0 for k in TERMS_COUNTS & set(t))
+          and all(isinstance(t[k], Mapping) and set(t[k]) == {"from", "to"} and t[k]["from"] != t[k]["to"]
+                  and post_value(t[k]["from"]) and post_value(t[k]["to"]) for k in TERMS_CHANGES & set(t)))  # fmt: skip
     _check(ok, "terms", "must be {received?, accepted?, due?: YYYY-MM-DD, workdays?, "
-           "corrections?: integers >= 0}")
+           "corrections?: integers >= 0, roles?, outlet?, partner?, active?, domain?, level?: {from, to}}")
+
+
+_NET = re.compile(r"[0-9a-f.:]{2,45}/\d{1,3}")
+_TAG = re.compile(r"[0-9a-f]{12}")
+
+
+def _check_client(c: object) -> None:
+    """The client address of a failed login (docs/security.md, "Client address"): never the
+    address itself — its network (``net``: IPv4 /24, IPv6 /48) and a keyed tag (``tag``: 12
+    hex of an HMAC with the pseudonym key)."""
+    ok = (isinstance(c, Mapping) and bool(c) and set(c) <= {"net", "tag"}
+          and all(isinstance(c[k], str) for k in c)
+          and ("net" not in c or bool(_NET.fullmatch(c["net"])))
+          and ("tag" not in c or bool(_TAG.fullmatch(c["tag"]))))  # fmt: skip
+    _check(ok, "client", "must be {net?: 'a.b.c.0/24' or an IPv6 /48, tag?: 12 hex}")
 
 
 def _check_digests(ds: object) -> None:

@@ -4,8 +4,9 @@
   (``/OpenAction``, ``/AA``), launches, embedded files, forms that submit or import data,
   rich media — are refused: a scan never needs them and a reviewer's PDF viewer would run
   them. Names are matched after undoing ``#xx`` escapes, in the file's plain text and inside
-  Flate-compressed streams (where object streams hide dictionaries), each stream inflated to
-  at most :data:`MAX_INFLATE` bytes.
+  every stream after its filter chain (where object streams hide dictionaries), each
+  decoding step capped at :data:`MAX_INFLATE` bytes; an object stream that cannot be
+  decoded is refused as suspicious (:func:`pdf_has_active_content`).
 * Images whose header declares more than :data:`MAX_PIXELS` pixels are refused without
   decoding them (decompression bombs: a 50000×50000 PNG is a few KB on disk and 7.5 GB in
   memory). PNG: the IHDR chunk; JPEG: the first SOF marker.
@@ -13,6 +14,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import struct
 import zlib
@@ -29,22 +32,145 @@ _ACTIVE = re.compile(
 )
 _ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 _STREAM = re.compile(rb"stream\r?\n(.*?)endstream", re.S)
+_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[A-Za-z0-9]+|\d+\s+\d+\s+R)")
+_NAME = re.compile(rb"/([A-Za-z0-9]+)")
+_OBJSTM = re.compile(rb"/Type\s*/ObjStm(?![A-Za-z0-9])")
+_PREDICTOR = re.compile(rb"/Predictor\s+([2-9]|\d\d+)")
+
+
+class Undecodable(ValueError):
+    """A stream's filter chain is unknown, broken, or would decode past :data:`MAX_INFLATE`."""
 
 
 def _unescape(data: bytes) -> bytes:
     return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), data)
 
 
+def _flate(data: bytes) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(data, MAX_INFLATE)
+    except zlib.error as exc:
+        raise Undecodable("flate") from exc
+    if d.unconsumed_tail:
+        raise Undecodable("flate output over the limit")
+    return out
+
+
+def _ascii_hex(data: bytes) -> bytes:
+    text = re.sub(rb"\s", b"", data.split(b">", 1)[0])
+    try:
+        return binascii.unhexlify(text + b"0" * (len(text) % 2))
+    except binascii.Error as exc:
+        raise Undecodable("asciihex") from exc
+
+
+def _ascii85(data: bytes) -> bytes:
+    text = re.sub(rb"\s", b"", data)
+    text = text[2:] if text.startswith(b"<~") else text
+    text = text.split(b"~>", 1)[0]
+    if text.count(b"z") * 4 > MAX_INFLATE:
+        raise Undecodable("ascii85 output over the limit")
+    try:
+        return base64.a85decode(text)
+    except ValueError as exc:
+        raise Undecodable("ascii85") from exc
+
+
+def _run_length(data: bytes) -> bytes:
+    out, i = bytearray(), 0
+    while i < len(data) and data[i] != 128:
+        n = data[i]
+        if n < 128:
+            out += data[i + 1:i + 2 + n]
+            i += 2 + n
+        else:
+            out += data[i + 1:i + 2] * (257 - n)
+            i += 2
+        if len(out) > MAX_INFLATE:
+            raise Undecodable("runlength output over the limit")
+    return bytes(out)
+
+
+def _lzw(data: bytes) -> bytes:
+    """LZWDecode (PDF 32000-1 §7.4.4, EarlyChange 1): 9–12 bit codes, 256 clear, 257 end."""
+    out, table = bytearray(), [bytes([i]) for i in range(256)] + [b"", b""]
+    bits, nbits, buffer, previous = 0, 9, 0, b""
+    for byte in data:
+        buffer, bits = (buffer << 8) | byte, bits + 8
+        while bits >= nbits:
+            bits -= nbits
+            code = (buffer >> bits) & ((1 << nbits) - 1)
+            if code == 256:
+                table, nbits, previous = table[:258], 9, b""
+                continue
+            if code == 257:
+                return bytes(out)
+            if code < len(table):
+                entry = table[code]
+            elif code == len(table) and previous:
+                entry = previous + previous[:1]
+            else:
+                raise Undecodable("lzw")
+            out += entry
+            if len(out) > MAX_INFLATE:
+                raise Undecodable("lzw output over the limit")
+            if previous:
+                table.append(previous + entry[:1])
+            previous = entry
+            if len(table) + 1 >= (1 << nbits) and nbits < 12:
+                nbits += 1
+    return bytes(out)
+
+
+#: Text filters, decoded in the order the stream's /Filter lists them (abbreviations too).
+DECODERS = {"FlateDecode": _flate, "Fl": _flate, "ASCIIHexDecode": _ascii_hex, "AHx": _ascii_hex,
+            "ASCII85Decode": _ascii85, "A85": _ascii85, "LZWDecode": _lzw, "LZW": _lzw,
+            "RunLengthDecode": _run_length, "RL": _run_length}
+#: Image codecs: their data holds pixels, never dictionaries; not decoded.
+IMAGE_FILTERS = frozenset({"DCTDecode", "DCT", "JPXDecode", "CCITTFaxDecode", "CCF", "JBIG2Decode"})
+
+
+def decode_stream(head: bytes, body: bytes) -> bytes | None:
+    """The stream's bytes after its filter chain (``head``: its dictionary), or None for
+    image data (an image codec in the chain). Raises :class:`Undecodable`."""
+    found = _FILTER.search(head)
+    if found is None:
+        return body
+    if found.group(1).endswith(b"R"):
+        raise Undecodable("filter given by reference")
+    names = [n.decode() for n in _NAME.findall(found.group(1))]
+    if _PREDICTOR.search(head):
+        raise Undecodable("predictor")
+    for name in names:
+        if name in IMAGE_FILTERS:
+            return None
+        if name not in DECODERS:
+            raise Undecodable(name)
+        body = DECODERS[name](body)
+    return body
+
+
 def pdf_has_active_content(data: bytes) -> bool:
-    """True when the PDF names JavaScript, automatic actions or embedded content."""
+    """True when the PDF names JavaScript, automatic actions or embedded content — in its
+    plain text or in any stream after its filter chain (ASCIIHex, ASCII85, Flate, LZW,
+    RunLength, in any order; each step capped at :data:`MAX_INFLATE` bytes) — or holds an
+    object stream (``/Type /ObjStm``, where dictionaries hide) whose chain cannot be decoded
+    within the limits: what cannot be read is treated as suspicious."""
     if _ACTIVE.search(_unescape(_STREAM.sub(b"stream endstream", data))):
         return True
-    for body in _STREAM.findall(data):
+    for match in _STREAM.finditer(data):
+        start = match.start()
+        head = _unescape(data[max(data.rfind(b"obj", 0, start), start - 4096, 0):start])
         try:
-            inflated = zlib.decompressobj().decompress(body, MAX_INFLATE)
-        except zlib.error:
-            continue  # not Flate (images, fonts …): no dictionaries inside
-        if _ACTIVE.search(_unescape(inflated)):
+            decoded = decode_stream(head, match.group(1))
+        except Undecodable:
+            if _OBJSTM.search(head):
+                return True
+            continue  # a content or image stream we cannot read holds no objects
+        if decoded is None and _OBJSTM.search(head):
+            return True  # objects behind an image codec: no reader would do that
+        if decoded is not None and _ACTIVE.search(_unescape(decoded)):
             return True
     return False
 

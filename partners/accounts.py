@@ -8,7 +8,7 @@ the same answer, so neither timing nor wording reveals who exists.
 Separation of duties (三员分立, GB/T 22239-2019 8.1.4.2 c): system administration
 (``admin``), security administration (``security_admin``: accounts, roles, passwords,
 sessions) and audit (``auditor``) are :data:`~partners.models.DUTY_ROLES`; no account holds
-two of them. A password reset of a duty holder through the web, a duty role granted or taken
+two of them, and a duty holder holds no business role either. A password reset of a duty holder through the web, a duty role granted or taken
 away, and the deactivation or (re)activation of a duty holder need a second security admin:
 each waits as the account's one pending request (:func:`settle_request`), or is done with the
 server's CLI. Nobody chooses a password for someone else through the web: a reset sets a
@@ -87,6 +87,8 @@ _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (t=3, m=64 M
 _dummy: list[str] = []  # verified against unknown usernames so a miss costs as much as a hit
 
 BAD_CREDENTIALS = "用户名或密码错误"
+DUTY_PASSWORD_AT_APPROVAL = ("管理员、安全管理员、审计人员账号不设初始密码（请留空）：批准启用时系统生成一次性密码，"
+                             "只向批准人显示")
 
 
 def hash_password(password: str) -> str:
@@ -190,14 +192,15 @@ def _validate_staff(
         errors["roles"] = "请至少选择一个岗位"
     elif not role_set <= known:
         errors["roles"] = "岗位无效：" + "、".join(sorted(role_set - known))
+    elif _duty_conflict(role_set):
+        errors["roles"] = "三员分立：" + "、".join(
+            ROLE_LABELS[r] for r in sorted(role_set & DUTY_ROLES)
+        ) + (" 不能由同一账号兼任" if len(role_set & DUTY_ROLES) > 1 else " 不能兼任业务岗位（"
+             + "、".join(ROLE_LABELS[r] for r in sorted(role_set - DUTY_ROLES)) + "）")
     elif role_set & OUTLET_ROLES and role_set & CENTER_ROLES:
         errors["roles"] = "网点岗位与中心岗位不能同时授予同一账号"
     elif role_set & PARTNER_ROLES and len(role_set) > 1:
         errors["roles"] = "合作方管理员不能兼任其他岗位"
-    elif len(role_set & DUTY_ROLES) > 1:
-        errors["roles"] = "三员分立：" + "、".join(
-            ROLE_LABELS[r] for r in sorted(role_set & DUTY_ROLES)
-        ) + " 不能由同一账号兼任"
     if role_set & OUTLET_ROLES:
         if outlet_id is None:
             errors["outlet_id"] = "网点岗位须选择所属网点"
@@ -223,9 +226,15 @@ def _validate_staff(
     return errors
 
 
+def _duty_conflict(roles: set[str] | frozenset[str]) -> bool:
+    """三员分立: a duty role (admin, security admin, auditor) goes with no other role at all —
+    neither a second duty nor a business role (teller, reviewer, expert…)."""
+    return bool(roles & DUTY_ROLES) and len(roles) > 1
+
+
 def _refuse(errors: dict[str, str], roles: list[str] | set[str] | frozenset[str]) -> None:
     """Raise for ``errors``: a duty conflict is a refusal (audited), the rest form errors."""
-    if len(set(roles) & DUTY_ROLES) > 1:
+    if _duty_conflict(set(roles)):
         raise DutyRuleRefused(errors=errors)
     raise InvalidFields(errors)
 
@@ -317,8 +326,10 @@ def create_staff(
 
     Someone else chose the password, so by default it must be changed at first login.
 
-    An account with a duty role created by ``actor`` (the web) stays inactive until a second
-    security admin approves it (:func:`settle_request`); the CLI passes no actor.
+    An account with a duty role created by ``actor`` (the web) carries no chosen password
+    (``password`` must be empty, else InvalidFields) and stays inactive until a second
+    security admin approves it (:func:`settle_request`), who alone sees the one-time password
+    generated then; the CLI passes no actor and the password typed on the server.
 
     The outlet is given by id or by code (the CLI uses codes); the partner (id or code) only
     for a 合作方管理员. ``hasher`` replaces
@@ -353,11 +364,15 @@ def create_staff(
             partner_id=partner_id,
         )
     )
-    if (problem := password_problem(password, username, demo_seed=demo_seed)) is not None:
+    pending = actor is not None and bool(set(roles) & DUTY_ROLES)
+    if pending:  # the approver gets the first password (settle_request), nobody chooses it
+        if password:
+            errors["password"] = DUTY_PASSWORD_AT_APPROVAL
+        password = secrets.token_urlsafe(32)  # never shown: the account has no usable password yet
+    elif (problem := password_problem(password, username, demo_seed=demo_seed)) is not None:
         errors["password"] = problem
     if errors:
         _refuse(errors, roles)
-    pending = actor is not None and bool(set(roles) & DUTY_ROLES)
     staff = Staff(
         username=username,
         display_name=display_name.strip(),
@@ -504,12 +519,15 @@ DECISIONS = ("approve", "refuse", "cancel")
 def settle_request(session: Session, staff: Staff, *, actor: Staff, decision: str) -> str | None:
     """Settle ``staff``'s pending request, whatever its kind (reset, roles, activation,
     deactivation): ``approve`` applies it whole (roles, post and state, ending the holder's
-    sessions as :func:`_apply_post` says; a reset sets a generated one-time password, which
-    is returned — show it once, never store or log it), ``refuse`` or ``cancel`` drops it.
+    sessions as :func:`_apply_post` says), ``refuse`` or ``cancel`` drops it. An approved
+    reset, and an approval that makes the account a duty holder (a duty role granted, or a
+    duty account activated — new or re-activated), set a generated one-time password that is
+    returned — show it once to the approver, never store or log it — so the requester, who
+    may have chosen or reset the old password, never holds a duty holder's login.
 
     The two-person rule: the account's holder settles nothing about their own account; the
     requester may only cancel; any other security admin may approve, refuse or cancel.
-    Returns the one-time password of an approved reset, else None. Raises RecordNotFound
+    Returns the one-time password (approved reset or duty grant), else None. Raises RecordNotFound
     (nothing pending), DutyRuleRefused (the holder, or the requester approving/refusing),
     InvalidFields (an approval the rules no longer allow), ValueError (unknown decision)."""
     if decision not in DECISIONS:
@@ -527,6 +545,7 @@ def settle_request(session: Session, staff: Staff, *, actor: Staff, decision: st
             password = one_time_password(staff.username)
             _set_password(session, staff, hash_password(password), by_self=False)
         else:
+            kind = staff.pending_kind
             roles = set((staff.pending_roles or staff.roles).split(",")) - {""}
             post = json.loads(staff.pending_post or "{}")
             # the kind names the state change (requests migrated from before pending_post)
@@ -535,7 +554,11 @@ def settle_request(session: Session, staff: Staff, *, actor: Staff, decision: st
             errors = _validate_staff(session, roles=roles, display_name=staff.display_name, **fields)
             if errors:
                 _refuse(errors, roles)
+            gains_duty = bool((roles - staff.role_set) & DUTY_ROLES) or (kind == "activation" and roles & DUTY_ROLES)
             _apply_post(session, staff, roles, post)
+            if gains_duty:  # whatever password the requester set or knew ends here
+                password = one_time_password(staff.username)
+                _set_password(session, staff, hash_password(password), by_self=False)
     _clear_pending(staff)
     session.add(staff)
     session.flush()

@@ -317,6 +317,8 @@ STAFF = [
     ("reviewer1", "吴敏", ["reviewer"], None, "社保", None),
     ("reviewer2", "冯涛", ["reviewer"], None, "商事登记", None),
     ("reviewer3", "何静怡", ["reviewer"], None, None, None),
+    # a second security admin, so the two-person rule (双人复核) works on a fresh demo
+    ("secadmin2", "林卫东", ["security_admin"], None, None, None),
 ]
 
 # 合作方管理员 (partner managers): username, display name, partner code. partner1 is the

@@ -145,7 +145,7 @@ def look_up(
     (:func:`apply`, in a write transaction) or None: the end of a session found expired, or
     ``last_seen`` moved when it is older than :data:`TOUCH_EVERY` seconds (or with ``touch``).
     So a request writes at most once a minute per session; ``last_seen`` lags by less than
-    that, and the idle timeout may end a session up to :data:`TOUCH_EVERY` seconds early,
+    that, and the idle timeout may end a session up to :func:`touch_every` seconds early,
     never late.
 
     With ``cache`` (the app's :class:`partners.refdata.RefCache`) the reference-data version
@@ -175,6 +175,13 @@ def _load_staff(db: Session | Connection, staff_id: int) -> Staff | None:
         return own.get(Staff, staff_id)
 
 
+def touch_every(idle: timedelta) -> float:
+    """Seconds between writes of ``last_seen``: :data:`TOUCH_EVERY`, or a quarter of a
+    shorter idle timeout (an idle timeout at or below the write interval would end a busy
+    session)."""
+    return min(TOUCH_EVERY, idle.total_seconds() / 4)
+
+
 def look_up_id(
     db: Session | Connection, session_id: str, *, idle: timedelta, at: datetime | None = None,
     touch: bool = False, cache: refdata.RefCache | None = None,
@@ -196,7 +203,7 @@ def look_up_id(
     if now >= expires_at or now - last_seen >= idle:
         return None, Pending(session_id, now, expire=True, staff_id=staff_id, role=_role(staff))
     pending = None
-    if touch or (now - last_seen).total_seconds() >= TOUCH_EVERY:
+    if touch or (now - last_seen).total_seconds() >= touch_every(idle):
         pending, last_seen = Pending(session_id, now, expire=False), now
     idle_left = (last_seen + idle - now).total_seconds()
     expires_in = (expires_at - now).total_seconds()

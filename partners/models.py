@@ -63,7 +63,7 @@ ROLE_LABELS = {
 OUTLET_ROLES = frozenset({"teller", "block_agent", "outlet_lead"})
 CENTER_ROLES = frozenset({"expert", "reviewer", "admin", "security_admin", "auditor"})
 # 三员分立 (GB/T 22239-2019 8.1.4.2 c): system, security and audit administration are
-# separate duties; no account holds two of them.
+# separate duties; no account holds two of them, nor a duty and a business role.
 DUTY_ROLES = frozenset({"admin", "security_admin", "auditor"})
 # Partner side (e.g. a bank's branch-network office): read-only figures of the partner's own
 # outlets; bound to one partner (``Staff.partner_id``), never combined with another post.

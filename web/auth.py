@@ -31,6 +31,7 @@ from partners.errors import InvalidFields
 from partners.models import Staff, utcnow
 from web import refusals, throttle
 from web.db import reader
+from web.security import is_write
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 PASSWORD_PAGE = "/account/password"
@@ -77,7 +78,7 @@ def _login_redirect(request: Request) -> Response:
     """To the login page, coming back afterwards to the page the user was on (for htmx and
     form posts that is the page, not the endpoint posted to)."""
     back = request.url.path
-    if request.method != "GET":
+    if is_write(request):
         back = _same_site_path(request.headers.get("HX-Current-URL") or request.headers.get("referer")) or "/"
     target = "/login?next=" + quote(back)
     if request.headers.get("HX-Request") == "true":
@@ -153,7 +154,7 @@ def _start_session(request: Request, db: Session, user: Staff, *, audited: bool 
 
 async def login_page(request: Request) -> Response:
     templates = request.app.state.templates
-    if request.method == "GET":
+    if not is_write(request):
         user = current_user(request)
         if user is not None:
             return RedirectResponse(home_for(user), status_code=303)
@@ -179,7 +180,7 @@ async def login_page(request: Request) -> Response:
 
     def tally(staff_id: int | None, reason: str) -> None:  # 8.1.4.3: failed logins, aggregated
         refusals.record_login_failure(request.app.state.engine, staff_id, reason, username=username,
-                                      key=request.app.state.pseudonym_key)
+                                      key=request.app.state.pseudonym_key, address=throttle.client_address(request))
 
     def throttled_target() -> int | None:
         with Session(reader(request.app.state)) as db:
@@ -225,19 +226,29 @@ async def session_ping(request: Request) -> Response:
 
 
 async def password_page(request: Request) -> Response:
-    """The user's own password change (forced after a reset or on a new account)."""
+    """The user's own password change (forced after a reset or on a new account). The
+    current password is checked behind the login's throttle (scope ``login``, the account's
+    name as target): a wrong one counts as a failure there and is tallied as a refused
+    ``security.password.change`` (reason ``bad_credentials``; ``throttled`` when held back,
+    429), like failed logins (:mod:`web.refusals`)."""
     user = current_user(request)
     if user is None:
         return _login_redirect(request)
     templates = request.app.state.templates
     forced = user.must_change_password
-    if request.method == "GET":
+    if not is_write(request):
         return templates.TemplateResponse(request, "account_password.html", {"forced": forced, "errors": {}})
     form = await request.form()
     current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
     errors: dict[str, str] = {}
     if new != str(form.get("new_password2", "")):
         errors["new_password2"] = "两次输入的新密码不一致"
+    role = sorted(user.role_set)[0] if user.role_set else "none"
+
+    def tally(reason: str) -> None:  # 8.1.4.3: a wrong current password is counted like a failed login
+        refusals.tally(request.app.state.engine, action="security.password.change", actor_id=user.id or 0,
+                       role=role, route=f"staff:{user.id}", reason=reason,
+                       client=refusals.client_fields(request.app.state.pseudonym_key, throttle.client_address(request)))
 
     def save() -> None:
         with Session(request.app.state.engine, expire_on_commit=False) as db, db.begin():
@@ -245,22 +256,31 @@ async def password_page(request: Request) -> Response:
             assert row is not None
             change_password(db, row, current, new)  # ends every session of the user …
             _start_session(request, db, row, audited=False)  # … this browser continues in a new one
-            role = sorted(row.role_set)[0] if row.role_set else "none"
             audit.record(db, {  # 8.1.4.3: a change of one's own credentials is a security event
                 "time": utcnow().isoformat(timespec="microseconds") + "Z", "actor": {"id": row.id, "role": role},
                 "action": "security.password.change", "outcome": {"result": "done"},
                 "state": {"from": f"staff:{row.id}", "to": "password_changed"},
             })
 
-    if not errors:
+    if not errors:  # the current password is a secret like the login's: same throttle, same key
         try:
+            await throttle.check(request, "login", user.username)
             await run_in_threadpool(save)
+        except throttle.Throttled as exc:
+            await run_in_threadpool(tally, "throttled")
+            return templates.TemplateResponse(
+                request, "account_password.html", {"forced": forced, "errors": {"current_password": exc.message}},
+                status_code=429, headers={"Retry-After": str(exc.retry_after)})
         except InvalidFields as exc:
             errors = exc.errors
+            if "current_password" in errors:
+                await throttle.record_failure(request, "login", user.username)
+                await run_in_threadpool(tally, "bad_credentials")
     if errors:
         return templates.TemplateResponse(
             request, "account_password.html", {"forced": forced, "errors": errors}, status_code=422
         )
+    await throttle.record_success(request, "login", user.username)
     user.must_change_password = False
     return RedirectResponse(home_for(user), status_code=303)
 

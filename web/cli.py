@@ -18,7 +18,11 @@ def main(ctx: click.Context) -> None:
     """政银+ 便民服务点 — serve the web app (default) or run an administrative task."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
-    ctx.default_map = _audit_defaults(Settings.from_env())
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:  # a bad SERVICEPOINT_* setting: refuse to start, say which
+        raise click.ClickException(str(err)) from err
+    ctx.default_map = _audit_defaults(settings)
     if ctx.invoked_subcommand is None:
         ctx.invoke(serve)
 
@@ -229,7 +233,7 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
     person here: access to the server is the second factor). The password is read from the
     terminal (or stdin)."""
     from partners.accounts import create_staff
-    from partners.errors import PartnersError
+    from partners.errors import ActionRefused, PartnersError
     from web.db import make_engine, transaction
 
     password = getpass.getpass("密码: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
@@ -248,7 +252,7 @@ def create_user(username: str, display_name: str, roles: tuple[str, ...], outlet
                 "action": "security.staff.edit", "outcome": {"result": "done"},
                 "state": {"from": None, "to": f"staff:{staff.id}"},
             })
-    except PartnersError as err:
+    except (PartnersError, ActionRefused) as err:  # a 三员分立 refusal is told, not a traceback
         raise click.ClickException(err.message) from err
     finally:
         engine.dispose()
@@ -265,7 +269,7 @@ def reset_password_cmd(username: str) -> None:
 
     import audit
     from partners.accounts import reset_password
-    from partners.errors import PartnersError
+    from partners.errors import ActionRefused, PartnersError
     from partners.models import Staff, utcnow
     from web.db import make_engine, transaction
 
@@ -287,7 +291,7 @@ def reset_password_cmd(username: str) -> None:
                 "action": "security.password.reset", "outcome": {"result": "done"},
                 "state": {"from": f"staff:{staff.id}", "to": "password_reset"},
             })
-    except PartnersError as err:
+    except (PartnersError, ActionRefused) as err:  # a 三员分立 refusal is told, not a traceback
         raise click.ClickException(err.message) from err
     finally:
         uninstall()

@@ -31,12 +31,16 @@ entry of an unknown name carries a keyed tag of it (``account:unknown:<12 hex>``
 the pseudonym key) so repeated tries of one name can be told apart without the name — a
 mistyped password in the name field never reaches the log. Reasons: ``bad_credentials``,
 ``inactive`` (right password, deactivated account), ``throttled`` (429, not even checked).
+Each first entry names the client (field ``client``: the address's /24 or /48 network and a
+keyed tag, never the address, :func:`client_fields`), and the tally counts each network
+apart, so a burst from many networks is told apart; the minute's total names none.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -144,7 +148,7 @@ def route_of(request: Request) -> str:
 
 
 def _entry(now: datetime, actor_id: int, role: str, reason: str, state: dict[str, str],
-           case: str | None = None, action: str = ACTION) -> dict[str, Any]:
+           case: str | None = None, action: str = ACTION, client: dict[str, str] | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "time": now.isoformat(timespec="microseconds") + "Z",
         "actor": {"id": actor_id, "role": role}, "action": action,
@@ -152,18 +156,37 @@ def _entry(now: datetime, actor_id: int, role: str, reason: str, state: dict[str
     }
     if case:
         entry["case"] = case
+    if client:
+        entry["client"] = client
     return entry
 
 
+def client_fields(key: bytes, address: str) -> dict[str, str]:
+    """What an audit leaf says of a client address (an IP address is personal data, PIPL):
+    its network — IPv4 /24, IPv6 /48 — and a keyed tag (12 hex of HMAC-SHA256 with the
+    pseudonym key) that tells repeated tries of one address apart without storing it. A
+    peer that is no IP address (a test client) gets the tag only."""
+    tag = hmac.new(key, b"client-address\x1f" + address.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return {"tag": tag}
+    net = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False)
+    return {"net": str(net), "tag": tag}
+
+
 def tally(engine: Engine, *, action: str, actor_id: int, role: str, route: str, reason: str,
-          first: str | None = None, case: str | None = None, at: datetime | None = None) -> int:
-    """Count one refusal of ``action`` in the tally of actor × ``route`` × reason × minute; the
-    first of the minute is an entry at once (``state.from`` = ``first`` or ``route``), the
-    total follows from :func:`flush`. Returns the minute's count so far."""
+          first: str | None = None, case: str | None = None, at: datetime | None = None,
+          client: dict[str, str] | None = None) -> int:
+    """Count one refusal of ``action`` in the tally of actor × ``route`` × reason × minute (×
+    the client's network when ``client`` is given, :func:`client_fields`); the first of the
+    minute is an entry at once (``state.from`` = ``first`` or ``route``, with ``client``),
+    the total follows from :func:`flush`. Returns the minute's count so far."""
     now = at or utcnow()
     minute = now.replace(second=0, microsecond=0)
+    net = (client or {}).get("net", "")
     key = hashlib.sha256(
-        f"refusal\x1f{action}\x1f{actor_id}\x1f{route}\x1f{reason}\x1f{minute.isoformat()}".encode()
+        f"refusal\x1f{action}\x1f{actor_id}\x1f{route}\x1f{reason}\x1f{minute.isoformat()}\x1f{net}".encode()
     ).hexdigest()
     with Session(engine) as s, s.begin():
         insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -177,7 +200,7 @@ def tally(engine: Engine, *, action: str, actor_id: int, role: str, route: str, 
         count = row.count
         if count == 1:
             audit.record(s, _entry(now, actor_id, role, reason, {"from": first or route, "to": "count:1"},
-                                   case, action))
+                                   case, action, client))
         return count
 
 
@@ -200,15 +223,17 @@ def unknown_tag(key: bytes, username: str) -> str:
 
 
 def record_login_failure(engine: Engine, staff_id: int | None, reason: str, *, username: str,
-                         key: bytes, at: datetime | None = None) -> int:
+                         key: bytes, at: datetime | None = None, address: str | None = None) -> int:
     """Count a failed login on account ``staff_id`` (None: no such account) with ``reason``
-    (``bad_credentials``, ``inactive``, ``throttled``); see the module docstring."""
+    (``bad_credentials``, ``inactive``, ``throttled``) from client ``address`` (as the
+    trusted-proxy logic resolves it; recorded as :func:`client_fields`); see the module
+    docstring."""
     if staff_id is None:
         route, first = "account:unknown", unknown_tag(key, username)
     else:
         route = first = f"staff:{staff_id}"
     return tally(engine, action=LOGIN_ACTION, actor_id=0, role=ANONYMOUS, route=route, reason=reason,
-                 first=first, at=at)
+                 first=first, at=at, client=client_fields(key, address) if address else None)
 
 
 def flush(engine: Engine, *, at: datetime | None = None) -> int:

@@ -25,6 +25,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_write(request: Request) -> bool:
+    """True for a method that may change something (POST…); GET, HEAD and OPTIONS are safe
+    (RFC 9110 §9.2.1) — the CSRF check lets them through, so a handler with a form branches on
+    this, never on ``method == "GET"`` (a HEAD would run the form's side effects)."""
+    return request.method not in SAFE_METHODS
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 

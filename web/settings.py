@@ -26,6 +26,20 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _idle_minutes(raw: str) -> int:
+    """SERVICEPOINT_SESSION_IDLE_MINUTES: whole minutes, at least 1 (the write interval of
+    ``last_seen`` follows it, :func:`partners.logins.touch_every`). Raises ValueError with the
+    variable's name, so the server refuses to start rather than end every session."""
+    try:
+        minutes = int(raw)
+    except ValueError:
+        minutes = 0
+    if minutes < 1:
+        raise ValueError(f"{PREFIX}SESSION_IDLE_MINUTES={raw!r}: the idle timeout must be a whole number of "
+                         "minutes, at least 1")
+    return minutes
+
+
 def secret_file(path: Path, nbytes: int = 32) -> bytes:
     """Read a random secret from ``path``, creating it (0600) on first use."""
     if path.exists():
@@ -94,7 +108,7 @@ class Settings:
             data_dir=data_dir,
             database_url=db_url,
             deployment_name=name,
-            session_idle_minutes=int(_env("SESSION_IDLE_MINUTES", "30") or 30),
+            session_idle_minutes=_idle_minutes(_env("SESSION_IDLE_MINUTES", "30") or "30"),
             live_recheck_seconds=float(_env("LIVE_RECHECK_SECONDS", "30") or 30),
             max_upload_bytes=int(_env("MAX_UPLOAD_MB", "10") or 10) * 1024 * 1024,
             checkpoint_interval=float(_env("CHECKPOINT_INTERVAL", "10") or 10),

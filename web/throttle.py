@@ -23,8 +23,10 @@ Each attempt is counted under three keys, each with its own :class:`Rule`:
   ``SERVICEPOINT_TRUSTED_PROXIES``): one address guessing across many targets;
 * ``pair`` — target × address: one client guessing one target;
 * ``target`` — the target from any address: a distributed guess. Its delay is short and
-  capped, so a stranger can slow a user down by seconds but never lock them out (the
-  stranger's own address is stopped long before the target counter gets high).
+  capped, and it holds back only addresses with recent failures: from a clean address the
+  secret is checked at once (:func:`wait_seconds`), so strangers failing on a target from
+  ever new addresses never keep its holder out, while each of their addresses gets one
+  guess before it is slowed down.
 
 After ``free`` failures, failure *n* makes the key wait ``min(cap, base · 2^(n-free-1))``
 seconds; a key forgets its failures ``reset`` seconds after its last one. Keys are stored
@@ -139,11 +141,24 @@ def _keys(scope: str, target: str, address: str) -> dict[str, str]:
 
 
 def wait_seconds(engine: Engine, scope: str, target: str, address: str, *, at: datetime | None = None) -> int:
-    """Seconds the caller must still wait (0: go ahead). Synchronous core of :func:`check`."""
+    """Seconds the caller must still wait before the secret is checked (0: go ahead).
+    Synchronous core of :func:`check`.
+
+    The ``target`` delay applies only to an address with recent failures (any target,
+    within the ``addr`` rule's ``reset``): a clean address has its secret checked at the
+    usual cost, so a right one gets in however many strangers failed on the target, and a
+    wrong one makes the address unclean — the next guess from it waits. The ``addr`` and
+    ``pair`` delays always apply."""
     now = at or utcnow()
     keys = _keys(scope, target, address)
-    with Session(engine) as s, s.begin():
-        until = s.exec(select(ThrottleCounter.not_before).where(col(ThrottleCounter.key).in_(keys.values()))).all()
+    policy = POLICIES.get(scope, Policy())
+    with Session(engine, expire_on_commit=False) as s, s.begin():
+        rows = s.exec(select(ThrottleCounter).where(col(ThrottleCounter.key).in_(keys.values()))).all()
+    by_key = {r.key: r for r in rows}
+    addr = by_key.get(keys["addr"])
+    clean = addr is None or addr.failures == 0 or (now - addr.last_failure).total_seconds() > policy.addr.reset
+    applies = [kind for kind in ("addr", "pair", "target") if kind != "target" or not clean]
+    until = [r.not_before for kind in applies if (r := by_key.get(keys[kind])) is not None]
     waits = [(t - now).total_seconds() for t in until if t is not None and t > now]
     return math.ceil(max(waits)) if waits else 0
 

@@ -157,6 +157,7 @@ def test_seed_demo_users_for_every_role_and_logins_work(seeded: Engine) -> None:
             "reviewer2",
             "admin",
             "secadmin",
+            "secadmin2",
             "auditor",
             "partner1",
         } <= names

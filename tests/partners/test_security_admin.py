@@ -176,7 +176,7 @@ def test_self_approval_of_any_request_is_one_duty_separation_entry_naming_the_ac
     assert refused.status_code == 422
     second = _second_secadmin(app, demo)
     me2 = staff_id(demo, "secadmin2")
-    sec.post(f"/admin/staff/{me2}", data={"display_name": "第二安全员", "roles": ["security_admin"], "active": "0"})
+    sec.post(f"/admin/staff/{me2}", data={"display_name": "林卫东", "roles": ["security_admin"], "active": "0"})
     assert second.post(f"/admin/staff/{me2}/pending/decide", data={"decision": "approve"}).status_code == 422
     assert second.post(f"/admin/staff/{me2}/pending/cancel").status_code == 422  # the holder cannot cancel
     entries = [e for e in audit_entries(demo) if e["outcome"]["result"] == "refused"]
@@ -223,8 +223,7 @@ def test_the_pending_box_lists_every_kind_with_requester_and_time(
                                                               "active": "1"})
     sec.post(f"/admin/staff/{staff_id(demo, 'secadmin2')}", data={"display_name": "第二安全员",
                                                                   "roles": ["security_admin"], "active": "0"})
-    sec.post("/admin/staff/new", data={"username": "auditor9", "password": "ledger-first-9",
-                                       "display_name": "新审计员", "roles": ["auditor"]})
+    sec.post("/admin/staff/new", data={"username": "auditor9", "display_name": "新审计员", "roles": ["auditor"]})
     rows = soup(second.get("/admin/staff")).select("#pending-requests tbody tr")
     assert sorted(r["data-kind"] for r in rows) == ["activation", "deactivation", "reset", "roles"]
     assert all("孙立新" in r.select_one(".requester").get_text() for r in rows)
@@ -244,8 +243,12 @@ def test_reactivating_the_auditor_waits_for_a_second_security_admin(
     with pytest.raises(AssertionError):
         other_client(app, "auditor")
     second = _second_secadmin(app, demo)
-    second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
-    assert other_client(app, "auditor").get("/audit/").status_code == 200
+    approved = second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
+    one_time = soup(approved).select_one("#one-time-password code").get_text()
+    with pytest.raises(AssertionError):  # a re-activated duty account gets a fresh one-time password
+        other_client(app, "auditor")
+    assert other_client(app, "auditor", one_time).get("/audit/", follow_redirects=False).headers["location"] \
+        == "/account/password"
 
 
 def test_security_admin_sees_and_ends_a_users_sessions(
@@ -336,14 +339,18 @@ def test_separation_refusals_are_audited_and_keep_the_form(sec: TestClient, demo
 
 
 def _second_secadmin(app: Starlette, demo: Engine) -> TestClient:
-    with Session(demo) as s, s.begin():
-        accounts.create_staff(s, username="secadmin2", display_name="第二安全员", password="second-sec-pass",
-                              roles=["security_admin"], must_change_password=False)
-    return other_client(app, "secadmin2", "second-sec-pass")
+    """The demo's second security admin (so the two-person flow works on a fresh demo)."""
+    return other_client(app, "secadmin2")
 
 
 def test_a_new_auditor_account_needs_a_second_security_admin(sec: TestClient, app: Starlette, demo: Engine) -> None:
-    r = sec.post("/admin/staff/new", data={"username": "auditor9", "password": "ledger-first-9",
+    """The requester chooses no password for a duty account: the approver alone sees the
+    one-time password generated at approval."""
+    chosen = sec.post("/admin/staff/new", data={"username": "auditor9", "password": "ledger-first-9",
+                                                "display_name": "新审计员", "roles": ["auditor"]})
+    assert chosen.status_code == 422 and "批准启用时系统生成" in soup(chosen).select_one("#err-password").get_text()
+    assert soup(chosen).select_one("#f-username")["value"] == "auditor9"
+    r = sec.post("/admin/staff/new", data={"username": "auditor9", "password": "",
                                            "display_name": "新审计员", "roles": ["auditor"]}, follow_redirects=False)
     assert r.status_code == 303
     url = r.headers["location"]
@@ -351,12 +358,14 @@ def test_a_new_auditor_account_needs_a_second_security_admin(sec: TestClient, ap
     assert page.select_one("#pending-request")["data-kind"] == "activation"
     assert page.select_one("#approve-request") is None  # the requester cannot approve
     assert sec.post(url + "/pending/decide", data={"decision": "approve"}).status_code == 422  # refused, audited
-    with pytest.raises(AssertionError):  # not active yet: cannot log in
-        other_client(app, "auditor9", "ledger-first-9")
     second = _second_secadmin(app, demo)
     assert soup(second.get(url)).select_one("#approve-request") is not None
-    assert second.post(url + "/pending/decide", data={"decision": "approve"}, follow_redirects=False).status_code == 303
-    auditor = other_client(app, "auditor9", "ledger-first-9")
+    approved = second.post(url + "/pending/decide", data={"decision": "approve"})
+    assert approved.status_code == 200
+    one_time = soup(approved).select_one("#one-time-password code").get_text()
+    with pytest.raises(AssertionError):  # what the requester typed was never a password
+        other_client(app, "auditor9", "ledger-first-9")
+    auditor = other_client(app, "auditor9", one_time)
     assert auditor.get("/audit/", follow_redirects=False).headers["location"] == "/account/password"
     decided = [(e["outcome"]["result"], e["state"]["to"]) for e in audit_entries(demo, "security.request.decide")]
     assert decided[0][0] == "refused" and decided[1] == ("done", "activation_approved")
@@ -371,11 +380,11 @@ def test_granting_the_admin_duty_waits_for_a_second_person_and_can_be_refused(
         before = s.get(Staff, target)
         assert before is not None
     reviewer = other_client(app, "reviewer3")
-    form = {"display_name": before.display_name, "roles": ["reviewer", "admin"], "active": "1"}
+    form = {"display_name": before.display_name, "roles": ["admin"], "active": "1"}
     assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
     with Session(demo) as s:
         row = s.get(Staff, target)
-        assert row is not None and row.roles == "reviewer" and row.pending_roles == "admin,reviewer"
+        assert row is not None and row.roles == "reviewer" and row.pending_roles == "admin"
     assert reviewer.get("/review/").status_code == 200  # nothing changed yet
     second = _second_secadmin(app, demo)
     assert second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "refuse"},
@@ -387,7 +396,7 @@ def test_granting_the_admin_duty_waits_for_a_second_person_and_can_be_refused(
     second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
     with Session(demo) as s:
         row = s.get(Staff, target)
-        assert row is not None and row.roles == "admin,reviewer"
+        assert row is not None and row.roles == "admin"
     assert reviewer.get("/review/", follow_redirects=False).headers["location"].startswith("/login")
 
 
@@ -397,7 +406,7 @@ def test_deactivating_another_security_admin_waits_for_a_third_look_and_is_audit
     requester cannot approve it (an audited refusal), another security admin can."""
     second = _second_secadmin(app, demo)
     target = staff_id(demo, "secadmin2")
-    form = {"display_name": "第二安全员", "roles": ["security_admin"], "active": "0"}
+    form = {"display_name": "林卫东", "roles": ["security_admin"], "active": "0"}
     r = sec.post(f"/admin/staff/{target}", data=form)
     assert r.status_code == 200 and "双人复核" in r.text
     page = soup(sec.get(f"/admin/staff/{target}"))
@@ -468,3 +477,153 @@ def test_moving_an_expert_to_another_domain_ends_their_sessions(sec: TestClient,
             "expert_level": row.expert_level, "active": "1"}
     assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
     assert expert.get("/assist/", follow_redirects=False).headers["location"].startswith("/login")
+
+
+def test_the_requester_never_holds_the_login_of_an_account_made_a_duty_holder(
+        sec: TestClient, app: Starlette, demo: Engine) -> None:
+    """secadmin resets reviewer3 (an ordinary account: the one-time password is theirs to see),
+    then asks for the admin duty; secadmin2 approves and gets a new one-time password, shown
+    only to them: the password secadmin knew no longer opens the account."""
+    target = staff_id(demo, "reviewer3")
+    reset = sec.post(f"/admin/staff/{target}/password")
+    known = soup(reset).select_one("#one-time-password code").get_text()
+    form = {"display_name": "何静怡", "roles": ["admin"], "active": "1"}
+    assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
+    second = _second_secadmin(app, demo)
+    approved = second.post(f"/admin/staff/{target}/pending/decide", data={"decision": "approve"})
+    assert approved.status_code == 200 and approved.headers["cache-control"] == "no-store"
+    one_time = soup(approved).select_one("#one-time-password code").get_text()
+    assert one_time != known and "一次性密码" in soup(approved).select_one(".flash, .notice").get_text()
+    with pytest.raises(AssertionError):
+        other_client(app, "reviewer3", known)
+    admin = other_client(app, "reviewer3", one_time)
+    assert admin.get("/admin/", follow_redirects=False).headers["location"] == "/account/password"
+    assert soup(sec.get(f"/admin/staff/{target}")).select_one("#one-time-password") is None
+    assert all(one_time not in str(e) for e in audit_entries(demo))
+
+
+@pytest.mark.parametrize("holder", ["secadmin", "auditor", "admin"])
+def test_a_duty_holder_gets_no_business_role_neither_themselves_nor_others(
+        sec: TestClient, app: Starlette, demo: Engine, holder: str) -> None:
+    """三员分立: a duty holder holds no business role at all — a 422 duty_separation refusal,
+    audited, the account unchanged (no approval needed to refuse)."""
+    target = staff_id(demo, holder)
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None
+        duty, name = row.roles, row.display_name
+    response = sec.post(f"/admin/staff/{target}", data={"display_name": name, "roles": [duty, "reviewer"],
+                                                        "active": "1"})
+    assert response.status_code == 422
+    assert "不能兼任业务岗位" in soup(response).select_one("#err-roles").get_text()
+    assert soup(response).select_one("#fs-roles input[value=reviewer]").has_attr("checked")  # input kept
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None and row.roles == duty and row.pending_kind is None
+    if holder == "secadmin":
+        assert sec.get("/review/").status_code == 403
+    refused = [(e["outcome"]["reason"], e["state"]) for e in audit_entries(demo, "security.staff.edit")
+               if e["outcome"]["result"] == "refused"]
+    assert refused == [("duty_separation", {"from": f"staff:{target}", "to": f"staff:{target}"})]  # nothing changed
+
+
+def test_cli_create_user_refuses_a_duty_with_a_business_role(
+    fast_hashes: None, demo: Engine, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    monkeypatch.setenv("SERVICEPOINT_DATA", str(settings.data_dir))
+    monkeypatch.setenv("SERVICEPOINT_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(main, ["create-user", "--username", "admin7", "--name", "管理七",
+                                       "--role", "admin", "--role", "reviewer"], input="cli-chosen-pass9\n")
+    assert result.exit_code == 1 and "不能兼任业务岗位" in result.output
+    with Session(demo) as s:
+        assert s.exec(select(Staff).where(Staff.username == "admin7")).first() is None
+
+
+def test_the_demo_gives_no_duty_holder_a_business_role() -> None:
+    from partners.demo_data import STAFF
+    from partners.models import DUTY_ROLES
+
+    assert all(len(roles) == 1 for _u, _n, roles, *_ in STAFF if set(roles) & DUTY_ROLES)
+
+
+def test_every_staff_edit_entry_says_what_changed_and_the_auditor_reads_it(
+        sec: TestClient, app: Starlette, demo: Engine) -> None:
+    """roles, outlet, active… from → to in the leaf's ``terms`` (no name, no phone), shown in
+    Chinese on the auditor's entry page."""
+    target = staff_id(demo, "teller1")
+    with Session(demo) as s:
+        row = s.get(Staff, target)
+        assert row is not None
+        other = s.exec(select(Staff.outlet_id).where(Staff.username == "teller2")).one()
+    form = {"display_name": row.display_name, "roles": ["outlet_lead"], "outlet_id": str(other), "active": "0",
+            "phone": "13912345678"}
+    assert sec.post(f"/admin/staff/{target}", data=form, follow_redirects=False).status_code == 303
+    made = sec.post("/admin/staff/new", data={"username": "reviewer9", "password": "first-pass-19",
+                                              "display_name": "新审核员", "roles": ["reviewer"], "domain": "社保"},
+                    follow_redirects=False)
+    assert made.status_code == 303
+    held = sec.post(f"/admin/staff/{staff_id(demo, 'auditor')}", data={"display_name": "审计员", "roles": ["reviewer"],
+                                                                       "active": "1"})
+    assert held.status_code == 200
+    edit, new, pending = audit_entries(demo, "security.staff.edit")
+    assert set(edit["terms"]) == {"roles", "outlet", "active"}
+    assert edit["terms"]["roles"] == {"from": "teller", "to": "outlet_lead"}
+    assert edit["terms"]["active"] == {"from": True, "to": False}
+    assert edit["terms"]["outlet"]["from"] != edit["terms"]["outlet"]["to"]
+    assert new["terms"]["roles"] == {"from": None, "to": "reviewer"} and new["terms"]["domain"]["to"] == "社保"
+    assert pending["state"]["to"] == "roles_pending" and pending["terms"] == {"roles": {"from": "auditor",
+                                                                                        "to": "reviewer"}}
+    assert all("13912345678" not in str(e) and row.display_name not in str(e) for e in audit_entries(demo))
+    auditor = other_client(app, "auditor")
+    index = _index_of(demo, edit)
+    page = soup(auditor.get(f"/audit/entries/{index}"))
+    items = {li["data-key"]: li.get_text() for li in page.select("#entry-changes li")}
+    assert items["roles"] == "岗位：服务专员 → 网点负责人"
+    assert items["active"] == "账号状态：启用 → 停用"
+
+
+def _index_of(engine: Engine, entry: dict[str, Any]) -> int:
+    from audit import search_entries
+
+    with Session(engine) as s:
+        page = search_entries(s, action=entry["action"], limit=500, newest_first=False)
+        return next(view.index for view in page.entries if view.entry == entry)
+
+
+def test_wrong_current_passwords_are_throttled_and_audited_like_failed_logins(
+        fast_hashes: None, client: TestClient, demo: Engine) -> None:
+    login(client, "teller1")
+    form = {"current_password": "not-my-password-1", "new_password": "my-own-secret-9",
+            "new_password2": "my-own-secret-9"}
+    statuses = [client.post("/account/password", data=form).status_code for _ in range(8)]
+    assert statuses[0] == 422 and statuses[-1] == 429  # guessing is slowed down
+    held = client.post("/account/password", data=form)
+    assert held.headers["retry-after"] and "秒后再试" in soup(held).select_one(".field-error").get_text()
+    me = staff_id(demo, "teller1")
+    refused = [(e["actor"]["id"], e["outcome"]["reason"], e["state"]["from"])
+               for e in audit_entries(demo, "security.password.change")]
+    assert (me, "bad_credentials", f"staff:{me}") in refused and (me, "throttled", f"staff:{me}") in refused
+    with Session(demo) as s, s.begin():
+        accounts.authenticate(s, "teller1", "demo-12345")  # unchanged
+
+
+def test_a_fresh_demo_has_a_second_security_admin_and_short_idle_timeouts_are_refused(
+        demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from partners.logins import touch_every
+    from web.settings import Settings
+
+    with Session(demo) as s:
+        second = s.exec(select(Staff).where(Staff.username == "secadmin2")).one()
+        assert second.roles == "security_admin" and second.active
+    from datetime import timedelta
+    for bad in ("0", "-5", "0.5", "half"):
+        monkeypatch.setenv("SERVICEPOINT_SESSION_IDLE_MINUTES", bad)
+        with pytest.raises(ValueError, match="SERVICEPOINT_SESSION_IDLE_MINUTES"):
+            Settings.from_env()
+    monkeypatch.setenv("SERVICEPOINT_SESSION_IDLE_MINUTES", "1")
+    assert Settings.from_env().session_idle_minutes == 1
+    assert touch_every(timedelta(minutes=1)) == 15 and touch_every(timedelta(minutes=30)) == 60

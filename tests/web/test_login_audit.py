@@ -127,3 +127,22 @@ def test_the_auditor_reads_logins_and_failures_in_chinese(client: TestClient, de
     text = page.get_text(" ", strip=True)
     assert "登录" in text and "用户名或密码错误" in text and "未登录者" in text
     assert "账号 " in text and "本分钟首次" in text
+
+
+def test_failed_login_entries_name_the_client_network_and_a_keyed_tag_never_the_address(
+        app: Any, client: TestClient, demo: Engine) -> None:
+    """An IP address is personal data: the leaf keeps its /24 (/48 for IPv6) and a keyed tag
+    that tells two addresses apart; each network is tallied apart."""
+    c = TestClient(app, base_url="http://testserver", client=("203.0.113.66", 40000))
+    assert try_login(c, "teller1", "wrong-password-1") == 401
+    (first,) = entries(demo, "security.login")
+    assert first["client"]["net"] == "203.0.113.0/24" and len(first["client"]["tag"]) == 12
+    assert "203.0.113.66" not in canonical_json(first).decode()
+    at = utcnow().replace(second=1) + timedelta(minutes=5)  # one minute of its own
+    key = app.state.pseudonym_key
+    for address in ("198.51.100.7", "198.51.100.8", "2001:db8:1234:5678::9"):
+        refusals_module.record_login_failure(demo, None, "bad_credentials", username="bot", key=key, at=at,
+                                             address=address)
+    later = entries(demo, "security.login")[1:]
+    assert [e["client"]["net"] for e in later] == ["198.51.100.0/24", "2001:db8:1234::/48"]
+    assert later[0]["client"]["tag"] != refusals_module.client_fields(key, "198.51.100.8")["tag"]

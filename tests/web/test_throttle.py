@@ -153,3 +153,21 @@ def test_counters_work_on_postgres(pg_url: str) -> None:
 
 def test_login_helper_still_works(client: TestClient, demo: Engine) -> None:
     assert login(client, "teller1").get("/cases/").status_code == 200
+
+
+def test_strangers_rotating_forwarded_addresses_never_keep_the_user_out(settings, engine: Engine, demo: Engine) -> None:  # type: ignore[no-untyped-def]
+    """Behind a trusted proxy, wrong passwords for lead3 from ever new X-Forwarded-For
+    addresses keep the target delay up; the user, right password from a clean address, gets
+    in at once — while a guess from an address that already failed is still held back."""
+    app = create_app(dataclasses.replace(settings, trusted_proxies="10.0.0.0/8"))
+    with TestClient(app, base_url="http://testserver", client=("10.1.2.3", 1)) as proxy:
+        def attempt(password: str, forwarded: str) -> int:
+            token = csrf_from(proxy.get("/login", headers={"X-Forwarded-For": forwarded}).text)
+            return proxy.post("/login", data={"username": "lead3", "password": password, "csrf_token": token},
+                              headers={"X-Forwarded-For": forwarded}, follow_redirects=False).status_code
+
+        answers = [attempt(f"guess-{n:04d}-x", f"203.1.0.{n + 1}") for n in range(30)]
+        assert set(answers) == {401}  # each fresh address: one checked guess
+        assert throttle.wait_seconds(engine, "login", "lead3", "203.1.0.1") > 0  # a failed address waits
+        assert attempt("guess-again-x", "203.1.0.1") == 429
+        assert attempt("demo-12345", "198.51.100.78") == 303  # the user, own clean address

@@ -37,6 +37,7 @@ from partners.models import (
 )
 from partners.paging import clamp_page, paginate
 from web.auth import current_user, requires_roles
+from web.security import is_write
 
 ADMIN = "admin"
 
@@ -263,7 +264,7 @@ def form_endpoint(res: Resource) -> Callable[[Request], Any]:
         obj = None
         if "id" in request.path_params:
             obj = await in_thread(get_record, request, res.model, record_id(request), res.label)
-        if request.method == "GET":
+        if not is_write(request):
             return await _form_page(request, res, obj)
         values = form_values(await request.form())
         actor = actor_of(request)

@@ -32,6 +32,7 @@ from web.routes.admin import (
     render,
     render_list,
 )
+from web.security import is_write
 
 BLANK_MATERIAL_ROWS = 3
 MATERIAL_FIELDS = ("key", "name", "form", "copies", "necessity", "note", "promise")
@@ -116,7 +117,7 @@ async def _matter_form_page(
 
 @requires_roles(ADMIN)
 async def catalog_new(request: Request) -> Response:
-    if request.method == "GET":
+    if not is_write(request):
         return await _matter_form_page(
             request,
             None,
@@ -158,7 +159,7 @@ async def catalog_view(request: Request) -> Response:
 async def catalog_edit(request: Request) -> Response:
     ctx = await in_thread(_load_matter, request)
     matter: Matter = ctx["matter"]
-    if request.method == "GET":
+    if not is_write(request):
         return await _matter_form_page(request, matter, _as_values(ctx["version"], matter))
     values = matter_form(await request.form())
     values.update(basic_code=matter.basic_code, implementation_code=matter.implementation_code)
@@ -280,7 +281,7 @@ async def _grant_form_page(
 
 @requires_roles(ADMIN)
 async def grant_new(request: Request) -> Response:
-    if request.method == "GET":
+    if not is_write(request):
         return await _grant_form_page(request, {"matter_ids": [], "outlet_ids": [], "scopes": []})
     form = await request.form()
     values = form_values(form)

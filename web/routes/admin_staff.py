@@ -5,6 +5,7 @@ has no access here, and the security admin has none to the rest of ``/admin``.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -54,6 +55,7 @@ from web.routes.admin import (
     render_list,
     values_of,
 )
+from web.security import is_write
 
 SECURITY = "security_admin"
 
@@ -151,17 +153,47 @@ async def _staff_page(
     return render(request, "admin/staff_form.html", ctx, status_code=status)
 
 
-def _audit_staff(act: ActionContext, staff: Staff, before: str | None, after: str) -> None:
+Post = dict[str, Any]
+
+
+def _post_of(s: Session, staff: Staff, *, requested: bool = False) -> Post:
+    """The account's post as an audit leaf names it (no name, no phone): roles joined by
+    ``/``, outlet and partner codes, active, domain and expert level. ``requested`` gives
+    the post its pending request asks for (what applies at approval) instead."""
+    fields: dict[str, Any] = {k: getattr(staff, k) for k in accounts.POST_FIELDS}
+    roles, active = staff.role_set, staff.active
+    if requested and staff.pending_kind not in (None, "reset"):
+        fields.update(json.loads(staff.pending_post or "{}"))
+        roles = frozenset((staff.pending_roles or staff.roles).split(",")) - {""}
+        active = {"activation": True, "deactivation": False}.get(staff.pending_kind or "", fields.pop("active", active))
+    fields.pop("active", None)
+    outlet = s.get(Outlet, fields["outlet_id"]) if fields["outlet_id"] is not None else None
+    partner = s.get(Partner, fields["partner_id"]) if fields["partner_id"] is not None else None
+    return {"roles": "/".join(sorted(roles)) or None, "outlet": outlet.code if outlet else None,
+            "partner": partner.code if partner else None, "active": bool(active),
+            "domain": fields["domain"], "level": fields["expert_level"]}
+
+
+def _audit_staff(act: ActionContext, staff: Staff, before: str | None, after: str,
+                 post_before: Post | None = None, post_after: Post | None = None) -> None:
+    """Name the account's outlet and the state move; with ``post_after``, the leaf's
+    ``terms`` carry every post field that changed as ``{from, to}`` (docs/audit.md, "Staff
+    changes"; ``post_before`` None for a new account)."""
     if staff.outlet_id is not None:
         outlet = act.session.get(Outlet, staff.outlet_id)
         if outlet is not None:
             act.set_outlet(act.session, outlet)
     act.state = (before, after)
+    if post_after is not None:
+        old = post_before or {}
+        change = {k: {"from": old.get(k), "to": v} for k, v in post_after.items() if old.get(k) != v}
+        if change:
+            act.extra["terms"] = change
 
 
 @requires_roles(SECURITY)
 async def staff_new(request: Request) -> Response:
-    if request.method == "GET":
+    if not is_write(request):
         return await _staff_page(request, None, values={"roles": []})
     values = _staff_values(await request.form())
     actor = actor_of(request)
@@ -177,7 +209,8 @@ async def staff_new(request: Request) -> Response:
                 **_staff_kwargs(values),
             )
             pending = staff.pending_kind is not None
-            _audit_staff(act, staff, None, "roles_pending" if pending else f"staff:{staff.id}")
+            _audit_staff(act, staff, None, "roles_pending" if pending else f"staff:{staff.id}",
+                         None, _post_of(act.session, staff))
             assert staff.id is not None
             return staff.id, pending
 
@@ -206,7 +239,7 @@ def _roles_state(roles: Any) -> str:
 @requires_roles(SECURITY)
 async def staff_edit(request: Request) -> Response:
     staff = await in_thread(get_record, request, Staff, record_id(request), "人员")
-    if request.method == "GET":
+    if not is_write(request):
         return await _staff_page(request, staff)
     values = _staff_values(await request.form())
     actor = actor_of(request)
@@ -217,12 +250,13 @@ async def staff_edit(request: Request) -> Response:
             if staff.id == actor.id and (SECURITY not in values["roles"] or values.get("active") != "1"):
                 raise DutyRuleRefused("不能停用自己的账号或移除自己的安全管理员岗位")
             row = get_or_404(act.session, Staff, staff.id, "人员")
-            before = row.pending_kind
+            before, post_before = row.pending_kind, _post_of(act.session, row)
             accounts.update_staff(
                 act.session, row, actor=actor, active=values.get("active") == "1", **_staff_kwargs(values)
             )
             pending = row.pending_kind is not None and before is None
-            _audit_staff(act, row, f"staff:{staff.id}", f"{row.pending_kind}_pending" if pending else f"staff:{staff.id}")
+            _audit_staff(act, row, f"staff:{staff.id}", f"{row.pending_kind}_pending" if pending else f"staff:{staff.id}",
+                         post_before, _post_of(act.session, row, requested=pending))
             return pending
 
     try:
@@ -285,14 +319,16 @@ async def staff_request_decide(request: Request) -> Response:
         with delegated_action(request.app.state.engine, actor, "security.request.decide") as act:
             act.state = (f"staff:{sid}", f"request_{decision}")  # what a refusal names
             row = get_or_404(act.session, Staff, sid, "人员")
-            kind = row.pending_kind or ""
+            kind, post_before = row.pending_kind or "", _post_of(act.session, row)
             password = accounts.settle_request(act.session, row, actor=actor, decision=decision)
-            _audit_staff(act, row, f"staff:{sid}", f"{kind}_{done_as}")
+            _audit_staff(act, row, f"staff:{sid}", f"{kind}_{done_as}", post_before, _post_of(act.session, row))
             return kind, password
 
     kind, password = await in_thread(save)
     if password:
-        return await _one_time_password_page(request, sid, password, "已批准：密码重置生效，该账号的登录已全部结束")
+        return await _one_time_password_page(request, sid, password, "已批准：密码重置生效，该账号的登录已全部结束"
+                                             if kind == "reset" else "已批准：岗位变更生效，系统已生成一次性密码"
+                                             "（原密码作废，该账号的登录已全部结束），请当面交给本人")
     if decision != "approve":
         return done(request, f"/admin/staff/{sid}", "已撤销该申请" if decision == "cancel" else "已驳回该申请")
     if kind == "deactivation":

@@ -27,6 +27,7 @@ from web.params import MAX_INDEX, int_param
 from web.routes import audit_views as views
 from web.routes.audit_export import ARCHIVES, ExportJobs
 from web.routes.audit_stats import StatsJobs
+from web.security import is_write
 
 PAGE_SIZE = 50
 CHECKPOINTS_PER_PAGE = 20
@@ -282,7 +283,7 @@ def _exports_context(
 
 @requires_roles("auditor")
 async def exports(request: Request) -> Response:
-    if request.method == "GET":
+    if not is_write(request):
         ctx = await run_in_threadpool(_exports_context, request, {"evidence": "1"}, {})
         return render(request, "audit/exports.html", ctx)
     form = await request.form()
@@ -377,7 +378,7 @@ def _stats_context(request: Request, values: dict[str, str], errs: dict[str, str
 
 @requires_roles("auditor")
 async def stats_page(request: Request) -> Response:
-    if request.method == "GET":
+    if not is_write(request):
         ctx = await run_in_threadpool(_stats_context, request, {"export": request.query_params.get("export", "")}, {})
         return render(request, "audit/stats.html", ctx)
     settings = request.app.state.settings

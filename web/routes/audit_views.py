@@ -350,6 +350,35 @@ class Names:
         return n
 
 
+CHANGE_LABELS = {"roles": "岗位", "outlet": "所属网点", "partner": "所属合作机构", "active": "账号状态",
+                 "domain": "业务领域", "level": "专家层级"}
+
+
+def _post_value(key: str, value: Any) -> str:
+    """A staff change's value in Chinese (roles and levels by name, active as 启用/停用)."""
+    from partners.accounts import EXPERT_LEVELS
+
+    if value is None:
+        return "（无）"
+    if key == "active":
+        return "启用" if value else "停用"
+    if key == "roles":
+        return "、".join(ROLE_LABELS.get(r, r) for r in str(value).split("/"))
+    if key == "level":
+        return EXPERT_LEVELS.get(str(value), str(value))
+    return str(value)
+
+
+def change_rows(terms: Any) -> list[dict[str, str]]:
+    """What a staff-account entry changed (``terms``, docs/audit.md "Staff changes"), as
+    Chinese ``{label, from, to}`` rows; empty for any other entry."""
+    if not isinstance(terms, dict):
+        return []
+    return [{"key": k, "label": label, "from": _post_value(k, terms[k].get("from")),
+             "to": _post_value(k, terms[k].get("to"))}
+            for k, label in CHANGE_LABELS.items() if isinstance(terms.get(k), dict)]
+
+
 def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[str, Any]:
     e = view.entry
     actor = e.get("actor") or {}
@@ -400,6 +429,7 @@ def entry_row(view: audit.EntryView, names: Names, covered_size: int) -> dict[st
             for d in e.get("digests") or []
         ],
         "subject": e.get("subject"),
+        "changes": change_rows(e.get("terms")),
         "covered": view.index < covered_size,
     }
 

@@ -20,6 +20,7 @@ from partners.models import Outlet, Staff
 from web.auth import requires_roles
 from web.params import int_param
 from web.routes.case_views import actor_of, render
+from web.security import is_write
 
 COOKIE = "sp_device"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -55,7 +56,7 @@ def _context(request: Request, **extra: Any) -> dict[str, Any]:
 @requires_roles("outlet_lead")
 async def index(request: Request) -> Response:
     """The outlet's devices and the pairing form (GET); pair a device (POST)."""
-    if request.method == "GET":
+    if not is_write(request):
         return render(request, "devices/index.html", await run_in_threadpool(_context, request))
     form = await request.form()
     values = {k: str(form.get(k, "") or "") for k in ("kind", "label", "counter", "staff_id")}

@@ -20,6 +20,7 @@ from outlet.errors import CaseError
 from partners.numbers import ascii_digits, typed_code
 from web import throttle
 from web.routes.case_views import render
+from web.security import is_write
 
 
 def _page(request: Request, number: str, **ctx: Any) -> Response:
@@ -40,7 +41,7 @@ async def lookup_form(request: Request) -> Response:
 
 async def status_page(request: Request) -> Response:
     number = request.path_params["number"]
-    if request.method == "GET":
+    if not is_write(request):
         return _page(request, number)
     form = await request.form()
     code = typed_code(form.get("check_code"))

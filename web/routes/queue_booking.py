@@ -24,6 +24,7 @@ from web.db import reader
 from web.params import int_param
 from web.routes import queue_floor
 from web.routes.case_views import render
+from web.security import is_write
 
 
 async def outlets(request: Request) -> Response:
@@ -61,7 +62,7 @@ async def book(request: Request) -> Response:
     """Step 2: line, day and slot, name and phone (GET); book (POST)."""
     outlet_id = int(request.path_params["outlet_id"])
     engine = request.app.state.engine
-    if request.method == "GET":
+    if not is_write(request):
         q = request.query_params
         try:
             ctx = await run_in_threadpool(_form_context, reader(request.app.state), outlet_id, int_param(q.get("line")),
@@ -96,7 +97,7 @@ async def book(request: Request) -> Response:
 
 async def cancel(request: Request) -> Response:
     """Cancel with the booking code and the phone's last 4 digits (≥ 2 h before the slot)."""
-    if request.method == "GET":
+    if not is_write(request):
         return render(request, "queue/book_cancel.html", {"values": {}, "error": None, "done": None})
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:12] for k in ("code", "last4")}

@@ -32,7 +32,7 @@ from web.params import int_param
 from web.routes import queue_live
 from web.routes.case_views import render
 from web.routes.devices import request_device
-from web.security import csp_with_connect
+from web.security import csp_with_connect, is_write
 
 T = TypeVar("T")
 
@@ -148,7 +148,7 @@ async def kiosk_checkin(request: Request) -> Response:
     nothing about a booking is revealed at night on a kiosk without a 24-hour area."""
     device = await self_service_device(request)
     engine = request.app.state.engine
-    if request.method == "GET":
+    if not is_write(request):
         return await kiosk_render(request, "queue/kiosk_checkin.html", {"values": {}, "error": None})
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:16] for k in ("code", "phone")}
@@ -170,7 +170,7 @@ async def kiosk_status(request: Request) -> Response:
     """办件查询 at the kiosk (needs no staff, so also at night): case number + check code →
     the public status (no personal data), printable."""
     await self_service_device(request)
-    if request.method == "GET":
+    if not is_write(request):
         return await kiosk_render(request, "queue/kiosk_status.html", {"values": {}, "error": None, "found": None})
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:48] for k in ("number", "check_code")}
@@ -224,7 +224,7 @@ async def kiosk_print(request: Request) -> Response:
     device = await self_service_device(request)
     bridge, headers = _bridge(request)
     ctx: dict[str, Any] = {"values": {}, "error": None, "docs": None, "bridge": bridge}
-    if request.method == "GET":
+    if not is_write(request):
         return _headed(await kiosk_render(request, "queue/kiosk_print.html", ctx), headers)
     form = await request.form()
     values = {k: str(form.get(k, "") or "")[:48] for k in ("number", "check_code", "id_number")}

@@ -40,6 +40,7 @@ from web.params import MAX_INDEX, int_param
 from web.routes import ratings_center
 from web.routes.case_views import actor_of, fail, render, see_other
 from web.routes.ratings_public import form_context, kept_values, labels
+from web.security import is_write
 
 OUTLET = ("teller", "block_agent", "outlet_lead")
 
@@ -186,7 +187,7 @@ async def appeal(request: Request) -> Response:
     invalid appeal re-shows the form with the reason kept."""
     engine, actor = request.app.state.engine, actor_of(request)
     rating_id = request.path_params["rating_id"]
-    if request.method == "GET":
+    if not is_write(request):
         return render(request, "ratings/appeal.html",
                       await run_in_threadpool(_appeal_ctx, engine, actor, rating_id))
     await run_in_threadpool(_appeal_ctx, engine, actor, rating_id)  # 404 as the GET
@@ -264,7 +265,7 @@ async def rate_assist(request: Request) -> Response:
     await run_in_threadpool(submit.session_of_teller, engine, actor, session_id)  # else 404
     ctx = await run_in_threadpool(form_context, engine)
     ctx["session_id"] = session_id
-    if request.method == "GET":
+    if not is_write(request):
         return render(request, "ratings/rate_assist.html", ctx)
     form = await request.form()
     ctx["values"], ctx["picked"] = kept_values(form)

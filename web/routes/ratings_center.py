@@ -36,7 +36,7 @@ from web.db import reader
 from web.params import int_param
 from web.routes.case_views import actor_of, fail, page_param, render, see_other
 from web.routes.ratings_public import labels
-from web.security import upload_headers
+from web.security import is_write, upload_headers
 
 CENTER = ("admin", "reviewer")
 
@@ -142,7 +142,7 @@ def _settings_ctx(engine: Any, **extra: Any) -> dict[str, Any]:
 async def edit_settings(request: Request) -> Response:
     """The reason list (versioned) and the deadlines in working days."""
     engine = request.app.state.engine
-    if request.method == "GET":
+    if not is_write(request):
         return render(request, "ratings/settings.html", await run_in_threadpool(_settings_ctx, engine))
     form = await request.form()
     text = str(form.get("reasons") or "")

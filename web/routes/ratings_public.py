@@ -52,6 +52,7 @@ from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for 
 from web.routes.case_views import render
 from web.routes.devices import COOKIE, request_token
 from web.routes.queue_live import CLOSE_FORBIDDEN, CLOSE_LAGGING
+from web.security import is_write
 
 PAD_RESET_SECONDS = 30
 PAD_IDLE_SECONDS = 120
@@ -95,7 +96,7 @@ async def rate_case(request: Request) -> Response:
     if ctx["kiosk"]:  # the center's kiosk idle wipe (outlet.queue.defaults)
         center = await run_in_threadpool(queue_defaults.read, engine)
         ctx["idle"], ctx["countdown"] = center.idle_seconds, center.countdown_seconds
-    if request.method == "GET":
+    if not is_write(request):
         return render(request, "ratings/rate_case.html", ctx)
     form = await request.form()
     ctx["values"], ctx["picked"] = kept_values(form)

@@ -67,12 +67,17 @@
   function formKey(form, i) {
     return form.id || form.getAttribute("hx-post") || form.getAttribute("action") || String(i);
   }
-  // Personal data never goes into a draft: a phone or ID number field (input type tel, or a
-  // name ending in phone / mobile / id_number / id_no / idcard) or any field marked data-pii.
-  // Those are typed again after a re-login.
+  // Personal data never goes into a draft, by one rule: a search form (any form with an
+  // input type=search: people look up a case by an ID number or a name) is never drafted;
+  // in other forms a phone or ID number field (input type tel, a name ending in phone /
+  // mobile / id_number / id_no / idcard, or data-pii) is skipped, and so is any value that
+  // holds a run of 7 or more digits (an ID or phone number, even half typed, in a note or
+  // contact field). Those are typed again after a re-login.
   var PII_NAME = /(^|_)(phone|mobile|tel|id_number|id_no|idcard)$/i;
+  var PII_VALUE = /\d{7,}/;
   function personal(el) {
-    return (el.type || "").toLowerCase() === "tel" || PII_NAME.test(el.name) || el.hasAttribute("data-pii");
+    return (el.type || "").toLowerCase() === "tel" || PII_NAME.test(el.name) || el.hasAttribute("data-pii") ||
+      PII_VALUE.test(el.value || "");
   }
   function fields(form) {
     return Array.prototype.filter.call(form.elements, function (el) {
@@ -84,7 +89,7 @@
   function forms() {
     return Array.prototype.filter.call(document.forms, function (f) {
       var isPost = (f.getAttribute("method") || "").toLowerCase() === "post" || f.hasAttribute("hx-post");
-      return !f.hasAttribute("data-no-draft") && isPost &&
+      return !f.hasAttribute("data-no-draft") && isPost && !f.querySelector("input[type=search]") &&
         f.getAttribute("action") !== "/logout";
     });
   }

@@ -37,3 +37,17 @@ def test_head_login_is_not_a_login_attempt(client: TestClient, demo: Engine) -> 
     assert client.get("/cases/", follow_redirects=False).headers["location"].startswith("/login")  # not logged in
     assert client.request("HEAD", "/login").status_code == 200  # `curl -I /login`
     assert audit_entries(demo, "security.login") == []  # neither a success nor a failed attempt
+
+
+def test_no_handler_branches_on_the_get_method() -> None:
+    # A handler that tests `method == "GET"` runs its POST branch for HEAD (which the CSRF check
+    # treats as safe): every GET+POST handler asks web.security.is_write instead.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r"""\.method\s*[!=]=\s*["']GET["']""")
+    found = [f"{p.relative_to(root)}:{n}" for d in ("web", "outlet", "partners", "remote_assist", "audit")
+             for p in (root / d).rglob("*.py")
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert found == []

@@ -15,6 +15,7 @@ from outlet.queue import defaults
 from outlet.queue.errors import QueueInputError
 from web.auth import requires_roles
 from web.routes.admin import ADMIN, actor_of, done, in_thread, render
+from web.security import is_write
 
 LINE_KEYS = ("prefix", "name", "daily_cap", "warn_minutes")
 
@@ -42,7 +43,7 @@ def _submitted(form: Any) -> dict[str, Any]:
 @requires_roles(ADMIN)
 async def queue_defaults(request: Request) -> Response:
     """GET: the form filled with the defaults in force; POST: validate and save them."""
-    if request.method == "GET":
+    if not is_write(request):
         return await _render(request)
     values = _submitted(await request.form())
     try:

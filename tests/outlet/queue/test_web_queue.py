@@ -224,6 +224,32 @@ def test_digit_like_numbers_are_clear_refusals_with_the_form_kept(demo: Engine, 
         assert client.post("/queue/sign-in", data={"counter_id": raw}).status_code == 422, raw
 
 
+def test_a_present_but_invalid_record_id_is_404_and_creates_nothing(demo: Engine, client: TestClient,
+                                                                   hall: dict[str, object]) -> None:
+    """Only an absent or empty line_id / counter_id means "new" (issue 10: "²" made a line)."""
+    from outlet.queue.models import QueueCounter, QueueLine
+
+    def count(model: type) -> int:
+        with Session(demo) as s:
+            return len(s.exec(select(model)).all())
+
+    login(client, "lead1")
+    lines, counters_before = count(QueueLine), count(QueueCounter)
+    a_line = _soup(client.get("/queue/manage").text).select_one("input[name=line_ids]")["value"]  # type: ignore[index]
+    for raw in [r for r in DIGIT_LIKE if r]:
+        r = client.post("/queue/manage/lines", data={"line_id": raw, "prefix": "D", "name": "新业务",
+                                                     "daily_cap": "100", "warn_minutes": "30", "slot_capacity": "4"})
+        assert r.status_code == 404 and "未找到该业务类型" in r.text, raw
+        r = client.post("/queue/manage/counters", data={"counter_id": raw, "number": "9", "name": "",
+                                                        "line_ids": a_line})
+        assert r.status_code == 404 and "未找到该窗口" in r.text, raw
+    assert (count(QueueLine), count(QueueCounter)) == (lines, counters_before)
+    r = client.post("/queue/manage/lines", data={"line_id": "", "prefix": "D", "name": "新业务",
+                                                 "daily_cap": "100", "warn_minutes": "30", "slot_capacity": "4"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and count(QueueLine) == lines + 1
+
+
 def test_transfer_note_longer_than_the_field_is_refused_not_cut(demo: Engine, client: TestClient,
                                                                 hall: dict[str, object]) -> None:
     _take(client, str(hall["kiosk"]))

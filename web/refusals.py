@@ -48,6 +48,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 from starlette.requests import Request
+from starlette._utils import get_route_path
 from starlette.routing import Match, Mount
 
 import audit
@@ -92,7 +93,8 @@ class Target:
 def target_of(request: Request) -> Target:
     """``GET:/cases/:number`` as template; ids (``:id`` convertors) filled in; a case number
     only when it looks like one (never arbitrary text from the URL)."""
-    scope = request.scope if "route" in request.scope else _routed(request)
+    routed = request.scope.get("route")
+    scope = request.scope if routed is not None and not isinstance(routed, Mount) else _routed(request)
     template = getattr(scope.get("route"), "path", None)
     if not template:
         return Target(f"{request.method}:unmatched"[:64], f"{request.method}:unmatched"[:64])
@@ -118,24 +120,44 @@ def target_of(request: Request) -> Target:
 
 
 def _routed(request: Request) -> dict[str, Any]:
-    """The scope routing would give ``request``: a refusal answered by a middleware before
-    routing (CSRF) names its route like any other. Walks the app's routes and mounts with
-    Starlette's own matching, a full match before a partial one (a method the route lacks,
-    which still names the route), as the router does."""
+    """The scope routing would give ``request``, walked from the app's root: for a refusal
+    answered before routing (CSRF) or by a mounted app none of whose routes matched (an id
+    its convertor refuses, "²"), so every refusal names its real route. Starlette's own
+    matching, a full match before a partial one (a method the route lacks, which still names
+    the route), as the router does; when nothing under a mount matches, the route whose
+    template matches with any value in each ``{param}`` (:func:`_loose`), left unfilled."""
     scope: dict[str, Any] = dict(request.scope)
+    scope.update(root_path=scope.get("app_root_path", scope.get("root_path", "")), path_params={})
+    scope.pop("route", None)
     routes = list(getattr(getattr(scope.get("app"), "router", None), "routes", []))
+    mounted = False
     while routes:
         matches = [(m, r, child) for r in routes for m, child in [r.matches(scope)] if m != Match.NONE]
         if not matches:
+            if mounted:
+                scope["route"] = _loose(routes, scope)
             break
         _, found, child = next((x for x in matches if x[0] == Match.FULL), matches[0])
         scope.update(child)
         if isinstance(found, Mount):
-            routes = list(found.routes)
+            routes, mounted = list(found.routes), True
             continue
         scope["route"] = found
         break
     return scope
+
+
+def _loose(routes: list[Any], scope: dict[str, Any]) -> Any:
+    """The first route of ``routes`` whose template matches the rest of the path when each
+    ``{param}`` takes any one path segment (None if none does)."""
+    path = get_route_path(scope)
+    for r in routes:
+        template = getattr(r, "path", None)
+        if template and not isinstance(r, Mount):
+            pattern = re.sub(r"\\\{\w+(?::\w+)?\\\}", "[^/]+", re.escape(template))
+            if re.fullmatch(pattern, path):
+                return r
+    return None
 
 
 def route_of(request: Request) -> str:

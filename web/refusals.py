@@ -17,7 +17,10 @@ flood the log, refusals are tallied per actor × route template × minute (a
   "to": "total:N"}`` — so the signed log holds the exact count of every burst.
 
 Anonymous requests carry no actor and are not audited (the throttle and the server log
-cover them).
+cover them) — except on device pages (kiosk, hall display, 评价器): a refused device token
+(none, unknown, revoked, another kind) is tallied like the rest by
+:func:`record_device_refusal`, actor ``{"id": <device id>, "role": "device"}`` when the token
+names a device, else ``{"id": 0, "role": "anonymous"}``; the token never reaches the entry.
 
 Entry: action ``access.refused``, outcome ``{"result": "refused", "reason": "forbidden" |
 "not_found"}``.
@@ -52,6 +55,7 @@ from starlette._utils import get_route_path
 from starlette.routing import Match, Mount
 
 import audit
+from outlet import devices
 from partners.models import Staff, utcnow
 
 REASONS = {403: "forbidden", 404: "not_found"}
@@ -212,6 +216,20 @@ def record(engine: Engine, actor: Staff, target: Target | str, status: int, *, a
     role = sorted(actor.role_set)[0] if actor.role_set else "none"
     return tally(engine, action=ACTION, actor_id=actor.id, role=role, route=target.route,
                  reason=REASONS.get(status, "refused"), first=target.asked, case=target.case, at=at)
+
+
+def record_device_refusal(request: Request, token: str | None) -> None:
+    """Audit a device page refused to ``token`` (403, tallied per actor × route × minute); the
+    actor is the device the token names (revoked or of another kind) or anonymous."""
+    engine = request.app.state.engine
+    device_id = devices.token_owner(engine, token)
+    target = target_of(request)
+    actor_id, role = (device_id, "device") if device_id is not None else (0, ANONYMOUS)
+    try:
+        tally(engine, action=ACTION, actor_id=actor_id, role=role, route=target.route, reason=REASONS[403],
+              first=target.asked, case=target.case)
+    except Exception:  # never turn a refusal into a 500; the server log keeps the cause
+        log.exception("could not audit a refused device request")
 
 
 def unknown_tag(key: bytes, username: str) -> str:

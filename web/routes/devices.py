@@ -17,6 +17,7 @@ from outlet import devices
 from outlet.devices import KINDS, Device, DeviceRefused
 from outlet.notices import qr_svg
 from partners.models import Outlet, Staff
+from web import refusals
 from web.auth import requires_roles
 from web.params import int_param
 from web.routes.case_views import actor_of, render
@@ -33,10 +34,15 @@ def request_token(request: Request) -> str | None:
     return request.query_params.get("t") or request.cookies.get(COOKIE)
 
 
-async def request_device(request: Request, kind: str) -> Device:
-    """The paired device behind ``request`` or :class:`DeviceRefused` (403)."""
-    return await run_in_threadpool(devices.resolve, request.app.state.engine,
-                                   request_token(request), kind=kind)
+async def request_device(request: Request, kind: str | None) -> Device:
+    """The paired device of ``kind`` (None: any) behind ``request``, or :class:`DeviceRefused`
+    (403) — audited as ``access.refused`` (:func:`web.refusals.record_device_refusal`)."""
+    engine, token = request.app.state.engine, request_token(request)
+    try:
+        return await run_in_threadpool(devices.resolve, engine, token, kind=kind)
+    except DeviceRefused:
+        await run_in_threadpool(refusals.record_device_refusal, request, token)
+        raise
 
 
 def _context(request: Request, **extra: Any) -> dict[str, Any]:
@@ -104,15 +110,7 @@ async def activate(request: Request) -> Response:
 
 
 async def paired(request: Request) -> Response:
-    device = None
-    for kind in KINDS:
-        try:
-            device = await request_device(request, kind)
-            break
-        except DeviceRefused:
-            continue
-    if device is None:
-        raise DeviceRefused()
+    device = await request_device(request, None)
     return render(request, "devices/paired.html", {"device": device, "kinds": KINDS})
 
 

@@ -22,6 +22,7 @@ from outlet.queue.models import Ticket
 from outlet.states import TERMINAL
 from partners.models import Outlet, Staff
 from tests.conftest import login
+from tests.outlet.conftest import audit_rows
 from web.routes import queue_live
 
 HTMX = {"HX-Request": "true"}
@@ -122,8 +123,18 @@ def test_kiosk_refuses_revoked_and_foreign_tokens_and_issues_nothing(demo: Engin
     devices.revoke(demo, hall["lead"], kiosk.id or 0)  # type: ignore[arg-type]
     r = client.post("/queue/kiosk/ticket", params={"t": str(hall["kiosk"])}, data={"line_id": line_id, "csrf_token": csrf})
     assert r.status_code == 403
+    client.cookies.set("sp_device", "bogus-cookie-token")  # a bogus sp_device cookie, no ?t=
+    assert client.post("/queue/kiosk/ticket", data={"line_id": line_id, "csrf_token": csrf}).status_code == 403
     with Session(demo) as s:
         assert s.exec(select(Ticket)).all() == []
+    # every refusal audited (tallied per actor × route × minute), the device or anonymous, no token
+    refused = audit_rows(demo, action="access.refused")
+    display = devices.token_owner(demo, str(hall["display"]))
+    assert {(e["actor"]["role"], e["actor"]["id"]) for e in refused} == {
+        ("device", display), ("anonymous", 0), ("device", kiosk.id)}
+    assert {e["state"]["from"] for e in refused} == {"POST:/queue/kiosk/ticket"}
+    assert all(e["outcome"] == {"result": "refused", "reason": "forbidden"} for e in refused)
+    assert not any(str(hall[k]) in str(refused) for k in ("kiosk", "display")) and "bogus" not in str(refused)
 
 
 def test_kiosk_outside_hours_shows_closed_and_refuses_issue(demo: Engine, client: TestClient,

@@ -27,7 +27,6 @@ from sqlmodel import Session, col
 
 from outlet.figures.base import FigureDef, Number, Period, Scope, Value, avg, rate, seconds_between
 from outlet.queue.models import Ticket, TicketEvent
-from outlet.queue.tickets import LEAVES_SERVING
 from partners.models import Outlet
 
 F = "queue"
@@ -85,6 +84,8 @@ def per_ticket(session: Session, scope: Scope, period: Period, by: str | None) -
     def step(kind: str) -> Any:
         e = aliased(TicketEvent)
         return col(e.ticket_id) == Ticket.id, col(e.kind) == kind, e
+
+    from outlet.queue.tickets import LEAVES_SERVING  # here: outlet.models imports this module
 
     on, is_call, c = step("call")
     first_call = select(func.min(col(c.at))).where(on, is_call).scalar_subquery()

@@ -261,6 +261,31 @@ def test_a_present_but_invalid_record_id_is_404_and_creates_nothing(demo: Engine
     assert r.status_code == 303 and count(QueueLine) == lines + 1
 
 
+def test_line_and_counter_names_refuse_markup_and_a_non_ascii_prefix(demo: Engine, client: TestClient,
+                                                                      hall: dict[str, object]) -> None:
+    """Names follow the person-name rule (digits and brackets also allowed); "ı" is not "I"."""
+    from outlet.queue.models import QueueCounter, QueueLine
+
+    login(client, "lead1")
+    a_line = _soup(client.get("/queue/manage").text).select_one("input[name=line_ids]")["value"]  # type: ignore[index]
+    for name in ("<b>社保</b>", "社保😀"):
+        r = client.post("/queue/manage/lines", data={"prefix": "D", "name": name, "daily_cap": "100",
+                                                     "warn_minutes": "30", "slot_capacity": "4"})
+        assert r.status_code == 422 and "不能含有 < > 等标记" in _soup(r.text).text, name
+        assert _soup(r.text).select_one("#line-form input[name=name]")["value"] == name  # type: ignore[index]
+        r = client.post("/queue/manage/counters", data={"number": "9", "name": name, "line_ids": a_line})
+        assert r.status_code == 422 and "不能含有 < > 等标记" in _soup(r.text).text, name
+    r = client.post("/queue/manage/lines", data={"prefix": "ı", "name": "新业务", "daily_cap": "100",
+                                                 "warn_minutes": "30", "slot_capacity": "4"})
+    assert r.status_code == 422 and "号票字母须为一个英文大写字母" in r.text
+    with Session(demo) as s:
+        assert not s.exec(select(QueueLine).where(QueueLine.prefix.in_(("D", "I")))).all()  # type: ignore[attr-defined]
+        assert not s.exec(select(QueueCounter).where(QueueCounter.number == 9)).all()
+    ok = client.post("/queue/manage/counters", data={"number": "9", "name": "9号窗口（综合）", "line_ids": a_line},
+                     follow_redirects=False)
+    assert ok.status_code == 303
+
+
 def test_transfer_note_longer_than_the_field_is_refused_not_cut(demo: Engine, client: TestClient,
                                                                 hall: dict[str, object]) -> None:
     _take(client, str(hall["kiosk"]))

@@ -50,8 +50,8 @@ from pydantic import NaiveDatetime
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
-from starlette.requests import Request
 from starlette._utils import get_route_path
+from starlette.requests import Request
 from starlette.routing import Match, Mount
 
 import audit

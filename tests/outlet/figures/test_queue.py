@@ -15,8 +15,8 @@ import web.models  # noqa: F401
 from audit import Checkpointer, export
 from audit.stats import stats
 from outlet.figures import FIGURES, Period, Scope, breakdown, headline, heatmap
-from outlet.queue import figures as queue_figures
 from outlet.queue import casework, tickets
+from outlet.queue import figures as queue_figures
 from tests.audit.helpers import fixed_signer
 from tests.outlet.conftest import AT, build_world
 from tests.outlet.figures.test_cases import _engine

@@ -237,7 +237,12 @@ class _Ticket:
     first_call: str | None = None
     service: float | None = None
     no_show: bool = False
-    last: tuple[str, str] | None = None  # (step, time) of the previous step
+    serving_since: str | None = None  # time of the ``serve`` that opened the current span
+
+
+# Steps that take a ticket out of 办理中 (outlet.queue.tickets.LEAVES_SERVING, which a test
+# checks equal): a span runs from ``serve`` to the first of them; ``link`` keeps it open.
+LEAVES_SERVING = ("transfer", "hold", "done")
 
 
 @dataclass
@@ -260,9 +265,11 @@ class _Queue:
             t.first_call = time
         if step == "no_show":
             t.no_show = True
-        if t.last is not None and t.last[0] == "serve" and step in ("hold", "transfer", "done"):
-            t.service = (t.service or 0.0) + _seconds(t.last[1], time)
-        t.last = (step, time)
+        if step == "serve":
+            t.serving_since = time
+        elif step in LEAVES_SERVING and t.serving_since is not None:
+            t.service = (t.service or 0.0) + _seconds(t.serving_since, time)
+            t.serving_since = None
 
     def result(self, w: _Window) -> dict[str, Value]:
         waits = [_seconds(t.arrived, t.first_call) for t in self.tickets.values() if t.first_call]

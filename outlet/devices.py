@@ -127,18 +127,18 @@ def revoke(engine: Engine, actor: Staff, device_id: int, *, at: datetime | None 
     return row
 
 
-def resolve(engine: Engine, token: str | None, *, kind: str, outlet_id: int | None = None,
+def resolve(engine: Engine, token: str | None, *, kind: str | None, outlet_id: int | None = None,
             at: datetime | None = None) -> Device:
     """The device a request's token names; :class:`DeviceRefused` when there is no token,
-    it is unknown or revoked, the device is of another ``kind``, or (when ``outlet_id`` is
-    given) of another outlet. Refreshes ``last_seen`` (at most once a minute)."""
+    it is unknown or revoked, the device is of another ``kind`` (None: any kind), or (when
+    ``outlet_id`` is given) of another outlet. Refreshes ``last_seen`` (at most once a minute)."""
     if not token or len(token) > 128:
         raise DeviceRefused()
     now = at or utcnow()
     digest = token_digest(token)
     with Session(engine, expire_on_commit=False) as s:
         device = s.exec(select(Device).where(Device.token_sha256 == digest)).first()
-        if device is None or device.revoked_at is not None or device.kind != kind:
+        if device is None or device.revoked_at is not None or kind not in (None, device.kind):
             raise DeviceRefused()
         if outlet_id is not None and device.outlet_id != outlet_id:
             raise DeviceRefused()
@@ -147,6 +147,15 @@ def resolve(engine: Engine, token: str | None, *, kind: str, outlet_id: int | No
             s.add(device)
             s.commit()
     return device
+
+
+def token_owner(engine: Engine, token: str | None) -> int | None:
+    """The id of the device ``token`` names, revoked or of any kind (who a refused device
+    request came from), or None for no token or an unknown one."""
+    if not token or len(token) > 128:
+        return None
+    with Session(engine) as s:
+        return s.exec(select(Device.id).where(Device.token_sha256 == token_digest(token))).first()
 
 
 def devices_of(engine: Engine, outlet_id: int) -> list[Device]:

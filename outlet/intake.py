@@ -68,14 +68,32 @@ def clean_name(value: str) -> str:
 _NAME_SEPARATORS = frozenset(" ·・.-'’")
 
 
+# A label staff give a thing (业务类型, 窗口): also digits and the brackets and separators of
+# names like "社保医保（退休）" or "3号窗口/综合".
+_LABEL_SEPARATORS = _NAME_SEPARATORS | frozenset("（）()、/／_—–")
+
+
+def _only(value: str, categories: tuple[str, ...], allowed: frozenset[str], message: str) -> str:
+    text = clean_name(value)
+    if any(not unicodedata.category(c).startswith(categories) and c not in allowed for c in text):
+        raise ValueError(message)
+    return text
+
+
 def clean_person_name(value: str) -> str:
     """A natural person's name (:func:`clean_name`, then letters, marks and the separators
     ``· . - '`` only): refuses emoji, digits, ``<script>`` and other markup or symbols
     with ``ValueError`` and a Chinese message."""
-    text = clean_name(value)
-    if any(not unicodedata.category(c).startswith(("L", "M")) and c not in _NAME_SEPARATORS for c in text):
-        raise ValueError("姓名只能包含文字和间隔号（·），不能含有表情符号、数字或其他符号")
-    return text
+    return _only(value, ("L", "M"), _NAME_SEPARATORS,
+                 "姓名只能包含文字和间隔号（·），不能含有表情符号、数字或其他符号")
+
+
+def clean_label(value: str) -> str:
+    """A name staff give a thing (业务类型, 窗口): :func:`clean_name`, then the person-name
+    rule with digits and ``（）()、/_—`` also allowed — ``<b>``, emoji and other markup or
+    symbols raise ``ValueError`` with a Chinese message."""
+    return _only(value, ("L", "M", "N"), _LABEL_SEPARATORS,
+                 "名称只能包含文字、数字和（）·、/-，不能含有 < > 等标记、表情符号或其他符号")
 
 
 def clean_phone(value: str) -> str:

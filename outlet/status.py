@@ -21,6 +21,7 @@ from outlet.errors import WrongCheckCode
 from outlet.models import Case
 from outlet.states import STATE_LABELS
 from partners.models import MatterVersion
+from partners.numbers import typed_code
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,11 @@ class PublicStatus:
 
 
 def lookup(engine: Engine, number: str, check_code: str) -> PublicStatus:
-    """The case's public status. Raises :class:`WrongCheckCode` for an unknown number or a
-    wrong code alike."""
-    number = (number or "").strip()[:48]
-    code = (check_code or "").strip()
+    """The case's public status. Number and code as typed (full-width IME input accepted:
+    :func:`partners.numbers.typed_code`, for every page that looks a case up). Raises
+    :class:`WrongCheckCode` for an unknown number or a wrong code alike."""
+    number = typed_code(number)[:48]
+    code = typed_code(check_code)
     with Session(engine, expire_on_commit=False) as s, s.begin():
         row = s.exec(
             select(Case, MatterVersion.name)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 
 from outlet.errors import InvalidInput
 from partners.numbers import MAX_INDEX, MAX_ROW_ID, ascii_int
@@ -66,18 +67,41 @@ def int_param(value: Any, *, low: int = 0, high: int = MAX_ROW_ID) -> int | None
     return ascii_int(value, low=low, high=high)
 
 
-def form_id(values: Mapping[str, Any], name: str, message: str) -> int | None:
-    """A row id chosen in a form (``values[name]``, a select's value): ``None`` when the field
-    is empty (nothing chosen); the id when it is one (:func:`int_param`). A value that is
-    present but no id ("²", "８", 30 digits) raises InvalidInput (422, ``message`` beside the
-    field, the form kept) — never read as "nothing chosen"."""
+class NotAnId(ValueError):
+    """A form field holds a value that is present but no row id ("²", "１", 30 digits, "-1")."""
+
+
+def given_id(values: Mapping[str, Any], name: str) -> int | None:
+    """The row id in ``values[name]``: ``None`` only when the field is absent or empty; the id
+    when it is one (:func:`int_param`). Raises NotAnId for a present value that is no id — it
+    must never read as "absent" (which means "none chosen" or "create a new record")."""
     raw = str(values.get(name, "") or "").strip()
     if not raw:
         return None
     number = int_param(raw)
     if number is None:
-        raise InvalidInput(message, field=name, errors={name: message})
+        raise NotAnId(name)
     return number
 
 
-__all__ = ["MAX_INDEX", "MAX_ROW_ID", "bounded_digits", "form_id", "int_param"]
+def form_id(values: Mapping[str, Any], name: str, message: str) -> int | None:
+    """A row id chosen in a form (``values[name]``, a select's value): ``None`` when the field
+    is empty (nothing chosen); the id when it is one. A value that is present but no id raises
+    InvalidInput (422, ``message`` beside the field, the form kept)."""
+    try:
+        return given_id(values, name)
+    except NotAnId:
+        raise InvalidInput(message, field=name, errors={name: message}) from None
+
+
+def record_id(values: Mapping[str, Any], name: str, message: str) -> int | None:
+    """The id of the record a create-or-edit form changes (a hidden ``values[name]``):
+    ``None`` when absent or empty (create a new one); the id when it is one. A value that is
+    present but no id raises HTTPException 404 with ``message`` — nothing is created."""
+    try:
+        return given_id(values, name)
+    except NotAnId:
+        raise HTTPException(404, message) from None
+
+
+__all__ = ["MAX_INDEX", "MAX_ROW_ID", "NotAnId", "bounded_digits", "form_id", "given_id", "int_param", "record_id"]

@@ -17,7 +17,10 @@ flood the log, refusals are tallied per actor × route template × minute (a
   "to": "total:N"}`` — so the signed log holds the exact count of every burst.
 
 Anonymous requests carry no actor and are not audited (the throttle and the server log
-cover them).
+cover them) — except on device pages (kiosk, hall display, 评价器): a refused device token
+(none, unknown, revoked, another kind) is tallied like the rest by
+:func:`record_device_refusal`, actor ``{"id": <device id>, "role": "device"}`` when the token
+names a device, else ``{"id": 0, "role": "anonymous"}``; the token never reaches the entry.
 
 Entry: action ``access.refused``, outcome ``{"result": "refused", "reason": "forbidden" |
 "not_found"}``.
@@ -51,10 +54,12 @@ from pydantic import NaiveDatetime
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.routing import Match, Mount
 
 import audit
+from outlet import devices
 from partners.models import Staff, utcnow
 
 REASONS = {403: "forbidden", 404: "not_found"}
@@ -96,7 +101,8 @@ class Target:
 def target_of(request: Request) -> Target:
     """``GET:/cases/:number`` as template; ids (``:id`` convertors) filled in; a case number
     only when it looks like one (never arbitrary text from the URL)."""
-    scope = request.scope if "route" in request.scope else _routed(request)
+    routed = request.scope.get("route")
+    scope = request.scope if routed is not None and not isinstance(routed, Mount) else _routed(request)
     template = getattr(scope.get("route"), "path", None)
     if not template:
         return Target(f"{request.method}:unmatched"[:64], f"{request.method}:unmatched"[:64])
@@ -122,24 +128,44 @@ def target_of(request: Request) -> Target:
 
 
 def _routed(request: Request) -> dict[str, Any]:
-    """The scope routing would give ``request``: a refusal answered by a middleware before
-    routing (CSRF) names its route like any other. Walks the app's routes and mounts with
-    Starlette's own matching, a full match before a partial one (a method the route lacks,
-    which still names the route), as the router does."""
+    """The scope routing would give ``request``, walked from the app's root: for a refusal
+    answered before routing (CSRF) or by a mounted app none of whose routes matched (an id
+    its convertor refuses, "²"), so every refusal names its real route. Starlette's own
+    matching, a full match before a partial one (a method the route lacks, which still names
+    the route), as the router does; when nothing under a mount matches, the route whose
+    template matches with any value in each ``{param}`` (:func:`_loose`), left unfilled."""
     scope: dict[str, Any] = dict(request.scope)
+    scope.update(root_path=scope.get("app_root_path", scope.get("root_path", "")), path_params={})
+    scope.pop("route", None)
     routes = list(getattr(getattr(scope.get("app"), "router", None), "routes", []))
+    mounted = False
     while routes:
         matches = [(m, r, child) for r in routes for m, child in [r.matches(scope)] if m != Match.NONE]
         if not matches:
+            if mounted:
+                scope["route"] = _loose(routes, scope)
             break
         _, found, child = next((x for x in matches if x[0] == Match.FULL), matches[0])
         scope.update(child)
         if isinstance(found, Mount):
-            routes = list(found.routes)
+            routes, mounted = list(found.routes), True
             continue
         scope["route"] = found
         break
     return scope
+
+
+def _loose(routes: list[Any], scope: dict[str, Any]) -> Any:
+    """The first route of ``routes`` whose template matches the rest of the path when each
+    ``{param}`` takes any one path segment (None if none does)."""
+    path = get_route_path(scope)
+    for r in routes:
+        template = getattr(r, "path", None)
+        if template and not isinstance(r, Mount):
+            pattern = re.sub(r"\\\{\w+(?::\w+)?\\\}", "[^/]+", re.escape(template))
+            if re.fullmatch(pattern, path):
+                return r
+    return None
 
 
 def route_of(request: Request) -> str:
@@ -213,6 +239,20 @@ def record(engine: Engine, actor: Staff, target: Target | str, status: int, *, a
     role = sorted(actor.role_set)[0] if actor.role_set else "none"
     return tally(engine, action=ACTION, actor_id=actor.id, role=role, route=target.route,
                  reason=REASONS.get(status, "refused"), first=target.asked, case=target.case, at=at)
+
+
+def record_device_refusal(request: Request, token: str | None) -> None:
+    """Audit a device page refused to ``token`` (403, tallied per actor × route × minute); the
+    actor is the device the token names (revoked or of another kind) or anonymous."""
+    engine = request.app.state.engine
+    device_id = devices.token_owner(engine, token)
+    target = target_of(request)
+    actor_id, role = (device_id, "device") if device_id is not None else (0, ANONYMOUS)
+    try:
+        tally(engine, action=ACTION, actor_id=actor_id, role=role, route=target.route, reason=REASONS[403],
+              first=target.asked, case=target.case)
+    except Exception:  # never turn a refusal into a 500; the server log keeps the cause
+        log.exception("could not audit a refused device request")
 
 
 def unknown_tag(key: bytes, username: str) -> str:

@@ -3,8 +3,9 @@ definitions of the lead's queue page (``outlet/queue/figures.py``):
 
 * a ticket belongs to its business day (Beijing date of issue);
 * **wait** = first ``call`` − issue, in seconds (a transfer does not restart it);
-* **service** = Σ of the ticket's serving spans: each ``serve`` until the next ``hold``,
-  ``transfer`` or ``done`` (time on hold is not service);
+* **service** = Σ of the ticket's serving spans: each ``serve`` until the ticket leaves 办理中
+  (``hold``, ``transfer`` or ``done``; a ``link`` to a case keeps the span open; time on hold
+  is not service);
 * averages are means over the tickets that have the value; **P90** is the nearest-rank 90th
   percentile (the ⌈0.9·n⌉-th smallest value);
 * **no-show rate** = tickets with a ``no_show`` step ÷ tickets called at least once.
@@ -42,7 +43,8 @@ DEFS: tuple[FigureDef, ...] = (
     _d("wait_p90", "等候时长P90", "seconds",
        "等候时长P90 = nearest-rank 90th percentile of first call − issue (seconds)."),
     _d("service_avg", "平均窗口办理时长", "seconds",
-       "平均窗口办理时长 = mean of the tickets' summed serving spans (serve → hold/transfer/done)."),
+       "平均窗口办理时长 = mean of the tickets' summed serving spans (serve → hold/transfer/done; "
+       "a case link keeps the span open)."),
     _d("service_p90", "窗口办理时长P90", "seconds",
        "窗口办理时长P90 = nearest-rank 90th percentile of the summed serving spans."),
     _d("no_show_rate", "过号率", "ratio",
@@ -77,19 +79,23 @@ def per_ticket(session: Session, scope: Scope, period: Period, by: str | None) -
     """CTE: one row per ticket of the period that has steps — group key ``g``, ``wait``
     and ``service`` (seconds or NULL), ``called`` and ``no_show`` (0/1). Each ticket's values
     are correlated look-ups on its own steps (the ``ticket_id`` index): the first ``call``;
-    each ``serve`` with the step that follows it (the next id of that ticket)."""
+    each ``serve`` with the first later step of that ticket that leaves 办理中 (``LEAVES_SERVING``;
+    a ``link`` in between keeps the span open)."""
     def step(kind: str) -> Any:
         e = aliased(TicketEvent)
         return col(e.ticket_id) == Ticket.id, col(e.kind) == kind, e
 
+    from outlet.queue.tickets import LEAVES_SERVING  # here: outlet.models imports this module
+
     on, is_call, c = step("call")
     first_call = select(func.min(col(c.at))).where(on, is_call).scalar_subquery()
     on_serve, is_serve, sv = step("serve")
-    x, nxt = aliased(TicketEvent), aliased(TicketEvent)
-    next_id = select(func.min(col(x.id))).where(col(x.ticket_id) == sv.ticket_id, col(x.id) > sv.id).scalar_subquery()
-    served = (select(func.sum(seconds_between(session, col(sv.at), col(nxt.at)))).select_from(sv)
-              .join(nxt, col(nxt.id) == next_id)
-              .where(on_serve, is_serve, col(nxt.kind).in_(("hold", "transfer", "done"))).scalar_subquery())
+    x, end = aliased(TicketEvent), aliased(TicketEvent)
+    end_id = (select(func.min(col(x.id)))
+              .where(col(x.ticket_id) == sv.ticket_id, col(x.id) > sv.id, col(x.kind).in_(LEAVES_SERVING))
+              .scalar_subquery())
+    served = (select(func.sum(seconds_between(session, col(sv.at), col(end.at)))).select_from(sv)
+              .join(end, col(end.id) == end_id).where(on_serve, is_serve).scalar_subquery())
 
     def has(kind: str) -> Any:
         on_k, is_k, _ = step(kind)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from outlet.clock import local_day
+from outlet.intake import clean_label
 from outlet.queue import defaults
 from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.queue.models import CounterSignIn, QueueCounter, QueueLine
@@ -105,6 +106,11 @@ def save_counter(engine: Engine, actor: Staff, *, number: str, name: str, line_i
         errors["name"] = "请填写窗口名称"
     elif len(name) > 32:
         errors["name"] = "窗口名称不超过 32 字"
+    else:
+        try:
+            name = clean_label(name)
+        except ValueError as exc:
+            errors["name"] = str(exc)
     if not line_ids:
         errors["line_ids"] = "请至少选择一个业务类型"
     if errors or raw is None:

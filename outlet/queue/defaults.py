@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from outlet.intake import clean_label
 from outlet.queue.errors import QueueInputError
 from outlet.queue.models import QueueDefaults
 from partners import refdata
@@ -93,11 +94,17 @@ def clean_line(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Check one line's ``prefix``, ``name`` and those of :data:`LINE_NUMBERS` present in
     ``raw`` (text). Returns (clean values, field → Chinese message)."""
     errors: dict[str, str] = {}
-    prefix, name = raw.get("prefix", "").strip().upper(), raw.get("name", "").strip()
+    typed, name = raw.get("prefix", "").strip(), raw.get("name", "").strip()
+    prefix = typed.upper() if typed.isascii() else typed  # "ı".upper() is "I": refused, not changed
     if not PREFIX_RE.match(prefix):
         errors["prefix"] = "号票字母须为一个英文大写字母（A–Z）"
     if not name or len(name) > 32:
         errors["name"] = "请填写业务类型名称（32字以内）"
+    else:
+        try:
+            name = clean_label(name)
+        except ValueError as exc:
+            errors["name"] = str(exc)
     values: dict[str, Any] = {"prefix": prefix, "name": name}
     for key, label, low, high in LINE_NUMBERS:
         if key in raw:

@@ -4,8 +4,9 @@ from the audit log's ``ticket.*`` entries: same times, same steps).
 Definitions (per ticket, times in seconds):
 
 * **wait** = first ``call`` − ``issue`` (a transfer does not restart it: the arrival time stays);
-* **service** = Σ of its serving spans: each ``serve`` until the next ``hold``, ``transfer``
-  or ``done`` (time on hold is not service);
+* **service** = Σ of its serving spans: each ``serve`` until the ticket leaves 办理中
+  (``hold``, ``transfer`` or ``done``; a ``link`` to a case keeps the span open; time on hold
+  is not service);
 * **no-show rate** = tickets ending ``no_show`` ÷ tickets called at least once;
 * **tickets per day** = tickets issued per Asia/Shanghai business day;
 * **bookings honoured** = bookings checked in ÷ (checked in + no-show), by slot day;
@@ -29,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from outlet.clock import utc_bounds
 from outlet.queue.models import Booking, QueueCounter, QueueLine, Ticket, TicketEvent
+from outlet.queue.tickets import LEAVES_SERVING
 
 CHINA = timedelta(hours=8)
 
@@ -125,7 +127,7 @@ def ticket_times(session: Session, outlet_id: int, first: date, last: date) -> l
         elif ev.kind == "serve":
             serving_since[tid] = ev.at
             t.serve_counter = counters.get(ev.counter_id)
-        elif ev.kind in ("hold", "transfer", "done") and tid in serving_since:
+        elif ev.kind in LEAVES_SERVING and tid in serving_since:
             t.service = (t.service or 0.0) + (ev.at - serving_since.pop(tid)).total_seconds()
         elif ev.kind == "no_show":
             t.no_show = True

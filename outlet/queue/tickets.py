@@ -70,6 +70,10 @@ STEPS: dict[str, tuple[frozenset[str], str]] = {
     "cancel": (frozenset({"waiting"}), "cancelled"),
     "link": (frozenset({"serving"}), "serving"),  # 关联办件 (outlet.queue.casework)
 }
+# Steps that take a ticket out of 办理中: a serving span (the service time) runs from ``serve`` to
+# the first of these; serving → serving steps (``link``) keep it open. audit/stats.py repeats the
+# tuple (the offline verifier imports nothing of outlet/; a test checks both agree).
+LEAVES_SERVING = tuple(k for k, (src, to) in STEPS.items() if "serving" in src and to != "serving")
 STEP_LABELS = {"issue": "取号", "call": "呼叫", "recall": "重呼", "no_show": "过号", "serve": "开始办理",
                "transfer": "转移", "hold": "挂起", "done": "完成", "cancel": "取消", "link": "关联办件"}
 

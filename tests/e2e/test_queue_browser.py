@@ -264,17 +264,46 @@ def test_hall_display_never_speaks_with_a_network_voice(browser: Any, live_serve
 
 
 # The kiosk's screens (issue 10 §4: 1080×1920 portrait, 1366×768 landscape): every 取号 and
-# 自助服务 button fully inside the first screen. A 375 px window (a phone, not a kiosk screen)
+# 自助服务 button fully inside the first screen, with six lines of the longest names. A 375 px window (a phone, not a kiosk screen)
 # scrolls down to them but never sideways.
 KIOSK_SCREENS = [(1366, 768), (1080, 1920), (375, 812)]
 
 
+# Six lines with names of the longest allowed length (32): CJK, and ASCII with no break
+# opportunity (issue 10: they pushed 自助服务 below 1366×768 and scrolled 375 px sideways).
+MAX_NAMES = ["城乡居民养老保险" * 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF", "商事登记" * 8, "W" * 32, "综合咨询（社保）" * 4,
+             "不动产登记与税费缴纳一窗受理" + "X" * 18]
+
+
+@pytest.fixture
+def max_length_lines() -> Iterator[None]:
+    """The kiosk outlet's lines renamed to MAX_NAMES (three added), restored afterwards."""
+    db = Path(os.environ["SERVICEPOINT_E2E_DATA"]) / "servicepoint.db"
+    with sqlite3.connect(db) as conn:
+        (oid,) = conn.execute("SELECT id FROM outlet WHERE name = ?", ("工商银行海川长江中路支行",)).fetchone()
+        before = conn.execute("SELECT id, name FROM queue_line WHERE outlet_id = ? AND active", (oid,)).fetchall()
+        assert len(before) <= len(MAX_NAMES)
+        for (lid, _), name in zip(before, MAX_NAMES, strict=False):
+            conn.execute("UPDATE queue_line SET name = ? WHERE id = ?", (name, lid))
+        cols = "outlet_id, prefix, name, daily_cap, warn_minutes, bookable, slot_minutes, slot_capacity, active"
+        added = [conn.execute(f"INSERT INTO queue_line ({cols}) VALUES (?, ?, ?, 200, 30, 0, 30, 4, 1)",
+                              (oid, prefix, name)).lastrowid
+                 for prefix, name in zip("UVWXYZ", MAX_NAMES[len(before):], strict=False)]
+    assert all(len(n) == 32 for n in MAX_NAMES)
+    yield
+    with sqlite3.connect(db) as conn:
+        conn.executemany("UPDATE queue_line SET name = ? WHERE id = ?", [(n, i) for i, n in before])
+        conn.executemany("DELETE FROM queue_line WHERE id = ?", [(i,) for i in added])
+
+
 @pytest.mark.parametrize(("width", "height"), KIOSK_SCREENS, ids=[f"{w}x{h}" for w, h in KIOSK_SCREENS])
-def test_kiosk_home_buttons_are_above_the_fold(browser: Any, live_server: str, width: int, height: int) -> None:
+def test_kiosk_home_buttons_are_above_the_fold(browser: Any, live_server: str, width: int, height: int,
+                                               max_length_lines: None) -> None:
     links = _device_links()
     outlet = "工商银行海川长江中路支行"
     _open_all_day(outlet)
     kiosk = _device_page(browser, live_server, links[f"{outlet} · 大厅取号机"], {"width": width, "height": height})
+    assert kiosk.locator("#take-ticket .line-button").count() == 6
     buttons = kiosk.locator("#take-ticket .line-button, #self-service .line-button")
     names = [n.strip() for n in buttons.locator(".line-name").all_inner_texts()]
     assert {"预约签到", "办件查询", "自助打印"} <= set(names)  # the 自助服务 buttons are there

@@ -158,3 +158,13 @@ def test_a_refused_delegated_action_is_one_entry_not_two(client: TestClient, dem
         page = search_entries(s, limit=500, newest_first=False)
         refused = [v.entry for v in page.entries if v.entry["outcome"]["result"] == "refused"]
     assert [(e["action"], e["outcome"]["reason"]) for e in refused] == [("security.sessions.end", "role_lacks_action")]
+
+
+def test_a_refusal_under_a_mount_names_the_real_route_once(client: TestClient, demo: Engine) -> None:
+    """A path value the convertor refuses ("²" for an id) matches no route of the mounted
+    app: the entry still names that route's template (issue 10: "POST:/queue/queue")."""
+    login(client, "lead2")
+    assert client.post("/queue/manage/blocks/²/lift").status_code == 404
+    assert client.post("/devices/²/revoke").status_code == 404
+    assert [e["state"]["from"] for e in refusals(demo)] == [
+        "POST:/queue/manage/blocks/:block_id/lift", "POST:/devices/:device_id/revoke"]

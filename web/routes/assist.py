@@ -27,7 +27,7 @@ from remote_assist.models import KIND_LABELS, REQUEST_STATUS_LABELS, AssistCallb
 from remote_assist.models import LEVEL_LABELS as ASSIST_LEVELS
 from remote_assist.runtime import runtime_for
 from web.auth import current_user, requires_roles
-from web.params import int_param
+from web.params import int_param, record_id
 from web.routes import assist_rtc
 from web.routes.assist_panel import panel_context, render
 
@@ -112,7 +112,8 @@ async def create_request(request: Request) -> Response:
     user = me(request)
     form = await request.form()
     values = {k: str(form.get(k, "")) for k in ("kind", "case_id", "matter_id", "topic")}
-    case_id, matter_id = int_param(values["case_id"]), int_param(values["matter_id"])
+    case_id = record_id(values, "case_id", "未找到该办件")  # "²" is no case, not "without a case"
+    matter_id = int_param(values["matter_id"])
     engine = request.app.state.engine
     try:
         req = await run_in_threadpool(lambda: queue.create_request(

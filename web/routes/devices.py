@@ -1,5 +1,5 @@
 """Paired devices (评价器, kiosks, hall displays): the outlet lead's list, pairing and
-revoking, the one-time activation link, and :func:`request_device` — the one way a device
+revoking, the activation link (shown once; valid until the device is revoked), and :func:`request_device` — the one way a device
 page finds out which device is asking. Mounted at ``/devices``.
 """
 
@@ -17,6 +17,7 @@ from outlet import devices
 from outlet.devices import KINDS, Device, DeviceRefused
 from outlet.notices import qr_svg
 from partners.models import Outlet, Staff
+from web import refusals
 from web.auth import requires_roles
 from web.params import int_param
 from web.routes.case_views import actor_of, render
@@ -34,10 +35,16 @@ def request_token(request: Request) -> str | None:
     return request.query_params.get("t") or request.cookies.get(COOKIE)
 
 
-async def request_device(request: Request, kind: str) -> Device:
-    """The paired device behind ``request`` or :class:`DeviceRefused` (403)."""
-    return await run_in_threadpool(devices.resolve, request.app.state.engine,
-                                   request_token(request), kind=kind)
+async def request_device(request: Request, kind: str | None, token: str | None = None) -> Device:
+    """The paired device of ``kind`` (None: any) behind ``request`` (or ``token``), or
+    :class:`DeviceRefused` (403) — audited as ``access.refused``
+    (:func:`web.refusals.record_device_refusal`)."""
+    engine, token = request.app.state.engine, token or request_token(request)
+    try:
+        return await run_in_threadpool(devices.resolve, engine, token, kind=kind)
+    except DeviceRefused:
+        await run_in_threadpool(refusals.record_device_refusal, request, token)
+        raise
 
 
 def _context(request: Request, **extra: Any) -> dict[str, Any]:
@@ -85,18 +92,10 @@ async def revoke(request: Request) -> Response:
 
 
 async def activate(request: Request) -> Response:
-    """Opened once on the device: keep its token in a cookie and go to its page."""
+    """Opened on the device: keep its token in a cookie and go to its page. Not single-use:
+    the link is the device's token until it is revoked (README, docs/queue.md)."""
     token = request.path_params["token"]
-    engine = request.app.state.engine
-    device: Device | None = None
-    for kind in KINDS:
-        try:
-            device = await run_in_threadpool(devices.resolve, engine, token, kind=kind)
-            break
-        except DeviceRefused:
-            continue
-    if device is None:
-        raise DeviceRefused()
+    device = await request_device(request, None, token)
     target = DEVICE_HOMES.get(device.kind, "/devices/paired")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax",
@@ -105,15 +104,7 @@ async def activate(request: Request) -> Response:
 
 
 async def paired(request: Request) -> Response:
-    device = None
-    for kind in KINDS:
-        try:
-            device = await request_device(request, kind)
-            break
-        except DeviceRefused:
-            continue
-    if device is None:
-        raise DeviceRefused()
+    device = await request_device(request, None)
     return render(request, "devices/paired.html", {"device": device, "kinds": KINDS})
 
 

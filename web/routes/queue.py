@@ -27,7 +27,7 @@ from partners.models import Outlet, utcnow
 from web import throttle
 from web.auth import requires_roles
 from web.db import reader
-from web.params import int_param
+from web.params import form_id, int_param, record_id
 from web.routes import queue_booking, queue_floor, queue_live
 from web.routes.case_views import actor_of, render, see_other
 
@@ -74,7 +74,7 @@ async def manage(request: Request) -> Response:
 async def save_line(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "") for k in ("prefix", "name", "daily_cap", "warn_minutes", "slot_capacity")}
-    line_id = int_param(form.get("line_id"))
+    line_id = record_id(form, "line_id", "未找到该业务类型")
     data = counters.LineForm(**values, bookable=form.get("bookable") == "1", active=form.get("active", "1") == "1")
     try:
         await run_in_threadpool(counters.save_line, request.app.state.engine, actor_of(request), data, line_id=line_id)
@@ -90,10 +90,11 @@ async def save_counter(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "") or "") for k in ("number", "name")}
     line_ids = [i for i in (int_param(v) for v in form.getlist("line_ids")) if i is not None]
+    counter_id = record_id(form, "counter_id", "未找到该窗口")
     try:
         await run_in_threadpool(lambda: counters.save_counter(
             request.app.state.engine, actor_of(request), number=values["number"], name=values["name"],
-            line_ids=line_ids, is_open=form.get("open", "1") == "1", counter_id=int_param(form.get("counter_id"))))
+            line_ids=line_ids, is_open=form.get("open", "1") == "1", counter_id=counter_id))
     except QueueInputError as exc:
         ctx = await run_in_threadpool(_manage_context, request, counter_values={**values, "line_ids": line_ids},
                                       errors=exc.errors, error=exc.message)
@@ -191,8 +192,8 @@ async def act(request: Request) -> Response:
             await run_in_threadpool(lambda: tickets.call_next(engine, actor, hub=hub))
         elif name == "transfer":
             await run_in_threadpool(lambda: tickets.transfer(
-                engine, actor, ticket_id, hub=hub, line_id=int_param(form.get("line_id")),
-                counter_id=int_param(form.get("counter_id")), note=values["note"]))
+                engine, actor, ticket_id, hub=hub, line_id=form_id(form, "line_id", "转往的业务类型无效"),
+                counter_id=form_id(form, "counter_id", "转往的窗口无效"), note=values["note"]))
         elif name == "link":
             await run_in_threadpool(lambda: casework.link_new_case(
                 engine, actor, ticket_id, values["case_number"].strip(), hub=hub))

@@ -47,7 +47,7 @@ from outlet.ratings.rules import (
 )
 from partners.models import Staff
 from partners.numbers import ascii_digits, typed_code
-from web import throttle
+from web import refusals, throttle
 from web.routes.assist_rtc import _refuse, _same_origin  # one origin check for every socket
 from web.routes.case_views import render
 from web.routes.devices import COOKIE, request_token
@@ -168,10 +168,14 @@ async def rate_pad(request: Request) -> Response:
     ``?stage=before`` offers the 办事前 rating (the waiting and the place) instead of the
     办理中 one, unless a case is linked."""
     form = await request.form() if request.method == "POST" else None
-    ctx, status = await run_in_threadpool(_pad_request, request.app.state.engine,
-                                          request_token(request), form,
-                                          request.app.state.settings.pii_key(),
-                                          request.query_params.get("stage", "during"))
+    try:
+        ctx, status = await run_in_threadpool(_pad_request, request.app.state.engine,
+                                              request_token(request), form,
+                                              request.app.state.settings.pii_key(),
+                                              request.query_params.get("stage", "during"))
+    except devices.DeviceRefused:
+        await run_in_threadpool(refusals.record_device_refusal, request, request_token(request))
+        raise
     return render(request, "ratings/pad.html", ctx, status_code=status)
 
 

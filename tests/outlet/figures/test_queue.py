@@ -1,5 +1,5 @@
 """Queue figures of the figures package (SQLite and PostgreSQL): hand-computed waits, serving
-spans (hold excluded), nearest-rank P90, a no-show, the hour × weekday heat map, the same
+spans (hold excluded, a case link inside a span kept), nearest-rank P90, a no-show, the hour × weekday heat map, the same
 numbers as the lead's queue page and as ``audit stats`` from an export."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import web.models  # noqa: F401
 from audit import Checkpointer, export
 from audit.stats import stats
 from outlet.figures import FIGURES, Period, Scope, breakdown, headline, heatmap
+from outlet.queue import casework, tickets
 from outlet.queue import figures as queue_figures
-from outlet.queue import tickets
 from tests.audit.helpers import fixed_signer
 from tests.outlet.conftest import AT, build_world
 from tests.outlet.figures.test_cases import _engine
@@ -40,6 +40,8 @@ def build(floor: Floor) -> None:
         tickets.step(e, floor.t2, b.id or 0, "recall", hub=h, at=AT + 12 * MIN)
     tickets.step(e, floor.t2, b.id or 0, "no_show", hub=h, at=AT + 13 * MIN)  # the no-show
     tickets.step(e, floor.t1, a.id or 0, "serve", hub=h, at=AT + 20 * MIN)  # 13 min hold: not service
+    # 新建办件 link (serving → serving) keeps the span open: it still ends at 完成
+    casework.link_new_case(e, floor.t1, a.id or 0, floor.world.new_case().number, hub=h, at=AT + 21 * MIN)
     tickets.step(e, floor.t1, a.id or 0, "done", hub=h, at=AT + 23 * MIN)  # +3 min: 5 min service
     # the third ticket (issued 10:02) is never called: no wait, no service
 
@@ -105,3 +107,9 @@ def test_seconds_between_is_exact_to_the_microsecond(queued: Floor) -> None:
     with Session(queued.engine) as s:
         got = s.execute(select(seconds_between(s, literal(a, DateTime), literal(b, DateTime)))).scalar_one()
     assert float(got) == pytest.approx((b - a).total_seconds(), abs=1e-6)
+
+
+def test_offline_verifier_ends_serving_spans_on_the_same_steps() -> None:
+    from audit import stats as offline
+
+    assert set(offline.LEAVES_SERVING) == set(tickets.LEAVES_SERVING)

@@ -30,7 +30,8 @@ def test_continue_case_of_another_outlet_of_the_partner_with_the_check_code(floo
                                if case.check_code != "000000" else "111111", hub=floor.hub, at=AT)
     with Session(floor.engine) as s:
         assert (row := s.get(Ticket, t.id)) is not None and row.case_id is None
-    seen = casework.continue_case(floor.engine, floor.t1, t.id or 0, case.number, case.check_code,
+    full_width = case.check_code.translate({0x30 + i: 0xFF10 + i for i in range(10)})  # "３８１９８８" (IME)
+    seen = casework.continue_case(floor.engine, floor.t1, t.id or 0, case.number, full_width,
                                   hub=floor.hub, at=AT)
     assert seen.number == case.number and not seen.same_outlet and seen.outlet == w.outlet_b.name
     assert [h.what for h in seen.history] == ["新建办件"]

@@ -22,6 +22,7 @@ from outlet.queue.models import Ticket
 from outlet.states import TERMINAL
 from partners.models import Outlet, Staff
 from tests.conftest import login
+from tests.outlet.conftest import audit_rows
 from web.routes import queue_live
 
 HTMX = {"HX-Request": "true"}
@@ -122,8 +123,18 @@ def test_kiosk_refuses_revoked_and_foreign_tokens_and_issues_nothing(demo: Engin
     devices.revoke(demo, hall["lead"], kiosk.id or 0)  # type: ignore[arg-type]
     r = client.post("/queue/kiosk/ticket", params={"t": str(hall["kiosk"])}, data={"line_id": line_id, "csrf_token": csrf})
     assert r.status_code == 403
+    client.cookies.set("sp_device", "bogus-cookie-token")  # a bogus sp_device cookie, no ?t=
+    assert client.post("/queue/kiosk/ticket", data={"line_id": line_id, "csrf_token": csrf}).status_code == 403
     with Session(demo) as s:
         assert s.exec(select(Ticket)).all() == []
+    # every refusal audited (tallied per actor × route × minute), the device or anonymous, no token
+    refused = audit_rows(demo, action="access.refused")
+    display = devices.token_owner(demo, str(hall["display"]))
+    assert {(e["actor"]["role"], e["actor"]["id"]) for e in refused} == {
+        ("device", display), ("anonymous", 0), ("device", kiosk.id)}
+    assert {e["state"]["from"] for e in refused} == {"POST:/queue/kiosk/ticket"}
+    assert all(e["outcome"] == {"result": "refused", "reason": "forbidden"} for e in refused)
+    assert not any(str(hall[k]) in str(refused) for k in ("kiosk", "display")) and "bogus" not in str(refused)
 
 
 def test_kiosk_outside_hours_shows_closed_and_refuses_issue(demo: Engine, client: TestClient,
@@ -222,6 +233,57 @@ def test_digit_like_numbers_are_clear_refusals_with_the_form_kept(demo: Engine, 
         assert client.post("/queue/act/transfer", data={"ticket_id": "1", "line_id": raw},
                            headers=HTMX).status_code in (404, 422), raw
         assert client.post("/queue/sign-in", data={"counter_id": raw}).status_code == 422, raw
+
+
+def test_a_present_but_invalid_record_id_is_404_and_creates_nothing(demo: Engine, client: TestClient,
+                                                                   hall: dict[str, object]) -> None:
+    """Only an absent or empty line_id / counter_id means "new" (issue 10: "²" made a line)."""
+    from outlet.queue.models import QueueCounter, QueueLine
+
+    def count(model: type) -> int:
+        with Session(demo) as s:
+            return len(s.exec(select(model)).all())
+
+    login(client, "lead1")
+    lines, counters_before = count(QueueLine), count(QueueCounter)
+    a_line = _soup(client.get("/queue/manage").text).select_one("input[name=line_ids]")["value"]  # type: ignore[index]
+    for raw in [r for r in DIGIT_LIKE if r]:
+        r = client.post("/queue/manage/lines", data={"line_id": raw, "prefix": "D", "name": "新业务",
+                                                     "daily_cap": "100", "warn_minutes": "30", "slot_capacity": "4"})
+        assert r.status_code == 404 and "未找到该业务类型" in r.text, raw
+        r = client.post("/queue/manage/counters", data={"counter_id": raw, "number": "9", "name": "",
+                                                        "line_ids": a_line})
+        assert r.status_code == 404 and "未找到该窗口" in r.text, raw
+    assert (count(QueueLine), count(QueueCounter)) == (lines, counters_before)
+    r = client.post("/queue/manage/lines", data={"line_id": "", "prefix": "D", "name": "新业务",
+                                                 "daily_cap": "100", "warn_minutes": "30", "slot_capacity": "4"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and count(QueueLine) == lines + 1
+
+
+def test_line_and_counter_names_refuse_markup_and_a_non_ascii_prefix(demo: Engine, client: TestClient,
+                                                                      hall: dict[str, object]) -> None:
+    """Names follow the person-name rule (digits and brackets also allowed); "ı" is not "I"."""
+    from outlet.queue.models import QueueCounter, QueueLine
+
+    login(client, "lead1")
+    a_line = _soup(client.get("/queue/manage").text).select_one("input[name=line_ids]")["value"]  # type: ignore[index]
+    for name in ("<b>社保</b>", "社保😀"):
+        r = client.post("/queue/manage/lines", data={"prefix": "D", "name": name, "daily_cap": "100",
+                                                     "warn_minutes": "30", "slot_capacity": "4"})
+        assert r.status_code == 422 and "不能含有 < > 等标记" in _soup(r.text).text, name
+        assert _soup(r.text).select_one("#line-form input[name=name]")["value"] == name  # type: ignore[index]
+        r = client.post("/queue/manage/counters", data={"number": "9", "name": name, "line_ids": a_line})
+        assert r.status_code == 422 and "不能含有 < > 等标记" in _soup(r.text).text, name
+    r = client.post("/queue/manage/lines", data={"prefix": "ı", "name": "新业务", "daily_cap": "100",
+                                                 "warn_minutes": "30", "slot_capacity": "4"})
+    assert r.status_code == 422 and "号票字母须为一个英文大写字母" in r.text
+    with Session(demo) as s:
+        assert not s.exec(select(QueueLine).where(QueueLine.prefix.in_(("D", "I")))).all()  # type: ignore[attr-defined]
+        assert not s.exec(select(QueueCounter).where(QueueCounter.number == 9)).all()
+    ok = client.post("/queue/manage/counters", data={"number": "9", "name": "9号窗口（综合）", "line_ids": a_line},
+                     follow_redirects=False)
+    assert ok.status_code == 303
 
 
 def test_transfer_note_longer_than_the_field_is_refused_not_cut(demo: Engine, client: TestClient,

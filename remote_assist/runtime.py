@@ -19,7 +19,7 @@ from remote_assist import queue as assist_queue
 from remote_assist import sessions
 from remote_assist.config import AssistConfig
 from remote_assist.errors import AssistError
-from remote_assist.recorders import DEFAULT_CAPACITY, RecorderService, Recorders
+from remote_assist.recorders import DEFAULT_CAPACITY, Recorders, RecorderService
 from remote_assist.recordings import RecordingManager
 from remote_assist.signaling import CallHub, EventHub
 from remote_assist.turn import ice_config

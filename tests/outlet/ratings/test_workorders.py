@@ -180,8 +180,9 @@ def test_workorder_of_an_expert_goes_to_the_center_unit_of_the_experts_domain(rw
 def test_workorder_the_rated_expert_may_appeal(rw: RatingWorld) -> None:
     from datetime import timedelta
 
-    from outlet.ratings import appeals
     from sqlmodel import Session, select
+
+    from outlet.ratings import appeals
     from outlet.ratings.models import Rating
 
     order_id, expert = _expert_bad_order(rw)

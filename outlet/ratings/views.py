@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, true
+from sqlalchemy import ColumnElement, and_, func, true
 from sqlmodel import Session, col, select
 
 from outlet.cases import visible_outlets
@@ -19,7 +20,13 @@ from outlet.models import Case
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
 from outlet.ratings.rules import RatingNotFound
-from outlet.ratings.workorders import deadline_status, next_due, overdue_condition
+from outlet.ratings.workorders import (
+    deadline_status,
+    due_soon_condition,
+    next_due,
+    overdue_condition,
+    running_due_column,
+)
 from outlet.workdays import WorkCalendar
 from partners.models import CENTER_ROLES, Outlet, Staff
 from remote_assist.models import AssistRequest, AssistSession
@@ -48,13 +55,15 @@ def _in_scope(column: object, outlets: set[int] | None) -> ColumnElement[bool]:
     return true() if outlets is None else col(column).in_(outlets)  # type: ignore[call-overload]
 
 
-def orders(session: Session, actor: Staff, today: date, *, state: str | None = None,
-           outlet_id: int | None = None, partner_id: int | None = None,
-           overdue: bool = False, escalated: bool = False, unit: str | None = None,
-           limit: int = 100, offset: int = 0) -> list[OrderRow]:
-    """Work orders visible to ``actor``, filtered (``unit``: "outlet" / "center" — who
-    handles them); nearest deadline first, closed last."""
-    cal = WorkCalendar.load(session)
+DEADLINES = ("overdue", "due_soon")
+
+
+def _order_conditions(session: Session, actor: Staff, today: date, cal: WorkCalendar, *,
+                      state: str | None = None, outlet_id: int | None = None,
+                      partner_id: int | None = None, overdue: bool = False,
+                      escalated: bool = False, unit: str | None = None,
+                      deadline: str | None = None,
+                      unfinished: bool = False) -> list[ColumnElement[bool]]:
     w = RatingWorkOrder
     conds: list[ColumnElement[bool]] = [_in_scope(w.outlet_id, scope_outlets(session, actor))]
     if state:
@@ -65,21 +74,77 @@ def orders(session: Session, actor: Staff, today: date, *, state: str | None = N
         conds.append(col(Outlet.partner_id) == partner_id)
     if unit:
         conds.append(col(w.unit) == unit)
-    if overdue:
+    if overdue or deadline == "overdue":
         conds.append(overdue_condition(today))
+    if deadline == "due_soon":
+        conds.append(due_soon_condition(cal, today))
+    if deadline == "any":  # overdue or due soon: the lead's deadline list
+        conds.append(running_due_column() <= cal.due_soon_cutoff(today))
     if escalated:
         conds.append(and_(col(w.escalated_at).is_not(None), col(w.state).not_in(wo.FINISHED)))
+    if unfinished:
+        conds.append(col(w.state).not_in(wo.FINISHED))
+    return conds
+
+
+def orders(session: Session, actor: Staff, today: date, *, limit: int = 100, offset: int = 0,
+           **filters: Any) -> list[OrderRow]:
+    """Work orders visible to ``actor``, filtered (``state``, ``outlet_id``, ``partner_id``,
+    ``overdue``, ``escalated``, ``unit``: "outlet" / "center" — who handles them,
+    ``deadline``: "overdue" / "due_soon" / "any" of both, ``unfinished``: not closed or
+    void). Order: with ``deadline`` due soon first, then overdue, each nearest deadline
+    first; otherwise nearest 回访 deadline first, closed last. ``limit`` / ``offset``: rows."""
+    cal = WorkCalendar.load(session)
+    w = RatingWorkOrder
+    conds = _order_conditions(session, actor, today, cal, **filters)
+    order: list[Any] = [col(w.state).in_(wo.FINISHED), col(w.callback_due), col(w.id)]
+    if filters.get("deadline"):
+        due = running_due_column()
+        order = [due < today, due, col(w.id)]
     rows = session.exec(
         select(w, Rating, Outlet.name, Case.number)
         .join(Rating, col(Rating.id) == w.rating_id)
         .join(Outlet, col(Outlet.id) == w.outlet_id)
         .outerjoin(Case, col(Case.id) == Rating.case_id)
         .where(*conds)
-        .order_by(col(w.state).in_(wo.FINISHED), col(w.callback_due), col(w.id))
+        .order_by(*order)
         .offset(offset).limit(limit)
     ).all()
     return [OrderRow(o, r, name, number, deadline_status(cal, today, o), next_due(o))
             for o, r, name, number in rows]
+
+
+def count_orders(session: Session, actor: Staff, today: date, **filters: Any) -> int:
+    """How many work orders :func:`orders` would list with these filters, all pages (an
+    SQL count — never the length of a cut list)."""
+    conds = _order_conditions(session, actor, today, WorkCalendar.load(session), **filters)
+    return int(session.exec(
+        select(func.count()).select_from(RatingWorkOrder)
+        .join(Outlet, col(Outlet.id) == RatingWorkOrder.outlet_id)
+        .where(*conds)).one())
+
+
+@dataclass
+class OrderPage:
+    """One page of a work-order list with the count of all its rows."""
+
+    rows: list[OrderRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def orders_page(session: Session, actor: Staff, today: date, page: int, per_page: int,
+               **filters: Any) -> OrderPage:
+    """Page ``page`` (1-based) of :func:`orders` and the SQL count of all of them."""
+    page = max(1, page)
+    return OrderPage(orders(session, actor, today, limit=per_page, offset=(page - 1) * per_page,
+                            **filters),
+                     count_orders(session, actor, today, **filters), page, per_page)
 
 
 def order_detail(session: Session, actor: Staff, order_id: int, today: date) -> OrderRow:

@@ -44,7 +44,15 @@ from web.routes.ratings_public import form_context, kept_values, labels
 OUTLET = ("teller", "block_agent", "outlet_lead")
 
 
-def _home(engine: Any, actor: Staff) -> dict[str, Any]:
+ORDERS_PER_PAGE = 50  # rows per page of the lead's work-order lists
+
+
+def _page(request: Request, name: str) -> int:
+    """A 1-based page number from the query (``int_param``); junk or missing → 1."""
+    return int_param(request.query_params.get(name), low=1) or 1
+
+
+def _home(engine: Any, actor: Staff, query: Any = None) -> dict[str, Any]:
     now = utcnow()
     today = local_day(now)
     start = today.replace(day=1)  # the month so far
@@ -62,10 +70,18 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
                 staff_id=None if lead else actor.id), Period(start, today), today=today)[1],
         }
         if lead:
-            rows = views.orders(s, actor, today, unit="outlet", limit=200)
-            ctx["orders"] = rows
-            ctx["overdue"] = [r for r in rows if r.deadline == "overdue"]
-            ctx["due_soon"] = [r for r in rows if r.deadline == "due_soon"]
+            pages = query or {}
+            per = ORDERS_PER_PAGE
+            ctx["query"] = pages
+            ctx["orders"] = views.orders_page(s, actor, today, pages.get("page", 1), per,
+                                              unit="outlet")
+            # due soon first, then overdue: one list, paged; the counts are SQL counts
+            ctx["due"] = views.orders_page(s, actor, today, pages.get("due_page", 1), per,
+                                           unit="outlet", deadline="any")
+            ctx["overdue_count"] = views.count_orders(s, actor, today, unit="outlet",
+                                                      deadline="overdue")
+            ctx["due_soon_count"] = views.count_orders(s, actor, today, unit="outlet",
+                                                       deadline="due_soon")
         else:
             ctx["my_bad"] = views.my_bad_ratings(s, actor)
             ctx["sessions"] = views.rateable_sessions(s, actor, now)
@@ -74,14 +90,17 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
 
 @requires_roles(*OUTLET, "expert")
 async def home(request: Request) -> Response:
-    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request))
+    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request),
+                                  {"page": _page(request, "page"),
+                                   "due_page": _page(request, "due_page")})
     return render(request, "ratings/home.html", ctx)
 
 
 @requires_roles("outlet_lead")
 async def due_orders(request: Request) -> Response:
     """The lead's overdue / due-soon work orders (fragment for the 办件 home page)."""
-    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request))
+    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request),
+                                  {"due_page": _page(request, "due_page")})
     return render(request, "ratings/_due_orders.html", ctx)
 
 

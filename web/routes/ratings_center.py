@@ -34,11 +34,12 @@ from web import errors
 from web.auth import requires_roles
 from web.db import reader
 from web.params import int_param
-from web.routes.case_views import actor_of, fail, page_param, render, see_other
+from web.routes.case_views import actor_of, fail, render, see_other
 from web.routes.ratings_public import labels
 from web.security import upload_headers
 
 CENTER = ("admin", "reviewer")
+ORDERS_PER_PAGE = 50  # rows per page of each work-order list
 
 
 def _filters(request: Request) -> dict[str, Any]:
@@ -58,16 +59,23 @@ def _center(request: Request) -> dict[str, Any]:
     wo.escalate_overdue(engine)  # idempotent: one audited rating.escalate per overdue order
     today = local_day(utcnow())
     start = today.replace(day=1)  # the month so far
-    flt, page = _filters(request), page_param(request)
+    flt = _filters(request)
+    size = ORDERS_PER_PAGE
+
+    def page(name: str) -> int:
+        return int_param(request.query_params.get(name), low=1) or 1
+
     with Session(reader(request.app.state)) as s:  # pure reads: never queue behind writers
         outlets = list(s.exec(select(Outlet).order_by(col(Outlet.id))).all())
         per, total = rating_figures.cards(s, Scope(), Period(start, today), "outlet", today=today)
         return {
-            **labels(), "filters": flt, "page": page, "month": start, "today": today,
-            "orders": views.orders(s, actor, today, limit=50, offset=(page - 1) * 50, **flt),
-            "escalated": views.orders(s, actor, today, escalated=True, limit=100),
-            "center_orders": [r for r in views.orders(s, actor, today, unit="center", limit=200)
-                              if r.order.state not in wo.FINISHED],
+            **labels(), "filters": flt, "month": start, "today": today,
+            "query": {k: v for k, v in request.query_params.items()},
+            "orders": views.orders_page(s, actor, today, page("page"), size, **flt),
+            "escalated": views.orders_page(s, actor, today, page("esc_page"), size,
+                                           escalated=True),
+            "center_orders": views.orders_page(s, actor, today, page("unit_page"), size,
+                                               unit="center", unfinished=True),
             "appeals": views.pending_appeals(s), "categories": EXCLUDE_CATEGORIES,
             "outlets": outlets, "partners": list(s.exec(select(Partner)).all()),
             "per_outlet": [(o, per[o.id]) for o in outlets if o.id in per],

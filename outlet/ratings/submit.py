@@ -89,6 +89,20 @@ def _check_stage(session: Session, target: Target, now: datetime) -> None:
     check_case_stage(session, case, target.stage, now)
 
 
+QR_STAGES = ("during", "after")  # all the QR form ever offers; 办事前 is rated at the 评价器
+
+
+def qr_stages(engine: Engine, number: str) -> tuple[str, ...]:
+    """The stages the QR rating form offers for case ``number``: 办结后 for a completed case,
+    else 办理中 (:func:`outlet.ratings.padlink.pad_stage`); an unknown number gets 办理中,
+    as an open case would — the page never says whether a case exists."""
+    from outlet.ratings.padlink import pad_stage
+
+    with Session(engine) as s:
+        state = s.exec(select(Case.state).where(Case.number == number)).first()
+    return (pad_stage(state) if state else "during",)
+
+
 def check_case_stage(session: Session, case: Case, stage: str, now: datetime) -> None:
     """The stage rules of a case rating: 办事前/办理中 only before completion; 办结后 only
     for a completed case, within ``window_days`` working days. Raises :class:`RatingRefused`."""

@@ -199,6 +199,12 @@ def pending_appeals(session: Session) -> list[tuple[RatingAppeal, Rating, str, s
     return [(a, r, o, s) for a, r, o, s in rows]
 
 
+def session_rated(session: Session, session_id: int) -> bool:
+    """Whether the video session ``session_id`` already has its one expert rating."""
+    return session.exec(select(Rating.id).where(
+        col(Rating.assist_session_id) == session_id)).first() is not None
+
+
 def rateable_sessions(session: Session, teller: Staff, now: datetime,
                       days: int = 3) -> list[tuple[AssistSession, str]]:
     """Ended video sessions of this teller (last ``days`` days) not rated yet, with the

@@ -41,3 +41,32 @@ def test_qr_form_offers_only_the_stage_valid_now_and_refuses_an_unoffered_one(
         assert s.exec(select(Rating)).all() == []
     r = client.post(f"/rate/{open_case}", data={**form, "stage": "during"})
     assert r.status_code == 200 and soup(r.text).select_one("#rating-done") is not None
+
+
+def test_ended_call_page_links_the_teller_to_the_expert_rating_until_rated(
+        rw: RatingWorld, client: TestClient) -> None:
+    from partners.models import utcnow
+    from remote_assist.models import AssistRequest, AssistSession
+    from tests.conftest import login
+
+    with Session(rw.engine, expire_on_commit=False) as s, s.begin():
+        req = AssistRequest(kind="help", outlet_id=rw.w.outlet_a.id or 0, domain="社保",
+                            requested_by=rw.w.teller_a.id or 0, status="ended")
+        s.add(req)
+        s.flush()
+        call = AssistSession(request_id=req.id or 0, teller_id=rw.w.teller_a.id or 0,
+                             expert_id=rw.w.reviewer.id or 0, state="ended", ended_at=utcnow())
+        s.add(call)
+    login(client, "teller.a")
+    page = soup(client.get(f"/assist/sessions/{call.id}").text)
+    assert page.select_one("#call-ended") is not None
+    link = page.select_one("#rate-expert-now")
+    assert link["href"] == f"/ratings/assist/{call.id}"
+    form = soup(client.get(link["href"]).text).select_one("#assist-rate-form")
+    data = {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
+    r = client.post(link["href"], data={**data, "level": "5"})
+    assert r.status_code in (200, 303), r.text
+    with Session(rw.engine) as s:
+        assert s.exec(select(Rating.assist_session_id)).all() == [call.id]
+    page = soup(client.get(f"/assist/sessions/{call.id}").text)
+    assert page.select_one("#call-ended") is not None and page.select_one("#rate-expert-now") is None

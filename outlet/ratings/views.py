@@ -15,11 +15,12 @@ from sqlalchemy import ColumnElement, and_, func, true
 from sqlmodel import Session, col, select
 
 from outlet.cases import visible_outlets
-from outlet.clock import utc_bounds
+from outlet.clock import local_day, utc_bounds
 from outlet.models import Case
 from outlet.ratings import workorders as wo
 from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
-from outlet.ratings.rules import RatingNotFound
+from outlet.ratings.appeals import appeal_last_day
+from outlet.ratings.rules import RatingNotFound, policy
 from outlet.ratings.workorders import (
     deadline_status,
     due_soon_condition,
@@ -40,6 +41,7 @@ class OrderRow:
     case_number: str | None
     deadline: str  # overdue / due_soon / ok
     due: date | None
+    estimated: bool = False  # ``due`` lies in a year whose holidays are not yet published
 
 
 def is_center(actor: Staff) -> bool:
@@ -55,7 +57,11 @@ def _in_scope(column: object, outlets: set[int] | None) -> ColumnElement[bool]:
     return true() if outlets is None else col(column).in_(outlets)  # type: ignore[call-overload]
 
 
-DEADLINES = ("overdue", "due_soon")
+def _row(cal: WorkCalendar, today: date, order: RatingWorkOrder, rating: Rating,
+         outlet_name: str, case_number: str | None) -> OrderRow:
+    due = next_due(order)
+    return OrderRow(order, rating, outlet_name, case_number, deadline_status(cal, today, order), due,
+                    due is not None and cal.estimated(local_day(order.opened_at), due))
 
 
 def _order_conditions(session: Session, actor: Staff, today: date, cal: WorkCalendar, *,
@@ -110,8 +116,7 @@ def orders(session: Session, actor: Staff, today: date, *, limit: int = 100, off
         .order_by(*order)
         .offset(offset).limit(limit)
     ).all()
-    return [OrderRow(o, r, name, number, deadline_status(cal, today, o), next_due(o))
-            for o, r, name, number in rows]
+    return [_row(cal, today, o, r, name, number) for o, r, name, number in rows]
 
 
 def count_orders(session: Session, actor: Staff, today: date, **filters: Any) -> int:
@@ -159,9 +164,7 @@ def order_detail(session: Session, actor: Staff, order_id: int, today: date) -> 
     ).first()
     if row is None:
         raise RatingNotFound("未找到该整改工单")
-    o, r, name, number = row
-    return OrderRow(o, r, name, number, deadline_status(WorkCalendar.load(session), today, o),
-                    next_due(o))
+    return _row(WorkCalendar.load(session), today, *row)
 
 
 def ratings_on(session: Session, actor: Staff, day: date, *, mine: bool = False,
@@ -179,13 +182,17 @@ def ratings_on(session: Session, actor: Staff, day: date, *, mine: bool = False,
     return [(r, n) for r, n in rows]
 
 
-def my_bad_ratings(session: Session, actor: Staff, limit: int = 50) -> list[tuple[Rating, RatingAppeal | None]]:
-    """The actor's own 差评 with their appeal, newest first (the teller's page)."""
+def my_bad_ratings(session: Session, actor: Staff, today: date,
+                   limit: int = 50) -> list[tuple[Rating, RatingAppeal | None, bool]]:
+    """The actor's own 差评 with their appeal, newest first (the teller's page), and whether
+    an appeal may still be filed on ``today`` (none yet, within the appeal window of
+    :func:`outlet.ratings.appeals.appeal_last_day`; the POST checks the same rule)."""
+    cal, pol = WorkCalendar.load(session), policy(session)
     rows = session.exec(select(Rating, RatingAppeal)
                         .outerjoin(RatingAppeal, col(RatingAppeal.rating_id) == Rating.id)
                         .where(col(Rating.staff_id) == actor.id, col(Rating.level) <= 2)
                         .order_by(col(Rating.id).desc()).limit(limit)).all()
-    return [(r, a) for r, a in rows]
+    return [(r, a, a is None and today <= appeal_last_day(cal, pol, r)) for r, a in rows]
 
 
 def pending_appeals(session: Session) -> list[tuple[RatingAppeal, Rating, str, str]]:

@@ -83,7 +83,7 @@ def _home(engine: Any, actor: Staff, query: Any = None) -> dict[str, Any]:
             ctx["due_soon_count"] = views.count_orders(s, actor, today, unit="outlet",
                                                        deadline="due_soon")
         else:
-            ctx["my_bad"] = views.my_bad_ratings(s, actor)
+            ctx["my_bad"] = views.my_bad_ratings(s, actor, today)
             ctx["sessions"] = views.rateable_sessions(s, actor, now)
     return ctx
 

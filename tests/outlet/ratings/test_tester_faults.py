@@ -70,3 +70,35 @@ def test_ended_call_page_links_the_teller_to_the_expert_rating_until_rated(
         assert s.exec(select(Rating.assist_session_id)).all() == [call.id]
     page = soup(client.get(f"/assist/sessions/{call.id}").text)
     assert page.select_one("#call-ended") is not None and page.select_one("#rate-expert-now") is None
+
+
+def test_order_lists_mark_an_estimated_deadline_as_the_order_page_does(
+        rw: RatingWorld, client: TestClient) -> None:
+    from datetime import datetime
+
+    from outlet.ratings import workorders as wo
+    from tests.conftest import login
+
+    late = rw.bad_order(at=datetime(2026, 12, 28, 2, 0))  # 整改 due in January 2027
+    wo.record_callback(rw.engine, rw.lead, late.id or 0, reached=True, note="已联系",
+                       at=datetime(2026, 12, 28, 3, 0))  # the 整改 deadline now runs
+    known = rw.bad_order()  # Sep 30: its deadlines lie in 2026, a published year
+    login(client, "lead.a")
+    page = soup(client.get("/ratings/").text)
+    row = page.select_one(f'#orders-table tr[data-order="{late.id}"]')
+    assert "2027" in row.text and "尚未发布" in row.select_one(".estimated").text
+    assert page.select_one(f'#orders-table tr[data-order="{known.id}"] .estimated') is None
+
+
+def test_teller_sees_no_appeal_link_past_the_appeal_window(rw: RatingWorld,
+                                                          client: TestClient) -> None:
+    from partners.models import utcnow
+    from tests.conftest import login
+
+    old = rw.qr(rw.w.drive("accepted"), 1)  # Sep 30: 3 working days long past
+    new = rw.qr(rw.w.drive("accepted"), 2, at=utcnow())
+    login(client, "teller.a")
+    page = soup(client.get("/ratings/").text)
+    assert page.select_one(f"#appeal-link-{new.id}") is not None
+    assert page.select_one(f"#appeal-link-{old.id}") is None
+    assert "已过申诉期" in page.select_one(f'#my-bad-ratings tr[data-rating="{old.id}"]').text

@@ -94,13 +94,14 @@ def _order_conditions(session: Session, actor: Staff, today: date, cal: WorkCale
 
 
 def orders(session: Session, actor: Staff, today: date, *, limit: int = 100, offset: int = 0,
-           **filters: Any) -> list[OrderRow]:
+           cal: WorkCalendar | None = None, **filters: Any) -> list[OrderRow]:
     """Work orders visible to ``actor``, filtered (``state``, ``outlet_id``, ``partner_id``,
     ``overdue``, ``escalated``, ``unit``: "outlet" / "center" — who handles them,
     ``deadline``: "overdue" / "due_soon" / "any" of both, ``unfinished``: not closed or
     void). Order: with ``deadline`` due soon first, then overdue, each nearest deadline
-    first; otherwise nearest 回访 deadline first, closed last. ``limit`` / ``offset``: rows."""
-    cal = WorkCalendar.load(session)
+    first; otherwise nearest 回访 deadline first, closed last. ``limit`` / ``offset``: rows;
+    ``cal``: the holiday calendar when already loaded."""
+    cal = cal or WorkCalendar.load(session)
     w = RatingWorkOrder
     conds = _order_conditions(session, actor, today, cal, **filters)
     order: list[Any] = [col(w.state).in_(wo.FINISHED), col(w.callback_due), col(w.id)]
@@ -119,10 +120,11 @@ def orders(session: Session, actor: Staff, today: date, *, limit: int = 100, off
     return [_row(cal, today, o, r, name, number) for o, r, name, number in rows]
 
 
-def count_orders(session: Session, actor: Staff, today: date, **filters: Any) -> int:
+def count_orders(session: Session, actor: Staff, today: date, *,
+                 cal: WorkCalendar | None = None, **filters: Any) -> int:
     """How many work orders :func:`orders` would list with these filters, all pages (an
     SQL count — never the length of a cut list)."""
-    conds = _order_conditions(session, actor, today, WorkCalendar.load(session), **filters)
+    conds = _order_conditions(session, actor, today, cal or WorkCalendar.load(session), **filters)
     return int(session.exec(
         select(func.count()).select_from(RatingWorkOrder)
         .join(Outlet, col(Outlet.id) == RatingWorkOrder.outlet_id)
@@ -146,10 +148,10 @@ class OrderPage:
 def orders_page(session: Session, actor: Staff, today: date, page: int, per_page: int,
                **filters: Any) -> OrderPage:
     """Page ``page`` (1-based) of :func:`orders` and the SQL count of all of them."""
-    page = max(1, page)
+    page, cal = max(1, page), WorkCalendar.load(session)
     return OrderPage(orders(session, actor, today, limit=per_page, offset=(page - 1) * per_page,
-                            **filters),
-                     count_orders(session, actor, today, **filters), page, per_page)
+                            cal=cal, **filters),
+                     count_orders(session, actor, today, cal=cal, **filters), page, per_page)
 
 
 def order_detail(session: Session, actor: Staff, order_id: int, today: date) -> OrderRow:

@@ -18,8 +18,8 @@ from outlet.cases import visible_outlets
 from outlet.clock import local_day, utc_bounds
 from outlet.models import Case
 from outlet.ratings import workorders as wo
-from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
 from outlet.ratings.appeals import appeal_last_day
+from outlet.ratings.models import Rating, RatingAppeal, RatingWorkOrder
 from outlet.ratings.rules import RatingNotFound, policy
 from outlet.ratings.workorders import (
     deadline_status,
@@ -30,6 +30,7 @@ from outlet.ratings.workorders import (
 )
 from outlet.workdays import WorkCalendar
 from partners.models import CENTER_ROLES, Outlet, Staff
+from partners.paging import Page
 from remote_assist.models import AssistRequest, AssistSession
 
 
@@ -131,27 +132,16 @@ def count_orders(session: Session, actor: Staff, today: date, *,
         .where(*conds)).one())
 
 
-@dataclass
-class OrderPage:
-    """One page of a work-order list with the count of all its rows."""
-
-    rows: list[OrderRow]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
 def orders_page(session: Session, actor: Staff, today: date, page: int, per_page: int,
-               **filters: Any) -> OrderPage:
-    """Page ``page`` (1-based) of :func:`orders` and the SQL count of all of them."""
-    page, cal = max(1, page), WorkCalendar.load(session)
-    return OrderPage(orders(session, actor, today, limit=per_page, offset=(page - 1) * per_page,
-                            cal=cal, **filters),
-                     count_orders(session, actor, today, cal=cal, **filters), page, per_page)
+                **filters: Any) -> Page[OrderRow]:
+    """Page ``page`` (1-based, past the last: the last) of :func:`orders` with the SQL count
+    of all of them (:class:`partners.paging.Page`)."""
+    cal = WorkCalendar.load(session)
+    total = count_orders(session, actor, today, cal=cal, **filters)
+    page = min(max(1, page), max(1, -(-total // per_page)))
+    rows = orders(session, actor, today, limit=per_page, offset=(page - 1) * per_page, cal=cal,
+                  **filters)
+    return Page(rows, page, per_page, total)
 
 
 def order_detail(session: Session, actor: Staff, order_id: int, today: date) -> OrderRow:

@@ -47,11 +47,6 @@ OUTLET = ("teller", "block_agent", "outlet_lead")
 ORDERS_PER_PAGE = 50  # rows per page of the lead's work-order lists
 
 
-def _page(request: Request, name: str) -> int:
-    """A 1-based page number from the query (``int_param``); junk or missing → 1."""
-    return int_param(request.query_params.get(name), low=1) or 1
-
-
 def _home(engine: Any, actor: Staff, query: Any = None) -> dict[str, Any]:
     now = utcnow()
     today = local_day(now)
@@ -91,8 +86,8 @@ def _home(engine: Any, actor: Staff, query: Any = None) -> dict[str, Any]:
 @requires_roles(*OUTLET, "expert")
 async def home(request: Request) -> Response:
     ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request),
-                                  {"page": _page(request, "page"),
-                                   "due_page": _page(request, "due_page")})
+                                  {"page": ratings_center.query_page(request, "page"),
+                                   "due_page": ratings_center.query_page(request, "due_page")})
     return render(request, "ratings/home.html", ctx)
 
 
@@ -100,7 +95,7 @@ async def home(request: Request) -> Response:
 async def due_orders(request: Request) -> Response:
     """The lead's overdue / due-soon work orders (fragment for the 办件 home page)."""
     ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request),
-                                  {"due_page": _page(request, "due_page")})
+                                  {"due_page": ratings_center.query_page(request, "due_page")})
     return render(request, "ratings/_due_orders.html", ctx)
 
 

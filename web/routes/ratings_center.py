@@ -30,6 +30,7 @@ from outlet.ratings.rules import (
     policy,
 )
 from partners.models import Outlet, Partner, utcnow
+from partners.paging import MAX_PAGE
 from web import errors
 from web.auth import requires_roles
 from web.db import reader
@@ -40,6 +41,12 @@ from web.security import upload_headers
 
 CENTER = ("admin", "reviewer")
 ORDERS_PER_PAGE = 50  # rows per page of each work-order list
+
+
+def query_page(request: Request, name: str) -> int:
+    """A 1-based page number from query parameter ``name`` (:func:`web.params.int_param`,
+    at most :data:`partners.paging.MAX_PAGE`); junk, "９" or missing → 1."""
+    return int_param(request.query_params.get(name), low=1, high=MAX_PAGE) or 1
 
 
 def _filters(request: Request) -> dict[str, Any]:
@@ -59,23 +66,18 @@ def _center(request: Request) -> dict[str, Any]:
     wo.escalate_overdue(engine)  # idempotent: one audited rating.escalate per overdue order
     today = local_day(utcnow())
     start = today.replace(day=1)  # the month so far
-    flt = _filters(request)
-    size = ORDERS_PER_PAGE
-
-    def page(name: str) -> int:
-        return int_param(request.query_params.get(name), low=1) or 1
-
+    flt, size = _filters(request), ORDERS_PER_PAGE
     with Session(reader(request.app.state)) as s:  # pure reads: never queue behind writers
         outlets = list(s.exec(select(Outlet).order_by(col(Outlet.id))).all())
         per, total = rating_figures.cards(s, Scope(), Period(start, today), "outlet", today=today)
         return {
             **labels(), "filters": flt, "month": start, "today": today,
             "query": {k: v for k, v in request.query_params.items()},
-            "orders": views.orders_page(s, actor, today, page("page"), size, **flt),
-            "escalated": views.orders_page(s, actor, today, page("esc_page"), size,
+            "orders": views.orders_page(s, actor, today, query_page(request, "page"), size, **flt),
+            "escalated": views.orders_page(s, actor, today, query_page(request, "esc_page"), size,
                                            escalated=True),
-            "center_orders": views.orders_page(s, actor, today, page("unit_page"), size,
-                                               unit="center", unfinished=True),
+            "center_orders": views.orders_page(s, actor, today, query_page(request, "unit_page"),
+                                               size, unit="center", unfinished=True),
             "appeals": views.pending_appeals(s), "categories": EXCLUDE_CATEGORIES,
             "outlets": outlets, "partners": list(s.exec(select(Partner)).all()),
             "per_outlet": [(o, per[o.id]) for o in outlets if o.id in per],

@@ -92,3 +92,11 @@ def test_center_escalated_count_is_every_escalated_order(
     # the filtered list keeps its filter on the next page
     url = "/ratings/center/?overdue=1"
     assert sorted(_walk(client, url, "center-orders-table", "center-orders-pager")) == sorted(overdue)
+
+
+def test_a_page_past_the_last_shows_the_last(many: tuple[RatingWorld, list[int], int],
+                                             client: TestClient) -> None:
+    login(client, "lead.a")
+    page = soup(client.get("/ratings/?page=99").text)
+    assert len(_ids(page, "orders-table")) == 2  # 6 orders, 2 a page: page 3
+    assert "第 3 / 3 页" in page.select_one("#all-orders-pager").text

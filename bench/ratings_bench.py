@@ -6,7 +6,10 @@
 2. the time to compute a month's figures (``outlet.figures.ratings.cards``, what the center's
    ratings page shows: per outlet and the total) for 50 outlets with
    100,000 ratings, 60,000 completed cases and the 差评 work orders (goal: < 300 ms on
-   SQLite). The data set is bulk-inserted (it measures the read side only).
+   SQLite). The data set is bulk-inserted (it measures the read side only);
+3. on the same data (~5,000 work orders, all past their deadlines): the center's three
+   work-order lists as paged now (one page of 50 + an SQL count each, ``views.orders_page``)
+   against the old single cut list (``views.orders(limit=200)``) in the same run.
 
 Each figure is printed as wall time and as CPU time of this process (``process_time``): on
 a shared, busy machine the wall time mostly measures waiting for a core, the CPU time what
@@ -41,6 +44,7 @@ from outlet import devices  # noqa: E402
 from outlet.figures import Period, Scope  # noqa: E402
 from outlet.figures import ratings as rating_figures  # noqa: E402
 from outlet.models import Applicant, Case  # noqa: E402
+from outlet.ratings import views  # noqa: E402
 from outlet.ratings.models import Rating, RatingWorkOrder  # noqa: E402
 from partners.demo import seed_demo  # noqa: E402
 from partners.models import Matter, MatterVersion, Outlet, Partner, Staff  # noqa: E402
@@ -143,7 +147,27 @@ def build_figures_db(tmp: Path, n_ratings: int, n_outlets: int = 50) -> tuple[ob
     return engine, start
 
 
-def bench_figures(tmp: Path, n_ratings: int) -> tuple[list[float], list[float], int]:
+def bench_lists(engine: object) -> tuple[list[float], list[float], int]:
+    """Wall times of the center's paged lists and of the old cut list (baseline), and the
+    number of escalated orders the count reports."""
+    admin = Staff(id=1, username="adm", display_name="adm", password_hash="-", roles="admin")
+    today = date(2026, 11, 2)
+    paged, cut, total = [], [], 0
+    for _ in range(7):
+        with Session(engine) as s:  # type: ignore[arg-type]
+            t0 = time.perf_counter()
+            views.orders_page(s, admin, today, 1, 50)
+            total = views.orders_page(s, admin, today, 1, 50, overdue=True).total
+            views.orders_page(s, admin, today, 1, 50, unit="outlet", unfinished=True)
+            paged.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            views.orders(s, admin, today, limit=200)
+            cut.append(time.perf_counter() - t0)
+    return paged, cut, total
+
+
+def bench_figures(tmp: Path, n_ratings: int) -> tuple[list[float], list[float], int,
+                                                      tuple[list[float], list[float], int]]:
     engine, start = build_figures_db(tmp, n_ratings)
     period = Period(start, (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
     times, cpu = [], []
@@ -155,8 +179,9 @@ def bench_figures(tmp: Path, n_ratings: int) -> tuple[list[float], list[float], 
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             outlets = len(per)
+    lists = bench_lists(engine)
     engine.dispose()  # type: ignore[attr-defined]
-    return times, cpu, outlets
+    return times, cpu, outlets, lists
 
 
 def main() -> None:
@@ -167,7 +192,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         plain, plain_cpu = bench_plain(args.ratings)
         full, full_cpu = bench_submit(args.ratings, Path(d))
-        fig, fig_cpu, outlets = bench_figures(Path(d), args.figure_ratings)
+        fig, fig_cpu, outlets, (paged, cut, overdue) = bench_figures(Path(d), args.figure_ratings)
     med = statistics.median
     mp, mf = med(plain) * 1000, med(full) * 1000
     cp, cf = med(plain_cpu) * 1000, med(full_cpu) * 1000
@@ -180,6 +205,9 @@ def main() -> None:
     print(f"month figures, {outlets} outlets, {args.figure_ratings} ratings: median "
           f"{med(fig) * 1000:.0f} ms wall, {med(fig_cpu) * 1000:.0f} ms CPU, max "
           f"{max(fig) * 1000:.0f} ms (goal < 300 ms)")
+    print(f"center work-order lists, 3 pages of 50 + 3 SQL counts ({overdue} overdue counted): "
+          f"median {med(paged) * 1000:.1f} ms wall; old single list limit=200: "
+          f"{med(cut) * 1000:.1f} ms; ratio {med(paged) / med(cut):.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -40,7 +40,7 @@ from outlet.clock import local_day, utc_bounds
 from outlet.errors import CaseNotFound, InvalidInput
 from outlet.models import Applicant, Case, CaseEvent, CaseFile, CaseMaterial, CaseSerial, Notice
 from outlet.states import OPEN, GuardInput
-from outlet.workdays import DUE_SOON_DAYS, WorkCalendar
+from outlet.workdays import WorkCalendar
 from partners import refdata
 from partners.authorize import covered_outlets
 from partners.delegation import ActionContext, delegated_action
@@ -365,7 +365,7 @@ def _deadline_conditions(cal: WorkCalendar, today: date) -> tuple[ColumnElement[
 def _cutoff(cal: WorkCalendar, today: date) -> date:
     """The last due date still "due soon" (the day before the 3rd working day after
     ``today``): cases due later are neither overdue nor due soon and are never loaded."""
-    return cal.add_workdays(today, DUE_SOON_DAYS + 1).day - timedelta(days=1)
+    return cal.due_soon_cutoff(today)
 
 
 def _split_deadlines(rows: list[CaseRow]) -> tuple[list[CaseRow], list[CaseRow]]:

@@ -21,6 +21,7 @@ from pydantic import NaiveDatetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from outlet.cases import visible_outlets
 from partners.delegation import delegated_action
 from partners.errors import ActionRefused
 from partners.models import Outlet, Staff, utcnow
@@ -57,6 +58,16 @@ class DeviceRefused(ActionRefused):
     code = "device_refused"
     status_code = 403
     message = "该终端未配对或已停用，请联系网点负责人重新配对"
+
+
+class DeviceNotFound(ActionRefused):
+    """No such device in the actor's outlets (HTTP 404): an unknown id and another outlet's
+    device get the same answer, so ids cannot be probed; the web layer audits it as
+    ``access.refused`` / ``not_found`` (:mod:`web.refusals`)."""
+
+    code = "not_found"
+    status_code = 404
+    message = "未找到该终端"
 
 
 class DeviceInputError(ActionRefused):
@@ -108,12 +119,14 @@ def revoke(engine: Engine, actor: Staff, device_id: int, *, at: datetime | None 
            hub: Hub | None = None) -> Device:
     """Revoke a device (its token stops working at once). Audited as ``device.revoke``; with
     ``hub``, ``device.revoked`` is published in the same transaction so that the device's
-    live connections (the hall display's socket) close in every process."""
+    live connections (the hall display's socket) close in every process. A device outside
+    the actor's outlets (own + AB角 cover) or an unknown id: :class:`DeviceNotFound` (404)
+    alike."""
     with Session(engine) as s:
         device = s.get(Device, device_id)
         outlet = s.get(Outlet, device.outlet_id) if device else None
-    if device is None or outlet is None:
-        raise DeviceRefused("未找到该终端")
+        if device is None or outlet is None or device.outlet_id not in visible_outlets(s, actor):
+            raise DeviceNotFound()
     with delegated_action(engine, actor, "device.revoke", outlet=outlet, at=at) as act:
         row = act.session.get(Device, device_id)
         assert row is not None

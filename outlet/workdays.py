@@ -97,6 +97,12 @@ class WorkCalendar:
         """Whether a span crosses a year without a published schedule."""
         return any(not self.year_published(y) for y in range(start.year, end.year + 1))
 
+    def due_soon_cutoff(self, today: date) -> date:
+        """The last calendar date still "due soon" seen from ``today`` (the day before the
+        (:data:`DUE_SOON_DAYS` + 1)-th working day after it): for SQL filters that must agree
+        with :meth:`deadline_status`."""
+        return self.add_workdays(today, DUE_SOON_DAYS + 1).day - timedelta(days=1)
+
     def deadline_status(self, today: date, due: date | None) -> str:
         """"overdue" (red), "due_soon" (yellow, ≤ 2 working days left) or "ok"."""
         if due is None:

@@ -30,6 +30,13 @@ def typed_code(value: Any) -> str:
     return str(value if value is not None else "").translate(FULLWIDTH_TO_ASCII).strip()
 
 
+def typed_phone(value: Any) -> str:
+    """A phone number as typed (:func:`typed_code`: "１３８００００８８８８" → ASCII), with inner
+    spaces and hyphens dropped ("138 0000-8888" → "13800008888"). Still to be matched against
+    an ASCII-only pattern (``[0-9]``, never ``\\d``, which also takes "٣" or "３")."""
+    return re.sub(r"[\s-]", "", typed_code(value))
+
+
 def ascii_digits(text: str, length: int | tuple[int, ...] | None = None) -> bool:
     """Whether ``text`` is ASCII digits only (and, if given, exactly ``length`` of them or one
     of the lengths in the tuple). For codes and phone numbers that stay text."""

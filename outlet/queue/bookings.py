@@ -43,12 +43,12 @@ from outlet.queue.tickets import issue_in, utc_text
 from outlet.workdays import WorkCalendar
 from partners.delegation import ActionContext, delegated_action, unattended_action
 from partners.models import Outlet, Staff, utcnow
-from partners.numbers import ascii_digits
+from partners.numbers import ascii_digits, typed_phone
 
 CHECK_IN_EARLY, CHECK_IN_LATE = timedelta(minutes=30), timedelta(minutes=15)
 SWEEP_SECONDS = 60.0  # the no-show job's period
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
-LAST4_RE = re.compile(r"^\d{4}$")
+PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")  # after typed_phone: ASCII digits only
+LAST4_RE = re.compile(r"^[0-9]{4}$")
 NOT_FOUND = "未找到该预约，请核对预约码或手机号"
 CODE_CHARS = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
 ACTIVE = ("booked", "checked_in")
@@ -120,7 +120,7 @@ def create(engine: Engine, *, outlet_id: int, line_id: int, slot_start: datetime
            pseudonym_key: bytes, at: datetime | None = None) -> Booking:
     """Book a slot (public page, no login; audited ``booking.create`` as the applicant).
     Raises QueueInputError (bad name/phone/slot) or QueueError (full, one per day, blocked)."""
-    name, phone = (name or "").strip(), re.sub(r"[\s-]", "", phone or "")
+    name, phone = (name or "").strip(), typed_phone(phone)
     errors = {}
     if not name or len(name) > 32:
         errors["name"] = "请填写姓名（32字以内）"
@@ -221,7 +221,7 @@ def _match_phone(s: Session, outlet_id: int, phone: str, now: datetime) -> Booki
 def split_key(text: str) -> tuple[str, str]:
     """One input that holds a booking code or a phone (11 digits, or its last 4):
     ``(code, phone)`` for :func:`check_in`."""
-    text = re.sub(r"[\s-]", "", text or "")
+    text = typed_phone(text)  # full-width digits (Chinese IME) as ASCII, spaces/hyphens dropped
     return ("", text) if ascii_digits(text, (4, 11)) else (text, "")
 
 
@@ -238,7 +238,7 @@ def check_in(engine: Engine, *, outlet_id: int, code: str = "", phone: str = "",
     alike (the caller throttles guesses), :class:`QueueError` for another outlet's booking,
     an ambiguous last-4 match, a used booking or outside the window."""
     now = at or utcnow()
-    phone = re.sub(r"[\s-]", "", phone or "")
+    phone = typed_phone(phone)
     with Session(engine) as s0:
         outlet = s0.get(Outlet, outlet_id)
         found = _find(s0, code) if code.strip() else _match_phone(s0, outlet_id, phone, now)

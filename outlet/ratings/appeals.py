@@ -7,7 +7,7 @@ runs any more; the steps recorded so far stay). Both steps are audited delegated
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -45,6 +45,12 @@ def _load(engine: Engine, rating_id: int) -> tuple[Rating, Outlet, Case | None]:
     return rating, outlet, case
 
 
+def appeal_last_day(cal: WorkCalendar, pol: RatingPolicy, rating: Rating) -> date:
+    """The last day (Beijing) an appeal of ``rating`` may be filed: ``appeal_days`` working
+    days after the day it was given (DOMAIN.md "Ratings", default 3)."""
+    return cal.add_workdays(utc_local_day(rating.created_at), pol.appeal_days).day
+
+
 def _refusal(s: Session, actor: Staff, rating: Rating, at: datetime) -> tuple[RatingPolicy, WorkCalendar]:
     """The appeal rules on ``rating`` at ``at`` (the rated staff member, a 差评, no earlier
     appeal, within ``appeal_days`` working days); raises :class:`RatingRefused`, else
@@ -56,7 +62,7 @@ def _refusal(s: Session, actor: Staff, rating: Rating, at: datetime) -> tuple[Ra
     if s.exec(select(RatingAppeal).where(RatingAppeal.rating_id == rating.id)).first():
         raise RatingRefused("该评价已提出过申诉", code="already_appealed")
     pol, cal = policy(s), WorkCalendar.load(s)
-    last = cal.add_workdays(utc_local_day(rating.created_at), pol.appeal_days).day
+    last = appeal_last_day(cal, pol, rating)
     if local_day(at) > last:
         raise RatingRefused(f"申诉须在评价后{pol.appeal_days}个工作日内提出（截止 {last}）",
                             code="appeal_window_closed")

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from outlet.errors import CaseError
 from outlet.ratings.models import RatingPolicy, RatingReasonSet
 from partners.errors import ActionRefused
-from partners.numbers import ascii_int
+from partners.numbers import ascii_int, typed_phone
 
 LEVELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 BAD_MAX = 2  # levels 1–2 are a 差评
@@ -48,7 +48,7 @@ DEFAULT_REASONS: list[dict[str, str]] = [
 ]
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-_PHONE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}")
+_PHONE = re.compile(r"1[3-9][0-9]{9}|0[0-9]{2,3}[0-9]{7,8}")  # after typed_phone: ASCII only
 
 
 class RatingError(CaseError):
@@ -136,7 +136,7 @@ def parse_form(form: Any, reasons: list[dict[str, str]]) -> RatingInput:
     text = str(form.get("text") or "").strip()
     if len(text) > TEXT_MAX:
         errors["text"] = f"意见建议不超过{TEXT_MAX}字（当前{len(text)}字）"
-    phone = str(form.get("contact_phone") or "").strip()
+    phone = typed_phone(form.get("contact_phone"))
     if phone and not _PHONE.fullmatch(phone):
         errors["contact_phone"] = "联系电话格式不正确"
     nonce = str(form.get("nonce") or "").strip()

@@ -12,7 +12,7 @@ from outlet.ratings.models import RatingPolicy, RatingReasonSet
 from outlet.ratings.rules import RatingError, current_reasons, parse_reason_lines
 from partners.delegation import delegated_action
 from partners.models import Staff
-from partners.numbers import ascii_int
+from partners.numbers import ascii_int, typed_code
 
 POLICY_FIELDS = {"window_days": "办结后评价期限", "callback_days": "回访时限",
                  "rectify_days": "整改时限", "appeal_days": "申诉时限", "decide_days": "复核时限"}
@@ -31,7 +31,7 @@ def save(engine: Engine, actor: Staff, *, reasons: str, days: dict[str, str],
     values: dict[str, int] = {}
     errors: dict[str, str] = {}
     for key, label in POLICY_FIELDS.items():
-        if (number := ascii_int(days.get(key), low=1, high=30)) is None:
+        if (number := ascii_int(typed_code(days.get(key)), low=1, high=30)) is None:
             errors[key] = f"{label}须为1至30个工作日"
         else:
             values[key] = number

@@ -89,6 +89,10 @@ def _check_stage(session: Session, target: Target, now: datetime) -> None:
     check_case_stage(session, case, target.stage, now)
 
 
+QR_STAGES = ("during", "after")  # all the QR form ever offers; 办事前 is rated at the 评价器
+
+
+
 def check_case_stage(session: Session, case: Case, stage: str, now: datetime) -> None:
     """The stage rules of a case rating: 办事前/办理中 only before completion; 办结后 only
     for a completed case, within ``window_days`` working days. Raises :class:`RatingRefused`."""

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, case, null, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -180,16 +180,26 @@ def next_due(order: RatingWorkOrder) -> date | None:
     return order.callback_due if running == "callback" else order.rectify_due
 
 
+def running_due_column():  # type: ignore[no-untyped-def]
+    """SQL twin of :func:`next_due`: the date of the deadline now running, NULL when none."""
+    w = RatingWorkOrder
+    return case((or_(col(w.state).in_(FINISHED), col(w.rectified_at).is_not(None)), null()),
+                (col(w.callback_at).is_(None), col(w.callback_due)),
+                else_=col(w.rectify_due))
+
+
 def overdue_condition(today: date):  # type: ignore[no-untyped-def]
-    """SQL: an open order whose 回访 or 整改 deadline passed before ``today``."""
-    return and_(
-        col(RatingWorkOrder.state).not_in(FINISHED),
-        or_(and_(col(RatingWorkOrder.callback_at).is_(None),
-                 col(RatingWorkOrder.rectified_at).is_(None),
-                 col(RatingWorkOrder.callback_due) < today),
-            and_(col(RatingWorkOrder.rectified_at).is_(None),
-                 col(RatingWorkOrder.rectify_due) < today)),
-    )
+    """SQL: an open order whose running deadline (回访, then 整改) passed before ``today`` —
+    :func:`deadline_status` "overdue"."""
+    return running_due_column() < today
+
+
+def due_soon_condition(cal: WorkCalendar, today: date):  # type: ignore[no-untyped-def]
+    """SQL: an open order whose running deadline is ``today`` or at most
+    :data:`outlet.workdays.DUE_SOON_DAYS` working days ahead — :func:`deadline_status`
+    "due_soon" (the calendar turns working days into a last calendar date)."""
+    due = running_due_column()
+    return and_(due >= today, due <= cal.due_soon_cutoff(today))
 
 
 def escalate_overdue(engine: Engine, *, at: datetime | None = None) -> int:

@@ -92,3 +92,26 @@ def test_device_web_pairing_link_is_shown_once_and_sets_the_cookie(client: TestC
     assert client.post(f"/devices/{device.id}/revoke", follow_redirects=False).status_code == 303
     refused = pad.get("/devices/paired")
     assert refused.status_code == 403 and "已停用" in refused.text
+
+
+def test_device_revoke_out_of_scope_is_404_like_an_unknown_id_and_audited(
+        client: TestClient, demo: Engine) -> None:
+    """Another outlet's device answers exactly as an id that does not exist (no probing of
+    ids, no outlet named); the refusal is in the audit log and the device keeps working."""
+    lead1 = _staff(demo, "lead1")
+    device, token = devices.pair(demo, lead1, kind="rating_pad", label="1号窗口评价器",
+                                 counter="1号窗口", staff_id=_staff(demo, "teller1").id)
+    with Session(demo) as s:
+        from partners.models import Outlet
+        outlet_name = s.get(Outlet, device.outlet_id).name  # type: ignore[union-attr]
+    login(client, "lead2")
+    other = client.post(f"/devices/{device.id}/revoke", follow_redirects=False)
+    unknown = client.post("/devices/99999/revoke", follow_redirects=False)
+    assert other.status_code == unknown.status_code == 404
+    for r in (other, unknown):
+        text = BeautifulSoup(r.text, "html.parser").select_one("main").get_text()
+        assert "未找到该终端" in text and outlet_name not in text
+    assert devices.resolve(demo, token, kind="rating_pad").id == device.id  # not revoked
+    refused = [e for e in _actions(demo) if e["action"] == "access.refused"]
+    assert refused and refused[0]["outcome"] == {"result": "refused", "reason": "not_found"}
+    assert refused[0]["state"]["from"] == f"POST:/devices/{device.id}/revoke"  # type: ignore[index]

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from outlet.clock import local_day
 from outlet.intake import MATERIAL_STATUS_LABELS
+from outlet.ratings import views as rating_views
 from outlet.states import MATERIAL_STATES, STATE_LABELS
 from partners.errors import ActionRefused
 from partners.models import MatterVersion, Outlet, Staff, utcnow
@@ -83,6 +84,9 @@ def panel_context(request: Request, user: Staff, sid: int,
             "purpose_default": ("远程视频勘验取证" if req.kind == "inspection" else "视频帮办过程留痕"),
             "form_error": form_error or {},
             "recording_live": recording_live,
+            # the ended call page: the teller turns the screen to the applicant to rate the expert
+            "can_rate": role == "teller" and call.ended_at is not None
+            and not rating_views.session_rated(s, sid),
             # newest render wins in the browser: an older answer never overwrites a newer one
             "rendered_us": time.monotonic_ns() // 1000,
         }

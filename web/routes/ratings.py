@@ -45,7 +45,10 @@ from web.security import is_write
 OUTLET = ("teller", "block_agent", "outlet_lead")
 
 
-def _home(engine: Any, actor: Staff) -> dict[str, Any]:
+ORDERS_PER_PAGE = 50  # rows per page of the lead's work-order lists
+
+
+def _home(engine: Any, actor: Staff, query: Any = None) -> dict[str, Any]:
     now = utcnow()
     today = local_day(now)
     start = today.replace(day=1)  # the month so far
@@ -63,26 +66,37 @@ def _home(engine: Any, actor: Staff) -> dict[str, Any]:
                 staff_id=None if lead else actor.id), Period(start, today), today=today)[1],
         }
         if lead:
-            rows = views.orders(s, actor, today, unit="outlet", limit=200)
-            ctx["orders"] = rows
-            ctx["overdue"] = [r for r in rows if r.deadline == "overdue"]
-            ctx["due_soon"] = [r for r in rows if r.deadline == "due_soon"]
+            pages = query or {}
+            per = ORDERS_PER_PAGE
+            ctx["query"] = pages
+            ctx["orders"] = views.orders_page(s, actor, today, pages.get("page", 1), per,
+                                              unit="outlet")
+            # due soon first, then overdue: one list, paged; the counts are SQL counts
+            ctx["due"] = views.orders_page(s, actor, today, pages.get("due_page", 1), per,
+                                           unit="outlet", deadline="any")
+            ctx["overdue_count"] = views.count_orders(s, actor, today, unit="outlet",
+                                                      deadline="overdue")
+            ctx["due_soon_count"] = views.count_orders(s, actor, today, unit="outlet",
+                                                       deadline="due_soon")
         else:
-            ctx["my_bad"] = views.my_bad_ratings(s, actor)
+            ctx["my_bad"] = views.my_bad_ratings(s, actor, today)
             ctx["sessions"] = views.rateable_sessions(s, actor, now)
     return ctx
 
 
 @requires_roles(*OUTLET, "expert")
 async def home(request: Request) -> Response:
-    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request))
+    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request),
+                                  {"page": ratings_center.query_page(request, "page"),
+                                   "due_page": ratings_center.query_page(request, "due_page")})
     return render(request, "ratings/home.html", ctx)
 
 
 @requires_roles("outlet_lead")
 async def due_orders(request: Request) -> Response:
     """The lead's overdue / due-soon work orders (fragment for the 办件 home page)."""
-    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request))
+    ctx = await run_in_threadpool(_home, reader(request.app.state), actor_of(request),
+                                  {"due_page": ratings_center.query_page(request, "due_page")})
     return render(request, "ratings/_due_orders.html", ctx)
 
 

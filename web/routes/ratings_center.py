@@ -30,15 +30,23 @@ from outlet.ratings.rules import (
     policy,
 )
 from partners.models import Outlet, Partner, utcnow
+from partners.paging import MAX_PAGE
 from web import errors
 from web.auth import requires_roles
 from web.db import reader
 from web.params import int_param
-from web.routes.case_views import actor_of, fail, page_param, render, see_other
+from web.routes.case_views import actor_of, fail, render, see_other
 from web.routes.ratings_public import labels
 from web.security import is_write, upload_headers
 
 CENTER = ("admin", "reviewer")
+ORDERS_PER_PAGE = 50  # rows per page of each work-order list
+
+
+def query_page(request: Request, name: str) -> int:
+    """A 1-based page number from query parameter ``name`` (:func:`web.params.int_param`,
+    at most :data:`partners.paging.MAX_PAGE`); junk, "９" or missing → 1."""
+    return int_param(request.query_params.get(name), low=1, high=MAX_PAGE) or 1
 
 
 def _filters(request: Request) -> dict[str, Any]:
@@ -58,16 +66,18 @@ def _center(request: Request) -> dict[str, Any]:
     wo.escalate_overdue(engine)  # idempotent: one audited rating.escalate per overdue order
     today = local_day(utcnow())
     start = today.replace(day=1)  # the month so far
-    flt, page = _filters(request), page_param(request)
+    flt, size = _filters(request), ORDERS_PER_PAGE
     with Session(reader(request.app.state)) as s:  # pure reads: never queue behind writers
         outlets = list(s.exec(select(Outlet).order_by(col(Outlet.id))).all())
         per, total = rating_figures.cards(s, Scope(), Period(start, today), "outlet", today=today)
         return {
-            **labels(), "filters": flt, "page": page, "month": start, "today": today,
-            "orders": views.orders(s, actor, today, limit=50, offset=(page - 1) * 50, **flt),
-            "escalated": views.orders(s, actor, today, escalated=True, limit=100),
-            "center_orders": [r for r in views.orders(s, actor, today, unit="center", limit=200)
-                              if r.order.state not in wo.FINISHED],
+            **labels(), "filters": flt, "month": start, "today": today,
+            "query": {k: v for k, v in request.query_params.items()},
+            "orders": views.orders_page(s, actor, today, query_page(request, "page"), size, **flt),
+            "escalated": views.orders_page(s, actor, today, query_page(request, "esc_page"), size,
+                                           escalated=True),
+            "center_orders": views.orders_page(s, actor, today, query_page(request, "unit_page"),
+                                               size, unit="center", unfinished=True),
             "appeals": views.pending_appeals(s), "categories": EXCLUDE_CATEGORIES,
             "outlets": outlets, "partners": list(s.exec(select(Partner)).all()),
             "per_outlet": [(o, per[o.id]) for o in outlets if o.id in per],

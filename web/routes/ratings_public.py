@@ -96,6 +96,7 @@ async def rate_case(request: Request) -> Response:
     if ctx["kiosk"]:  # the center's kiosk idle wipe (outlet.queue.defaults)
         center = await run_in_threadpool(queue_defaults.read, engine)
         ctx["idle"], ctx["countdown"] = center.idle_seconds, center.countdown_seconds
+    ctx["offered"] = submit.QR_STAGES  # both, whatever the case's state: the page never tells it
     if not is_write(request):
         return render(request, "ratings/rate_case.html", ctx)
     form = await request.form()
@@ -107,6 +108,8 @@ async def rate_case(request: Request) -> Response:
         await throttle.check(request, "rating", number)
         if not ascii_digits(code, 6):
             raise RatingError("请输入回执上的6位查询码", field="check_code")
+        if ctx["values"]["stage"] not in submit.QR_STAGES:  # 办事前 is rated at the 评价器 only
+            raise RatingError("请选择页面上提供的评价阶段（办理中或办结后）", field="stage")
         data = parse_form(form, ctx["reasons"])
         rating = await run_in_threadpool(
             lambda: submit.submit_qr(engine, number, code, ctx["values"]["stage"], data,

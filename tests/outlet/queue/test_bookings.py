@@ -156,3 +156,15 @@ def test_the_no_show_sweep_is_idempotent_and_skips_a_booking_checked_in(floor: F
     assert bookings.sweep_no_shows(floor.engine, pseudonym_key=KEY, at=later) == 0
     (entry,) = audit_rows(floor.engine, action="booking.no_show")
     assert entry["queue"]["booking"] == gone.id and entry["actor"]["role"] == "system"
+
+
+def test_booking_and_check_in_read_a_full_width_phone_as_ascii(floor: Floor) -> None:
+    """The phone a Chinese IME types ("１３９…") books and checks in as the ASCII number;
+    digits of other scripts are refused, never stored."""
+    day = date(2026, 9, 29)
+    b = _book(floor, day, 10, phone="１３９ １２３４-５６７８")
+    assert b.phone == PHONE
+    with pytest.raises(QueueInputError):
+        _book(floor, day, 11, phone="1٣912345679")
+    assert bookings.split_key("５６７８") == ("", "5678")
+    assert bookings.split_key("１３９１２３４５６７８") == ("", PHONE)

@@ -6,6 +6,7 @@ import pytest
 from starlette.datastructures import FormData
 
 from outlet.ratings.rules import DEFAULT_REASONS, RatingError, parse_form, parse_reason_lines
+from tests.outlet.ratings.conftest import RatingWorld
 
 NONCE = "n" * 22
 
@@ -58,3 +59,32 @@ def test_rules_reason_list_editor_format() -> None:
         parse_reason_lines("g_fast|办理快捷|good\nbad line\n")
     with pytest.raises(RatingError, match="至少各有一条"):
         parse_reason_lines("g_fast|办理快捷|good")
+
+
+def test_rules_full_width_phone_is_read_as_ascii_and_other_digits_are_refused() -> None:
+    """A Chinese IME types "１３８…": read as the ASCII number (as the 查询码 is); digits of
+    other scripts ("٣") or "²" are never a phone number."""
+    data = parse_form(_form(level=4, contact_phone="１３８００００８８８８", nonce=NONCE), DEFAULT_REASONS)
+    assert data.contact_phone == "13800008888"
+    assert parse_form(_form(level=4, contact_phone="0533-1234567", nonce=NONCE),
+                      DEFAULT_REASONS).contact_phone == "05331234567"
+    for bad in ("1٣800008888", "13800008８8²", "1380000888"):
+        with pytest.raises(RatingError) as exc:
+            parse_form(_form(level=4, contact_phone=bad, nonce=NONCE), DEFAULT_REASONS)
+        assert exc.value.errors["contact_phone"] == "联系电话格式不正确"
+
+
+def test_rules_settings_days_take_full_width_digits(rw: RatingWorld) -> None:
+    from sqlmodel import Session
+
+    from outlet.ratings import settings
+    from outlet.ratings.rules import policy
+
+    days = {"window_days": "５", "callback_days": "１", "rectify_days": "5", "appeal_days": "３", "decide_days": "5"}
+    settings.save(rw.engine, rw.admin, reasons=settings.reason_text(DEFAULT_REASONS), days=days)
+    with Session(rw.engine) as s:
+        assert (policy(s).window_days, policy(s).callback_days) == (5, 1)
+    with pytest.raises(RatingError) as exc:
+        settings.save(rw.engine, rw.admin, reasons=settings.reason_text(DEFAULT_REASONS),
+                      days={**days, "window_days": "⑤"})
+    assert "window_days" in exc.value.errors

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from partners.accounts import create_staff, update_staff
 from partners.authorize import figure_view
-from partners.errors import InvalidFields, RoleLacksAction
+from partners.errors import DutyRuleRefused, InvalidFields, RoleLacksAction
 from partners.models import Outlet, Partner, Staff, utcnow
 
 
@@ -53,7 +53,7 @@ def test_partner_manager_needs_a_partner_and_holds_no_other_post(demo: Engine) -
         assert outlet is not None
         cases = [
             ({"roles": ["partner_manager"]}, "partner_id", "合作方管理员须选择所属合作机构"),
-            ({"roles": ["partner_manager", "auditor"], "partner_id": partner.id}, "roles", "合作方管理员不能兼任其他岗位"),
+            ({"roles": ["partner_manager", "teller"], "partner_id": partner.id}, "roles", "合作方管理员不能兼任其他岗位"),
             ({"roles": ["partner_manager"], "partner_id": partner.id, "outlet_id": outlet.id}, "outlet_id", None),
             ({"roles": ["admin"], "partner_id": partner.id}, "partner_id", "只有合作方管理员设置所属合作机构"),
             ({"roles": ["partner_manager"], "partner_id": 999999}, "partner_id", "所选合作机构不存在"),
@@ -64,6 +64,10 @@ def test_partner_manager_needs_a_partner_and_holds_no_other_post(demo: Engine) -
             assert field in err.value.errors
             if message:
                 assert err.value.errors[field] == message
+        # with a duty role (审计人员) it is a 三员分立 refusal, audited like every duty conflict
+        with pytest.raises(DutyRuleRefused):
+            create_staff(s, username="pmaud", display_name="甲", password="Quiet-harbour-77",
+                         roles=["partner_manager", "auditor"], partner_id=partner.id)
         made = create_staff(s, username="ccbnet", display_name="乙", password="Quiet-harbour-77",
                             roles=["partner_manager"], partner_id=partner.id)
         assert figure_view(s, made, utcnow()).outlet_ids == _outlets_of(s, "CCB-HC")

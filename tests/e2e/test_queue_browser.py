@@ -316,3 +316,18 @@ def test_kiosk_home_buttons_are_above_the_fold(browser: Any, live_server: str, w
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"{names[i]} cut off at {width}×{height}"
     assert kiosk.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
     kiosk.context.close()
+
+
+def test_hall_display_shows_every_line_waiting_count_with_longest_names(
+        browser: Any, live_server: str, max_length_lines: None) -> None:
+    # Six 32-character names wrapped to three rows each and pushed lines D–F off the 1080-px
+    # screen (the display never scrolls): each line keeps one row, its count always in view.
+    outlet = "工商银行海川长江中路支行"
+    display = _device_page(browser, live_server, _device_links()[f"{outlet} · 大厅叫号屏"],
+                           {"width": 1920, "height": 1080})
+    rows = display.locator("#waiting li")
+    assert rows.count() == 6
+    for i in range(6):
+        count = rows.nth(i).locator(".wcount").bounding_box()
+        assert count is not None and count["y"] + count["height"] <= 1080 and count["x"] + count["width"] <= 1920
+    display.context.close()

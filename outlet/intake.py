@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -94,6 +94,22 @@ def clean_label(value: str) -> str:
     symbols raise ``ValueError`` with a Chinese message."""
     return _only(value, ("L", "M", "N"), _LABEL_SEPARATORS,
                  "名称只能包含文字、数字和（）·、/-，不能含有 < > 等标记、表情符号或其他符号")
+
+
+def checked_text(value: str, clean: Callable[[str], str], errors: dict[str, str], field: str,
+                 missing: str, too_long: str | None = None, limit: int = 32) -> str:
+    """``value`` (already stripped) through ``clean`` (:func:`clean_person_name`,
+    :func:`clean_label`): empty → ``errors[field] = missing``, over ``limit`` characters →
+    ``too_long`` (default ``missing``), refused by ``clean`` → its Chinese message. Returns the
+    cleaned text, or ``value`` as typed when refused (the form shows it again)."""
+    if not value or len(value) > limit:
+        errors[field] = missing if not value or too_long is None else too_long
+        return value
+    try:
+        return clean(value)
+    except ValueError as exc:
+        errors[field] = str(exc)
+        return value
 
 
 def clean_phone(value: str) -> str:

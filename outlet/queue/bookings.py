@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 import audit
 from outlet.clock import local_day
 from outlet.events import Hub
-from outlet.intake import clean_person_name
+from outlet.intake import checked_text, clean_person_name
 from outlet.queue import defaults
 from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.queue.hours import CHINA, parse_hours
@@ -121,14 +121,8 @@ def create(engine: Engine, *, outlet_id: int, line_id: int, slot_start: datetime
     """Book a slot (public page, no login; audited ``booking.create`` as the applicant).
     Raises QueueInputError (bad name/phone/slot) or QueueError (full, one per day, blocked)."""
     name, phone = (name or "").strip(), typed_phone(phone)
-    errors = {}
-    if not name or len(name) > 32:
-        errors["name"] = "请填写姓名（32字以内）"
-    else:
-        try:
-            name = clean_person_name(name)
-        except ValueError as exc:
-            errors["name"] = str(exc)
+    errors: dict[str, str] = {}
+    name = checked_text(name, clean_person_name, errors, "name", "请填写姓名（32字以内）")
     if not PHONE_RE.match(phone):
         errors["phone"] = "请填写 11 位手机号码"
     if errors:

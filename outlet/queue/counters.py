@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from outlet.clock import local_day
-from outlet.intake import clean_label
+from outlet.intake import checked_text, clean_label
 from outlet.queue import defaults
 from outlet.queue.errors import QueueError, QueueInputError, QueueNotFound
 from outlet.queue.models import CounterSignIn, QueueCounter, QueueLine
@@ -99,18 +99,10 @@ def save_counter(engine: Engine, actor: Staff, *, number: str, name: str, line_i
     """Create or change a counter of the actor's outlet (``queue.counter.edit``)."""
     raw = ascii_int(number, low=1, high=99)
     name = name.strip() or (f"{raw}号窗口" if raw is not None else "")
-    errors = {}
+    errors: dict[str, str] = {}
     if raw is None:
         errors["number"] = "窗口号须为 1–99 的整数"
-    if not name:
-        errors["name"] = "请填写窗口名称"
-    elif len(name) > 32:
-        errors["name"] = "窗口名称不超过 32 字"
-    else:
-        try:
-            name = clean_label(name)
-        except ValueError as exc:
-            errors["name"] = str(exc)
+    name = checked_text(name, clean_label, errors, "name", "请填写窗口名称", "窗口名称不超过 32 字")
     if not line_ids:
         errors["line_ids"] = "请至少选择一个业务类型"
     if errors or raw is None:

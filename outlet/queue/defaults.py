@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from outlet.intake import clean_label
+from outlet.intake import checked_text, clean_label
 from outlet.queue.errors import QueueInputError
 from outlet.queue.models import QueueDefaults
 from partners import refdata
@@ -98,13 +98,7 @@ def clean_line(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     prefix = typed.upper() if typed.isascii() else typed  # "ı".upper() is "I": refused, not changed
     if not PREFIX_RE.match(prefix):
         errors["prefix"] = "号票字母须为一个英文大写字母（A–Z）"
-    if not name or len(name) > 32:
-        errors["name"] = "请填写业务类型名称（32字以内）"
-    else:
-        try:
-            name = clean_label(name)
-        except ValueError as exc:
-            errors["name"] = str(exc)
+    name = checked_text(name, clean_label, errors, "name", "请填写业务类型名称（32字以内）")
     values: dict[str, Any] = {"prefix": prefix, "name": name}
     for key, label, low, high in LINE_NUMBERS:
         if key in raw:
